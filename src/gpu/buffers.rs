@@ -1,0 +1,80 @@
+//! Buffer creation and the one readback helper.
+use wgpu::util::DeviceExt;
+
+use super::Gpu;
+
+/// Storage buffers are bound in sub-ranges (one parameter buffer holds every layer); offsets must be
+/// multiples of min_storage_buffer_offset_alignment, at most 256 bytes on every adapter.
+pub const ALIGN_FLOATS: usize = 64;
+
+pub fn align_floats(n: usize) -> usize {
+    n.div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+pub fn storage_zeroed(gpu: &Gpu, label: &str, bytes: usize) -> wgpu::Buffer {
+    gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16) as u64,
+        usage: STORAGE,
+        mapped_at_creation: false,
+    })
+}
+
+pub fn storage_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, data: &[T]) -> wgpu::Buffer {
+    if data.is_empty() {
+        return storage_zeroed(gpu, label, 16);
+    }
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(data),
+        usage: STORAGE,
+    })
+}
+
+pub fn uniform_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu::Buffer {
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// Copies `len` elements at element `offset` of `buffer` back to the host.
+/// Mapping is asynchronous: map_async only queues the request, and the callback fires inside
+/// device.poll, so we poll until the copy (and all work submitted before it) has finished.
+pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<T> {
+    let size = std::mem::size_of::<T>();
+    let bytes = (len * size) as u64;
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, (offset * size) as u64, &staging, 0, bytes);
+    gpu.queue.submit([encoder.finish()]);
+    let slice = staging.slice(..bytes);
+    slice.map_async(wgpu::MapMode::Read, |_| {});
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .expect("waiting for the GPU failed (device lost?)");
+    let out = bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
+    staging.unmap();
+    out
+}
+
+pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
+    read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
+}
+
+/// Blocks until every submitted command has run (for timing).
+pub fn wait(gpu: &Gpu) {
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .expect("waiting for the GPU failed (device lost?)");
+}

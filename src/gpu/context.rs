@@ -1,0 +1,104 @@
+//! Getting an adapter and a device. Everything after this takes a `&Gpu`, so tests hand in theirs.
+use anyhow::{bail, Context, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl Backend {
+    fn flags(backend: Option<Backend>) -> wgpu::Backends {
+        match backend {
+            None => wgpu::Backends::all(),
+            Some(Backend::Vulkan) => wgpu::Backends::VULKAN,
+            Some(Backend::Metal) => wgpu::Backends::METAL,
+            Some(Backend::Dx12) => wgpu::Backends::DX12,
+            Some(Backend::Gl) => wgpu::Backends::GL,
+        }
+    }
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+pub const NO_ADAPTER_HINT: &str = "no GPU adapter found. On Linux without a GPU install Mesa's software \
+Vulkan driver (lavapipe): `sudo apt-get install -y mesa-vulkan-drivers`; `wgvae devices` lists what wgpu sees";
+
+fn instance(backend: Option<Backend>) -> wgpu::Instance {
+    // Mesa's llvmpipe reads LP_NATIVE_VECTOR_WIDTH when the driver loads; on AVX-512 CPUs 512-bit
+    // vectors made our matmul 1.6x faster (design-notes.md). Set it before the instance exists and
+    // never override a user's choice. set_var is only sound while no other thread reads the
+    // environment, hence the Once (tests open devices from several threads).
+    static VECTOR_WIDTH: std::sync::Once = std::sync::Once::new();
+    VECTOR_WIDTH.call_once(|| {
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() && is_x86_feature_detected!("avx512f") {
+            std::env::set_var("LP_NATIVE_VECTOR_WIDTH", "512");
+        }
+    });
+    wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: Backend::flags(backend),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    })
+}
+
+/// Every adapter wgpu can see for `backend` (all backends when None).
+pub fn list_adapters(backend: Option<Backend>) -> Vec<wgpu::AdapterInfo> {
+    let adapters = pollster::block_on(instance(backend).enumerate_adapters(Backend::flags(backend)));
+    adapters.iter().map(|a| a.get_info()).collect()
+}
+
+impl Gpu {
+    /// Opens the adapter whose name contains `adapter_name` (case-insensitive), or the first one,
+    /// preferring real GPUs over software ones when no name is given.
+    pub fn open(backend: Option<Backend>, adapter_name: Option<&str>) -> Result<Gpu> {
+        let instance = instance(backend);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(Backend::flags(backend)));
+        if adapters.is_empty() {
+            bail!("{NO_ADAPTER_HINT}");
+        }
+        let adapter = match adapter_name {
+            Some(name) => {
+                let wanted = name.to_lowercase();
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                let at = adapters
+                    .iter()
+                    .position(|a| a.get_info().name.to_lowercase().contains(&wanted))
+                    .with_context(|| format!("--adapter {name:?} matches none of the adapters: {names:?}"))?;
+                adapters.swap_remove(at)
+            }
+            None => {
+                let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+                    wgpu::DeviceType::DiscreteGpu => 0,
+                    wgpu::DeviceType::IntegratedGpu => 1,
+                    wgpu::DeviceType::VirtualGpu => 2,
+                    wgpu::DeviceType::Other => 3,
+                    wgpu::DeviceType::Cpu => 4,
+                };
+                adapters.sort_by_key(rank);
+                adapters.swap_remove(0)
+            }
+        };
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgvae"),
+            required_features: wgpu::Features::empty(),
+            // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .with_context(|| format!("opening a device on adapter {:?}", info.name))?;
+        Ok(Gpu { device, queue, info })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend, self.info.device_type,
+                self.info.driver, self.info.driver_info)
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything that talks to wgpu: the device, the compute kernels and buffer helpers.
+pub mod buffers;
+pub mod context;
+pub mod kernels;
+pub mod params;
+
+pub use buffers::*;
+pub use context::{list_adapters, Backend, Gpu};
+pub use kernels::{Kernel, Kernels, Launch};

@@ -1,0 +1,75 @@
+//! Host mirrors of the WGSL uniform structs (same field order, 16-byte multiples).
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Dims {
+    pub batch: u32,
+    pub n_in: u32,
+    pub n_out: u32,
+    pub relu: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LatentParams {
+    pub batch: u32,
+    pub latent: u32,
+    pub seed: u32,
+    pub stream: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LossParams {
+    pub batch: u32,
+    pub pixels: u32,
+    pub pass_rows: u32,
+    pub training: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamParams {
+    pub count: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GatherParams {
+    pub batch: u32,
+    pub words: u32,
+    pub pass_rows: u32,
+    pub binarize: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub pad: [u32; 2],
+}
+
+/// Philox streams: independent random sequences for each use.
+pub const STREAM_TRAIN_EPS: u32 = 0;
+pub const STREAM_EVAL_EPS: u32 = 1;
+pub const STREAM_BINARIZE: u32 = 2;
+
+/// Workgroup shapes of shaders/linear.wgsl.
+pub const LINEAR_WG: u32 = 64;
+pub const LINEAR_TILE_ROWS: u32 = 8;
+pub const LINEAR_COLS_PER_LANE: u32 = 4;
+
+/// Workgroups for a linear.wgsl product with `rows` x `cols` outputs.
+pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
+    [
+        (cols as u32).div_ceil(LINEAR_WG * LINEAR_COLS_PER_LANE),
+        (rows as u32).div_ceil(LINEAR_TILE_ROWS),
+        1,
+    ]
+}
+
+/// Workgroups of 64 covering `n` invocations.
+pub fn groups_of_64(n: usize) -> [u32; 3] {
+    [(n as u32).div_ceil(64).max(1), 1, 1]
+}

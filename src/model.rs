@@ -1,0 +1,96 @@
+//! The VAE's architecture and where each parameter lives in the one flat parameter buffer.
+//!
+//! Encoder: x [B, input] -> relu(hidden[0]) -> ... -> relu(hidden[L-1]) -> [mu | logvar] [B, 2 * latent]
+//! Decoder: z [B, latent] -> relu(hidden[L-1]) -> ... -> relu(hidden[0]) -> logits [B, input]
+//! The default 784-400-20-400-784 is pytorch/examples' VAE (its fc21 and fc22 are our one
+//! [40, 400] layer's first and second 20 rows).
+use rand::{Rng, SeedableRng};
+
+use crate::gpu::align_floats;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Architecture {
+    pub input: usize,
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+}
+
+/// One linear layer y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layer {
+    pub n_in: usize,
+    pub n_out: usize,
+    /// ReLU on the output.
+    pub relu: bool,
+    /// Whether the input came out of a ReLU (its gradient is masked where the input is 0).
+    pub relu_input: bool,
+    /// Offsets of W and b in the flat parameter buffer, in floats.
+    pub weight_at: usize,
+    pub bias_at: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub arch: Architecture,
+    pub encoder: Vec<Layer>,
+    pub decoder: Vec<Layer>,
+    /// Length of the flat parameter buffer, padding included.
+    pub param_count: usize,
+}
+
+impl Model {
+    pub fn new(arch: Architecture) -> Model {
+        let mut at = 0;
+        let mut layer = |n_in: usize, n_out: usize, relu: bool, relu_input: bool| {
+            let weight_at = at;
+            at += align_floats(n_in * n_out);
+            let bias_at = at;
+            at += align_floats(n_out);
+            Layer { n_in, n_out, relu, relu_input, weight_at, bias_at }
+        };
+        // Widths along each path; every layer but the last of a path has a ReLU.
+        let mut encoder_widths = vec![arch.input];
+        encoder_widths.extend(&arch.hidden);
+        encoder_widths.push(2 * arch.latent);
+        let mut decoder_widths = vec![arch.latent];
+        decoder_widths.extend(arch.hidden.iter().rev());
+        decoder_widths.push(arch.input);
+        let mut path = |widths: &[usize]| -> Vec<Layer> {
+            let last = widths.len() - 2;
+            widths.windows(2).enumerate().map(|(i, w)| layer(w[0], w[1], i < last, i > 0)).collect()
+        };
+        let encoder = path(&encoder_widths);
+        let decoder = path(&decoder_widths);
+        let param_count = at;
+        Model { arch, encoder, decoder, param_count }
+    }
+
+    pub fn layers(&self) -> impl Iterator<Item = &Layer> {
+        self.encoder.iter().chain(self.decoder.iter())
+    }
+
+    /// PyTorch's nn.Linear initialisation: W and b uniform in +-1/sqrt(n_in) (kaiming_uniform with
+    /// a = sqrt(5) reduces to that bound for W). Padding stays 0.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut params = vec![0.0f32; self.param_count];
+        for layer in self.layers() {
+            let bound = 1.0 / (layer.n_in as f32).sqrt();
+            for w in &mut params[layer.weight_at..layer.weight_at + layer.n_in * layer.n_out] {
+                *w = rng.random_range(-bound..bound);
+            }
+            for b in &mut params[layer.bias_at..layer.bias_at + layer.n_out] {
+                *b = rng.random_range(-bound..bound);
+            }
+        }
+        params
+    }
+
+    /// Multiply-adds of one training step per example: forward and the three backward products,
+    /// without the first layer's input gradient, which is never computed.
+    pub fn flops_per_example(&self) -> f64 {
+        let macs: usize = self.layers().map(|l| l.n_in * l.n_out).sum();
+        let first = self.encoder[0].n_in * self.encoder[0].n_out;
+        2.0 * (3 * macs - first) as f64
+    }
+}

@@ -1,0 +1,280 @@
+//! One readable function per WGSL entry point, with the entry point's name and shapes.
+//! Tests compare each kernel against these, and check each backward here by finite differences.
+
+pub const NO_BAD_STEP: u32 = u32::MAX;
+
+/// Mirror of `Counters` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Counters {
+    pub step: u32,
+    pub cursor: u32,
+    pub bad_step: u32,
+    pub pad: u32,
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        Counters { step: 0, cursor: 0, bad_step: NO_BAD_STEP, pad: 0 }
+    }
+}
+
+/// Mirror of `LossTotals` in shaders/loss.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LossTotals {
+    pub rec_sum: f32,
+    pub kl_sum: f32,
+    pub examples: f32,
+    pub pad: f32,
+}
+
+// ---- shaders/common.wgsl ----
+
+const PHILOX_M0: u32 = 0xD251_1F53;
+const PHILOX_M1: u32 = 0xCD9E_8D57;
+const PHILOX_W0: u32 = 0x9E37_79B9;
+const PHILOX_W1: u32 = 0xBB67_AE85;
+
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let mut c = counter;
+    let mut k = key;
+    for _ in 0..10 {
+        let p0 = PHILOX_M0 as u64 * c[0] as u64;
+        let p1 = PHILOX_M1 as u64 * c[2] as u64;
+        c = [(p1 >> 32) as u32 ^ c[1] ^ k[0], p1 as u32, (p0 >> 32) as u32 ^ c[3] ^ k[1], p0 as u32];
+        k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+    }
+    c
+}
+
+pub fn uniform_open(bits: u32) -> f32 {
+    ((bits >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0)
+}
+
+pub fn normal4(bits: [u32; 4]) -> [f32; 4] {
+    let two_pi = std::f32::consts::TAU;
+    let r0 = (-2.0 * uniform_open(bits[0]).ln()).sqrt();
+    let t0 = two_pi * uniform_open(bits[1]);
+    let r1 = (-2.0 * uniform_open(bits[2]).ln()).sqrt();
+    let t1 = two_pi * uniform_open(bits[3]);
+    [r0 * t0.cos(), r0 * t0.sin(), r1 * t1.cos(), r1 * t1.sin()]
+}
+
+// ---- shaders/linear.wgsl ----
+
+/// y [batch, n_out] = act(x [batch, n_in] W^T + b), W [n_out, n_in].
+pub fn linear_forward(x: &[f32], w: &[f32], b: &[f32], batch: usize, n_in: usize, n_out: usize, relu: bool) -> Vec<f32> {
+    let mut y = vec![0.0; batch * n_out];
+    for m in 0..batch {
+        for n in 0..n_out {
+            let dot: f32 = (0..n_in).map(|k| x[m * n_in + k] * w[n * n_in + k]).sum();
+            let pre = dot + b[n];
+            y[m * n_out + n] = if relu { pre.max(0.0) } else { pre };
+        }
+    }
+    y
+}
+
+/// dx [batch, n_in] = dy W, masked where the input x (a ReLU output when relu_input) is 0.
+pub fn linear_backward_input(dy: &[f32], w: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize, relu_input: bool) -> Vec<f32> {
+    let mut dx = vec![0.0; batch * n_in];
+    for m in 0..batch {
+        for k in 0..n_in {
+            let s: f32 = (0..n_out).map(|n| dy[m * n_out + n] * w[n * n_in + k]).sum();
+            dx[m * n_in + k] = if relu_input && x[m * n_in + k] <= 0.0 { 0.0 } else { s };
+        }
+    }
+    dx
+}
+
+/// dW [n_out, n_in] = dy^T x.
+pub fn linear_backward_weight(dy: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize) -> Vec<f32> {
+    let mut dw = vec![0.0; n_out * n_in];
+    for n in 0..n_out {
+        for k in 0..n_in {
+            dw[n * n_in + k] = (0..batch).map(|m| dy[m * n_out + n] * x[m * n_in + k]).sum();
+        }
+    }
+    dw
+}
+
+/// db [n_out] = column sums of dy [batch, n_out].
+pub fn linear_backward_bias(dy: &[f32], batch: usize, n_out: usize) -> Vec<f32> {
+    (0..n_out).map(|n| (0..batch).map(|m| dy[m * n_out + n]).sum()).collect()
+}
+
+// ---- shaders/latent.wgsl ----
+
+/// (eps, z) [batch, latent] from mulv [batch, 2 latent]; eps drawn from Philox counter
+/// (element / 4, cursor, step, stream) under key (seed, 0).
+pub fn reparam_forward(mulv: &[f32], batch: usize, latent: usize, seed: u32, stream: u32, counters: &Counters) -> (Vec<f32>, Vec<f32>) {
+    let total = batch * latent;
+    let mut eps = vec![0.0; total];
+    let mut z = vec![0.0; total];
+    for e in 0..total {
+        let block = (e / 4) as u32;
+        let noise = normal4(philox4x32_10([block, counters.cursor, counters.step, stream], [seed, 0]));
+        let (b, j) = (e / latent, e % latent);
+        let mu = mulv[b * 2 * latent + j];
+        let logvar = mulv[b * 2 * latent + latent + j];
+        eps[e] = noise[e % 4];
+        z[e] = mu + (0.5 * logvar).exp() * eps[e];
+    }
+    (eps, z)
+}
+
+/// dmulv [batch, 2 latent] from dz: dmu = dz, dlogvar = dz eps sigma / 2.
+pub fn reparam_backward(dz: &[f32], eps: &[f32], mulv: &[f32], batch: usize, latent: usize) -> Vec<f32> {
+    let mut dmulv = vec![0.0; batch * 2 * latent];
+    for b in 0..batch {
+        for j in 0..latent {
+            let e = b * latent + j;
+            let logvar = mulv[b * 2 * latent + latent + j];
+            dmulv[b * 2 * latent + j] = dz[e];
+            dmulv[b * 2 * latent + latent + j] = dz[e] * eps[e] * 0.5 * (0.5 * logvar).exp();
+        }
+    }
+    dmulv
+}
+
+/// kl [batch] = KL(N(mu, exp(logvar)) || N(0, I)) per row.
+pub fn gaussian_kl_forward(mulv: &[f32], batch: usize, latent: usize) -> Vec<f32> {
+    (0..batch)
+        .map(|b| {
+            let s: f32 = (0..latent)
+                .map(|j| {
+                    let mu = mulv[b * 2 * latent + j];
+                    let logvar = mulv[b * 2 * latent + latent + j];
+                    1.0 + logvar - mu * mu - logvar.exp()
+                })
+                .sum();
+            -0.5 * s
+        })
+        .collect()
+}
+
+/// Adds d kl / d mulv to dmulv.
+pub fn gaussian_kl_backward(mulv: &[f32], dmulv: &mut [f32], batch: usize, latent: usize) {
+    for b in 0..batch {
+        for j in 0..latent {
+            let mu_at = b * 2 * latent + j;
+            let lv_at = mu_at + latent;
+            dmulv[mu_at] += mulv[mu_at];
+            dmulv[lv_at] += 0.5 * (mulv[lv_at].exp() - 1.0);
+        }
+    }
+}
+
+// ---- shaders/loss.wgsl ----
+
+pub fn softplus(l: f32) -> f32 {
+    l.max(0.0) + (-l.abs()).exp().ln_1p()
+}
+
+/// rec [batch] = sum_d softplus(l) - x l.
+pub fn bernoulli_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize) -> Vec<f32> {
+    (0..batch)
+        .map(|b| (0..pixels).map(|d| softplus(logits[b * pixels + d]) - x[b * pixels + d] * logits[b * pixels + d]).sum())
+        .collect()
+}
+
+/// dlogits = sigmoid(l) - x.
+pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32]) -> Vec<f32> {
+    logits.iter().zip(x).map(|(&l, &x)| 1.0 / (1.0 + (-l).exp()) - x).collect()
+}
+
+/// Adds real rows (cursor + b < pass_rows) to the totals, records the first non-finite step,
+/// advances the cursor and, when training, the step.
+pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, counters: &mut Counters, totals: &mut LossTotals) {
+    let (mut rec_sum, mut kl_sum, mut n) = (0.0f32, 0.0f32, 0.0f32);
+    for b in 0..rec.len() {
+        if counters.cursor + (b as u32) < pass_rows {
+            rec_sum += rec[b];
+            kl_sum += kl[b];
+            n += 1.0;
+        }
+    }
+    if (!rec_sum.is_finite() || !kl_sum.is_finite()) && counters.bad_step == NO_BAD_STEP {
+        counters.bad_step = counters.step;
+    }
+    totals.rec_sum += rec_sum;
+    totals.kl_sum += kl_sum;
+    totals.examples += n;
+    counters.cursor += rec.len() as u32;
+    if training {
+        counters.step += 1;
+    }
+}
+
+// ---- shaders/adam.wgsl ----
+
+#[derive(Clone, Copy, Debug)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+/// One Adam update of every weight, with bias correction for t = step + 1.
+pub fn adam_step(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32], step: u32, cfg: &AdamConfig) {
+    let t = (step + 1) as f32;
+    for i in 0..weights.len() {
+        let g = grads[i];
+        m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;
+        v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
+        let m_hat = m[i] / (1.0 - cfg.beta1.powf(t));
+        let v_hat = v[i] / (1.0 - cfg.beta2.powf(t));
+        weights[i] -= cfg.lr * m_hat / (v_hat.sqrt() + cfg.eps);
+    }
+}
+
+// ---- shaders/data.wgsl ----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Binarize {
+    /// Grey levels in [0, 1], as pytorch/examples.
+    None,
+    /// A fresh Bernoulli(pixel) draw each step.
+    Dynamic,
+    /// One fixed Bernoulli(pixel) draw per image.
+    Static,
+}
+
+impl Binarize {
+    pub fn code(self) -> u32 {
+        match self {
+            Binarize::None => 0,
+            Binarize::Dynamic => 1,
+            Binarize::Static => 2,
+        }
+    }
+}
+
+/// x [batch, pixels] from image bytes [n, pixels] and the pass's order; padding rows are 0.
+#[allow(clippy::too_many_arguments)]
+pub fn gather_batch(images: &[u8], pixels: usize, order: &[u32], batch: usize, pass_rows: u32,
+                    binarize: Binarize, seed: u32, stream: u32, counters: &Counters) -> Vec<f32> {
+    let words = pixels / 4;
+    let mut x = vec![0.0; batch * pixels];
+    for b in 0..batch {
+        let row = counters.cursor + b as u32;
+        if row >= pass_rows {
+            continue;
+        }
+        let image = order[row as usize] as usize;
+        for w in 0..words {
+            let draw_step = if binarize == Binarize::Static { 0 } else { counters.step };
+            let bits = philox4x32_10([(image * words + w) as u32, draw_step, 0, stream], [seed, 0]);
+            for i in 0..4 {
+                let p = images[image * pixels + 4 * w + i] as f32 / 255.0;
+                x[b * pixels + 4 * w + i] = match binarize {
+                    Binarize::None => p,
+                    _ => (uniform_open(bits[i]) < p) as u32 as f32,
+                };
+            }
+        }
+    }
+    x
+}

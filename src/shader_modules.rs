@@ -1,0 +1,10 @@
+// The shader modules and the files each is made of, concatenated in order. A prelude (common.wgsl)
+// declares types and functions only, so each module is plain WGSL that naga validates as written.
+// Shared by build.rs (validation) and src/shaders.rs (embedding), so the two cannot drift apart.
+pub const SHADER_MODULES: &[(&str, &[&str])] = &[
+    ("linear", &["linear.wgsl"]),
+    ("latent", &["common.wgsl", "latent.wgsl"]),
+    ("loss", &["common.wgsl", "loss.wgsl"]),
+    ("adam", &["common.wgsl", "adam.wgsl"]),
+    ("data", &["common.wgsl", "data.wgsl"]),
+];
