@@ -42,7 +42,7 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f32,
     /// Latent dimensions.
     #[arg(long, default_value_t = 20)]

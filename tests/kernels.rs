@@ -1,0 +1,438 @@
+//! Every WGSL entry point against its CPU reference (src/reference/kernels.rs) on seeded inputs at
+//! sizes that are not multiples of the workgroup sizes; finite-difference checks of every backward
+//! reference; statistics of the random numbers; GPU training steps against the reference trainer.
+//! GPU tests need an adapter and fail (never skip) without one; install lavapipe to get one.
+use std::sync::OnceLock;
+
+use rand::{Rng, SeedableRng};
+use wgvae::gpu::kernels::{bind, submit};
+use wgvae::gpu::params::*;
+use wgvae::gpu::{self, Gpu, Kernels, Launch};
+use wgvae::reference::kernels as r;
+use wgvae::reference::kernels::{Counters, LossTotals};
+
+fn gpu() -> &'static (Gpu, Kernels) {
+    static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let gpu = Gpu::open(None, None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e:#}"));
+        let kernels = Kernels::new(&gpu);
+        (gpu, kernels)
+    })
+}
+
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+fn run(launch: Launch) {
+    submit(&gpu().0, &[std::slice::from_ref(&launch)]);
+}
+
+fn storage(data: &[f32]) -> wgpu::Buffer {
+    gpu::storage_with(&gpu().0, "test", data)
+}
+
+fn uniform<T: bytemuck::Pod>(value: &T) -> wgpu::Buffer {
+    gpu::uniform_with(&gpu().0, "test params", value)
+}
+
+fn read(buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    gpu::read(&gpu().0, buffer, 0, len)
+}
+
+/// Max |a - b| / (1 + |b|) must stay under tol; prints the first mismatches otherwise.
+fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{name}: lengths differ");
+    let err = |i: usize| (got[i] - want[i]).abs() / (1.0 + want[i].abs());
+    let worst = (0..got.len()).map(err).fold(0.0f32, f32::max);
+    if !(worst <= tol) {
+        let bad: Vec<String> = (0..got.len()).filter(|&i| !(err(i) <= tol)).take(5)
+            .map(|i| format!("[{i}] gpu {} ref {}", got[i], want[i])).collect();
+        panic!("{name}: max relative error {worst} > {tol}; first mismatches: {}", bad.join(", "));
+    }
+}
+
+// Awkward sizes: not multiples of 64 (workgroup), 8 (tile rows), 4 (columns per lane) or 256 (a
+// workgroup's columns); n_out > 256 so several workgroups share a row block.
+const B: usize = 13;
+const N_IN: usize = 37;
+const N_OUT: usize = 261;
+
+fn dims(relu: bool) -> wgpu::Buffer {
+    uniform(&Dims { batch: B as u32, n_in: N_IN as u32, n_out: N_OUT as u32, relu: relu as u32 })
+}
+
+#[test]
+fn linear_forward_should_match_reference() {
+    let (x, w, b) = (random(B * N_IN, 1, 1.0), random(N_OUT * N_IN, 2, 0.5), random(N_OUT, 3, 0.5));
+    for relu in [false, true] {
+        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; B * N_OUT]));
+        let d = dims(relu);
+        run(gpu().1.get("linear_forward").launch(&gpu().0, &[bind(0, &d), bind(1, &xb), bind(2, &wb), bind(3, &bb), bind(4, &yb)],
+                                                  linear_groups(B, N_OUT)));
+        assert_close("linear_forward", &read(&yb, B * N_OUT), &r::linear_forward(&x, &w, &b, B, N_IN, N_OUT, relu), 1e-5);
+    }
+}
+
+#[test]
+fn linear_backward_input_should_match_reference() {
+    let (dy, w) = (random(B * N_OUT, 4, 1.0), random(N_OUT * N_IN, 5, 0.5));
+    let x: Vec<f32> = random(B * N_IN, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
+    for relu_input in [false, true] {
+        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; B * N_IN]));
+        let d = dims(relu_input);
+        run(gpu().1.get("linear_backward_input").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &wb), bind(3, &xb), bind(4, &dxb)],
+                                                         linear_groups(B, N_IN)));
+        assert_close("linear_backward_input", &read(&dxb, B * N_IN),
+                     &r::linear_backward_input(&dy, &w, &x, B, N_IN, N_OUT, relu_input), 1e-5);
+    }
+}
+
+#[test]
+fn linear_backward_weight_should_match_reference() {
+    let (dy, x) = (random(B * N_OUT, 7, 1.0), random(B * N_IN, 8, 1.0));
+    let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; N_OUT * N_IN]));
+    let d = dims(false);
+    run(gpu().1.get("linear_backward_weight").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &xb), bind(4, &dwb)],
+                                                      linear_groups(N_OUT, N_IN)));
+    assert_close("linear_backward_weight", &read(&dwb, N_OUT * N_IN), &r::linear_backward_weight(&dy, &x, B, N_IN, N_OUT), 1e-5);
+}
+
+#[test]
+fn linear_backward_bias_should_match_reference() {
+    let dy = random(B * N_OUT, 9, 1.0);
+    let (dyb, dbb) = (storage(&dy), storage(&vec![0.0; N_OUT]));
+    let d = dims(false);
+    run(gpu().1.get("linear_backward_bias").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(4, &dbb)], groups_of_64(N_OUT)));
+    assert_close("linear_backward_bias", &read(&dbb, N_OUT), &r::linear_backward_bias(&dy, B, N_OUT), 1e-5);
+}
+
+const LATENT: usize = 7;
+
+fn latent_params(batch: usize) -> wgpu::Buffer {
+    uniform(&LatentParams { batch: batch as u32, latent: LATENT as u32, seed: 1234, stream: 3 })
+}
+
+fn counters(step: u32, cursor: u32) -> Counters {
+    Counters { step, cursor, ..Counters::new() }
+}
+
+#[test]
+fn reparam_forward_should_match_reference() {
+    let mulv = random(B * 2 * LATENT, 10, 1.5);
+    let c = counters(5, 26);
+    let (p, cb, mb) = (latent_params(B), gpu::storage_with(&gpu().0, "counters", &[c]), storage(&mulv));
+    let (eb, zb) = (storage(&vec![0.0; B * LATENT]), storage(&vec![0.0; B * LATENT]));
+    run(gpu().1.get("reparam_forward").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &mb), bind(3, &eb), bind(4, &zb)],
+                                               groups_of_64((B * LATENT).div_ceil(4))));
+    let (eps, z) = r::reparam_forward(&mulv, B, LATENT, 1234, 3, &c);
+    assert_close("reparam_forward eps", &read(&eb, B * LATENT), &eps, 1e-5);
+    assert_close("reparam_forward z", &read(&zb, B * LATENT), &z, 1e-5);
+}
+
+#[test]
+fn reparam_backward_should_match_reference() {
+    let (mulv, eps, dz) = (random(B * 2 * LATENT, 11, 1.5), random(B * LATENT, 12, 2.0), random(B * LATENT, 13, 1.0));
+    let p = latent_params(B);
+    let (mb, eb, dzb, db) = (storage(&mulv), storage(&eps), storage(&dz), storage(&vec![0.0; B * 2 * LATENT]));
+    run(gpu().1.get("reparam_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &mb), bind(3, &eb), bind(5, &dzb), bind(6, &db)],
+                                                groups_of_64(B * LATENT)));
+    assert_close("reparam_backward", &read(&db, B * 2 * LATENT), &r::reparam_backward(&dz, &eps, &mulv, B, LATENT), 1e-5);
+}
+
+#[test]
+fn gaussian_kl_forward_should_match_reference() {
+    let mulv = random(B * 2 * LATENT, 14, 2.0);
+    let (p, mb, kb) = (latent_params(B), storage(&mulv), storage(&vec![0.0; B]));
+    run(gpu().1.get("gaussian_kl_forward").launch(&gpu().0, &[bind(0, &p), bind(2, &mb), bind(7, &kb)], groups_of_64(B)));
+    assert_close("gaussian_kl_forward", &read(&kb, B), &r::gaussian_kl_forward(&mulv, B, LATENT), 1e-5);
+}
+
+#[test]
+fn gaussian_kl_backward_should_match_reference() {
+    let (mulv, start) = (random(B * 2 * LATENT, 15, 2.0), random(B * 2 * LATENT, 16, 1.0));
+    let (p, mb, db) = (latent_params(B), storage(&mulv), storage(&start));
+    run(gpu().1.get("gaussian_kl_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &mb), bind(6, &db)], groups_of_64(B * LATENT)));
+    let mut want = start.clone();
+    r::gaussian_kl_backward(&mulv, &mut want, B, LATENT);
+    assert_close("gaussian_kl_backward", &read(&db, B * 2 * LATENT), &want, 1e-5);
+}
+
+const PIXELS: usize = 83;
+
+fn loss_params(pass_rows: u32, training: bool) -> wgpu::Buffer {
+    uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32 })
+}
+
+#[test]
+fn bernoulli_rec_forward_should_match_reference() {
+    // Logits up to +-40: the stable softplus must not overflow or lose the tail.
+    let logits = random(B * PIXELS, 17, 40.0);
+    let x: Vec<f32> = random(B * PIXELS, 18, 1.0).iter().map(|v| v.abs()).collect();
+    let (p, lb, xb, rb) = (loss_params(B as u32, true), storage(&logits), storage(&x), storage(&vec![0.0; B]));
+    run(gpu().1.get("bernoulli_rec_forward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(4, &rb)], groups_of_64(B)));
+    assert_close("bernoulli_rec_forward", &read(&rb, B), &r::bernoulli_rec_forward(&logits, &x, B, PIXELS), 1e-5);
+}
+
+#[test]
+fn bernoulli_rec_backward_should_match_reference() {
+    let logits = random(B * PIXELS, 19, 40.0);
+    let x: Vec<f32> = random(B * PIXELS, 20, 1.0).iter().map(|v| v.abs()).collect();
+    let (p, lb, xb, db) = (loss_params(B as u32, true), storage(&logits), storage(&x), storage(&vec![0.0; B * PIXELS]));
+    run(gpu().1.get("bernoulli_rec_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(5, &db)],
+                                                      groups_of_64(B * PIXELS)));
+    assert_close("bernoulli_rec_backward", &read(&db, B * PIXELS), &r::bernoulli_rec_backward(&logits, &x), 1e-5);
+}
+
+#[test]
+fn finish_step_should_match_reference_and_catch_non_finite_losses() {
+    let rec = random(B, 21, 100.0);
+    let kl = random(B, 22, 10.0);
+    let mut nan_rec = rec.clone();
+    nan_rec[3] = f32::NAN;
+    for (rec, pass_rows, training) in [(rec.clone(), 100u32, true), (rec.clone(), 30, false), (nan_rec, 100, true)] {
+        let start_counters = counters(7, 20);
+        let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
+        let (p, cb, rb, kb) = (loss_params(pass_rows, training), gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
+        let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
+        run(gpu().1.get("finish_step").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(4, &rb), bind(6, &kb), bind(7, &tb)], [1, 1, 1]));
+        let (mut want_c, mut want_t) = (start_counters, start_totals);
+        r::finish_step(&rec, &kl, pass_rows, training, &mut want_c, &mut want_t);
+        assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c);
+        let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
+        if rec.iter().all(|v| v.is_finite()) {
+            assert_close("finish_step totals", bytemuck::cast_slice(&[got_t]), bytemuck::cast_slice(&[want_t]), 1e-5);
+        } else {
+            assert_eq!(want_c.bad_step, 7, "the reference must flag the NaN");
+        }
+    }
+}
+
+#[test]
+fn adam_step_should_match_reference() {
+    let n = 1000;
+    let (g, w0, m0) = (random(n, 23, 1.0), random(n, 24, 1.0), random(n, 25, 0.1));
+    let v0: Vec<f32> = random(n, 26, 0.1).iter().map(|v| v * v).collect();
+    let cfg = r::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let p = uniform(&AdamParams { count: n as u32, lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, pad: [0; 3] });
+    let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
+    let (gb, wb, mb, vb) = (storage(&g), storage(&w0), storage(&m0), storage(&v0));
+    run(gpu().1.get("adam_step").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &gb), bind(3, &wb), bind(4, &mb), bind(5, &vb)],
+                                         groups_of_64(n)));
+    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+    r::adam_step(&g, &mut w, &mut m, &mut v, 4, &cfg);
+    assert_close("adam_step weights", &read(&wb, n), &w, 1e-6);
+    assert_close("adam_step m", &read(&mb, n), &m, 1e-6);
+    assert_close("adam_step v", &read(&vb, n), &v, 1e-6);
+}
+
+#[test]
+fn gather_batch_should_match_reference_in_every_binarize_mode() {
+    let (images_n, pixels) = (29usize, 84usize);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(27);
+    let images: Vec<u8> = (0..images_n * pixels).map(|_| rng.random()).collect();
+    let words: Vec<u32> = images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let order: Vec<u32> = (0..20).map(|_| rng.random_range(0..images_n as u32)).collect();
+    let c = counters(3, 10); // rows 10.. of a 20-row pass: the last 3 of 13 are padding
+    for binarize in [r::Binarize::None, r::Binarize::Dynamic, r::Binarize::Static] {
+        let p = uniform(&GatherParams { batch: B as u32, words: (pixels / 4) as u32, pass_rows: 20, binarize: binarize.code(),
+                                        seed: 99, stream: STREAM_BINARIZE, pad: [0; 2] });
+        let cb = gpu::storage_with(&gpu().0, "c", &[c]);
+        let (ib, ob, xb) = (gpu::storage_with(&gpu().0, "images", &words), gpu::storage_with(&gpu().0, "order", &order),
+                            storage(&vec![7.0; B * pixels]));
+        run(gpu().1.get("gather_batch").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &ib), bind(3, &ob), bind(4, &xb)],
+                                                groups_of_64(B * pixels / 4)));
+        let want = r::gather_batch(&images, pixels, &order, B, 20, binarize, 99, STREAM_BINARIZE, &c);
+        assert_close(&format!("gather_batch {binarize:?}"), &read(&xb, B * pixels), &want, 0.0);
+    }
+}
+
+// ---- random numbers ----
+
+#[test]
+fn philox_reference_should_match_published_known_answers() {
+    // Known-answer vectors of Random123 (kat_vectors, philox4x32_10).
+    assert_eq!(r::philox4x32_10([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+    assert_eq!(r::philox4x32_10([u32::MAX; 4], [u32::MAX; 2]), [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+    assert_eq!(r::philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+               [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
+}
+
+#[test]
+fn gpu_normals_should_have_mean_0_variance_1_and_gaussian_tails() {
+    // eps from reparam_forward with mu = 0, logvar = 0 is the raw N(0, 1) stream.
+    let batch = 4099; // 4099 * 7 = 28693 draws, not a multiple of 4
+    let n = batch * LATENT;
+    let p = latent_params(batch);
+    let cb = gpu::storage_with(&gpu().0, "c", &[counters(11, 0)]);
+    let (mb, eb, zb) = (storage(&vec![0.0; batch * 2 * LATENT]), storage(&vec![0.0; n]), storage(&vec![0.0; n]));
+    run(gpu().1.get("reparam_forward").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &mb), bind(3, &eb), bind(4, &zb)],
+                                               groups_of_64(n.div_ceil(4))));
+    let e: Vec<f64> = read(&eb, n).iter().map(|&v| v as f64).collect();
+    let nf = n as f64;
+    let mean = e.iter().sum::<f64>() / nf;
+    let var = e.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+    let beyond = |k: f64| e.iter().filter(|v| v.abs() > k).count() as f64 / nf;
+    // Tolerances are 5 standard errors of each statistic.
+    assert!(mean.abs() < 5.0 / nf.sqrt(), "mean {mean}");
+    assert!((var - 1.0).abs() < 5.0 * (2.0 / nf).sqrt(), "variance {var}");
+    for (k, p) in [(1.0, 0.317_310_5), (2.0, 0.045_500_3), (3.0, 0.002_699_8)] {
+        let se = (p * (1.0 - p) / nf).sqrt();
+        assert!((beyond(k) - p).abs() < 5.0 * se, "P(|eps| > {k}) = {} but N(0,1) gives {p}", beyond(k));
+    }
+    assert!(e.iter().all(|v| v.is_finite() && v.abs() < 7.0), "a draw is not finite or beyond 7 sigma");
+    // Different steps give different (uncorrelated) draws.
+    let (eps_a, _) = r::reparam_forward(&vec![0.0; 2 * 64], 64, 1, 1, 0, &counters(0, 0));
+    let (eps_b, _) = r::reparam_forward(&vec![0.0; 2 * 64], 64, 1, 1, 0, &counters(1, 0));
+    let dot: f32 = eps_a.iter().zip(&eps_b).map(|(a, b)| a * b).sum();
+    assert!(dot.abs() / 64.0 < 0.5, "draws of consecutive steps look correlated");
+}
+
+// ---- finite differences of the backward references ----
+
+/// Central difference of f at x along coordinate i.
+fn numeric_grad(f: &dyn Fn(&[f32]) -> f64, x: &[f32], i: usize, h: f32) -> f64 {
+    let (mut up, mut down) = (x.to_vec(), x.to_vec());
+    up[i] += h;
+    down[i] -= h;
+    (f(&up) - f(&down)) / (2.0 * h as f64)
+}
+
+/// Compares analytic with central differences on about 40 coordinates. `smooth(up, down)` says
+/// whether f is differentiable between the two perturbed points (no ReLU changed side); a
+/// difference across a kink measures nothing, so those coordinates are skipped, and at least
+/// three quarters of them must be checked.
+fn check_grad(name: &str, f: &dyn Fn(&[f32]) -> f64, smooth: &dyn Fn(&[f32], &[f32]) -> bool, x: &[f32], analytic: &[f32]) {
+    let h = 1e-2;
+    let (mut checked, mut tried) = (0, 0);
+    for i in (0..x.len()).step_by(x.len().div_ceil(40).max(1)) {
+        tried += 1;
+        let (mut up, mut down) = (x.to_vec(), x.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        if !smooth(&up, &down) {
+            continue;
+        }
+        checked += 1;
+        let num = numeric_grad(f, x, i, h);
+        let err = (num - analytic[i] as f64).abs() / (1.0 + num.abs());
+        assert!(err < 2e-2, "{name}[{i}]: analytic {} vs finite difference {num}", analytic[i]);
+    }
+    assert!(4 * checked >= 3 * tried, "{name}: only {checked} of {tried} coordinates were away from a ReLU kink");
+}
+
+fn always(_: &[f32], _: &[f32]) -> bool {
+    true
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+#[test]
+fn linear_backward_references_should_match_finite_differences() {
+    let (b, n_in, n_out) = (5, 6, 7);
+    let (x, w, bias, probe) = (random(b * n_in, 30, 1.0), random(n_out * n_in, 31, 1.0), random(n_out, 32, 1.0), random(b * n_out, 33, 1.0));
+    // L = sum(probe * relu(x W^T + b)); its gradient wrt y is probe, masked by the ReLU.
+    let y = r::linear_forward(&x, &w, &bias, b, n_in, n_out, true);
+    let dy: Vec<f32> = probe.iter().zip(&y).map(|(p, y)| if *y > 0.0 { *p } else { 0.0 }).collect();
+    let positive = |x: &[f32], w: &[f32], bias: &[f32]| -> Vec<bool> {
+        r::linear_forward(x, w, bias, b, n_in, n_out, false).iter().map(|&p| p > 0.0).collect()
+    };
+    check_grad("dx", &|x| dot(&probe, &r::linear_forward(x, &w, &bias, b, n_in, n_out, true)),
+               &|up, down| positive(up, &w, &bias) == positive(down, &w, &bias), &x,
+               &r::linear_backward_input(&dy, &w, &x, b, n_in, n_out, false));
+    check_grad("dW", &|w| dot(&probe, &r::linear_forward(&x, w, &bias, b, n_in, n_out, true)),
+               &|up, down| positive(&x, up, &bias) == positive(&x, down, &bias), &w,
+               &r::linear_backward_weight(&dy, &x, b, n_in, n_out));
+    check_grad("db", &|bias| dot(&probe, &r::linear_forward(&x, &w, bias, b, n_in, n_out, true)),
+               &|up, down| positive(&x, &w, up) == positive(&x, &w, down), &bias,
+               &r::linear_backward_bias(&dy, b, n_out));
+    // The input-side ReLU mask: x itself a ReLU output, masked where it is 0.
+    let x_relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    let y_relu = r::linear_forward(&x_relu, &w, &bias, b, n_in, n_out, true);
+    let dy_relu: Vec<f32> = probe.iter().zip(&y_relu).map(|(p, y)| if *y > 0.0 { *p } else { 0.0 }).collect();
+    let dx = r::linear_backward_input(&dy_relu, &w, &x_relu, b, n_in, n_out, true);
+    let through_relu = |x: &[f32]| {
+        let h: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        dot(&probe, &r::linear_forward(&h, &w, &bias, b, n_in, n_out, true))
+    };
+    let sides = |x: &[f32]| -> Vec<bool> {
+        let h: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        let mut s: Vec<bool> = x.iter().map(|&v| v > 0.0).collect();
+        s.extend(positive(&h, &w, &bias));
+        s
+    };
+    check_grad("dx through the input ReLU", &through_relu, &|up, down| sides(up) == sides(down), &x, &dx);
+}
+
+#[test]
+fn latent_backward_references_should_match_finite_differences() {
+    let (b, latent) = (3, 5);
+    let mulv = random(b * 2 * latent, 34, 1.0);
+    let c = counters(2, 0);
+    let (eps, _) = r::reparam_forward(&mulv, b, latent, 8, 0, &c);
+    let probe = random(b * latent, 35, 1.0);
+    // L = sum(probe * z(mulv)) + sum(kl(mulv)) with eps held fixed.
+    let loss = |m: &[f32]| {
+        let z: Vec<f32> = (0..b * latent).map(|e| {
+            let (i, j) = (e / latent, e % latent);
+            m[i * 2 * latent + j] + (0.5 * m[i * 2 * latent + latent + j]).exp() * eps[e]
+        }).collect();
+        dot(&probe, &z) + r::gaussian_kl_forward(m, b, latent).iter().map(|&v| v as f64).sum::<f64>()
+    };
+    let mut analytic = r::reparam_backward(&probe, &eps, &mulv, b, latent);
+    r::gaussian_kl_backward(&mulv, &mut analytic, b, latent);
+    check_grad("dmulv", &loss, &always, &mulv, &analytic);
+}
+
+#[test]
+fn bernoulli_rec_backward_reference_should_match_finite_differences() {
+    let (b, pixels) = (3, 11);
+    let logits = random(b * pixels, 36, 6.0);
+    let x: Vec<f32> = random(b * pixels, 37, 1.0).iter().map(|v| v.abs()).collect();
+    let loss = |l: &[f32]| r::bernoulli_rec_forward(l, &x, b, pixels).iter().map(|&v| v as f64).sum::<f64>();
+    check_grad("dlogits", &loss, &always, &logits, &r::bernoulli_rec_backward(&logits, &x));
+}
+
+// ---- whole training steps ----
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer() {
+    use wgvae::model::{Architecture, Model};
+    use wgvae::reference::trainer::ReferenceTrainer;
+    use wgvae::trainer::{GpuTrainer, TrainSettings};
+    let data = wgvae::data::embedded(784).expect("embedded data");
+    let take = |from: usize, n: usize| wgvae::data::Split {
+        images: data.train.images[from * 784..(from + n) * 784].to_vec(),
+        labels: data.train.labels[from..from + n].to_vec(),
+        pixels: 784,
+    };
+    let (train, val) = (take(0, 61), take(3000, 9));
+    let model = Model::new(Architecture { input: 784, hidden: vec![45], latent: 6 });
+    let settings = TrainSettings {
+        batch: 13,
+        adam: r::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        seed: 5,
+        binarize: r::Binarize::Dynamic,
+    };
+    let params = model.init_params(5);
+    let (g, k) = gpu();
+    let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
+    let mut reference = ReferenceTrainer::new(model, settings, params);
+    let order = wgvae::train::epoch_order(train.len(), 5, 1);
+    gpu_trainer.start_epoch(g, &order);
+    reference.start_pass();
+    let pass_rows = (gpu_trainer.steps_per_epoch * 13) as u32;
+    for step in 0..4 {
+        gpu_trainer.train_steps(g, 1);
+        reference.train_step(&train.images, &order, pass_rows);
+        let (got, want) = (gpu_trainer.totals(g), reference.totals);
+        // Running totals after each step: every step's rec and kl must agree.
+        assert_close(&format!("losses through step {step}"), &[got.rec_sum, got.kl_sum, got.examples],
+                     &[want.rec_sum, want.kl_sum, want.examples], 1e-4);
+    }
+    assert_close("weights after 4 steps", &gpu_trainer.read_params(g), &reference.params, 1e-4);
+    assert_eq!(gpu_trainer.counters(g).step, 4);
+}
