@@ -3,6 +3,7 @@
 // Shared by build.rs (validation) and src/shaders.rs (embedding), so the two cannot drift apart.
 pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("linear", &["linear.wgsl"]),
+    ("linear_vec4", &["linear_vec4.wgsl"]),
     ("latent", &["common.wgsl", "latent.wgsl"]),
     ("loss", &["common.wgsl", "loss.wgsl"]),
     ("adam", &["common.wgsl", "adam.wgsl"]),

@@ -5,6 +5,7 @@ include!("shader_modules.rs");
 const FILES: &[(&str, &str)] = &[
     ("common.wgsl", include_str!("../shaders/common.wgsl")),
     ("linear.wgsl", include_str!("../shaders/linear.wgsl")),
+    ("linear_vec4.wgsl", include_str!("../shaders/linear_vec4.wgsl")),
     ("latent.wgsl", include_str!("../shaders/latent.wgsl")),
     ("loss.wgsl", include_str!("../shaders/loss.wgsl")),
     ("adam.wgsl", include_str!("../shaders/adam.wgsl")),

@@ -105,11 +105,13 @@ impl GpuTrainer {
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
         let b_of = |l: &Layer| (l.bias_at, l.n_out);
 
+        // Layers whose widths are multiples of 4 use the vec4 kernels (linear_vec4.wgsl).
+        let kernel = |name: &str, l: &Layer| if l.n_in % 4 == 0 && l.n_out % 4 == 0 { k(&format!("{name}_vec4")) } else { k(name) };
         let forward = |l: &Layer, input: &wgpu::Buffer, output: &wgpu::Buffer| {
             let u = dims(l, l.relu);
             let (wa, wn) = w_of(l);
             let (ba, bn) = b_of(l);
-            k("linear_forward").launch(gpu, &[bind(0, &u), bind(1, input), bind_range(2, &params_buf, wa, wn),
+            kernel("linear_forward", l).launch(gpu, &[bind(0, &u), bind(1, input), bind_range(2, &params_buf, wa, wn),
                                              bind_range(3, &params_buf, ba, bn), bind(4, output)],
                                        linear_groups(b, l.n_out))
         };
@@ -119,14 +121,14 @@ impl GpuTrainer {
             if let Some(d_input) = d_input {
                 let u = dims(l, l.relu_input);
                 let (wa, wn) = w_of(l);
-                launches.push(k("linear_backward_input").launch(
+                launches.push(kernel("linear_backward_input", l).launch(
                     gpu, &[bind(0, &u), bind(1, d_output), bind_range(2, &params_buf, wa, wn), bind(3, input), bind(4, d_input)],
                     linear_groups(b, l.n_in)));
             }
             let u = dims(l, false);
             let (wa, wn) = w_of(l);
             let (ba, bn) = b_of(l);
-            launches.push(k("linear_backward_weight").launch(
+            launches.push(kernel("linear_backward_weight", l).launch(
                 gpu, &[bind(0, &u), bind(1, d_output), bind(2, input), bind_range(4, &grads, wa, wn)],
                 linear_groups(l.n_out, l.n_in)));
             launches.push(k("linear_backward_bias").launch(

@@ -53,59 +53,89 @@ fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
     }
 }
 
-// Awkward sizes: not multiples of 64 (workgroup), 8 (tile rows), 4 (columns per lane) or 256 (a
-// workgroup's columns); n_out > 256 so several workgroups share a row block.
+// Awkward sizes: not multiples of 64 (workgroup), 8 (tile rows) or 256 (a workgroup's columns);
+// n_out > 256 so several workgroups share a row block. The scalar kernels also get widths that are
+// not multiples of 4; the vec4 kernels need multiples of 4 (the trainer picks them only then).
 const B: usize = 13;
-const N_IN: usize = 37;
-const N_OUT: usize = 261;
+const SCALAR: (&str, usize, usize) = ("", 37, 261);
+const VEC4: (&str, usize, usize) = ("_vec4", 36, 268);
 
-fn dims(relu: bool) -> wgpu::Buffer {
-    uniform(&Dims { batch: B as u32, n_in: N_IN as u32, n_out: N_OUT as u32, relu: relu as u32 })
+fn dims(n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
+    uniform(&Dims { batch: B as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
+}
+
+fn check_linear_forward((suffix, n_in, n_out): (&str, usize, usize), reference: fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>) {
+    let (x, w, b) = (random(B * n_in, 1, 1.0), random(n_out * n_in, 2, 0.5), random(n_out, 3, 0.5));
+    for relu in [false, true] {
+        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; B * n_out]));
+        let d = dims(n_in, n_out, relu);
+        let name = format!("linear_forward{suffix}");
+        run(gpu().1.get(&name).launch(&gpu().0, &[bind(0, &d), bind(1, &xb), bind(2, &wb), bind(3, &bb), bind(4, &yb)],
+                                       linear_groups(B, n_out)));
+        assert_close(&name, &read(&yb, B * n_out), &reference(&x, &w, &b, B, n_in, n_out, relu), 1e-5);
+    }
+}
+
+fn check_linear_backward_input((suffix, n_in, n_out): (&str, usize, usize), reference: fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>) {
+    let (dy, w) = (random(B * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
+    let x: Vec<f32> = random(B * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
+    for relu_input in [false, true] {
+        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; B * n_in]));
+        let d = dims(n_in, n_out, relu_input);
+        let name = format!("linear_backward_input{suffix}");
+        run(gpu().1.get(&name).launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &wb), bind(3, &xb), bind(4, &dxb)],
+                                       linear_groups(B, n_in)));
+        assert_close(&name, &read(&dxb, B * n_in), &reference(&dy, &w, &x, B, n_in, n_out, relu_input), 1e-5);
+    }
+}
+
+fn check_linear_backward_weight((suffix, n_in, n_out): (&str, usize, usize), reference: fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>) {
+    let (dy, x) = (random(B * n_out, 7, 1.0), random(B * n_in, 8, 1.0));
+    let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; n_out * n_in]));
+    let d = dims(n_in, n_out, false);
+    let name = format!("linear_backward_weight{suffix}");
+    run(gpu().1.get(&name).launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &xb), bind(4, &dwb)], linear_groups(n_out, n_in)));
+    assert_close(&name, &read(&dwb, n_out * n_in), &reference(&dy, &x, B, n_in, n_out), 1e-5);
 }
 
 #[test]
 fn linear_forward_should_match_reference() {
-    let (x, w, b) = (random(B * N_IN, 1, 1.0), random(N_OUT * N_IN, 2, 0.5), random(N_OUT, 3, 0.5));
-    for relu in [false, true] {
-        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; B * N_OUT]));
-        let d = dims(relu);
-        run(gpu().1.get("linear_forward").launch(&gpu().0, &[bind(0, &d), bind(1, &xb), bind(2, &wb), bind(3, &bb), bind(4, &yb)],
-                                                  linear_groups(B, N_OUT)));
-        assert_close("linear_forward", &read(&yb, B * N_OUT), &r::linear_forward(&x, &w, &b, B, N_IN, N_OUT, relu), 1e-5);
-    }
+    check_linear_forward(SCALAR, r::linear_forward);
+}
+
+#[test]
+fn linear_forward_vec4_should_match_reference() {
+    check_linear_forward(VEC4, r::linear_forward_vec4);
 }
 
 #[test]
 fn linear_backward_input_should_match_reference() {
-    let (dy, w) = (random(B * N_OUT, 4, 1.0), random(N_OUT * N_IN, 5, 0.5));
-    let x: Vec<f32> = random(B * N_IN, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
-    for relu_input in [false, true] {
-        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; B * N_IN]));
-        let d = dims(relu_input);
-        run(gpu().1.get("linear_backward_input").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &wb), bind(3, &xb), bind(4, &dxb)],
-                                                         linear_groups(B, N_IN)));
-        assert_close("linear_backward_input", &read(&dxb, B * N_IN),
-                     &r::linear_backward_input(&dy, &w, &x, B, N_IN, N_OUT, relu_input), 1e-5);
-    }
+    check_linear_backward_input(SCALAR, r::linear_backward_input);
+}
+
+#[test]
+fn linear_backward_input_vec4_should_match_reference() {
+    check_linear_backward_input(VEC4, r::linear_backward_input_vec4);
 }
 
 #[test]
 fn linear_backward_weight_should_match_reference() {
-    let (dy, x) = (random(B * N_OUT, 7, 1.0), random(B * N_IN, 8, 1.0));
-    let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; N_OUT * N_IN]));
-    let d = dims(false);
-    run(gpu().1.get("linear_backward_weight").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(2, &xb), bind(4, &dwb)],
-                                                      linear_groups(N_OUT, N_IN)));
-    assert_close("linear_backward_weight", &read(&dwb, N_OUT * N_IN), &r::linear_backward_weight(&dy, &x, B, N_IN, N_OUT), 1e-5);
+    check_linear_backward_weight(SCALAR, r::linear_backward_weight);
+}
+
+#[test]
+fn linear_backward_weight_vec4_should_match_reference() {
+    check_linear_backward_weight(VEC4, r::linear_backward_weight_vec4);
 }
 
 #[test]
 fn linear_backward_bias_should_match_reference() {
-    let dy = random(B * N_OUT, 9, 1.0);
-    let (dyb, dbb) = (storage(&dy), storage(&vec![0.0; N_OUT]));
-    let d = dims(false);
-    run(gpu().1.get("linear_backward_bias").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(4, &dbb)], groups_of_64(N_OUT)));
-    assert_close("linear_backward_bias", &read(&dbb, N_OUT), &r::linear_backward_bias(&dy, B, N_OUT), 1e-5);
+    let (_, _, n_out) = SCALAR;
+    let dy = random(B * n_out, 9, 1.0);
+    let (dyb, dbb) = (storage(&dy), storage(&vec![0.0; n_out]));
+    let d = dims(1, n_out, false);
+    run(gpu().1.get("linear_backward_bias").launch(&gpu().0, &[bind(0, &d), bind(1, &dyb), bind(4, &dbb)], groups_of_64(n_out)));
+    assert_close("linear_backward_bias", &read(&dbb, n_out), &r::linear_backward_bias(&dy, B, n_out), 1e-5);
 }
 
 const LATENT: usize = 7;
@@ -400,6 +430,12 @@ fn bernoulli_rec_backward_reference_should_match_finite_differences() {
 
 #[test]
 fn gpu_training_steps_should_match_reference_trainer() {
+    // hidden 45: scalar kernels around it; hidden 44 with latent 8: every layer on the vec4 kernels.
+    training_steps_should_match_reference(vec![45], 6);
+    training_steps_should_match_reference(vec![44], 8);
+}
+
+fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize) {
     use wgvae::model::{Architecture, Model};
     use wgvae::reference::trainer::ReferenceTrainer;
     use wgvae::trainer::{GpuTrainer, TrainSettings};
@@ -410,7 +446,7 @@ fn gpu_training_steps_should_match_reference_trainer() {
         pixels: 784,
     };
     let (train, val) = (take(0, 61), take(3000, 9));
-    let model = Model::new(Architecture { input: 784, hidden: vec![45], latent: 6 });
+    let model = Model::new(Architecture { input: 784, hidden, latent });
     let settings = TrainSettings {
         batch: 13,
         adam: r::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },

@@ -92,6 +92,7 @@ pub struct Kernels {
 
 pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("linear", &["linear_forward", "linear_backward_input", "linear_backward_weight", "linear_backward_bias"]),
+    ("linear_vec4", &["linear_forward_vec4", "linear_backward_input_vec4", "linear_backward_weight_vec4"]),
     ("latent", &["reparam_forward", "reparam_backward", "gaussian_kl_forward", "gaussian_kl_backward"]),
     ("loss", &["bernoulli_rec_forward", "bernoulli_rec_backward", "finish_step"]),
     ("adam", &["adam_step"]),

@@ -104,6 +104,20 @@ pub fn linear_backward_bias(dy: &[f32], batch: usize, n_out: usize) -> Vec<f32> 
     (0..n_out).map(|n| (0..batch).map(|m| dy[m * n_out + n]).sum()).collect()
 }
 
+// ---- shaders/linear_vec4.wgsl: the same products, loaded as vec4 (n_in, n_out multiples of 4) ----
+
+pub fn linear_forward_vec4(x: &[f32], w: &[f32], b: &[f32], batch: usize, n_in: usize, n_out: usize, relu: bool) -> Vec<f32> {
+    linear_forward(x, w, b, batch, n_in, n_out, relu)
+}
+
+pub fn linear_backward_input_vec4(dy: &[f32], w: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize, relu_input: bool) -> Vec<f32> {
+    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
+}
+
+pub fn linear_backward_weight_vec4(dy: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize) -> Vec<f32> {
+    linear_backward_weight(dy, x, batch, n_in, n_out)
+}
+
 // ---- shaders/latent.wgsl ----
 
 /// (eps, z) [batch, latent] from mulv [batch, 2 latent]; eps drawn from Philox counter
