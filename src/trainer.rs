@@ -310,12 +310,12 @@ impl GpuTrainer {
         gpu::read_all(gpu, &self.grads)
     }
 
-    /// (name, workgroups) of each launch of the training step, for the benchmark.
+    /// The training step's launches in order, for the benchmark's per-kernel timing.
     pub fn train_step_launches(&self) -> &[Launch] {
         &self.train_step
     }
 
-    /// Keeps Adam's moment buffers alive and named (they are only ever touched by adam_step).
+    /// Adam's first and second moments (same layout as the parameters).
     pub fn optimizer_state(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
         (&self.adam_m, &self.adam_v)
     }
