@@ -66,3 +66,8 @@ fn normal4(bits: vec4<u32>) -> vec4<f32> {
 fn is_non_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
+
+// log(1 + exp(l)) without overflow: max(l, 0) + log1p(exp(-|l|)). -log sigmoid(l) = softplus(-l).
+fn softplus(l: f32) -> f32 {
+    return max(l, 0.0) + log(1.0 + exp(-abs(l)));
+}

@@ -28,10 +28,6 @@ struct LossTotals {
 @group(0) @binding(6) var<storage, read> kl: array<f32>;
 @group(0) @binding(7) var<storage, read_write> totals: LossTotals;
 
-fn softplus(l: f32) -> f32 {
-    return max(l, 0.0) + log(1.0 + exp(-abs(l)));
-}
-
 // Dispatch: (ceil(batch / 64), 1, 1).
 @compute @workgroup_size(64)
 fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -9,10 +9,11 @@ use anyhow::Result;
 use crate::cli::BenchArgs;
 use crate::gpu::kernels::submit;
 use crate::gpu::{self, Launch};
-use crate::train::{epoch_order, open_session, Session};
+use crate::session::{self, Session};
+use crate::train::epoch_order;
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let Session { gpu, data, trainer } = open_session(&args.model)?;
+    let Session { gpu, data, trainer, .. } = session::open_new(&args.model, 1, &args.device)?;
     println!("adapter: {}", gpu.describe());
     if let Ok(width) = std::env::var("LP_NATIVE_VECTOR_WIDTH") {
         println!("LP_NATIVE_VECTOR_WIDTH={width}");

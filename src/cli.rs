@@ -18,8 +18,19 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a VAE; writes sample grids, reconstructions and metrics.csv into the run directory.
+    /// Train a VAE; writes sample grids, reconstructions, metrics.csv, curves.png and checkpoints
+    /// into the run directory. Ctrl-C stops after the current steps with a checkpoint to --resume.
     Train(TrainArgs),
+    /// Validation negative ELBO and the importance-sampled estimate of -log p(x) of a checkpoint.
+    Eval(EvalArgs),
+    /// A grid of samples from the prior, decoded.
+    Sample(SampleArgs),
+    /// Validation inputs beside their reconstructions.
+    Reconstruct(ReconstructArgs),
+    /// Decoded paths between the latent means of pairs of validation inputs, a row per pair.
+    Interpolate(InterpolateArgs),
+    /// For a 2-D latent: the decoded grid over the prior's inverse CDF (Kingma & Welling, fig. 4).
+    Manifold(ManifoldArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
@@ -63,20 +74,121 @@ pub struct ModelArgs {
     /// Built-in dataset, when --data is not given.
     #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
     pub dataset: Builtin,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Passes over the training split [default: 10; with --resume, the checkpoint's].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Run directory for images, metrics and checkpoints [default: runs/<dataset>-<unix time>].
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its checkpoint.safetensors, with its config; the
+    /// result is the same as if the run had not stopped.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "ModelArgs")]
+    pub resume: Option<PathBuf>,
+    /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
+    #[arg(long, hide = true)]
+    pub interrupt_after_steps: Option<u32>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub const DEFAULT_EPOCHS: usize = 10;
+
+/// A checkpoint to load (its config comes with it) and the adapter to run it on.
+#[derive(Args, Debug, Clone)]
+pub struct CheckpointArgs {
+    /// checkpoint.safetensors or model.safetensors, or a run directory holding a checkpoint.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: PathBuf,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct TrainArgs {
-    /// Passes over the training split.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Run directory for images and metrics [default: runs/<dataset>-<unix time>].
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// Importance samples per image for the estimate of -log p(x).
+    #[arg(long, default_value_t = 1000)]
+    pub iw_samples: usize,
+    /// Evaluate on this IDX folder's t10k-* split (or its held-out tenth) instead of the
+    /// checkpoint's validation split.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Evaluate only the first N images of the split.
+    #[arg(long)]
+    pub max_images: Option<usize>,
+    /// Seed of the importance samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// Number of samples.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// Seed of the prior draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Scales the prior's standard deviation (below 1: more typical, less varied samples).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Images per row.
+    #[arg(long, default_value_t = 8)]
+    pub cols: usize,
+    /// PNG to write [default: sample.png beside the checkpoint].
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReconstructArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub from: CheckpointArgs,
+    /// Number of validation images, spread evenly over the split.
+    #[arg(long, default_value_t = 32)]
+    pub n: usize,
+    /// PNG to write [default: reconstruct.png beside the checkpoint].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// Validation indices where the paths start [default: 0 100 200 300 400 500 600 700].
+    #[arg(long, num_args = 1..)]
+    pub start: Vec<usize>,
+    /// Validation indices where the paths end, as many as --start [default: 950 850 750 650 550 450 350 250].
+    #[arg(long, num_args = 1..)]
+    pub end: Vec<usize>,
+    /// Decoded frames per path, the two ends included.
+    #[arg(long, default_value_t = 10)]
+    pub frames: usize,
+    /// PNG to write [default: interpolate.png beside the checkpoint].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManifoldArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// Images per side of the grid.
+    #[arg(long, default_value_t = 20)]
+    pub n: usize,
+    /// PNG to write [default: manifold.png beside the checkpoint].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -89,6 +201,8 @@ pub struct BenchArgs {
     pub kernel_reps: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 impl ModelArgs {
@@ -112,11 +226,19 @@ impl ModelArgs {
 
 impl TrainArgs {
     pub fn check(&self) -> Result<()> {
-        if self.epochs == 0 || self.epochs > 100_000 {
-            bail!("--epochs {}: must be between 1 and 100000", self.epochs);
+        if let Some(e) = self.epochs.filter(|&e| e == 0 || e > 100_000) {
+            bail!("--epochs {e}: must be between 1 and 100000");
         }
         self.model.check()
     }
+}
+
+/// Rejects sizes no picture command can use, naming the flag.
+fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
+    if n == 0 || n > max {
+        bail!("{flag} {n}: must be between 1 and {max}");
+    }
+    Ok(())
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -124,6 +246,33 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => {
             args.check()?;
             crate::train::train(&args)
+        }
+        Command::Eval(args) => {
+            check_count("--iw-samples", args.iw_samples, 1_000_000)?;
+            if let Some(n) = args.max_images {
+                check_count("--max-images", n, usize::MAX)?;
+            }
+            crate::eval::eval(&args)
+        }
+        Command::Sample(args) => {
+            check_count("--n", args.n, 10_000)?;
+            check_count("--cols", args.cols, 1_000)?;
+            if !(args.temperature.is_finite() && args.temperature > 0.0 && args.temperature <= 100.0) {
+                bail!("--temperature {}: must be a number in (0, 100]", args.temperature);
+            }
+            crate::pictures::sample(&args)
+        }
+        Command::Reconstruct(args) => {
+            check_count("--n", args.n, 1_000)?;
+            crate::pictures::reconstruct(&args)
+        }
+        Command::Interpolate(args) => {
+            check_count("--frames", args.frames, 100)?;
+            crate::pictures::interpolate(&args)
+        }
+        Command::Manifold(args) => {
+            check_count("--n", args.n, 100)?;
+            crate::pictures::manifold(&args)
         }
         Command::Bench(args) => {
             args.model.check()?;

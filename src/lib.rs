@@ -1,14 +1,24 @@
 //! wgvae: variational autoencoders trained entirely in WGSL compute shaders through wgpu.
 //!
 //! Layout: `shaders/` holds the kernels, `gpu` runs them, `reference` mirrors each one on the CPU,
-//! `model` is the architecture, `trainer` the GPU training step, `train` the command around it.
+//! `model` is the architecture, `network` builds its layers' launches, `trainer` the GPU training
+//! step, `importance` the GPU likelihood estimate, `checkpoint` the safetensors files, `session`
+//! opens a run; `train`, `eval`, `pictures` and `bench` are the commands, `curves` and `images`
+//! draw what they write.
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
+pub mod curves;
 pub mod data;
+pub mod eval;
 pub mod gpu;
 pub mod images;
+pub mod importance;
 pub mod model;
+pub mod network;
+pub mod pictures;
 pub mod reference;
+pub mod session;
 pub mod shaders;
 pub mod train;
 pub mod trainer;

@@ -8,4 +8,5 @@ pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("loss", &["common.wgsl", "loss.wgsl"]),
     ("adam", &["common.wgsl", "adam.wgsl"]),
     ("data", &["common.wgsl", "data.wgsl"]),
+    ("importance", &["common.wgsl", "importance.wgsl"]),
 ];

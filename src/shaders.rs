@@ -10,6 +10,7 @@ const FILES: &[(&str, &str)] = &[
     ("loss.wgsl", include_str!("../shaders/loss.wgsl")),
     ("adam.wgsl", include_str!("../shaders/adam.wgsl")),
     ("data.wgsl", include_str!("../shaders/data.wgsl")),
+    ("importance.wgsl", include_str!("../shaders/importance.wgsl")),
 ];
 
 /// The full source of module `name` (its files joined in order).

@@ -1,52 +1,23 @@
 //! The `train` command: epochs of GPU training steps, a validation pass, pictures and metrics.
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::cli::{ModelArgs, TrainArgs};
-use crate::data::{self, Dataset};
-use crate::gpu::{Gpu, Kernels};
+use crate::checkpoint::{self, Checkpoint, EpochMetrics, Progress, RngPosition};
+use crate::cli::{TrainArgs, DEFAULT_EPOCHS};
+use crate::data::Dataset;
+use crate::gpu::Gpu;
 use crate::images::write_grid;
-use crate::model::{Architecture, Model};
-use crate::reference::kernels::{normal4, philox4x32_10, AdamConfig, LossTotals, NO_BAD_STEP};
-use crate::trainer::{GpuTrainer, TrainSettings};
+use crate::reference::kernels::{normal4, philox4x32_10, LossTotals, NO_BAD_STEP};
+use crate::session::{self, Session};
+use crate::trainer::GpuTrainer;
 
 /// Steps per submission: the host reads the running loss once per tick, never per step.
 pub const TICK_STEPS: usize = 25;
-const PIXELS: usize = 784;
-
-pub struct Session {
-    pub gpu: Gpu,
-    pub data: Dataset,
-    pub trainer: GpuTrainer,
-}
-
-pub fn settings(args: &ModelArgs) -> TrainSettings {
-    TrainSettings {
-        batch: args.batch,
-        adam: AdamConfig { lr: args.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        seed: args.seed,
-        binarize: args.binarize,
-    }
-}
-
-/// Loads the data, opens the adapter and builds the trainer (with freshly initialised weights).
-pub fn open_session(args: &ModelArgs) -> Result<Session> {
-    let data = data::load(args.data.as_ref(), args.dataset, PIXELS)?;
-    if data.train.len() < args.batch {
-        bail!("--batch {}: larger than the {} training images of {}", args.batch, data.train.len(), data.name);
-    }
-    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
-    let model = Model::new(Architecture { input: PIXELS, hidden: args.hidden.clone(), latent: args.latent });
-    let params = model.init_params(args.seed as u64);
-    let kernels = Kernels::new(&gpu);
-    let trainer = GpuTrainer::new(&gpu, &kernels, model, settings(args), &params, &data.train, &data.val);
-    Ok(Session { gpu, data, trainer })
-}
 
 /// The epoch's shuffle, a function of (seed, epoch) alone.
 pub fn epoch_order(n: usize, seed: u32, epoch: usize) -> Vec<u32> {
@@ -91,40 +62,139 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-pub fn train(args: &TrainArgs) -> Result<()> {
-    let session = open_session(&args.model)?;
-    let Session { gpu, data, trainer } = &session;
-    let out = args.out.clone().unwrap_or_else(|| default_out(data));
-    prepare_out_dir(&out)?;
-    println!("adapter: {}", gpu.describe());
-    println!("data: {}: {} train / {} validation images; model {}-{}-{} ({} parameters); run directory {}",
-             data.name, data.train.len(), data.val.len(), PIXELS,
-             args.model.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"), args.model.latent,
-             trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(), out.display());
+/// Set by Ctrl-C (or --interrupt-after-steps): stop after the steps in flight, checkpoint, exit.
+static STOP: AtomicBool = AtomicBool::new(false);
 
-    let metrics_path = out.join("metrics.csv");
-    let mut metrics = std::fs::File::create(&metrics_path).with_context(|| format!("creating {}", metrics_path.display()))?;
-    writeln!(metrics, "epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second")?;
+/// The run ended early on request, with a checkpoint to resume from; main exits with 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+fn install_ctrl_c() {
+    // A second Ctrl-C quits at once: checkpoints are written atomically, so nothing is torn.
+    let handler = || {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: quitting without a new checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: finishing the steps in flight, then writing a checkpoint (Ctrl-C again to quit at once)");
+    };
+    // Fails only if a handler is already set (a second train in one process); that one serves.
+    ctrlc::set_handler(handler).ok();
+}
+
+/// Where a run starts: from scratch, or from a checkpoint's progress.
+struct Start {
+    epochs_done: usize,
+    step_in_epoch: usize,
+    optimizer_step: u32,
+    totals: LossTotals,
+    history: Vec<EpochMetrics>,
+}
+
+/// Opens a new run from flags, or reopens the run in --resume's directory with its training state.
+fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
+    let Some(dir) = &args.resume else {
+        let session = session::open_new(&args.model, args.epochs.unwrap_or(DEFAULT_EPOCHS), &args.device)?;
+        let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
+        prepare_out_dir(&out)?;
+        let start = Start { epochs_done: 0, step_in_epoch: 0, optimizer_step: 0, totals: LossTotals::default(), history: Vec::new() };
+        return Ok((session, out, start));
+    };
+    let file = checkpoint::resolve(dir).context("--resume")?;
+    let ck = checkpoint::load(&file)?;
+    let (Some((adam_m, adam_v)), Some(progress)) = (&ck.adam, &ck.progress) else {
+        bail!("{}: holds no optimizer state or progress (a model.safetensors?); --resume needs the run's {}",
+              file.display(), checkpoint::CHECKPOINT_FILE);
+    };
+    let mut config = ck.config.clone();
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if progress.epochs_done >= config.epochs {
+        bail!("{}: the run has finished all {} of its epochs; give --epochs N (more than {}) to train on",
+              dir.display(), progress.epochs_done, progress.epochs_done);
+    }
+    let data = session::load_data(&config, None)?;
+    if data.fingerprint() != config.data_fingerprint {
+        bail!("{}: the data at {} is not what this run trained on (fingerprint {} vs {}); resuming would not \
+               reproduce the run", file.display(), data.name, data.fingerprint(), config.data_fingerprint);
+    }
+    let session = session::open(config, &args.device, data, &ck.params)?;
+    session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
+    let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
+    let start = Start {
+        epochs_done: progress.epochs_done,
+        step_in_epoch: progress.step_in_epoch,
+        optimizer_step: progress.optimizer_step,
+        totals: LossTotals { rec_sum, kl_sum, examples, pad: 0.0 },
+        history: progress.history.clone(),
+    };
+    Ok((session, dir.clone(), start))
+}
+
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let (session, out, start) = open_run(args)?;
+    let Session { config, gpu, data, trainer, .. } = &session;
+    println!("adapter: {}", gpu.describe());
+    println!("data: {}: {} train / {} validation images; model {} ({} parameters); run directory {}",
+             data.name, data.train.len(), data.val.len(), checkpoint::describe(config),
+             trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(), out.display());
+    if args.resume.is_some() {
+        println!("resuming after epoch {} step {} (optimizer step {})", start.epochs_done, start.step_in_epoch, start.optimizer_step);
+    }
+    install_ctrl_c();
+    let stop_at = args.interrupt_after_steps;
 
     let steps = trainer.steps_per_epoch;
-    let b = args.model.batch;
-    let prior = prior_latents(64, args.model.latent, args.model.seed);
-    for epoch in 1..=args.epochs {
+    let b = config.batch;
+    let prior = prior_latents(64, config.latent, config.seed);
+    let mut history = start.history;
+    let mut global_step = start.optimizer_step;
+    for epoch in start.epochs_done + 1..=config.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64);
         bar.set_style(indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
             .expect("valid template").progress_chars("=> "));
-        bar.set_prefix(format!("{epoch}/{}", args.epochs));
+        bar.set_prefix(format!("{epoch}/{}", config.epochs));
         let started = Instant::now();
-        trainer.start_epoch(gpu, &epoch_order(data.train.len(), args.model.seed, epoch));
+        let order = epoch_order(data.train.len(), config.seed, epoch);
         let mut done = 0;
+        if epoch == start.epochs_done + 1 && start.step_in_epoch > 0 {
+            done = start.step_in_epoch;
+            trainer.resume_epoch(gpu, &order, done, start.totals);
+        } else {
+            trainer.start_epoch(gpu, &order);
+        }
+        let first_step = done;
         while done < steps {
-            let n = TICK_STEPS.min(steps - done);
+            let mut n = TICK_STEPS.min(steps - done);
+            if let Some(at) = stop_at {
+                n = n.min(at.saturating_sub(global_step) as usize).max(1);
+            }
             trainer.train_steps(gpu, n);
             done += n;
+            global_step += n as u32;
             let totals = trainer.totals(gpu);
             check_finite(trainer, gpu, epoch)?;
             bar.set_position(done as u64);
             bar.set_message(format!("loss {:.2}", mean(&totals).0));
+            if stop_at.is_some_and(|at| global_step >= at) {
+                STOP.store(true, Ordering::SeqCst);
+            }
+            if STOP.load(Ordering::SeqCst) && done < steps {
+                bar.finish_and_clear();
+                write_checkpoint(&session, &out, &history, epoch - 1, done, totals)?;
+                return Err(Interrupted(format!(
+                    "interrupted at epoch {epoch}, step {done} of {steps}; checkpoint written. Continue with: \
+                     wgvae train --resume {}", out.display())).into());
+            }
         }
         let train_totals = trainer.totals(gpu);
         let seconds = started.elapsed().as_secs_f64();
@@ -135,20 +205,30 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         if !(vl.is_finite()) {
             bail!("validation loss is not finite after epoch {epoch} (train loss {tl}); try a lower --lr");
         }
-        let ips = (steps * b) as f64 / seconds;
+        let ips = ((steps - first_step) * b) as f64 / seconds;
         println!("epoch {epoch:>3}/{}  train {tl:8.3} (rec {tr:8.3} kl {tk:6.3})  val {vl:8.3} (rec {vr:8.3} kl {vk:6.3})  {seconds:6.2} s  {ips:7.0} img/s",
-                 args.epochs);
-        writeln!(metrics, "{epoch},{tl},{tr},{tk},{vl},{vr},{vk},{seconds:.4},{ips:.1}")?;
-        metrics.flush()?;
+                 config.epochs);
+        history.push(EpochMetrics {
+            epoch, train_loss: tl, train_rec: tr, train_kl: tk, val_loss: vl, val_rec: vr, val_kl: vk,
+            seconds, images_per_second: ips,
+        });
+        write_metrics(&out.join("metrics.csv"), &history)?;
+        crate::curves::draw(&out.join("curves.png"), &history, &data.name)?;
 
         let samples = trainer.decode(gpu, &prior);
         write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, 64, data.side, 8)?;
-        if epoch == args.epochs {
+        if epoch == config.epochs {
             write_grid(&out.join("samples.png"), &samples, 64, data.side, 8)?;
-            let n = b.min(32).min(data.val.len());
+            let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
             let (x, probs) = trainer.reconstruct(gpu, &picks);
             write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.side)?;
+        }
+        write_checkpoint(&session, &out, &history, epoch, 0, LossTotals::default())?;
+        if STOP.load(Ordering::SeqCst) && epoch < config.epochs {
+            return Err(Interrupted(format!(
+                "interrupted after epoch {epoch}; checkpoint written. Continue with: wgvae train --resume {}",
+                out.display())).into());
         }
     }
     if let Some(mib) = peak_rss_mib() {
@@ -156,6 +236,40 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Saves the run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one.
+fn write_checkpoint(session: &Session, out: &Path, history: &[EpochMetrics], epochs_done: usize,
+                    step_in_epoch: usize, totals: LossTotals) -> Result<()> {
+    let Session { config, gpu, trainer, .. } = session;
+    let (params, adam_m, adam_v) = trainer.read_training_state(gpu);
+    let counters = trainer.counters(gpu);
+    let progress = Progress {
+        epochs_done,
+        step_in_epoch,
+        optimizer_step: counters.step,
+        totals_bits: [totals.rec_sum.to_bits(), totals.kl_sum.to_bits(), totals.examples.to_bits()],
+        rng: RngPosition {
+            generator: "philox4x32-10 counters (element, cursor, step, stream) key (seed, 0); epoch shuffle StdRng((seed << 32) ^ epoch)".into(),
+            seed: config.seed,
+            optimizer_step: counters.step,
+            epoch: epochs_done + 1,
+            cursor: (step_in_epoch * config.batch) as u32,
+        },
+        history: history.to_vec(),
+    };
+    let ck = Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress) };
+    checkpoint::save(out, &ck, &trainer.model)
+}
+
+/// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
+fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut csv = String::from("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second\n");
+    for m in history {
+        csv += &format!("{},{},{},{},{},{},{},{:.4},{:.1}\n", m.epoch, m.train_loss, m.train_rec, m.train_kl,
+                        m.val_loss, m.val_rec, m.val_kl, m.seconds, m.images_per_second);
+    }
+    checkpoint::write_atomic(path, csv.as_bytes())
 }
 
 fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
@@ -169,7 +283,7 @@ fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
 }
 
 /// Rows of 8 inputs, each followed by a row of their reconstructions.
-fn write_reconstructions(path: &Path, x: &[f32], probs: &[f32], n: usize, side: (usize, usize)) -> Result<()> {
+pub fn write_reconstructions(path: &Path, x: &[f32], probs: &[f32], n: usize, side: (usize, usize)) -> Result<()> {
     let pixels = side.0 * side.1;
     let mut grid = Vec::with_capacity(2 * n * pixels);
     for start in (0..n).step_by(8) {

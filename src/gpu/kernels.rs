@@ -97,6 +97,7 @@ pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("loss", &["bernoulli_rec_forward", "bernoulli_rec_backward", "finish_step"]),
     ("adam", &["adam_step"]),
     ("data", &["gather_batch"]),
+    ("importance", &["iw_sample", "iw_log_weight", "iw_accumulate"]),
 ];
 
 impl Kernels {

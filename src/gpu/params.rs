@@ -50,10 +50,25 @@ pub struct GatherParams {
     pub pad: [u32; 2],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct IwParams {
+    pub images: u32,
+    pub samples: u32,
+    pub latent: u32,
+    pub pixels: u32,
+    pub first_image: u32,
+    pub first_sample: u32,
+    pub total_samples: u32,
+    pub seed: u32,
+}
+
 /// Philox streams: independent random sequences for each use.
 pub const STREAM_TRAIN_EPS: u32 = 0;
 pub const STREAM_EVAL_EPS: u32 = 1;
 pub const STREAM_BINARIZE: u32 = 2;
+/// Fixed in shaders/importance.wgsl, which keys its counters differently (image, sample, j / 4).
+pub const STREAM_IMPORTANCE: u32 = 3;
 
 /// Workgroup shapes of shaders/linear.wgsl.
 pub const LINEAR_WG: u32 = 64;

@@ -246,7 +246,8 @@ pub fn adam_step(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32
 
 // ---- shaders/data.wgsl ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Binarize {
     /// Grey levels in [0, 1], as pytorch/examples.
     None,

@@ -1,0 +1,132 @@
+// Importance-sampled log-likelihood (Burda et al. 2015; seeds 001, 003). Prelude: common.wgsl.
+//
+//   log p(x) ~= log (1/K) sum_k w_k,   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x),  z_k ~ q(z|x)
+//
+// A lower bound on log p(x) in expectation that tightens as K grows; K = 1 is the ELBO. The K samples
+// of an image are processed in chunks (so K = 5000 needs no more memory than a chunk), and each chunk
+// folds into a running max-subtracted log-sum-exp per image: m = max(m, max_k log w_k),
+// s = s exp(m_old - m) + sum_k exp(log w_k - m). The last chunk writes the estimate.
+//
+// Rows: a batch of `images` images times `samples` samples of the current chunk; row r is image
+// r / samples, sample first_sample + r % samples. Shapes: mulv [images, 2 * latent],
+// z [rows, latent], log_ratio and log_w [rows], logits [rows, pixels], x [images, pixels],
+// state [images, 4] (max, scaled sum, sum of log w, unused), result [all images, 2] (estimate of
+// -log p(x), and the K-sample Monte Carlo negative ELBO -mean_k log w_k).
+// Workgroup size 64, one row or one image per invocation, no shared memory.
+
+struct IwParams {
+    images: u32,
+    samples: u32,       // samples of each image in this chunk
+    latent: u32,
+    pixels: u32,
+    first_image: u32,   // index of the batch's first image in the evaluated split
+    first_sample: u32,  // index of the chunk's first sample among the image's K
+    total_samples: u32, // K
+    seed: u32,
+}
+
+// Philox stream of the importance samples (STREAM_IMPORTANCE in src/gpu/params.rs).
+const STREAM_IMPORTANCE: u32 = 3u;
+const HALF_LOG_TWO_PI: f32 = 0.9189385332046727;
+// Start of the running max: below any finite log weight, yet exp(START - m) is a plain 0.
+const LOG_SUM_START: f32 = -3.0e38;
+
+@group(0) @binding(0) var<uniform> params: IwParams;
+@group(0) @binding(1) var<storage, read> mulv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> z: array<f32>;
+@group(0) @binding(3) var<storage, read_write> log_ratio: array<f32>;
+@group(0) @binding(4) var<storage, read> logits: array<f32>;
+@group(0) @binding(5) var<storage, read> x: array<f32>;
+@group(0) @binding(6) var<storage, read_write> log_w: array<f32>;
+@group(0) @binding(7) var<storage, read_write> state: array<f32>;
+@group(0) @binding(8) var<storage, read_write> result: array<f32>;
+
+// z = mu + sigma eps and log_ratio = log p(z) - log q(z|x) = sum_j (eps^2 + logvar - z^2) / 2
+// (the log 2 pi terms cancel). eps[j .. j + 4) of (image, sample) come from one Philox call with
+// counter (image, sample, j / 4, STREAM_IMPORTANCE) and key (seed, 0): the draws depend on the image
+// and sample alone, not on the batching, so the K = 100 samples are the first 100 of K = 1000.
+// Dispatch: (ceil(images * samples / 64), 1, 1).
+@compute @workgroup_size(64)
+fn iw_sample(@builtin(global_invocation_id) id: vec3<u32>) {
+    let r = id.x;
+    if (r >= params.images * params.samples) {
+        return;
+    }
+    let i = r / params.samples;
+    let k = params.first_sample + r % params.samples;
+    let latent = params.latent;
+    var ratio = 0.0;
+    for (var j4 = 0u; j4 * 4u < latent; j4++) {
+        let noise = normal4(philox4x32_10(vec4<u32>(params.first_image + i, k, j4, STREAM_IMPORTANCE),
+                                          vec2<u32>(params.seed, 0u)));
+        for (var t = 0u; t < 4u; t++) {
+            let j = j4 * 4u + t;
+            if (j < latent) {
+                let mu = mulv[i * 2u * latent + j];
+                let logvar = mulv[i * 2u * latent + latent + j];
+                let e = noise[t];
+                let zj = mu + exp(0.5 * logvar) * e;
+                z[r * latent + j] = zj;
+                ratio += 0.5 * (e * e + logvar - zj * zj);
+            }
+        }
+    }
+    log_ratio[r] = ratio;
+}
+
+// log_w = log p(x|z) + log_ratio, log p(x|z) = -sum_d softplus(l) - x l (Bernoulli decoder).
+// Dispatch: (ceil(images * samples / 64), 1, 1).
+@compute @workgroup_size(64)
+fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
+    let r = id.x;
+    if (r >= params.images * params.samples) {
+        return;
+    }
+    let i = r / params.samples;
+    var rec = 0.0;
+    for (var d = 0u; d < params.pixels; d++) {
+        let l = logits[r * params.pixels + d];
+        rec += softplus(l) - x[i * params.pixels + d] * l;
+    }
+    log_w[r] = log_ratio[r] - rec;
+}
+
+// Folds the chunk's log weights into each image's running log-sum-exp (reset on the first chunk);
+// on the last chunk writes result = (-(m + log s - log K), -(sum log w) / K).
+// Dispatch: (ceil(images / 64), 1, 1).
+@compute @workgroup_size(64)
+fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (i >= params.images) {
+        return;
+    }
+    var m = LOG_SUM_START;
+    var s = 0.0;
+    var total = 0.0;
+    if (params.first_sample > 0u) {
+        m = state[i * 4u];
+        s = state[i * 4u + 1u];
+        total = state[i * 4u + 2u];
+    }
+    let rows = i * params.samples;
+    var chunk_max = LOG_SUM_START;
+    for (var k = 0u; k < params.samples; k++) {
+        chunk_max = max(chunk_max, log_w[rows + k]);
+    }
+    let new_m = max(m, chunk_max);
+    s *= exp(m - new_m);
+    for (var k = 0u; k < params.samples; k++) {
+        let lw = log_w[rows + k];
+        s += exp(lw - new_m);
+        total += lw;
+    }
+    state[i * 4u] = new_m;
+    state[i * 4u + 1u] = s;
+    state[i * 4u + 2u] = total;
+    if (params.first_sample + params.samples == params.total_samples) {
+        let k_total = f32(params.total_samples);
+        let at = (params.first_image + i) * 2u;
+        result[at] = -(new_m + log(s) - log(k_total));
+        result[at + 1u] = -total / k_total;
+    }
+}

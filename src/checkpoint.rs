@@ -1,0 +1,320 @@
+//! Checkpoints as safetensors files.
+//!
+//! Tensor names follow pytorch/examples' VAE state_dict, weights [out, in] as nn.Linear:
+//!   one hidden layer (the default 784-400-20): fc1 (encoder), fc21 (mean head), fc22 (log-variance
+//!   head), fc3 and fc4 (decoder), each `.weight` and `.bias`;
+//!   deeper nets: encoder.{i} for the encoder's hidden layers, the heads fc21 and fc22 as above,
+//!   and decoder.{i} for the decoder's layers in order (the last gives the logits).
+//!
+//! A run directory holds two files, each replaced atomically (temp file, fsync, rename):
+//!   checkpoint.safetensors: the model, Adam's moments (optimizer.exp_avg.<name>,
+//!     optimizer.exp_avg_sq.<name>) and, in the metadata, the config and the progress (epoch, step,
+//!     loss totals of an unfinished epoch, RNG position, per-epoch metrics). `train --resume` reads it.
+//!   model.safetensors: the model tensors alone, so that
+//!     `model.load_state_dict(safetensors.torch.load_file("model.safetensors"))` works unchanged.
+//! Both carry the config, so either serves `eval`, `sample` and the other picture commands.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Builtin;
+use crate::model::{Architecture, Model};
+use crate::reference::kernels::{AdamConfig, Binarize};
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub const MODEL_FILE: &str = "model.safetensors";
+const CONFIG_KEY: &str = "wgvae.config";
+const PROGRESS_KEY: &str = "wgvae.progress";
+
+/// Everything that defines a run: with the same config (and adapter) a run is reproducible.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub input: usize,
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+    pub batch: usize,
+    pub epochs: usize,
+    pub lr: f32,
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_eps: f32,
+    pub seed: u32,
+    pub binarize: Binarize,
+    /// IDX folder given with --data, else None and `dataset` names the built-in set.
+    pub data: Option<PathBuf>,
+    pub dataset: Builtin,
+    /// Dataset::fingerprint of the data the run trained on.
+    pub data_fingerprint: String,
+    pub wgvae_version: String,
+}
+
+impl RunConfig {
+    pub fn architecture(&self) -> Architecture {
+        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent }
+    }
+
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig { lr: self.lr, beta1: self.adam_beta1, beta2: self.adam_beta2, eps: self.adam_eps }
+    }
+}
+
+/// One epoch's line of metrics.csv.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_rec: f32,
+    pub train_kl: f32,
+    pub val_loss: f32,
+    pub val_rec: f32,
+    pub val_kl: f32,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Where the random streams stand. Every draw is counter-based, so this position is all that is
+/// needed to continue them: eps and binarization are Philox4x32-10 keyed by (seed, stream) with
+/// counters (element, batch cursor, optimizer step); the epoch's shuffle is StdRng seeded by
+/// (seed << 32) ^ epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RngPosition {
+    pub generator: String,
+    pub seed: u32,
+    pub optimizer_step: u32,
+    pub epoch: usize,
+    pub cursor: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Epochs finished (validated, pictured, checkpointed).
+    pub epochs_done: usize,
+    /// Steps already taken in epoch epochs_done + 1 (non-zero after an interruption).
+    pub step_in_epoch: usize,
+    /// Adam steps taken in all.
+    pub optimizer_step: u32,
+    /// The unfinished epoch's loss totals (rec_sum, kl_sum, examples) as f32 bit patterns, exact.
+    pub totals_bits: [u32; 3],
+    pub rng: RngPosition,
+    pub history: Vec<EpochMetrics>,
+}
+
+/// A named tensor's place in the flat parameter buffer: `len` floats from `at`, shape [rows, cols]
+/// for weights or [rows] for biases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorSlot {
+    pub name: String,
+    pub at: usize,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSlot {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The model's tensors, in state_dict order, with their names (see the module comment).
+pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
+    let hidden = model.arch.hidden.len();
+    let z = model.arch.latent;
+    let slot = |name: String, at: usize, shape: Vec<usize>| TensorSlot { name, at, shape };
+    let linear = |name: String, l: &crate::model::Layer| {
+        [slot(format!("{name}.weight"), l.weight_at, vec![l.n_out, l.n_in]), slot(format!("{name}.bias"), l.bias_at, vec![l.n_out])]
+    };
+    let mut slots = Vec::new();
+    for (i, l) in model.encoder[..hidden].iter().enumerate() {
+        slots.extend(linear(if hidden == 1 { "fc1".to_string() } else { format!("encoder.{i}") }, l));
+    }
+    // The encoder's last layer [2Z, n_in] is fc21 (rows 0..Z) stacked on fc22 (rows Z..2Z).
+    let heads = &model.encoder[hidden];
+    for (k, name) in ["fc21", "fc22"].iter().enumerate() {
+        slots.push(slot(format!("{name}.weight"), heads.weight_at + k * z * heads.n_in, vec![z, heads.n_in]));
+        slots.push(slot(format!("{name}.bias"), heads.bias_at + k * z, vec![z]));
+    }
+    for (i, l) in model.decoder.iter().enumerate() {
+        slots.extend(linear(if hidden == 1 { ["fc3", "fc4"][i].to_string() } else { format!("decoder.{i}") }, l));
+    }
+    slots
+}
+
+/// What a checkpoint holds, host-side.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub config: RunConfig,
+    /// Flat parameter buffer (model.rs layout, padding 0).
+    pub params: Vec<f32>,
+    /// Adam's moments in the same layout; absent in model.safetensors.
+    pub adam: Option<(Vec<f32>, Vec<f32>)>,
+    pub progress: Option<Progress>,
+}
+
+fn f32_bytes(values: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(values)
+}
+
+/// Serializes the checkpoint; `with_training_state` adds Adam's moments and the progress.
+fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result<Vec<u8>> {
+    let slots = tensor_slots(model);
+    let mut tensors: Vec<(String, TensorView)> = Vec::new();
+    fn view<'a>(values: &'a [f32], s: &TensorSlot) -> Result<TensorView<'a>> {
+        TensorView::new(Dtype::F32, s.shape.clone(), f32_bytes(&values[s.at..s.at + s.len()]))
+            .context("building a tensor view")
+    }
+    for s in &slots {
+        tensors.push((s.name.clone(), view(&ck.params, s)?));
+    }
+    let mut metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (CONFIG_KEY.to_string(), serde_json::to_string(&ck.config)?),
+    ]);
+    if with_training_state {
+        if let Some((m, v)) = &ck.adam {
+            for s in &slots {
+                tensors.push((format!("optimizer.exp_avg.{}", s.name), view(m, s)?));
+                tensors.push((format!("optimizer.exp_avg_sq.{}", s.name), view(v, s)?));
+            }
+        }
+        if let Some(p) = &ck.progress {
+            metadata.insert(PROGRESS_KEY.to_string(), serde_json::to_string(p)?);
+        }
+    }
+    safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
+/// never a mix: a temp file beside it, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp_name = path.file_name().context("checkpoint path has no file name")?.to_os_string();
+    tmp_name.push(".partial");
+    let tmp = path.with_file_name(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Makes the rename itself durable; not every filesystem supports it, and it is not needed
+        // for atomicity, so a failure here is not an error.
+        if let Ok(d) = std::fs::File::open(dir) {
+            d.sync_all().ok();
+        }
+    }
+    Ok(())
+}
+
+/// Writes checkpoint.safetensors and model.safetensors into `dir`.
+pub fn save(dir: &Path, ck: &Checkpoint, model: &Model) -> Result<()> {
+    write_atomic(&dir.join(CHECKPOINT_FILE), &to_bytes(ck, model, true)?)?;
+    write_atomic(&dir.join(MODEL_FILE), &to_bytes(ck, model, false)?)
+}
+
+/// A checkpoint file, or a run directory holding checkpoint.safetensors.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        let file = path.join(CHECKPOINT_FILE);
+        if !file.is_file() {
+            bail!("{}: no {CHECKPOINT_FILE} in this directory (was the run started, and has it finished an epoch \
+                   or been interrupted?)", path.display());
+        }
+        return Ok(file);
+    }
+    if !path.exists() {
+        bail!("{}: no such checkpoint file or run directory", path.display());
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Reads and checks a checkpoint: the config must parse and make sense, and every tensor the
+/// config's architecture needs must be there with its shape, F32 and finite.
+pub fn load(path: &Path) -> Result<Checkpoint> {
+    let file = resolve(path)?;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    parse(&bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
+}
+
+fn parse(bytes: &[u8]) -> Result<Checkpoint> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("not a valid safetensors file ({e})"))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable header ({e})"))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let config_json = metadata.get(CONFIG_KEY).with_context(|| format!("the metadata has no {CONFIG_KEY} entry (not written by wgvae?)"))?;
+    let config: RunConfig = serde_json::from_str(config_json).with_context(|| format!("the {CONFIG_KEY} entry is not a valid config"))?;
+    check_config(&config)?;
+    let progress = match metadata.get(PROGRESS_KEY) {
+        Some(p) => Some(serde_json::from_str::<Progress>(p).with_context(|| format!("the {PROGRESS_KEY} entry is not valid"))?),
+        None => None,
+    };
+    let model = Model::new(config.architecture());
+    let slots = tensor_slots(&model);
+    let arch = describe(&config);
+    let read_into = |name: &str, s: &TensorSlot, out: &mut [f32]| -> Result<()> {
+        let t = st.tensor(name).map_err(|_| anyhow::anyhow!("tensor {name} is missing, but the config's architecture {arch} needs it"))?;
+        if t.dtype() != Dtype::F32 {
+            bail!("tensor {name} is {:?}; wgvae stores F32", t.dtype());
+        }
+        if t.shape() != s.shape.as_slice() {
+            bail!("tensor {name} has shape {:?}, but the config's architecture {arch} needs {:?}", t.shape(), s.shape);
+        }
+        let dst = &mut out[s.at..s.at + s.len()];
+        for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
+            bail!("tensor {name} holds a non-finite value ({}) at flat index {i}", dst[i]);
+        }
+        Ok(())
+    };
+    let mut params = vec![0.0f32; model.param_count];
+    for s in &slots {
+        read_into(&s.name, s, &mut params)?;
+    }
+    let expected: std::collections::HashSet<String> = slots.iter().flat_map(|s| {
+        [s.name.clone(), format!("optimizer.exp_avg.{}", s.name), format!("optimizer.exp_avg_sq.{}", s.name)]
+    }).collect();
+    if let Some(extra) = st.names().into_iter().find(|n| !expected.contains(*n)) {
+        bail!("tensor {extra} does not belong to the config's architecture {arch}");
+    }
+    let adam = if st.names().iter().any(|n| n.starts_with("optimizer.")) {
+        let mut m = vec![0.0f32; model.param_count];
+        let mut v = vec![0.0f32; model.param_count];
+        for s in &slots {
+            read_into(&format!("optimizer.exp_avg.{}", s.name), s, &mut m)?;
+            read_into(&format!("optimizer.exp_avg_sq.{}", s.name), s, &mut v)?;
+        }
+        Some((m, v))
+    } else {
+        None
+    };
+    Ok(Checkpoint { config, params, adam, progress })
+}
+
+/// "784-400-20", the architecture as the train command prints it.
+pub fn describe(config: &RunConfig) -> String {
+    let mut widths = vec![config.input];
+    widths.extend(&config.hidden);
+    widths.push(config.latent);
+    widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
+}
+
+fn check_config(c: &RunConfig) -> Result<()> {
+    let arch_ok = c.input > 0 && c.input % 4 == 0 && c.input <= 1 << 20 && c.latent > 0 && c.latent <= 4096
+        && !c.hidden.is_empty() && c.hidden.iter().all(|&h| h > 0 && h <= 16_384);
+    if !arch_ok {
+        bail!("the config's architecture {} is not one wgvae can build", describe(c));
+    }
+    if c.batch == 0 || c.batch > 65_536 || !(c.lr.is_finite() && c.lr > 0.0) || c.epochs == 0 {
+        bail!("the config's batch {}, lr {} or epochs {} is out of range", c.batch, c.lr, c.epochs);
+    }
+    Ok(())
+}

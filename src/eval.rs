@@ -1,0 +1,67 @@
+//! The `eval` command: the negative ELBO of a checkpoint on the validation split (or another
+//! folder's test split) and the importance-sampled estimate of -log p(x), with standard errors.
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use crate::cli::EvalArgs;
+use crate::importance::{ImportanceResult, ImportanceSampler};
+use crate::session;
+
+/// Mean and standard error of the mean.
+pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let ck = crate::checkpoint::load(&args.from.checkpoint)?;
+    let mut data = session::load_data(&ck.config, args.data.as_ref())?;
+    if args.data.is_none() && data.fingerprint() != ck.config.data_fingerprint {
+        eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
+    }
+    if let Some(n) = args.max_images {
+        if n < data.val.len() {
+            data.val.images.truncate(n * data.val.pixels);
+            data.val.labels.truncate(n);
+        }
+    }
+    if data.val.is_empty() {
+        bail!("{}: the evaluation split is empty", data.name);
+    }
+    let config = ck.config.clone();
+    let s = session::open(config.clone(), &args.from.device, data, &ck.params)?;
+    println!("adapter: {}", s.gpu.describe());
+    println!("checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
+             args.from.checkpoint.display(), crate::checkpoint::describe(&config),
+             ck.progress.as_ref().map_or("?".into(), |p| p.epochs_done.to_string()), s.data.val.len(), s.data.name);
+
+    let started = Instant::now();
+    let totals = s.trainer.evaluate(&s.gpu);
+    let n = totals.examples.max(1.0);
+    println!("negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
+             (totals.rec_sum + totals.kl_sum) / n, totals.rec_sum / n, totals.kl_sum / n, started.elapsed().as_secs_f64());
+
+    let started = Instant::now();
+    let r = importance_nll(&s, args.iw_samples, args.seed);
+    let seconds = started.elapsed().as_secs_f64();
+    let (nll, nll_se) = mean_and_se(&r.nll);
+    let (elbo, elbo_se) = mean_and_se(&r.neg_elbo);
+    println!("-log p(x) (IS)  {nll:10.3} ± {nll_se:.3} nats/example  (K = {} importance samples)  {seconds:.2} s", args.iw_samples);
+    println!("negative ELBO   {elbo:10.3} ± {elbo_se:.3} nats/example  (the same K samples' mean log weight)");
+    Ok(())
+}
+
+/// Runs the importance sampler over the session's validation split with a progress bar.
+pub fn importance_nll(s: &session::Session, k: usize, seed: u32) -> ImportanceResult {
+    let sampler = ImportanceSampler::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val, k,
+                                         s.config.binarize, s.config.seed, seed);
+    let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("importance sampling [{bar:30}] {pos}/{len} images {eta}")
+        .expect("valid template").progress_chars("=> "));
+    let r = sampler.run(&s.gpu, k, |done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    r
+}

@@ -1,0 +1,126 @@
+//! The importance-sampled estimate of -log p(x) on the GPU (shaders/importance.wgsl), over a
+//! split of images: the encoder runs once per batch of images, then K samples per image go through
+//! the decoder in chunks of at most ROWS rows, each chunk folded into a running log-sum-exp.
+//! Memory is bounded by ROWS whatever K is; the host reads only the final per-image results.
+use crate::data::Split;
+use crate::gpu::kernels::{bind, submit};
+use crate::gpu::params::{groups_of_64, GatherParams, IwParams, STREAM_BINARIZE};
+use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::model::Model;
+use crate::network;
+use crate::reference::kernels::{Binarize, Counters};
+
+/// Decoder rows per chunk: [ROWS, 784] logits are 12.8 MB.
+pub const ROWS: usize = 4096;
+
+/// Per-image results over the split.
+#[derive(Clone, Debug)]
+pub struct ImportanceResult {
+    /// Estimate of -log p(x) per image, nats.
+    pub nll: Vec<f32>,
+    /// -(1/K) sum_k log w_k per image: the K-sample Monte Carlo negative ELBO, same samples.
+    pub neg_elbo: Vec<f32>,
+}
+
+/// How the work is cut: `images` per batch, and `chunk` samples per image per decoder launch.
+pub fn plan(k: usize, n_images: usize) -> (usize, usize) {
+    if k <= ROWS {
+        ((ROWS / k).clamp(1, n_images.max(1)), k)
+    } else {
+        (1, k.div_ceil(k.div_ceil(ROWS)))
+    }
+}
+
+pub struct ImportanceSampler {
+    images: usize,
+    chunk: usize,
+    params: wgpu::Buffer,   // IwParams, rewritten per chunk
+    counters: wgpu::Buffer, // Counters: cursor = the batch's first image, for gather_batch
+    result: wgpu::Buffer,   // [n, 2]
+    encode: Vec<Launch>,    // gather x, encoder -> mulv
+    chunk_launches: Vec<Launch>,
+    n: usize,
+    latent: usize,
+    pixels: usize,
+    seed: u32,
+}
+
+impl ImportanceSampler {
+    /// Binds the model's weights (`params`, model.rs layout) and uploads `split`. `binarize` and
+    /// `data_seed` must be the training run's, so the targets x are what the model was fitted to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, split: &Split, k: usize,
+               binarize: Binarize, data_seed: u32, seed: u32) -> ImportanceSampler {
+        let n = split.len();
+        let (images, chunk) = plan(k, n);
+        let rows = images * chunk;
+        let (latent, pixels) = (model.arch.latent, model.arch.input);
+        let words: Vec<u32> = split.images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let image_buf = gpu::storage_with(gpu, "iw images", &words);
+        let order = gpu::storage_with(gpu, "iw order", &(0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect::<Vec<_>>());
+        let counters = gpu::storage_with(gpu, "iw counters", &[Counters::new()]);
+        let x = gpu::storage_zeroed(gpu, "iw x", images * pixels * 4);
+        let enc = network::activations(gpu, "iw encoder out ", &model.encoder, images);
+        let z = gpu::storage_zeroed(gpu, "iw z", rows * latent * 4);
+        let dec = network::activations(gpu, "iw decoder out ", &model.decoder, rows);
+        let log_ratio = gpu::storage_zeroed(gpu, "iw log ratio", rows * 4);
+        let log_w = gpu::storage_zeroed(gpu, "iw log w", rows * 4);
+        let state = gpu::storage_zeroed(gpu, "iw state", images * 16);
+        let result = gpu::storage_zeroed(gpu, "iw result", n * 8);
+        let iw = IwParams { images: 0, samples: 0, latent: latent as u32, pixels: pixels as u32, first_image: 0,
+                            first_sample: 0, total_samples: k as u32, seed };
+        let params_u = gpu::uniform_with(gpu, "iw params", &iw);
+
+        let gather = GatherParams { batch: images as u32, words: (pixels / 4) as u32, pass_rows: n as u32,
+                                    binarize: binarize.code(), seed: data_seed, stream: STREAM_BINARIZE, pad: [0; 2] };
+        let gather_u = gpu::uniform_with(gpu, "iw gather params", &gather);
+        let mulv = enc.last().expect("encoder has a layer");
+        let logits = dec.last().expect("decoder has a layer");
+        let mut encode = vec![kernels.get("gather_batch").launch(
+            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, &image_buf), bind(3, &order), bind(4, &x)],
+            groups_of_64(images * pixels / 4))];
+        encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
+
+        // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.
+        let mut chunk_launches = vec![kernels.get("iw_sample").launch(
+            gpu, &[bind(0, &params_u), bind(1, mulv), bind(2, &z), bind(3, &log_ratio)], groups_of_64(rows))];
+        chunk_launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, rows, &z, &dec));
+        chunk_launches.push(kernels.get("iw_log_weight").launch(
+            gpu, &[bind(0, &params_u), bind(3, &log_ratio), bind(4, logits), bind(5, &x), bind(6, &log_w)], groups_of_64(rows)));
+        chunk_launches.push(kernels.get("iw_accumulate").launch(
+            gpu, &[bind(0, &params_u), bind(6, &log_w), bind(7, &state), bind(8, &result)], groups_of_64(images)));
+
+        ImportanceSampler { images, chunk, params: params_u, counters, result, encode, chunk_launches, n, latent, pixels, seed }
+    }
+
+    /// Runs every image of the split through all K samples; `progress` is called with images done.
+    pub fn run(&self, gpu: &Gpu, k: usize, mut progress: impl FnMut(usize)) -> ImportanceResult {
+        let mut first_image = 0;
+        while first_image < self.n {
+            let images = self.images.min(self.n - first_image);
+            let cursor = Counters { cursor: first_image as u32, ..Counters::new() };
+            gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&cursor));
+            let mut first_sample = 0;
+            while first_sample < k {
+                let samples = self.chunk.min(k - first_sample);
+                let p = IwParams {
+                    images: images as u32, samples: samples as u32, latent: self.latent as u32, pixels: self.pixels as u32,
+                    first_image: first_image as u32, first_sample: first_sample as u32, total_samples: k as u32, seed: self.seed,
+                };
+                gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+                if first_sample == 0 {
+                    submit(gpu, &[&self.encode, &self.chunk_launches]);
+                } else {
+                    submit(gpu, &[&self.chunk_launches]);
+                }
+                first_sample += samples;
+            }
+            first_image += images;
+            // Waiting here (a poll, not a readback) keeps the queue short and the progress honest.
+            gpu::wait(gpu);
+            progress(first_image);
+        }
+        let flat: Vec<f32> = gpu::read(gpu, &self.result, 0, self.n * 2);
+        ImportanceResult { nll: flat.iter().step_by(2).copied().collect(), neg_elbo: flat.iter().skip(1).step_by(2).copied().collect() }
+    }
+}

@@ -1,0 +1,114 @@
+//! The picture commands on a checkpoint: `sample`, `reconstruct`, `interpolate` and `manifold`.
+use anyhow::{bail, Result};
+
+use crate::cli::{InterpolateArgs, ManifoldArgs, ReconstructArgs, SampleArgs};
+use crate::images::write_grid;
+use crate::session::{beside_checkpoint, open_checkpoint};
+use crate::train::{prior_latents, write_reconstructions};
+
+pub fn sample(args: &SampleArgs) -> Result<()> {
+    let (s, _) = open_checkpoint(&args.from, None)?;
+    let z: Vec<f32> = prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect();
+    let images = s.trainer.decode(&s.gpu, &z);
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "sample.png"));
+    write_grid(&out, &images, args.n, s.data.side, args.cols)?;
+    println!("wrote {} ({} prior samples, temperature {})", out.display(), args.n, args.temperature);
+    Ok(())
+}
+
+pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
+    let (s, _) = open_checkpoint(&args.from, None)?;
+    let n = args.n.min(s.data.val.len());
+    let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
+    let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "reconstruct.png"));
+    write_reconstructions(&out, &x, &probs, n, s.data.side)?;
+    println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
+    Ok(())
+}
+
+pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
+    let (s, _) = open_checkpoint(&args.from, None)?;
+    let val = &s.data.val;
+    let (start, end) = if args.start.is_empty() && args.end.is_empty() {
+        let n = val.len();
+        ((0..8).map(|i| i * 100 % n).collect(), (0..8).map(|i| (950 - 100 * i) % n).collect())
+    } else {
+        (args.start.clone(), args.end.clone())
+    };
+    if start.len() != end.len() {
+        bail!("--start has {} indices but --end has {}; give one end per start", start.len(), end.len());
+    }
+    if let Some(&bad) = start.iter().chain(&end).find(|&&i| i >= val.len()) {
+        bail!("index {bad} is out of range: the validation split of {} has {} images", s.data.name, val.len());
+    }
+    let latent = s.config.latent;
+    let picks: Vec<u32> = start.iter().chain(&end).map(|&i| i as u32).collect();
+    let mulv = s.trainer.encode(&s.gpu, &picks);
+    let mu = |row: usize| &mulv[row * 2 * latent..row * 2 * latent + latent];
+    let pairs = start.len();
+    let frames = args.frames.max(2);
+    let mut z = Vec::with_capacity(pairs * frames * latent);
+    for p in 0..pairs {
+        for f in 0..frames {
+            let t = f as f32 / (frames - 1) as f32;
+            z.extend(mu(p).iter().zip(mu(pairs + p)).map(|(a, b)| (1.0 - t) * a + t * b));
+        }
+    }
+    let decoded = s.trainer.decode(&s.gpu, &z);
+    let pixels = val.pixels;
+    let input = |i: usize| val.image(i).iter().map(|&v| v as f32 / 255.0);
+    let mut grid = Vec::with_capacity(pairs * (frames + 2) * pixels);
+    for p in 0..pairs {
+        grid.extend(input(start[p]));
+        grid.extend_from_slice(&decoded[p * frames * pixels..(p + 1) * frames * pixels]);
+        grid.extend(input(end[p]));
+    }
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "interpolate.png"));
+    write_grid(&out, &grid, pairs * (frames + 2), s.data.side, frames + 2)?;
+    println!("wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
+             out.display());
+    Ok(())
+}
+
+pub fn manifold(args: &ManifoldArgs) -> Result<()> {
+    let (s, _) = open_checkpoint(&args.from, None)?;
+    if s.config.latent != 2 {
+        bail!("{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",
+              args.from.checkpoint.display(), s.config.latent);
+    }
+    let n = args.n;
+    // Quantiles (i + 1) / (n + 1) of the prior in each coordinate; the top row is the largest z2.
+    let q = |i: usize| inverse_normal_cdf((i + 1) as f64 / (n + 1) as f64) as f32;
+    let z: Vec<f32> = (0..n).flat_map(|row| (0..n).flat_map(move |col| [q(col), q(n - 1 - row)])).collect();
+    let images = s.trainer.decode(&s.gpu, &z);
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "manifold.png"));
+    write_grid(&out, &images, n * n, s.data.side, n)?;
+    println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());
+    Ok(())
+}
+
+/// The standard normal's quantile function for p in (0, 1): Acklam's rational approximation
+/// (relative error below 1.2e-9), ample for placing a grid.
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2,
+                         -3.066479806614716e1, 2.506628277459239];
+    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1,
+                         -1.328068155288572e1];
+    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734,
+                         4.374664141464968, 2.938163982698783];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    const LOW: f64 = 0.02425;
+    let tail = |q: f64| (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+        / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0);
+    if p < LOW {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - LOW {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}

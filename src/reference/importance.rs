@@ -1,0 +1,69 @@
+//! CPU mirrors of shaders/importance.wgsl: the importance-sampled estimate of -log p(x).
+use crate::gpu::params::{IwParams, STREAM_IMPORTANCE};
+use crate::reference::kernels::{normal4, philox4x32_10, softplus};
+
+/// Below any finite log weight (LOG_SUM_START in the shader).
+pub const LOG_SUM_START: f32 = -3.0e38;
+
+/// (z [rows, latent], log_ratio [rows]) for rows = images x samples of the chunk: z = mu + sigma eps,
+/// log_ratio = log p(z) - log q(z|x) = sum_j (eps^2 + logvar - z^2) / 2.
+pub fn iw_sample(p: &IwParams, mulv: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (latent, rows) = (p.latent as usize, (p.images * p.samples) as usize);
+    let mut z = vec![0.0; rows * latent];
+    let mut log_ratio = vec![0.0; rows];
+    for r in 0..rows {
+        let i = r / p.samples as usize;
+        let k = p.first_sample + (r % p.samples as usize) as u32;
+        for j in 0..latent {
+            let noise = normal4(philox4x32_10([p.first_image + i as u32, k, (j / 4) as u32, STREAM_IMPORTANCE], [p.seed, 0]));
+            let e = noise[j % 4];
+            let (mu, logvar) = (mulv[i * 2 * latent + j], mulv[i * 2 * latent + latent + j]);
+            let zj = mu + (0.5 * logvar).exp() * e;
+            z[r * latent + j] = zj;
+            log_ratio[r] += 0.5 * (e * e + logvar - zj * zj);
+        }
+    }
+    (z, log_ratio)
+}
+
+/// log_w [rows] = log_ratio - sum_d (softplus(l) - x l), x of row r being image r / samples.
+pub fn iw_log_weight(p: &IwParams, logits: &[f32], x: &[f32], log_ratio: &[f32]) -> Vec<f32> {
+    let pixels = p.pixels as usize;
+    (0..(p.images * p.samples) as usize)
+        .map(|r| {
+            let i = r / p.samples as usize;
+            let rec: f32 = (0..pixels).map(|d| {
+                let l = logits[r * pixels + d];
+                softplus(l) - x[i * pixels + d] * l
+            }).sum();
+            log_ratio[r] - rec
+        })
+        .collect()
+}
+
+/// Folds the chunk's log_w into state [images, 4] (max, scaled sum, sum of log w, unused), reset on
+/// the first chunk; on the last chunk writes result [.., 2] at the batch's images:
+/// (-(max + log sum - log K), -(sum of log w) / K).
+pub fn iw_accumulate(p: &IwParams, log_w: &[f32], state: &mut [f32], result: &mut [f32]) {
+    let samples = p.samples as usize;
+    for i in 0..p.images as usize {
+        let (mut m, mut s, mut total) = (LOG_SUM_START, 0.0f32, 0.0f32);
+        if p.first_sample > 0 {
+            (m, s, total) = (state[i * 4], state[i * 4 + 1], state[i * 4 + 2]);
+        }
+        let chunk = &log_w[i * samples..(i + 1) * samples];
+        let new_m = chunk.iter().fold(m, |a, &b| a.max(b));
+        s *= (m - new_m).exp();
+        for &lw in chunk {
+            s += (lw - new_m).exp();
+            total += lw;
+        }
+        (state[i * 4], state[i * 4 + 1], state[i * 4 + 2]) = (new_m, s, total);
+        if p.first_sample + p.samples == p.total_samples {
+            let k = p.total_samples as f32;
+            let at = (p.first_image as usize + i) * 2;
+            result[at] = -(new_m + s.ln() - k.ln());
+            result[at + 1] = -total / k;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Opening a run: its config (from flags or a checkpoint), its data, the adapter and the trainer.
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::checkpoint::{self, Checkpoint, RunConfig};
+use crate::cli::{CheckpointArgs, DeviceArgs, ModelArgs};
+use crate::data::{self, Dataset};
+use crate::gpu::{Gpu, Kernels};
+use crate::model::Model;
+use crate::trainer::{GpuTrainer, TrainSettings};
+
+/// Pixels of every supported dataset (28 x 28).
+pub const PIXELS: usize = 784;
+
+pub struct Session {
+    pub config: RunConfig,
+    pub gpu: Gpu,
+    pub kernels: Kernels,
+    pub data: Dataset,
+    pub trainer: GpuTrainer,
+}
+
+/// A new run's config; `data_fingerprint` is filled in once the data is loaded.
+pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
+    RunConfig {
+        input: PIXELS,
+        hidden: args.hidden.clone(),
+        latent: args.latent,
+        batch: args.batch,
+        epochs,
+        lr: args.lr,
+        adam_beta1: 0.9,
+        adam_beta2: 0.999,
+        adam_eps: 1e-8,
+        seed: args.seed,
+        binarize: args.binarize,
+        data: args.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
+        dataset: args.dataset,
+        data_fingerprint: String::new(),
+        wgvae_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+pub fn settings(config: &RunConfig) -> TrainSettings {
+    TrainSettings { batch: config.batch, adam: config.adam(), seed: config.seed, binarize: config.binarize }
+}
+
+/// The config's data, or `data_override` (an IDX folder) in its place.
+pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<Dataset> {
+    let data = data::load(data_override.or(config.data.as_ref()), config.dataset, config.input)?;
+    if data.train.len() < config.batch {
+        bail!("--batch {}: larger than the {} training images of {}", config.batch, data.train.len(), data.name);
+    }
+    Ok(data)
+}
+
+/// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
+pub fn open(config: RunConfig, device: &DeviceArgs, data: Dataset, params: &[f32]) -> Result<Session> {
+    let gpu = Gpu::open(device.backend, device.adapter.as_deref())?;
+    let model = Model::new(config.architecture());
+    let kernels = Kernels::new(&gpu);
+    let trainer = GpuTrainer::new(&gpu, &kernels, model, settings(&config), params, &data.train, &data.val);
+    Ok(Session { config, gpu, kernels, data, trainer })
+}
+
+/// A fresh run from flags: data loaded, weights initialised as PyTorch would.
+pub fn open_new(args: &ModelArgs, epochs: usize, device: &DeviceArgs) -> Result<Session> {
+    let mut config = config_from_args(args, epochs);
+    let data = load_data(&config, None)?;
+    config.data_fingerprint = data.fingerprint();
+    let params = Model::new(config.architecture()).init_params(config.seed as u64);
+    open(config, device, data, &params)
+}
+
+/// A session on a checkpoint's weights, for the commands that evaluate or picture a model.
+pub fn open_checkpoint(args: &CheckpointArgs, data_override: Option<&PathBuf>) -> Result<(Session, Checkpoint)> {
+    let ck = checkpoint::load(&args.checkpoint)?;
+    let data = load_data(&ck.config, data_override)?;
+    if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
+        eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
+    }
+    let session = open(ck.config.clone(), &args.device, data, &ck.params)?;
+    Ok((session, ck))
+}
+
+/// Where a picture command writes by default: beside the checkpoint.
+pub fn beside_checkpoint(args: &CheckpointArgs, file: &str) -> PathBuf {
+    let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else {
+        args.checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default()
+    };
+    dir.join(file)
+}
