@@ -8,7 +8,13 @@ Same model (784-400-20-400-784, ReLU, nn.Linear init), loss (BCE summed over pix
 Adam lr 1e-3, batch 128, and the same data: assets/*.gz, every tenth image (index % 10 == 9) held
 out for validation. Like wgvae, each epoch takes full batches of a fresh shuffle (drop_last=True).
 Prints nats per example, the unit pytorch/examples prints and wgvae's metrics.csv holds.
-Not run by `cargo test`; it is the harness behind the comparison in the README.
+
+    python3 tests/pytorch_vae.py --checkpoint RUN_DIR/model.safetensors --iw-samples 1 100 1000
+
+loads a wgvae checkpoint into the same model with `load_state_dict(safetensors.torch.load_file(...))`
+and evaluates it on the validation split instead: the negative ELBO and the importance-sampled
+-log p(x) for each K, to set beside `wgvae eval`.
+Not run by `cargo test`; it is the harness behind the comparisons in the README.
 """
 import argparse, gzip, time
 from pathlib import Path
@@ -47,14 +53,57 @@ def loss_terms(recon, x, mu, logvar):
     return rec, kl
 
 
+def evaluate_checkpoint(path, ks, seed):
+    from safetensors.torch import load_file
+    torch.manual_seed(seed)
+    model = VAE()
+    model.load_state_dict(load_file(path))  # strict: every name and shape must match
+    model.eval()
+    _, val = load()
+    with torch.no_grad():
+        started = time.perf_counter()
+        rec = kl = 0.0
+        for s in range(0, len(val), 128):
+            x = val[s:s + 128]
+            h = F.relu(model.fc1(x))
+            mu, logvar = model.fc21(h), model.fc22(h)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            logits = model.fc4(F.relu(model.fc3(z)))
+            rec += F.binary_cross_entropy_with_logits(logits, x, reduction="sum").item()
+            kl += (-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())).item()
+        n = len(val)
+        print(f"negative ELBO {(rec + kl) / n:.3f} (rec {rec / n:.3f} + KL {kl / n:.3f})  "
+              f"{time.perf_counter() - started:.2f} s")
+        for k in ks:
+            started = time.perf_counter()
+            nll = []
+            for i in range(len(val)):
+                x = val[i:i + 1]
+                h = F.relu(model.fc1(x))
+                mu, logvar = model.fc21(h), model.fc22(h)
+                eps = torch.randn(k, mu.shape[1])
+                z = mu + eps * torch.exp(0.5 * logvar)
+                logits = model.fc4(F.relu(model.fc3(z)))
+                log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand(k, -1), reduction="none").sum(1)
+                log_ratio = 0.5 * (eps.pow(2) + logvar - z.pow(2)).sum(1)  # log p(z) - log q(z|x)
+                nll.append(-(torch.logsumexp(log_px_z + log_ratio, 0) - np.log(k)).item())
+            nll = np.array(nll)
+            print(f"-log p(x) (IS, K = {k}) {nll.mean():.3f} ± {nll.std(ddof=1) / np.sqrt(len(nll)):.3f}  "
+                  f"{time.perf_counter() - started:.2f} s", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint", help="evaluate this wgvae model.safetensors instead of training")
+    p.add_argument("--iw-samples", type=int, nargs="+", default=[1, 100, 1000])
     a = p.parse_args()
-    torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
+    if a.checkpoint:
+        return evaluate_checkpoint(a.checkpoint, a.iw_samples, a.seed)
+    torch.manual_seed(a.seed)
     train, val = load()
     model = VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -1,17 +1,20 @@
-//! The `wgvae` binary as a user runs it: a short training run's outputs, and bad input.
+//! The `wgvae` binary as a user runs it: a short training run's outputs, and bad input;
+//! `checkpoints` covers checkpoints, resume, evaluation and the picture commands.
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn wgvae(args: &[&str]) -> Output {
+mod checkpoints;
+
+pub fn wgvae(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgvae")).args(args).output().expect("running wgvae")
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 /// The command must fail, without a panic, with a message containing every one of `needles`.
-fn assert_fails_with(args: &[&str], needles: &[&str]) {
+pub fn assert_fails_with(args: &[&str], needles: &[&str]) {
     let o = wgvae(args);
     let err = stderr(&o);
     assert!(!o.status.success(), "wgvae {args:?} succeeded; stderr: {err}");
@@ -30,7 +33,7 @@ fn train_should_write_decodable_pngs_and_a_metrics_row_per_epoch() {
     assert!(o.status.success(), "train failed: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("adapter:"), "the adapter in use is printed: {stdout}");
-    for png in ["samples.png", "samples_epoch001.png", "samples_epoch002.png", "reconstructions.png"] {
+    for png in ["samples.png", "samples_epoch001.png", "samples_epoch002.png", "reconstructions.png", "curves.png"] {
         let img = image::open(out.join(png)).unwrap_or_else(|e| panic!("{png} does not decode: {e}"));
         assert!(img.width() >= 8 * 28 && img.height() >= 4 * 28, "{png} is {}x{}", img.width(), img.height());
         let luma = img.to_luma8();
