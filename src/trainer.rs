@@ -258,7 +258,7 @@ impl GpuTrainer {
     pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
         let b = self.settings.batch;
         let width = 2 * self.model.arch.latent;
-        let identity: Vec<u32> = (0..self.val_order_len() as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect();
+        let identity = self.val_identity_order();
         let mut out = Vec::with_capacity(picks.len() * width);
         for chunk in picks.chunks(b) {
             let mut order = identity.clone();
@@ -299,7 +299,7 @@ impl GpuTrainer {
     /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
     pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
         let input = self.model.arch.input;
-        let identity: Vec<u32> = (0..self.val_order_len() as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect();
+        let identity = self.val_identity_order();
         let (mut x, mut probs) = (Vec::new(), Vec::new());
         for chunk in picks.chunks(self.settings.batch) {
             let mut order = identity.clone();
@@ -313,8 +313,10 @@ impl GpuTrainer {
         (x, probs)
     }
 
-    fn val_order_len(&self) -> usize {
-        self.val.rows.div_ceil(self.settings.batch) * self.settings.batch
+    /// The validation pass's order buffer as built: 0..rows, padded with the last index.
+    fn val_identity_order(&self) -> Vec<u32> {
+        let len = self.val.rows.div_ceil(self.settings.batch) * self.settings.batch;
+        (0..len as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect()
     }
 
     /// Decoder output probabilities [n, input] for latents z [n, latent].
