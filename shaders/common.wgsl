@@ -71,3 +71,12 @@ fn is_non_finite(x: f32) -> bool {
 fn softplus(l: f32) -> f32 {
     return max(l, 0.0) + log(1.0 + exp(-abs(l)));
 }
+
+// Weight of the KL term at optimizer step `step`: beta, ramped linearly from 0 over the first
+// `warmup_steps` steps (KL warm-up; 0 means none).
+fn kl_weight(beta: f32, warmup_steps: u32, step: u32) -> f32 {
+    if (warmup_steps == 0u) {
+        return beta;
+    }
+    return beta * min(1.0, f32(step) / f32(warmup_steps));
+}

@@ -2,14 +2,19 @@
 // analytic KL(q(z|x) || N(0, I)), forward and backward. Prelude: common.wgsl.
 //
 // Shapes: mulv [batch, 2 * latent] (each row is mu then logvar: the encoder's last linear layer has
-// width 2 * latent), eps and z [batch, latent], kl [batch].
+// width 2 * latent), eps and z [batch, latent], kl [batch]. With several samples per input the
+// rows are samples (the input's mulv repeated), and "batch" counts rows.
 // Workgroup size 64: elementwise work, no shared memory.
 
 struct LatentParams {
     batch: u32,
     latent: u32,
     seed: u32,
-    stream: u32, // separates training draws from evaluation draws
+    stream: u32,        // separates training draws from evaluation draws
+    beta: f32,          // weight of the KL term in the gradient (the reported loss is the plain ELBO)
+    warmup_steps: u32,  // KL warm-up: the weight ramps from 0 to beta over these optimizer steps
+    free_bits: f32,     // nats per latent dimension below which its KL gets no gradient (0: off)
+    sample_scale: f32,  // 1 / samples per input: each row's share of its input's loss
 }
 
 @group(0) @binding(0) var<uniform> params: LatentParams;
@@ -78,7 +83,16 @@ fn gaussian_kl_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     kl[b] = -0.5 * s;
 }
 
-// dmu += mu; dlogvar += (exp(logvar) - 1) / 2. Dispatch: (ceil(batch * latent / 64), 1, 1).
+fn kl_term(b: u32, j: u32) -> f32 {
+    let mu = mulv[b * 2u * params.latent + j];
+    let logvar = mulv[b * 2u * params.latent + params.latent + j];
+    return -0.5 * (1.0 + logvar - mu * mu - exp(logvar));
+}
+
+// dmu += w mu; dlogvar += w (exp(logvar) - 1) / 2, with w = kl_weight(beta, warm-up, step) *
+// sample_scale. Free bits (Kingma et al. 2016): the term for dimension j is
+// batch * max(free_bits, mean over the batch of KL_j), so a dimension whose mean KL is below
+// free_bits gets no gradient. Dispatch: (ceil(batch * latent / 64), 1, 1).
 @compute @workgroup_size(64)
 fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     let e = id.x;
@@ -87,8 +101,18 @@ fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let b = e / params.latent;
     let j = e % params.latent;
+    if (params.free_bits > 0.0) {
+        var mean_kl = 0.0;
+        for (var r = 0u; r < params.batch; r++) {
+            mean_kl += kl_term(r, j);
+        }
+        if (mean_kl / f32(params.batch) < params.free_bits) {
+            return;
+        }
+    }
+    let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
     let mu_at = b * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
-    dmulv[mu_at] += mulv[mu_at];
-    dmulv[lv_at] += 0.5 * (exp(mulv[lv_at]) - 1.0);
+    dmulv[mu_at] += w * mulv[mu_at];
+    dmulv[lv_at] += w * 0.5 * (exp(mulv[lv_at]) - 1.0);
 }

@@ -2,14 +2,21 @@
 //
 // rec[b] = sum_d softplus(l) - x l = -log p(x | z) for grey levels x in [0, 1] (the binary cross
 // entropy pytorch/examples uses), with softplus(l) = max(l, 0) + log1p(exp(-|l|)), never log(sigmoid).
-// Shapes: logits, x, dlogits [batch, pixels]; rec, kl [batch].
+// Shapes: logits, dlogits [batch, pixels]; x [batch / repeat, pixels]; rec, kl, coef [batch]. With
+// several samples per input, "batch" counts rows, row b is a sample of input b / repeat, and coef
+// is each row's weight in the objective (1 / samples for an ELBO, normalised importance weights for
+// IWAE).
 // Workgroup size 64: one row or one element per invocation, no shared memory.
 
 struct LossParams {
-    batch: u32,
+    batch: u32,     // rows
     pixels: u32,
-    pass_rows: u32, // rows in this pass; batch rows at cursor + b >= pass_rows are padding
+    pass_rows: u32, // inputs in this pass; rows of inputs at cursor + b / repeat >= pass_rows are padding
     training: u32,  // 1: finish_step advances the optimizer step
+    repeat: u32,    // samples (rows) per input
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 struct LossTotals {
@@ -27,6 +34,7 @@ struct LossTotals {
 @group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(6) var<storage, read> kl: array<f32>;
 @group(0) @binding(7) var<storage, read_write> totals: LossTotals;
+@group(0) @binding(8) var<storage, read> coef: array<f32>;
 
 // Dispatch: (ceil(batch / 64), 1, 1).
 @compute @workgroup_size(64)
@@ -35,34 +43,38 @@ fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     if (b >= params.batch) {
         return;
     }
+    let input = b / params.repeat;
     var s = 0.0;
     for (var d = 0u; d < params.pixels; d++) {
         let l = logits[b * params.pixels + d];
-        s += softplus(l) - x[b * params.pixels + d] * l;
+        s += softplus(l) - x[input * params.pixels + d] * l;
     }
     rec[b] = s;
 }
 
-// dlogits = sigmoid(l) - x: the gradient of the batch's summed loss, as pytorch/examples sums it.
-// Dispatch: (ceil(batch * pixels / 64), 1, 1).
+// dlogits = coef (sigmoid(l) - x): the gradient of the batch's summed loss, as pytorch/examples
+// sums it, each row weighted by coef. Dispatch: (ceil(batch * pixels / 64), 1, 1).
 @compute @workgroup_size(64)
 fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     let e = id.x;
     if (e >= params.batch * params.pixels) {
         return;
     }
-    dlogits[e] = 1.0 / (1.0 + exp(-logits[e])) - x[e];
+    let b = e / params.pixels;
+    let d = e % params.pixels;
+    dlogits[e] = coef[b] * (1.0 / (1.0 + exp(-logits[e])) - x[(b / params.repeat) * params.pixels + d]);
 }
 
-// One invocation: add the batch's real rows to the pass totals, note the first non-finite loss,
-// move the cursor to the next batch and, in training, count the optimizer step.
+// One invocation: add the batch's real rows to the pass totals (examples counts rows, so the totals'
+// means are per input, averaged over its samples), note the first non-finite loss, move the cursor
+// to the next batch of inputs and, in training, count the optimizer step.
 @compute @workgroup_size(1)
 fn finish_step() {
     var rec_sum = 0.0;
     var kl_sum = 0.0;
     var n = 0.0;
     for (var b = 0u; b < params.batch; b++) {
-        if (counters.cursor + b < params.pass_rows) {
+        if (counters.cursor + b / params.repeat < params.pass_rows) {
             rec_sum += rec[b];
             kl_sum += kl[b];
             n += 1.0;
@@ -74,7 +86,7 @@ fn finish_step() {
     totals.rec_sum += rec_sum;
     totals.kl_sum += kl_sum;
     totals.examples += n;
-    counters.cursor += params.batch;
+    counters.cursor += params.batch / params.repeat;
     if (params.training == 1u) {
         counters.step += 1u;
     }

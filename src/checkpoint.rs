@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Builtin;
 use crate::model::{Architecture, Model};
+use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
 use crate::reference::kernels::{AdamConfig, Binarize};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
@@ -51,6 +52,30 @@ pub struct RunConfig {
     /// Dataset::fingerprint of the data the run trained on.
     pub data_fingerprint: String,
     pub wgvae_version: String,
+    // What is optimised and how (src/objective.rs); absent in older checkpoints, hence the defaults.
+    #[serde(default)]
+    pub objective: Objective,
+    #[serde(default)]
+    pub estimator: Estimator,
+    #[serde(default)]
+    pub baseline: Baseline,
+    /// Samples of z per input: IWAE's K, or the ELBO's Monte Carlo samples.
+    #[serde(default = "one_usize")]
+    pub samples: usize,
+    #[serde(default = "one_f32")]
+    pub beta: f32,
+    #[serde(default)]
+    pub kl_warmup_epochs: usize,
+    #[serde(default)]
+    pub free_bits: f32,
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 impl RunConfig {
@@ -60,6 +85,14 @@ impl RunConfig {
 
     pub fn adam(&self) -> AdamConfig {
         AdamConfig { lr: self.lr, beta1: self.adam_beta1, beta2: self.adam_beta2, eps: self.adam_eps }
+    }
+
+    /// The trainer's objective; warm-up is counted in optimizer steps of `steps_per_epoch`.
+    pub fn objective_settings(&self, steps_per_epoch: usize) -> ObjectiveSettings {
+        ObjectiveSettings {
+            objective: self.objective, estimator: self.estimator, baseline: self.baseline, samples: self.samples,
+            beta: self.beta, warmup_steps: (self.kl_warmup_epochs * steps_per_epoch) as u32, free_bits: self.free_bits,
+        }
     }
 }
 
@@ -100,6 +133,9 @@ pub struct Progress {
     pub optimizer_step: u32,
     /// The unfinished epoch's loss totals (rec_sum, kl_sum, examples) as f32 bit patterns, exact.
     pub totals_bits: [u32; 3],
+    /// The score estimator's running-mean baseline [mean, initialised], as f32 bit patterns.
+    #[serde(default)]
+    pub baseline_bits: [u32; 2],
     pub rng: RngPosition,
     pub history: Vec<EpochMetrics>,
 }
@@ -315,6 +351,10 @@ fn check_config(c: &RunConfig) -> Result<()> {
     }
     if c.batch == 0 || c.batch > 65_536 || !(c.lr.is_finite() && c.lr > 0.0) || c.epochs == 0 {
         bail!("the config's batch {}, lr {} or epochs {} is out of range", c.batch, c.lr, c.epochs);
+    }
+    if c.samples == 0 || c.samples * c.batch > 65_536 || !(c.beta.is_finite() && c.beta >= 0.0)
+        || !(c.free_bits.is_finite() && c.free_bits >= 0.0) {
+        bail!("the config's samples {}, beta {} or free bits {} is out of range", c.samples, c.beta, c.free_bits);
     }
     Ok(())
 }

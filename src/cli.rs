@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::Builtin;
 use crate::gpu::Backend;
+use crate::objective::{Baseline, Estimator, Objective};
 use crate::reference::kernels::Binarize;
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,31 @@ pub struct ModelArgs {
     /// Built-in dataset, when --data is not given.
     #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
     pub dataset: Builtin,
+    /// Training objective.
+    #[arg(long, value_enum, default_value_t = Objective::Elbo)]
+    pub objective: Objective,
+    /// Importance samples per input for --objective iwae [default: 5].
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Gradient estimator for the encoder (the decoder's gradient is always pathwise).
+    #[arg(long, value_enum, default_value_t = Estimator::Reparam)]
+    pub estimator: Estimator,
+    /// Control variate for --estimator score.
+    #[arg(long, value_enum, default_value_t = Baseline::None)]
+    pub baseline: Baseline,
+    /// Samples of z per input for the ELBO's Monte Carlo estimate (the gradient averages them).
+    #[arg(long, default_value_t = 1)]
+    pub mc_samples: usize,
+    /// Weight of the KL term (beta-VAE); the reported loss stays the plain negative ELBO.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f32,
+    /// KL warm-up: the KL weight ramps linearly from 0 to --beta over this many epochs.
+    #[arg(long, default_value_t = 0)]
+    pub kl_warmup: usize,
+    /// Free bits: nats per latent dimension; a dimension whose batch-mean KL is below this gets no
+    /// KL gradient (Kingma et al. 2016), against posterior collapse. 0 turns it off.
+    #[arg(long, default_value_t = 0.0)]
+    pub free_bits: f32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -220,7 +246,60 @@ impl ModelArgs {
         if let Some(bad) = self.hidden.iter().find(|&&h| h == 0 || h > 16_384) {
             bail!("--hidden {bad}: each width must be between 1 and 16384");
         }
+        if self.mc_samples == 0 || self.mc_samples > 1024 {
+            bail!("--mc-samples {}: must be between 1 and 1024", self.mc_samples);
+        }
+        if let Some(k) = self.k.filter(|&k| k == 0 || k > 1024) {
+            bail!("--k {k}: must be between 1 and 1024");
+        }
+        if self.batch * self.samples() > 65_536 {
+            bail!("--batch {} x {} samples per input: at most 65536 rows", self.batch, self.samples());
+        }
+        if !(self.beta.is_finite() && (0.0..=1000.0).contains(&self.beta)) {
+            bail!("--beta {}: must be a number in [0, 1000]", self.beta);
+        }
+        if !(self.free_bits.is_finite() && (0.0..=100.0).contains(&self.free_bits)) {
+            bail!("--free-bits {}: must be a number of nats in [0, 100]", self.free_bits);
+        }
+        if self.kl_warmup > 100_000 {
+            bail!("--kl-warmup {}: at most 100000 epochs", self.kl_warmup);
+        }
+        match self.objective {
+            Objective::Iwae => {
+                if self.estimator == Estimator::Score {
+                    bail!("--objective iwae trains with --estimator reparam only");
+                }
+                if self.mc_samples != 1 {
+                    bail!("--objective iwae takes its samples from --k, not --mc-samples");
+                }
+                if self.beta != 1.0 || self.kl_warmup != 0 || self.free_bits != 0.0 {
+                    bail!("--beta, --kl-warmup and --free-bits act on the ELBO's KL term; --objective iwae has none");
+                }
+            }
+            Objective::Elbo => {
+                if self.k.is_some() {
+                    bail!("--k is the number of importance samples of --objective iwae; the ELBO uses --mc-samples");
+                }
+            }
+        }
+        if self.estimator == Estimator::Score && self.free_bits != 0.0 {
+            bail!("--free-bits acts on the closed-form KL gradient, which --estimator score does not use");
+        }
+        if self.baseline != Baseline::None && self.estimator != Estimator::Score {
+            bail!("--baseline is a control variate of --estimator score");
+        }
+        if self.baseline == Baseline::Loo && self.mc_samples < 2 {
+            bail!("--baseline loo needs --mc-samples 2 or more (each sample's baseline is the others' mean)");
+        }
         Ok(())
+    }
+
+    /// Samples of z per input: --k for IWAE, else --mc-samples.
+    pub fn samples(&self) -> usize {
+        match self.objective {
+            Objective::Iwae => self.k.unwrap_or(5),
+            Objective::Elbo => self.mc_samples,
+        }
     }
 }
 

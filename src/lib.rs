@@ -16,6 +16,7 @@ pub mod images;
 pub mod importance;
 pub mod model;
 pub mod network;
+pub mod objective;
 pub mod pictures;
 pub mod reference;
 pub mod session;

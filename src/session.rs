@@ -39,11 +39,21 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
         dataset: args.dataset,
         data_fingerprint: String::new(),
         wgvae_version: env!("CARGO_PKG_VERSION").to_string(),
+        objective: args.objective,
+        estimator: args.estimator,
+        baseline: args.baseline,
+        samples: args.samples(),
+        beta: args.beta,
+        kl_warmup_epochs: args.kl_warmup,
+        free_bits: args.free_bits,
     }
 }
 
-pub fn settings(config: &RunConfig) -> TrainSettings {
-    TrainSettings { batch: config.batch, adam: config.adam(), seed: config.seed, binarize: config.binarize }
+pub fn settings(config: &RunConfig, steps_per_epoch: usize) -> TrainSettings {
+    TrainSettings {
+        batch: config.batch, adam: config.adam(), seed: config.seed, binarize: config.binarize,
+        objective: config.objective_settings(steps_per_epoch),
+    }
 }
 
 /// The config's data, or `data_override` (an IDX folder) in its place.
@@ -60,7 +70,8 @@ pub fn open(config: RunConfig, device: &DeviceArgs, data: Dataset, params: &[f32
     let gpu = Gpu::open(device.backend, device.adapter.as_deref())?;
     let model = Model::new(config.architecture());
     let kernels = Kernels::new(&gpu);
-    let trainer = GpuTrainer::new(&gpu, &kernels, model, settings(&config), params, &data.train, &data.val);
+    let settings = settings(&config, data.train.len() / config.batch);
+    let trainer = GpuTrainer::new(&gpu, &kernels, model, settings, params, &data.train, &data.val);
     Ok(Session { config, gpu, kernels, data, trainer })
 }
 

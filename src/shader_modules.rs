@@ -9,4 +9,6 @@ pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("adam", &["common.wgsl", "adam.wgsl"]),
     ("data", &["common.wgsl", "data.wgsl"]),
     ("importance", &["common.wgsl", "importance.wgsl"]),
+    ("samples", &["common.wgsl", "samples.wgsl"]),
+    ("rows", &["rows.wgsl"]),
 ];

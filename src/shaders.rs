@@ -11,6 +11,8 @@ const FILES: &[(&str, &str)] = &[
     ("adam.wgsl", include_str!("../shaders/adam.wgsl")),
     ("data.wgsl", include_str!("../shaders/data.wgsl")),
     ("importance.wgsl", include_str!("../shaders/importance.wgsl")),
+    ("samples.wgsl", include_str!("../shaders/samples.wgsl")),
+    ("rows.wgsl", include_str!("../shaders/rows.wgsl")),
 ];
 
 /// The full source of module `name` (its files joined in order).

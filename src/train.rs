@@ -129,6 +129,7 @@ fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
     }
     let session = session::open(config, &args.device, data, &ck.params)?;
     session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
+    session.trainer.set_baseline_state(&session.gpu, progress.baseline_bits.map(f32::from_bits));
     let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
     let start = Start {
         epochs_done: progress.epochs_done,
@@ -249,6 +250,7 @@ fn write_checkpoint(session: &Session, out: &Path, history: &[EpochMetrics], epo
         step_in_epoch,
         optimizer_step: counters.step,
         totals_bits: [totals.rec_sum.to_bits(), totals.kl_sum.to_bits(), totals.examples.to_bits()],
+        baseline_bits: trainer.baseline_state(gpu).map(f32::to_bits),
         rng: RngPosition {
             generator: "philox4x32-10 counters (element, cursor, step, stream) key (seed, 0); epoch shuffle StdRng((seed << 32) ^ epoch)".into(),
             seed: config.seed,

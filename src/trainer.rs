@@ -6,6 +6,7 @@ use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::{Layer, Model};
 use crate::network;
+use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings, BASELINE_DECAY};
 use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
 
 #[derive(Clone, Debug)]
@@ -14,6 +15,7 @@ pub struct TrainSettings {
     pub adam: AdamConfig,
     pub seed: u32,
     pub binarize: Binarize,
+    pub objective: ObjectiveSettings,
 }
 
 /// One split of the data, resident on the GPU.
@@ -33,11 +35,12 @@ pub struct GpuTrainer {
     adam_v: wgpu::Buffer,
     counters: wgpu::Buffer, // Counters
     totals: wgpu::Buffer,   // LossTotals of the current pass
+    baseline: wgpu::Buffer, // the score estimator's running-mean control variate [mean, initialised]
     train: GpuSplit,
     val: GpuSplit,
     pub x: wgpu::Buffer,      // [B, input] the gathered batch
-    pub z: wgpu::Buffer,      // [B, latent]
-    pub logits: wgpu::Buffer, // [B, input], the decoder's last output
+    pub z: wgpu::Buffer,      // [R, latent], R = B x samples per input
+    pub logits: wgpu::Buffer, // [R, input], the decoder's last output
     pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
     train_step: Vec<Launch>,
     encode: Vec<Launch>,
@@ -53,6 +56,9 @@ impl GpuTrainer {
     pub fn new(gpu: &Gpu, kernels: &Kernels, model: Model, settings: TrainSettings, params: &[f32],
                train: &Split, val: &Split) -> GpuTrainer {
         let b = settings.batch;
+        let obj = settings.objective.clone();
+        let samples = obj.samples;
+        let rows = b * samples; // the latent layer and the decoder work on one row per sample
         let input = model.arch.input;
         let latent = model.arch.latent;
         let f32s = |n: usize| n * 4;
@@ -73,47 +79,49 @@ impl GpuTrainer {
         let adam_v = gpu::storage_zeroed(gpu, "adam v", f32s(model.param_count));
         let counters = gpu::storage_with(gpu, "counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "totals", &[LossTotals::default()]);
+        let baseline = gpu::storage_zeroed(gpu, "baseline", 16);
 
-        // Activations: x -> enc[0] -> ... -> enc[last] = mulv; z -> dec[0] -> ... -> dec[last] = logits.
-        // Each activation has a gradient buffer of the same shape.
+        // Activations: x -> enc[0] -> ... -> enc[last] = mulv [B]; mulv repeated per sample -> eps, z [R];
+        // z -> dec[0] -> ... -> dec[last] = logits [R]. Each activation has a gradient buffer of its shape.
         let x = gpu::storage_zeroed(gpu, "x", f32s(b * input));
         let enc = network::activations(gpu, "encoder out ", &model.encoder, b);
-        let dec = network::activations(gpu, "decoder out ", &model.decoder, b);
+        let dec = network::activations(gpu, "decoder out ", &model.decoder, rows);
         let d_enc = network::activations(gpu, "d encoder out ", &model.encoder, b);
-        let d_dec = network::activations(gpu, "d decoder out ", &model.decoder, b);
-        let eps = gpu::storage_zeroed(gpu, "eps", f32s(b * latent));
-        let z = gpu::storage_zeroed(gpu, "z", f32s(b * latent));
-        let dz = gpu::storage_zeroed(gpu, "dz", f32s(b * latent));
-        let rec = gpu::storage_zeroed(gpu, "rec", f32s(b));
-        let kl = gpu::storage_zeroed(gpu, "kl", f32s(b));
+        let d_dec = network::activations(gpu, "d decoder out ", &model.decoder, rows);
+        let eps = gpu::storage_zeroed(gpu, "eps", f32s(rows * latent));
+        let z = gpu::storage_zeroed(gpu, "z", f32s(rows * latent));
+        let dz = gpu::storage_zeroed(gpu, "dz", f32s(rows * latent));
+        let rec = gpu::storage_zeroed(gpu, "rec", f32s(rows));
+        let kl = gpu::storage_zeroed(gpu, "kl", f32s(rows));
+        let log_w = gpu::storage_zeroed(gpu, "log w", f32s(rows));
+        // Each row's weight in the objective: 1 / samples, or IWAE's normalised weights (rewritten each step).
+        let coef = gpu::storage_with(gpu, "coef", &vec![1.0 / samples as f32; rows]);
         let mulv = enc.last().expect("encoder has a layer").clone();
-        let mulv = &mulv;
+        let d_mulv = d_enc.last().expect("encoder has a layer").clone();
+        // Per-sample copies of q(z|x) and its gradient; the per-input buffers themselves for one sample.
+        let (mulv_s, d_mulv_s) = if samples > 1 {
+            (gpu::storage_zeroed(gpu, "mulv per sample", f32s(rows * 2 * latent)),
+             gpu::storage_zeroed(gpu, "d mulv per sample", f32s(rows * 2 * latent)))
+        } else {
+            (mulv.clone(), d_mulv.clone())
+        };
         let logits = dec.last().expect("decoder has a layer").clone();
 
         let k = |name: &str| kernels.get(name);
-        let uniform = |label: &str, bytes: &[u8]| {
-            use wgpu::util::DeviceExt;
-            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-        };
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
         let b_of = |l: &Layer| (l.bias_at, l.n_out);
         let kernel = |name: &str, l: &Layer| network::linear_kernel(kernels, name, l);
-        let dims = |l: &Layer, relu: bool| network::dims(gpu, l, b, relu);
-        // Backward of one layer: its parameters' gradients, and its input's gradient when wanted.
-        let backward = |l: &Layer, input: &wgpu::Buffer, d_output: &wgpu::Buffer, d_input: Option<&wgpu::Buffer>| {
+        // Backward of one layer over `n` rows: its parameters' gradients, and its input's gradient when wanted.
+        let backward = |l: &Layer, n: usize, input: &wgpu::Buffer, d_output: &wgpu::Buffer, d_input: Option<&wgpu::Buffer>| {
             let mut launches = Vec::new();
             if let Some(d_input) = d_input {
-                let u = dims(l, l.relu_input);
+                let u = network::dims(gpu, l, n, l.relu_input);
                 let (wa, wn) = w_of(l);
                 launches.push(kernel("linear_backward_input", l).launch(
                     gpu, &[bind(0, &u), bind(1, d_output), bind_range(2, &params_buf, wa, wn), bind(3, input), bind(4, d_input)],
-                    linear_groups(b, l.n_in)));
+                    linear_groups(n, l.n_in)));
             }
-            let u = dims(l, false);
+            let u = network::dims(gpu, l, n, false);
             let (wa, wn) = w_of(l);
             let (ba, bn) = b_of(l);
             launches.push(kernel("linear_backward_weight", l).launch(
@@ -129,89 +137,141 @@ impl GpuTrainer {
                 batch: b as u32, words: (input / 4) as u32, pass_rows: pass_rows as u32,
                 binarize: settings.binarize.code(), seed: settings.seed, stream: STREAM_BINARIZE, pad: [0; 2],
             };
-            let u = uniform("gather params", bytemuck::bytes_of(&p));
+            let u = gpu::uniform_with(gpu, "gather params", &p);
             k("gather_batch").launch(gpu, &[bind(0, &u), bind(1, &counters), bind(2, &s.images), bind(3, &s.order), bind(4, &x)],
                                      groups_of_64(b * input / 4))
         };
+        let row_params = gpu::uniform_with(gpu, "row params", &RowParams {
+            inputs: b as u32, samples: samples as u32, width: (2 * latent) as u32, pad: 0 });
+        let repeat_mulv = (samples > 1).then(|| k("repeat_rows").launch(
+            gpu, &[bind(0, &row_params), bind(1, &mulv), bind(2, &mulv_s)], groups_of_64(rows * 2 * latent)));
         let latent_params = |stream: u32| {
-            let p = LatentParams { batch: b as u32, latent: latent as u32, seed: settings.seed, stream };
-            uniform("latent params", bytemuck::bytes_of(&p))
+            let p = LatentParams {
+                batch: rows as u32, latent: latent as u32, seed: settings.seed, stream, beta: obj.beta,
+                warmup_steps: obj.warmup_steps, free_bits: obj.free_bits, sample_scale: 1.0 / samples as f32,
+            };
+            gpu::uniform_with(gpu, "latent params", &p)
         };
         let train_latent = latent_params(STREAM_TRAIN_EPS);
         let eval_latent = latent_params(STREAM_EVAL_EPS);
         let reparam_forward = |u: &wgpu::Buffer| {
-            k("reparam_forward").launch(gpu, &[bind(0, u), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
-                                        groups_of_64((b * latent).div_ceil(4)))
+            k("reparam_forward").launch(gpu, &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
+                                        groups_of_64((rows * latent).div_ceil(4)))
         };
         let loss_params = |pass_rows: usize, training: bool| {
-            let p = LossParams { batch: b as u32, pixels: input as u32, pass_rows: pass_rows as u32, training: training as u32 };
-            uniform("loss params", bytemuck::bytes_of(&p))
+            let p = LossParams { batch: rows as u32, pixels: input as u32, pass_rows: pass_rows as u32,
+                                 training: training as u32, repeat: samples as u32, pad: [0; 3] };
+            gpu::uniform_with(gpu, "loss params", &p)
         };
         let train_loss = loss_params(steps_per_epoch * b, true);
         let eval_loss = loss_params(val.len(), false);
         let losses = |u: &wgpu::Buffer| {
             vec![
-                k("bernoulli_rec_forward").launch(gpu, &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)], groups_of_64(b)),
-                k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, mulv), bind(7, &kl)], groups_of_64(b)),
+                k("bernoulli_rec_forward").launch(gpu, &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)], groups_of_64(rows)),
+                k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows)),
             ]
         };
         let finish = |u: &wgpu::Buffer| {
             k("finish_step").launch(gpu, &[bind(0, u), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)], [1, 1, 1])
         };
+        let sample_params = gpu::uniform_with(gpu, "sample params", &SampleParams {
+            rows: rows as u32, samples: samples as u32, latent: latent as u32, baseline: obj.baseline.code(),
+            beta: obj.beta, warmup_steps: obj.warmup_steps, decay: BASELINE_DECAY, pad: 0,
+        });
+        let samples_kernel = |name: &str, binds: &[(u32, &wgpu::Buffer)], invocations: usize| {
+            let mut all = vec![bind(0, &sample_params)];
+            all.extend(binds.iter().map(|&(i, buf)| bind(i, buf)));
+            k(name).launch(gpu, &all, groups_of_64(invocations))
+        };
 
         let encoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.encoder, b, &x, &enc);
-        let decoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.decoder, b, &z, &dec);
+        let decoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.decoder, rows, &z, &dec);
+        let decoder_backward = |with_dz: bool| {
+            let mut launches = Vec::new();
+            for (i, l) in model.decoder.iter().enumerate().rev() {
+                let input = if i == 0 { &z } else { &dec[i - 1] };
+                let d_input = if i == 0 { with_dz.then_some(&dz) } else { Some(&d_dec[i - 1]) };
+                launches.extend(backward(l, rows, input, &d_dec[i], d_input));
+            }
+            launches
+        };
+        let rec_backward = k("bernoulli_rec_backward").launch( //               dlogits = coef (sigmoid - x)
+            gpu, &[bind(0, &train_loss), bind(2, &logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1]), bind(8, &coef)],
+            groups_of_64(rows * input));
+        let log_weight = samples_kernel("log_weight_forward", // log w = log p(x|z) + log p(z) - log q(z|x)
+            &[(1, &counters), (2, &mulv_s), (3, &eps), (4, &z), (5, &rec), (6, &log_w)], rows);
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
         let mut train_step = vec![gather(&train_split, steps_per_epoch * b)]; // x = batch of images
         train_step.extend(encoder_forward.iter().cloned()); //                  mulv = encoder(x)
+        train_step.extend(repeat_mulv.clone()); //                              one row per sample
         train_step.push(reparam_forward(&train_latent)); //                     z = mu + sigma eps
         train_step.extend(decoder_forward.iter().cloned()); //                  logits = decoder(z)
         train_step.extend(losses(&train_loss)); //                              rec, kl per row
-        train_step.push(k("bernoulli_rec_backward").launch(                     // dlogits
-            gpu, &[bind(0, &train_loss), bind(2, &logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1])],
-            groups_of_64(b * input)));
-        for (i, l) in model.decoder.iter().enumerate().rev() { //              decoder backward -> dz
-            let input = if i == 0 { &z } else { &dec[i - 1] };
-            let d_input = if i == 0 { &dz } else { &d_dec[i - 1] };
-            train_step.extend(backward(l, input, &d_dec[i], Some(d_input)));
+        match (obj.objective, obj.estimator) {
+            (Objective::Elbo, Estimator::Reparam) => {
+                train_step.push(rec_backward.clone()); //                       dlogits
+                train_step.extend(decoder_backward(true)); //                   -> dz
+                train_step.push(k("reparam_backward").launch( //                dmulv = dz through the sample
+                    gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv_s)],
+                    groups_of_64(rows * latent)));
+                train_step.push(k("gaussian_kl_backward").launch( //            dmulv += weighted dKL
+                    gpu, &[bind(0, &train_latent), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
+                    groups_of_64(rows * latent)));
+            }
+            (Objective::Iwae, _) => {
+                train_step.push(log_weight.clone()); //                         log w per sample
+                train_step.push(samples_kernel("iwae_weights", &[(6, &log_w), (7, &coef)], b)); // coef = softmax(log w)
+                train_step.push(rec_backward.clone()); //                       dlogits = coef (sigmoid - x)
+                train_step.extend(decoder_backward(true)); //                   -> dz
+                train_step.push(samples_kernel("sampled_latent_backward", //    dmulv through z, log p(z), log q
+                    &[(2, &mulv_s), (3, &eps), (4, &z), (7, &coef), (8, &dz), (9, &d_mulv_s)], rows * latent));
+            }
+            (Objective::Elbo, Estimator::Score) => {
+                train_step.push(log_weight.clone()); //                         learning signal f = log w
+                train_step.push(rec_backward.clone()); //                       decoder: pathwise, dlogits / samples
+                train_step.extend(decoder_backward(false));
+                train_step.push(samples_kernel("score_backward", //             dmulv = -(f - b) grad log q / samples
+                    &[(2, &mulv_s), (3, &eps), (6, &log_w), (9, &d_mulv_s), (10, &baseline)], rows * latent));
+                if obj.baseline == Baseline::Mean {
+                    train_step.push(samples_kernel("score_baseline_update", &[(6, &log_w), (10, &baseline)], 1));
+                }
+            }
         }
-        let d_mulv = d_enc.last().expect("encoder has a layer");
-        train_step.push(k("reparam_backward").launch( //                       dmulv = dz through the sample
-            gpu, &[bind(0, &train_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, d_mulv)],
-            groups_of_64(b * latent)));
-        train_step.push(k("gaussian_kl_backward").launch( //                   dmulv += dkl
-            gpu, &[bind(0, &train_latent), bind(2, mulv), bind(6, d_mulv)], groups_of_64(b * latent)));
+        if samples > 1 { //                                                    sum the samples' dmulv per input
+            train_step.push(k("sum_row_groups").launch(
+                gpu, &[bind(0, &row_params), bind(1, &d_mulv_s), bind(2, &d_mulv)], groups_of_64(b * 2 * latent)));
+        }
         for (i, l) in model.encoder.iter().enumerate().rev() { //              encoder backward
             let input = if i == 0 { &x } else { &enc[i - 1] };
             let d_input = if i == 0 { None } else { Some(&d_enc[i - 1]) };
-            train_step.extend(backward(l, input, &d_enc[i], d_input));
+            train_step.extend(backward(l, b, input, &d_enc[i], d_input));
         }
         let adam = AdamParams {
             count: model.param_count as u32, lr: settings.adam.lr, beta1: settings.adam.beta1,
             beta2: settings.adam.beta2, eps: settings.adam.eps, pad: [0; 3],
         };
-        let adam_u = uniform("adam params", bytemuck::bytes_of(&adam));
+        let adam_u = gpu::uniform_with(gpu, "adam params", &adam);
         train_step.push(k("adam_step").launch( //                              params -= Adam(grads)
             gpu, &[bind(0, &adam_u), bind(1, &counters), bind(2, &grads), bind(3, &params_buf), bind(4, &adam_m), bind(5, &adam_v)],
             groups_of_64(model.param_count)));
         train_step.push(finish(&train_loss)); //                               totals += losses; step += 1
 
-        // Evaluation: the same forward with its own random stream, no backward.
         // Encoding validation images: their posterior means and log-variances in mulv.
         let mut encode = vec![gather(&val_split, val.len())];
         encode.extend(encoder_forward.iter().cloned());
 
-        let mut eval_step = vec![gather(&val_split, val.len())];
-        eval_step.extend(encoder_forward.iter().cloned());
+        // Evaluation: the same forward with its own random stream, no backward.
+        let mut eval_step = encode.clone();
+        eval_step.extend(repeat_mulv);
         eval_step.push(reparam_forward(&eval_latent));
         eval_step.extend(decoder_forward.iter().cloned());
         eval_step.extend(losses(&eval_loss));
         eval_step.push(finish(&eval_loss));
 
         GpuTrainer {
-            model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals,
-            train: train_split, val: val_split, x, z, logits, mulv: mulv.clone(), train_step, encode, eval_step,
+            model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals, baseline,
+            train: train_split, val: val_split, x, z, logits, mulv, train_step, encode, eval_step,
             decode: decoder_forward,
         }
     }
@@ -238,6 +298,16 @@ impl GpuTrainer {
         let cursor = (steps_done * self.settings.batch) as u32;
         gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&cursor));
         gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&totals));
+    }
+
+    /// The score estimator's running-mean baseline, [mean, initialised (0 or 1)].
+    pub fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
+        let v = gpu::read::<f32>(gpu, &self.baseline, 0, 2);
+        [v[0], v[1]]
+    }
+
+    pub fn set_baseline_state(&self, gpu: &Gpu, state: [f32; 2]) {
+        gpu.queue.write_buffer(&self.baseline, 0, bytemuck::cast_slice(&state));
     }
 
     /// Puts a checkpoint's training state back: weights, Adam's moments and the optimizer step.
@@ -307,7 +377,10 @@ impl GpuTrainer {
             self.start_pass(gpu, Some((&self.val, &order)));
             submit(gpu, &[&self.eval_step]);
             x.extend(gpu::read::<f32>(gpu, &self.x, 0, chunk.len() * input));
-            probs.extend(gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * input).iter().map(|&l| sigmoid(l)));
+            // With several samples per input, each input's first sample.
+            let samples = self.settings.objective.samples;
+            let logits = gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * samples * input);
+            probs.extend(logits.chunks(input).step_by(samples).flatten().map(|&l| sigmoid(l)));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
         (x, probs)
@@ -322,9 +395,9 @@ impl GpuTrainer {
     /// Decoder output probabilities [n, input] for latents z [n, latent].
     pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> Vec<f32> {
         let latent = self.model.arch.latent;
-        let b = self.settings.batch;
+        let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input);
-        for chunk in z.chunks(b * latent) {
+        for chunk in z.chunks(rows * latent) {
             gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;

@@ -9,6 +9,7 @@ use wgvae::gpu::kernels::{bind, submit};
 use wgvae::gpu::params::*;
 use wgvae::gpu::{self, Gpu, Kernels, Launch};
 use wgvae::reference::kernels as r;
+use wgvae::objective::ObjectiveSettings;
 use wgvae::reference::kernels::{Counters, LossTotals};
 
 fn gpu() -> &'static (Gpu, Kernels) {
@@ -141,7 +142,11 @@ fn linear_backward_bias_should_match_reference() {
 const LATENT: usize = 7;
 
 fn latent_params(batch: usize) -> wgpu::Buffer {
-    uniform(&LatentParams { batch: batch as u32, latent: LATENT as u32, seed: 1234, stream: 3 })
+    latent_params_with(batch, 1.0, 0, 0.0, 1.0)
+}
+
+fn latent_params_with(batch: usize, beta: f32, warmup_steps: u32, free_bits: f32, sample_scale: f32) -> wgpu::Buffer {
+    uniform(&LatentParams { batch: batch as u32, latent: LATENT as u32, seed: 1234, stream: 3, beta, warmup_steps, free_bits, sample_scale })
 }
 
 fn counters(step: u32, cursor: u32) -> Counters {
@@ -180,39 +185,76 @@ fn gaussian_kl_forward_should_match_reference() {
 }
 
 #[test]
-fn gaussian_kl_backward_should_match_reference() {
+fn gaussian_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() {
     let (mulv, start) = (random(B * 2 * LATENT, 15, 2.0), random(B * 2 * LATENT, 16, 1.0));
-    let (p, mb, db) = (latent_params(B), storage(&mulv), storage(&start));
-    run(gpu().1.get("gaussian_kl_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &mb), bind(6, &db)], groups_of_64(B * LATENT)));
-    let mut want = start.clone();
-    r::gaussian_kl_backward(&mulv, &mut want, B, LATENT);
-    assert_close("gaussian_kl_backward", &read(&db, B * 2 * LATENT), &want, 1e-5);
+    // A free-bits threshold between the dimensions' mean KLs, so some dimensions pass and some do not.
+    let mut means: Vec<f64> = (0..LATENT).map(|j| dim_mean_kl(&mulv, B, LATENT, j)).collect();
+    means.sort_by(f64::total_cmp);
+    let free_bits = ((means[LATENT / 2] + means[LATENT / 2 - 1]) / 2.0) as f32;
+    // (beta, warm-up steps, free bits, sample scale) at optimizer step 7.
+    for (beta, warmup, fb, scale) in [(1.0, 0, 0.0, 1.0), (0.5, 20, 0.0, 1.0), (2.0, 0, free_bits, 0.25)] {
+        let (p, mb, db) = (latent_params_with(B, beta, warmup, fb, scale), storage(&mulv), storage(&start));
+        let cb = gpu::storage_with(&gpu().0, "c", &[counters(7, 0)]);
+        run(gpu().1.get("gaussian_kl_backward").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &mb), bind(6, &db)],
+                                                        groups_of_64(B * LATENT)));
+        let mut want = start.clone();
+        r::gaussian_kl_backward(&mulv, &mut want, B, LATENT, r::kl_weight(beta, warmup, 7) * scale, fb);
+        assert_close(&format!("gaussian_kl_backward beta {beta} warm-up {warmup} free bits {fb}"),
+                     &read(&db, B * 2 * LATENT), &want, 1e-5);
+        if fb > 0.0 {
+            let untouched = (0..LATENT).filter(|&j| (0..B).all(|b| want[b * 2 * LATENT + j] == start[b * 2 * LATENT + j])).count();
+            assert!(untouched > 0 && untouched < LATENT, "free bits should stop some dimensions, not all: {untouched}");
+        }
+    }
+    assert_eq!(r::kl_weight(0.5, 20, 7), 0.5 * 7.0 / 20.0);
+    assert_eq!(r::kl_weight(0.5, 20, 70), 0.5);
+}
+
+/// Mean over the batch of latent dimension j's KL.
+fn dim_mean_kl(mulv: &[f32], batch: usize, latent: usize, j: usize) -> f64 {
+    (0..batch).map(|b| {
+        let (m, l) = (mulv[b * 2 * latent + j] as f64, mulv[b * 2 * latent + latent + j] as f64);
+        -0.5 * (1.0 + l - m * m - l.exp())
+    }).sum::<f64>() / batch as f64
 }
 
 const PIXELS: usize = 83;
 
 fn loss_params(pass_rows: u32, training: bool) -> wgpu::Buffer {
-    uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32 })
+    loss_params_repeat(pass_rows, training, 1)
+}
+
+fn loss_params_repeat(pass_rows: u32, training: bool, repeat: usize) -> wgpu::Buffer {
+    uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32, repeat: repeat as u32, pad: [0; 3] })
 }
 
 #[test]
 fn bernoulli_rec_forward_should_match_reference() {
-    // Logits up to +-40: the stable softplus must not overflow or lose the tail.
+    // Logits up to +-40: the stable softplus must not overflow or lose the tail. Rows are samples of
+    // ceil(13 / repeat) inputs.
     let logits = random(B * PIXELS, 17, 40.0);
     let x: Vec<f32> = random(B * PIXELS, 18, 1.0).iter().map(|v| v.abs()).collect();
-    let (p, lb, xb, rb) = (loss_params(B as u32, true), storage(&logits), storage(&x), storage(&vec![0.0; B]));
-    run(gpu().1.get("bernoulli_rec_forward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(4, &rb)], groups_of_64(B)));
-    assert_close("bernoulli_rec_forward", &read(&rb, B), &r::bernoulli_rec_forward(&logits, &x, B, PIXELS), 1e-5);
+    for repeat in [1, 3] {
+        let (p, lb, xb, rb) = (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&vec![0.0; B]));
+        run(gpu().1.get("bernoulli_rec_forward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(4, &rb)], groups_of_64(B)));
+        assert_close(&format!("bernoulli_rec_forward repeat {repeat}"), &read(&rb, B),
+                     &r::bernoulli_rec_forward(&logits, &x, B, PIXELS, repeat), 1e-5);
+    }
 }
 
 #[test]
 fn bernoulli_rec_backward_should_match_reference() {
     let logits = random(B * PIXELS, 19, 40.0);
     let x: Vec<f32> = random(B * PIXELS, 20, 1.0).iter().map(|v| v.abs()).collect();
-    let (p, lb, xb, db) = (loss_params(B as u32, true), storage(&logits), storage(&x), storage(&vec![0.0; B * PIXELS]));
-    run(gpu().1.get("bernoulli_rec_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(5, &db)],
-                                                      groups_of_64(B * PIXELS)));
-    assert_close("bernoulli_rec_backward", &read(&db, B * PIXELS), &r::bernoulli_rec_backward(&logits, &x), 1e-5);
+    let coef: Vec<f32> = random(B, 44, 1.0).iter().map(|v| v.abs()).collect();
+    for repeat in [1, 3] {
+        let (p, lb, xb, db) = (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&vec![0.0; B * PIXELS]));
+        let cb = storage(&coef);
+        run(gpu().1.get("bernoulli_rec_backward").launch(&gpu().0, &[bind(0, &p), bind(2, &lb), bind(3, &xb), bind(5, &db), bind(8, &cb)],
+                                                          groups_of_64(B * PIXELS)));
+        assert_close(&format!("bernoulli_rec_backward repeat {repeat}"), &read(&db, B * PIXELS),
+                     &r::bernoulli_rec_backward(&logits, &x, &coef, PIXELS, repeat), 1e-5);
+    }
 }
 
 #[test]
@@ -221,14 +263,16 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
     let kl = random(B, 22, 10.0);
     let mut nan_rec = rec.clone();
     nan_rec[3] = f32::NAN;
-    for (rec, pass_rows, training) in [(rec.clone(), 100u32, true), (rec.clone(), 30, false), (nan_rec, 100, true)] {
+    // (rec, pass_rows, training, repeat): pass_rows 30 or 23 cuts the batch inside it.
+    for (rec, pass_rows, training, repeat) in [(rec.clone(), 100u32, true, 1), (rec.clone(), 30, false, 1), (nan_rec, 100, true, 1),
+                                               (rec.clone(), 23, true, 4)] {
         let start_counters = counters(7, 20);
         let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
-        let (p, cb, rb, kb) = (loss_params(pass_rows, training), gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
+        let (p, cb, rb, kb) = (loss_params_repeat(pass_rows, training, repeat), gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
         let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
         run(gpu().1.get("finish_step").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(4, &rb), bind(6, &kb), bind(7, &tb)], [1, 1, 1]));
         let (mut want_c, mut want_t) = (start_counters, start_totals);
-        r::finish_step(&rec, &kl, pass_rows, training, &mut want_c, &mut want_t);
+        r::finish_step(&rec, &kl, pass_rows, training, repeat, &mut want_c, &mut want_t);
         assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c);
         let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
         if rec.iter().all(|v| v.is_finite()) {
@@ -413,8 +457,100 @@ fn latent_backward_references_should_match_finite_differences() {
         dot(&probe, &z) + r::gaussian_kl_forward(m, b, latent).iter().map(|&v| v as f64).sum::<f64>()
     };
     let mut analytic = r::reparam_backward(&probe, &eps, &mulv, b, latent);
-    r::gaussian_kl_backward(&mulv, &mut analytic, b, latent);
+    r::gaussian_kl_backward(&mulv, &mut analytic, b, latent, 1.0, 0.0);
     check_grad("dmulv", &loss, &always, &mulv, &analytic);
+}
+
+#[test]
+fn weighted_kl_backward_reference_should_match_finite_differences() {
+    let (b, latent) = (4, 6);
+    let mulv = random(b * 2 * latent, 45, 1.5);
+    // Free bits at the median dimension's mean KL: half the dimensions get a zero gradient. Coordinates
+    // whose perturbation moves a dimension across the threshold are skipped (the kink of the max).
+    let kl_mean = |m: &[f32], j: usize| dim_mean_kl(m, b, latent, j);
+    let mut means: Vec<f64> = (0..latent).map(|j| kl_mean(&mulv, j)).collect();
+    means.sort_by(f64::total_cmp);
+    let fb = ((means[latent / 2] + means[latent / 2 - 1]) / 2.0) as f32;
+    for (weight, free_bits) in [(0.3f32, 0.0f32), (1.7, fb)] {
+        let loss = |m: &[f32]| r::weighted_kl_objective(m, b, latent, weight, free_bits);
+        let mut analytic = vec![0.0; mulv.len()];
+        r::gaussian_kl_backward(&mulv, &mut analytic, b, latent, weight, free_bits);
+        let same_side = |a: &[f32], c: &[f32]| (0..latent).all(|j| (kl_mean(a, j) >= fb as f64) == (kl_mean(c, j) >= fb as f64));
+        check_grad("weighted dmulv", &loss, &same_side, &mulv, &analytic);
+    }
+}
+
+#[test]
+fn sampled_latent_backward_reference_should_match_finite_differences() {
+    use wgvae::reference::samples as rs;
+    let (rows, latent) = (5, 4);
+    let mulv = random(rows * 2 * latent, 46, 1.0);
+    let (eps, dz, coef) = (random(rows * latent, 47, 2.0), random(rows * latent, 48, 1.0), random(rows, 49, 1.0));
+    let z_of = |m: &[f32]| -> Vec<f32> { (0..rows * latent).map(|e| {
+        let (r, j) = (e / latent, e % latent);
+        m[r * 2 * latent + j] + (0.5 * m[r * 2 * latent + latent + j]).exp() * eps[e]
+    }).collect() };
+    // F = dz . z(mulv) - sum_r coef_r (log p(z_r) - log q(z_r|x)), eps fixed: what the kernel differentiates.
+    let loss = |m: &[f32]| {
+        let z = z_of(m);
+        let neg_ratio: f64 = (0..rows).map(|r| coef[r] as f64 * -(0..latent).map(|j| {
+            let e = eps[r * latent + j] as f64;
+            0.5 * (e * e + m[r * 2 * latent + latent + j] as f64 - (z[r * latent + j] as f64).powi(2))
+        }).sum::<f64>()).sum();
+        dot(&dz, &z) + neg_ratio
+    };
+    let z = z_of(&mulv);
+    check_grad("sampled dmulv", &loss, &always, &mulv, &rs::sampled_latent_backward(&mulv, &eps, &z, &coef, &dz, latent));
+    // log_weight_forward at weight 1 is log p(x|z) + log p(z) - log q(z|x) written out in full.
+    let rec = random(rows, 50, 100.0);
+    let lw = rs::log_weight_forward(&mulv, &eps, &z, &rec, latent, 1.0);
+    let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    for r in 0..rows {
+        let (mut log_pz, mut log_qz) = (0.0, 0.0);
+        for j in 0..latent {
+            let (mu, lv, zj) = (mulv[r * 2 * latent + j] as f64, mulv[r * 2 * latent + latent + j] as f64, z[r * latent + j] as f64);
+            log_pz += -0.5 * zj * zj - half_log_2pi;
+            log_qz += -0.5 * (zj - mu).powi(2) / lv.exp() - 0.5 * lv - half_log_2pi;
+        }
+        assert!((lw[r] as f64 - (-(rec[r] as f64) + log_pz - log_qz)).abs() < 1e-3, "row {r}");
+    }
+}
+
+#[test]
+fn iwae_weights_reference_should_be_minus_the_gradient_of_the_iwae_loss() {
+    use wgvae::reference::samples as rs;
+    let samples = 4;
+    let log_w: Vec<f32> = random(3 * samples, 51, 3.0).iter().map(|v| v - 200.0).collect();
+    let minus_coef: Vec<f32> = rs::iwae_weights(&log_w, samples).iter().map(|c| -c).collect();
+    check_grad("d iwae / d log w", &|l: &[f32]| rs::iwae_loss(l, samples), &always, &log_w, &minus_coef);
+}
+
+#[test]
+fn score_backward_reference_should_be_the_signal_times_the_score_of_q() {
+    use wgvae::reference::samples as rs;
+    let (rows, latent, samples) = (3, 4, 3);
+    let mulv = random(rows * 2 * latent, 52, 1.0);
+    let (eps, log_w) = (random(rows * latent, 53, 2.0), random(rows, 54, 50.0));
+    let z: Vec<f32> = (0..rows * latent).map(|e| {
+        let (r, j) = (e / latent, e % latent);
+        mulv[r * 2 * latent + j] + (0.5 * mulv[r * 2 * latent + latent + j]).exp() * eps[e]
+    }).collect();
+    // With no baseline, dmulv = -(f / samples) d/dmulv log q(z|x) at the drawn z, held fixed.
+    let loss = |m: &[f32]| -> f64 {
+        (0..rows).map(|r| -(log_w[r] as f64) / samples as f64 * (0..latent).map(|j| {
+            let (mu, lv, zj) = (m[r * 2 * latent + j] as f64, m[r * 2 * latent + latent + j] as f64, z[r * latent + j] as f64);
+            -0.5 * (zj - mu).powi(2) / lv.exp() - 0.5 * lv
+        }).sum::<f64>()).sum()
+    };
+    check_grad("score dmulv", &loss, &always, &mulv, &rs::score_backward(&mulv, &eps, &log_w, latent, samples, 0, [0.0; 2]));
+    // A baseline b replaces f by f - b: leave-one-out from the other samples, or the running mean.
+    let loo = rs::score_backward(&mulv, &eps, &log_w, latent, samples, 2, [0.0; 2]);
+    let none = rs::score_backward(&mulv, &eps, &log_w, latent, samples, 0, [0.0; 2]);
+    let b0 = (log_w[1] + log_w[2]) / 2.0;
+    assert!(((loo[0] - none[0] * (log_w[0] - b0) / log_w[0]) / none[0]).abs() < 1e-4);
+    assert_eq!(rs::control_variate(&log_w, 0, samples, 1, [7.0, 1.0]), 7.0);
+    assert_eq!(rs::score_baseline_update(&[1.0, 3.0], [0.0, 0.0], 0.9), [2.0, 1.0]);
+    assert!((rs::score_baseline_update(&[1.0, 3.0], [10.0, 1.0], 0.9)[0] - 9.2).abs() < 1e-5);
 }
 
 #[test]
@@ -422,8 +558,12 @@ fn bernoulli_rec_backward_reference_should_match_finite_differences() {
     let (b, pixels) = (3, 11);
     let logits = random(b * pixels, 36, 6.0);
     let x: Vec<f32> = random(b * pixels, 37, 1.0).iter().map(|v| v.abs()).collect();
-    let loss = |l: &[f32]| r::bernoulli_rec_forward(l, &x, b, pixels).iter().map(|&v| v as f64).sum::<f64>();
-    check_grad("dlogits", &loss, &always, &logits, &r::bernoulli_rec_backward(&logits, &x));
+    let loss = |l: &[f32]| r::bernoulli_rec_forward(l, &x, b, pixels, 1).iter().map(|&v| v as f64).sum::<f64>();
+    check_grad("dlogits", &loss, &always, &logits, &r::bernoulli_rec_backward(&logits, &x, &vec![1.0; b], pixels, 1));
+    // Rows as samples of fewer inputs, each row weighted: the weighted sum of rows' losses.
+    let (coef, repeat) = (random(b, 55, 1.0), 2);
+    let loss = |l: &[f32]| r::bernoulli_rec_forward(l, &x, b, pixels, repeat).iter().zip(&coef).map(|(&v, &c)| (v * c) as f64).sum::<f64>();
+    check_grad("weighted dlogits", &loss, &always, &logits, &r::bernoulli_rec_backward(&logits, &x, &coef, pixels, repeat));
 }
 
 // ---- whole training steps ----
@@ -431,11 +571,27 @@ fn bernoulli_rec_backward_reference_should_match_finite_differences() {
 #[test]
 fn gpu_training_steps_should_match_reference_trainer() {
     // hidden 45: scalar kernels around it; hidden 44 with latent 8: every layer on the vec4 kernels.
-    training_steps_should_match_reference(vec![45], 6);
-    training_steps_should_match_reference(vec![44], 8);
+    training_steps_should_match_reference(vec![45], 6, ObjectiveSettings::default());
+    training_steps_should_match_reference(vec![44], 8, ObjectiveSettings::default());
 }
 
-fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize) {
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_for_every_objective() {
+    use wgvae::objective::{Baseline, Estimator, Objective};
+    let base = ObjectiveSettings::default();
+    let modes = [
+        ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Loo, samples: 3, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Mean, samples: 2, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, samples: 1, beta: 0.7, warmup_steps: 3, ..base.clone() },
+        ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 3, free_bits: 0.05, ..base.clone() },
+    ];
+    for mode in modes {
+        training_steps_should_match_reference(vec![45], 6, mode);
+    }
+}
+
+fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize, objective: ObjectiveSettings) {
     use wgvae::model::{Architecture, Model};
     use wgvae::reference::trainer::ReferenceTrainer;
     use wgvae::trainer::{GpuTrainer, TrainSettings};
@@ -452,6 +608,7 @@ fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize) {
         adam: r::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
         seed: 5,
         binarize: r::Binarize::Dynamic,
+        objective: objective.clone(),
     };
     let params = model.init_params(5);
     let (g, k) = gpu();
@@ -466,10 +623,10 @@ fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize) {
         reference.train_step(&train.images, &order, pass_rows);
         let (got, want) = (gpu_trainer.totals(g), reference.totals);
         // Running totals after each step: every step's rec and kl must agree.
-        assert_close(&format!("losses through step {step}"), &[got.rec_sum, got.kl_sum, got.examples],
+        assert_close(&format!("{objective:?}: losses through step {step}"), &[got.rec_sum, got.kl_sum, got.examples],
                      &[want.rec_sum, want.kl_sum, want.examples], 1e-4);
     }
-    assert_close("weights after 4 steps", &gpu_trainer.read_params(g), &reference.params, 1e-4);
+    assert_close(&format!("{objective:?}: weights after 4 steps"), &gpu_trainer.read_params(g), &reference.params, 1e-4);
     assert_eq!(gpu_trainer.counters(g).step, 4);
 }
 
@@ -482,7 +639,15 @@ mod importance {
     // 5 images x 13 samples = 65 rows (not a multiple of 64); latent 7 (not a multiple of 4).
     const IMAGES: usize = 5;
     const SAMPLES: usize = 13;
-    const PIXELS: usize = 83;
+    /// Mean over the batch of latent dimension j's KL.
+fn dim_mean_kl(mulv: &[f32], batch: usize, latent: usize, j: usize) -> f64 {
+    (0..batch).map(|b| {
+        let (m, l) = (mulv[b * 2 * latent + j] as f64, mulv[b * 2 * latent + latent + j] as f64);
+        -0.5 * (1.0 + l - m * m - l.exp())
+    }).sum::<f64>() / batch as f64
+}
+
+const PIXELS: usize = 83;
 
     fn params(first_sample: u32, total: u32) -> IwParams {
         IwParams { images: IMAGES as u32, samples: SAMPLES as u32, latent: LATENT as u32, pixels: PIXELS as u32,
@@ -587,6 +752,93 @@ mod importance {
             let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 2]);
             ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
             assert_close(&format!("image {i}: -log p(x), K = {k}"), &[got.nll[i], got.neg_elbo[i]], &result[i * 2..], 1e-4);
+        }
+    }
+}
+
+// ---- shaders/rows.wgsl and shaders/samples.wgsl ----
+
+mod samples {
+    use super::*;
+    use wgvae::reference::samples as rs;
+
+    // 5 inputs x 3 samples = 15 rows; latent 7.
+    const INPUTS: usize = 5;
+    const S: usize = 3;
+    const ROWS: usize = INPUTS * S;
+
+    #[test]
+    fn repeat_rows_and_sum_row_groups_should_match_reference() {
+        let width = 2 * LATENT;
+        let p = uniform(&RowParams { inputs: INPUTS as u32, samples: S as u32, width: width as u32, pad: 0 });
+        let per_input = random(INPUTS * width, 60, 1.0);
+        let (src, dst) = (storage(&per_input), storage(&vec![0.0; ROWS * width]));
+        run(gpu().1.get("repeat_rows").launch(&gpu().0, &[bind(0, &p), bind(1, &src), bind(2, &dst)], groups_of_64(ROWS * width)));
+        assert_close("repeat_rows", &read(&dst, ROWS * width), &rs::repeat_rows(&per_input, INPUTS, S, width), 0.0);
+        let per_sample = random(ROWS * width, 61, 1.0);
+        let (src, dst) = (storage(&per_sample), storage(&vec![0.0; INPUTS * width]));
+        run(gpu().1.get("sum_row_groups").launch(&gpu().0, &[bind(0, &p), bind(1, &src), bind(2, &dst)], groups_of_64(INPUTS * width)));
+        assert_close("sum_row_groups", &read(&dst, INPUTS * width), &rs::sum_row_groups(&per_sample, INPUTS, S, width), 1e-6);
+    }
+
+    fn params(baseline: u32, beta: f32, warmup_steps: u32) -> wgpu::Buffer {
+        uniform(&SampleParams { rows: ROWS as u32, samples: S as u32, latent: LATENT as u32, baseline, beta, warmup_steps,
+                                decay: 0.9, pad: 0 })
+    }
+
+    fn launch(name: &str, p: &wgpu::Buffer, binds: &[(u32, &wgpu::Buffer)], invocations: usize) {
+        let mut all = vec![bind(0, p)];
+        all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
+        run(gpu().1.get(name).launch(&gpu().0, &all, groups_of_64(invocations)));
+    }
+
+    #[test]
+    fn log_weight_forward_should_match_reference_with_a_warming_kl_weight() {
+        let (mulv, eps, z, rec) = (random(ROWS * 2 * LATENT, 62, 1.5), random(ROWS * LATENT, 63, 2.0),
+                                   random(ROWS * LATENT, 64, 2.0), random(ROWS, 65, 300.0));
+        let cb = gpu::storage_with(&gpu().0, "c", &[counters(3, 0)]);
+        let (mb, eb, zb, rb, wb) = (storage(&mulv), storage(&eps), storage(&z), storage(&rec), storage(&vec![0.0; ROWS]));
+        launch("log_weight_forward", &params(0, 0.8, 10), &[(1, &cb), (2, &mb), (3, &eb), (4, &zb), (5, &rb), (6, &wb)], ROWS);
+        let want = rs::log_weight_forward(&mulv, &eps, &z, &rec, LATENT, r::kl_weight(0.8, 10, 3));
+        assert_close("log_weight_forward", &read(&wb, ROWS), &want, 1e-5);
+    }
+
+    #[test]
+    fn iwae_weights_should_match_reference() {
+        // Log weights near -700: exp without the max would underflow to 0 / 0.
+        let log_w: Vec<f32> = random(ROWS, 66, 20.0).iter().map(|v| v - 700.0).collect();
+        let (wb, cb) = (storage(&log_w), storage(&vec![0.0; ROWS]));
+        launch("iwae_weights", &params(0, 1.0, 0), &[(6, &wb), (7, &cb)], INPUTS);
+        let got = read(&cb, ROWS);
+        assert_close("iwae_weights", &got, &rs::iwae_weights(&log_w, S), 1e-5);
+        for group in got.chunks(S) {
+            assert!((group.iter().sum::<f32>() - 1.0).abs() < 1e-5, "weights of an input sum to 1: {group:?}");
+        }
+    }
+
+    #[test]
+    fn sampled_latent_backward_should_match_reference() {
+        let (mulv, eps, z) = (random(ROWS * 2 * LATENT, 67, 1.5), random(ROWS * LATENT, 68, 2.0), random(ROWS * LATENT, 69, 2.0));
+        let (coef, dz) = (random(ROWS, 70, 1.0), random(ROWS * LATENT, 71, 1.0));
+        let (mb, eb, zb, cb, dzb, db) = (storage(&mulv), storage(&eps), storage(&z), storage(&coef), storage(&dz),
+                                         storage(&vec![0.0; ROWS * 2 * LATENT]));
+        launch("sampled_latent_backward", &params(0, 1.0, 0), &[(2, &mb), (3, &eb), (4, &zb), (7, &cb), (8, &dzb), (9, &db)], ROWS * LATENT);
+        assert_close("sampled_latent_backward", &read(&db, ROWS * 2 * LATENT),
+                     &rs::sampled_latent_backward(&mulv, &eps, &z, &coef, &dz, LATENT), 1e-5);
+    }
+
+    #[test]
+    fn score_backward_and_baseline_update_should_match_reference_for_every_baseline() {
+        let (mulv, eps) = (random(ROWS * 2 * LATENT, 72, 1.5), random(ROWS * LATENT, 73, 2.0));
+        let log_w: Vec<f32> = random(ROWS, 74, 40.0).iter().map(|v| v - 250.0).collect();
+        for (baseline, state) in [(0u32, [0.0f32, 0.0]), (1, [0.0, 0.0]), (1, [-240.0, 1.0]), (2, [0.0, 0.0])] {
+            let (mb, eb, wb, db, bb) = (storage(&mulv), storage(&eps), storage(&log_w), storage(&vec![0.0; ROWS * 2 * LATENT]), storage(&state));
+            let p = params(baseline, 1.0, 0);
+            launch("score_backward", &p, &[(2, &mb), (3, &eb), (6, &wb), (9, &db), (10, &bb)], ROWS * LATENT);
+            assert_close(&format!("score_backward baseline {baseline} state {state:?}"), &read(&db, ROWS * 2 * LATENT),
+                         &rs::score_backward(&mulv, &eps, &log_w, LATENT, S, baseline, state), 1e-5);
+            launch("score_baseline_update", &p, &[(6, &wb), (10, &bb)], 1);
+            assert_close("score_baseline_update", &read(&bb, 2), &rs::score_baseline_update(&log_w, state, 0.9), 1e-6);
         }
     }
 }

@@ -98,6 +98,8 @@ pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("adam", &["adam_step"]),
     ("data", &["gather_batch"]),
     ("importance", &["iw_sample", "iw_log_weight", "iw_accumulate"]),
+    ("samples", &["log_weight_forward", "iwae_weights", "sampled_latent_backward", "score_backward", "score_baseline_update"]),
+    ("rows", &["repeat_rows", "sum_row_groups"]),
 ];
 
 impl Kernels {

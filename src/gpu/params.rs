@@ -16,6 +16,10 @@ pub struct LatentParams {
     pub latent: u32,
     pub seed: u32,
     pub stream: u32,
+    pub beta: f32,
+    pub warmup_steps: u32,
+    pub free_bits: f32,
+    pub sample_scale: f32,
 }
 
 #[repr(C)]
@@ -25,6 +29,30 @@ pub struct LossParams {
     pub pixels: u32,
     pub pass_rows: u32,
     pub training: u32,
+    pub repeat: u32,
+    pub pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SampleParams {
+    pub rows: u32,
+    pub samples: u32,
+    pub latent: u32,
+    pub baseline: u32,
+    pub beta: f32,
+    pub warmup_steps: u32,
+    pub decay: f32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RowParams {
+    pub inputs: u32,
+    pub samples: u32,
+    pub width: u32,
+    pub pad: u32,
 }
 
 #[repr(C)]

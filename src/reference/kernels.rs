@@ -168,14 +168,46 @@ pub fn gaussian_kl_forward(mulv: &[f32], batch: usize, latent: usize) -> Vec<f32
         .collect()
 }
 
-/// Adds d kl / d mulv to dmulv.
-pub fn gaussian_kl_backward(mulv: &[f32], dmulv: &mut [f32], batch: usize, latent: usize) {
-    for b in 0..batch {
-        for j in 0..latent {
+/// KL_j of row b: -1/2 (1 + logvar - mu^2 - exp(logvar)).
+fn kl_term(mulv: &[f32], latent: usize, b: usize, j: usize) -> f32 {
+    let (mu, logvar) = (mulv[b * 2 * latent + j], mulv[b * 2 * latent + latent + j]);
+    -0.5 * (1.0 + logvar - mu * mu - logvar.exp())
+}
+
+/// The KL weight at optimizer step `step`: beta ramped from 0 over `warmup_steps` (kl_weight in
+/// common.wgsl).
+pub fn kl_weight(beta: f32, warmup_steps: u32, step: u32) -> f32 {
+    if warmup_steps == 0 {
+        return beta;
+    }
+    beta * (step as f32 / warmup_steps as f32).min(1.0)
+}
+
+/// The KL objective gaussian_kl_backward differentiates: weight * sum_j batch * max(free_bits,
+/// mean over the batch of KL_j); with free_bits 0, weight * the sum of every row's KL.
+pub fn weighted_kl_objective(mulv: &[f32], batch: usize, latent: usize, weight: f32, free_bits: f32) -> f64 {
+    (0..latent)
+        .map(|j| {
+            let sum: f64 = (0..batch).map(|b| kl_term(mulv, latent, b, j) as f64).sum();
+            if free_bits > 0.0 { (batch as f64) * (sum / batch as f64).max(free_bits as f64) } else { sum }
+        })
+        .sum::<f64>() * weight as f64
+}
+
+/// Adds d weighted_kl_objective / d mulv to dmulv; `weight` = kl_weight(..) x sample_scale.
+pub fn gaussian_kl_backward(mulv: &[f32], dmulv: &mut [f32], batch: usize, latent: usize, weight: f32, free_bits: f32) {
+    for j in 0..latent {
+        if free_bits > 0.0 {
+            let mean: f32 = (0..batch).map(|b| kl_term(mulv, latent, b, j)).sum::<f32>() / batch as f32;
+            if mean < free_bits {
+                continue;
+            }
+        }
+        for b in 0..batch {
             let mu_at = b * 2 * latent + j;
             let lv_at = mu_at + latent;
-            dmulv[mu_at] += mulv[mu_at];
-            dmulv[lv_at] += 0.5 * (mulv[lv_at].exp() - 1.0);
+            dmulv[mu_at] += weight * mulv[mu_at];
+            dmulv[lv_at] += weight * 0.5 * (mulv[lv_at].exp() - 1.0);
         }
     }
 }
@@ -186,24 +218,30 @@ pub fn softplus(l: f32) -> f32 {
     l.max(0.0) + (-l.abs()).exp().ln_1p()
 }
 
-/// rec [batch] = sum_d softplus(l) - x l.
-pub fn bernoulli_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize) -> Vec<f32> {
+/// rec [batch] = sum_d softplus(l) - x l, row b's target being x row b / repeat.
+pub fn bernoulli_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
     (0..batch)
-        .map(|b| (0..pixels).map(|d| softplus(logits[b * pixels + d]) - x[b * pixels + d] * logits[b * pixels + d]).sum())
+        .map(|b| (0..pixels).map(|d| softplus(logits[b * pixels + d]) - x[(b / repeat) * pixels + d] * logits[b * pixels + d]).sum())
         .collect()
 }
 
-/// dlogits = sigmoid(l) - x.
-pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32]) -> Vec<f32> {
-    logits.iter().zip(x).map(|(&l, &x)| 1.0 / (1.0 + (-l).exp()) - x).collect()
+/// dlogits = coef[row] (sigmoid(l) - x), row b's target being x row b / repeat.
+pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: usize, repeat: usize) -> Vec<f32> {
+    logits.iter().enumerate()
+        .map(|(e, &l)| {
+            let (b, d) = (e / pixels, e % pixels);
+            coef[b] * (1.0 / (1.0 + (-l).exp()) - x[(b / repeat) * pixels + d])
+        })
+        .collect()
 }
 
-/// Adds real rows (cursor + b < pass_rows) to the totals, records the first non-finite step,
-/// advances the cursor and, when training, the step.
-pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, counters: &mut Counters, totals: &mut LossTotals) {
+/// Adds real rows (input cursor + b / repeat < pass_rows) to the totals, records the first
+/// non-finite step, advances the cursor by the batch's inputs and, when training, the step.
+pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, repeat: usize, counters: &mut Counters,
+                   totals: &mut LossTotals) {
     let (mut rec_sum, mut kl_sum, mut n) = (0.0f32, 0.0f32, 0.0f32);
     for b in 0..rec.len() {
-        if counters.cursor + (b as u32) < pass_rows {
+        if counters.cursor + ((b / repeat) as u32) < pass_rows {
             rec_sum += rec[b];
             kl_sum += kl[b];
             n += 1.0;
@@ -215,7 +253,7 @@ pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, coun
     totals.rec_sum += rec_sum;
     totals.kl_sum += kl_sum;
     totals.examples += n;
-    counters.cursor += rec.len() as u32;
+    counters.cursor += (rec.len() / repeat) as u32;
     if training {
         counters.step += 1;
     }

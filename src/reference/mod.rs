@@ -1,5 +1,6 @@
-//! Plain CPU references. `kernels` and `importance` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels`, `samples` and `importance` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order.
 pub mod importance;
 pub mod kernels;
+pub mod samples;
 pub mod trainer;

@@ -1,7 +1,9 @@
 //! The training step on the CPU, built from the reference kernels in the GPU trainer's order.
 //! Slow and plain: tests run a few steps of each and compare losses and weights.
 use super::kernels::*;
+use super::samples::*;
 use crate::model::{Layer, Model};
+use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 use crate::trainer::TrainSettings;
 
 pub struct ReferenceTrainer {
@@ -13,6 +15,8 @@ pub struct ReferenceTrainer {
     pub grads: Vec<f32>,
     pub counters: Counters,
     pub totals: LossTotals,
+    /// The score estimator's running-mean baseline [mean, initialised].
+    pub baseline: [f32; 2],
 }
 
 fn weight(params: &[f32], l: &Layer) -> Vec<f32> {
@@ -28,7 +32,7 @@ impl ReferenceTrainer {
         let n = model.param_count;
         ReferenceTrainer {
             model, settings, params, m: vec![0.0; n], v: vec![0.0; n], grads: vec![0.0; n],
-            counters: Counters::new(), totals: LossTotals::default(),
+            counters: Counters::new(), totals: LossTotals::default(), baseline: [0.0; 2],
         }
     }
 
@@ -49,26 +53,49 @@ impl ReferenceTrainer {
             let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
             enc.push(y);
         }
-        let mulv = enc.last().expect("mulv").clone();
-        let (eps, z) = reparam_forward(&mulv, b, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters);
+        let obj = s.objective.clone();
+        let (samples, rows) = (obj.samples, b * obj.samples);
+        let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, 2 * latent);
+        let (eps, z) = reparam_forward(&mulv, rows, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters);
         let mut dec = vec![z.clone()];
         for l in &self.model.decoder {
-            let y = linear_forward(dec.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
+            let y = linear_forward(dec.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), rows, l.n_in, l.n_out, l.relu);
             dec.push(y);
         }
         let logits = dec.last().expect("logits").clone();
-        let rec = bernoulli_rec_forward(&logits, &x, b, input);
-        let kl = gaussian_kl_forward(&mulv, b, latent);
+        let rec = bernoulli_rec_forward(&logits, &x, rows, input, samples);
+        let kl = gaussian_kl_forward(&mulv, rows, latent);
 
-        // Backward.
-        let mut d = bernoulli_rec_backward(&logits, &x);
+        // Backward: the latent layer's gradient by objective and estimator, then the encoder.
         let model = self.model.clone();
+        let kl_w = kl_weight(obj.beta, obj.warmup_steps, self.counters.step);
+        let log_w = log_weight_forward(&mulv, &eps, &z, &rec, latent, kl_w);
+        let coef = match obj.objective {
+            Objective::Iwae => iwae_weights(&log_w, samples),
+            Objective::Elbo => vec![1.0 / samples as f32; rows],
+        };
+        let mut d = bernoulli_rec_backward(&logits, &x, &coef, input, samples);
         for (i, l) in model.decoder.iter().enumerate().rev() {
-            layer_backward(&mut self.grads, b, l, &dec[i], &d);
-            d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], b, l.n_in, l.n_out, l.relu_input);
+            layer_backward(&mut self.grads, rows, l, &dec[i], &d);
+            d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], rows, l.n_in, l.n_out, l.relu_input);
         }
-        let mut d = reparam_backward(&d, &eps, &mulv, b, latent);
-        gaussian_kl_backward(&mulv, &mut d, b, latent);
+        let dz = d;
+        let d_mulv = match (obj.objective, obj.estimator) {
+            (Objective::Elbo, Estimator::Reparam) => {
+                let mut d = reparam_backward(&dz, &eps, &mulv, rows, latent);
+                gaussian_kl_backward(&mulv, &mut d, rows, latent, kl_w / samples as f32, obj.free_bits);
+                d
+            }
+            (Objective::Iwae, _) => sampled_latent_backward(&mulv, &eps, &z, &coef, &dz, latent),
+            (Objective::Elbo, Estimator::Score) => {
+                let d = score_backward(&mulv, &eps, &log_w, latent, samples, obj.baseline.code(), self.baseline);
+                if obj.baseline == Baseline::Mean {
+                    self.baseline = score_baseline_update(&log_w, self.baseline, BASELINE_DECAY);
+                }
+                d
+            }
+        };
+        let mut d = sum_row_groups(&d_mulv, b, samples, 2 * latent);
         for (i, l) in model.encoder.iter().enumerate().rev() {
             layer_backward(&mut self.grads, b, l, &enc[i], &d);
             if i > 0 {
@@ -76,7 +103,7 @@ impl ReferenceTrainer {
             }
         }
         adam_step(&self.grads, &mut self.params, &mut self.m, &mut self.v, self.counters.step, &s.adam);
-        finish_step(&rec, &kl, pass_rows, true, &mut self.counters, &mut self.totals);
+        finish_step(&rec, &kl, pass_rows, true, samples, &mut self.counters, &mut self.totals);
     }
 }
 

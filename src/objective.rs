@@ -1,0 +1,71 @@
+//! What the trainer optimises and how it estimates the encoder's gradient (seeds 000-004):
+//! the ELBO or the importance-weighted bound, the reparameterization or score-function estimator
+//! with a control variate, several samples per input, and the KL term's weight (beta, warm-up, free bits).
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// The evidence lower bound, with the Gaussian KL in closed form.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound of Burda et al. (2015) over --k samples per input.
+    Iwae,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Estimator {
+    /// Pathwise: gradients flow through z = mu + sigma eps.
+    #[default]
+    Reparam,
+    /// Score function (REINFORCE): (f - b) grad log q(z|x), f = log p(x|z) + log p(z) - log q(z|x).
+    Score,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Baseline {
+    /// No control variate.
+    #[default]
+    None,
+    /// A running mean of the learning signal f over past batches.
+    Mean,
+    /// For each sample, the mean f of the input's other samples (needs --mc-samples 2 or more).
+    Loo,
+}
+
+impl Baseline {
+    pub fn code(self) -> u32 {
+        match self {
+            Baseline::None => 0,
+            Baseline::Mean => 1,
+            Baseline::Loo => 2,
+        }
+    }
+}
+
+/// Decay of the running-mean baseline per step.
+pub const BASELINE_DECAY: f32 = 0.9;
+
+/// The objective as the trainer runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectiveSettings {
+    pub objective: Objective,
+    pub estimator: Estimator,
+    pub baseline: Baseline,
+    /// Samples of z per input (IWAE's K, or the ELBO's Monte Carlo samples).
+    pub samples: usize,
+    pub beta: f32,
+    pub warmup_steps: u32,
+    pub free_bits: f32,
+}
+
+impl Default for ObjectiveSettings {
+    fn default() -> Self {
+        ObjectiveSettings {
+            objective: Objective::Elbo, estimator: Estimator::Reparam, baseline: Baseline::None, samples: 1,
+            beta: 1.0, warmup_steps: 0, free_bits: 0.0,
+        }
+    }
+}
