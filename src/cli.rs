@@ -32,6 +32,9 @@ pub enum Command {
     Interpolate(InterpolateArgs),
     /// For a 2-D latent: the decoded grid over the prior's inverse CDF (Kingma & Welling, fig. 4).
     Manifold(ManifoldArgs),
+    /// Variance of the encoder-gradient estimators (reparameterization vs score function with
+    /// each control variate) at fixed weights and a fixed batch.
+    Gradvar(GradvarArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
@@ -91,14 +94,14 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 1)]
     pub mc_samples: usize,
     /// Weight of the KL term (beta-VAE); the reported loss stays the plain negative ELBO.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub beta: f32,
     /// KL warm-up: the KL weight ramps linearly from 0 to --beta over this many epochs.
     #[arg(long, default_value_t = 0)]
     pub kl_warmup: usize,
     /// Free bits: nats per latent dimension; a dimension whose batch-mean KL is below this gets no
     /// KL gradient (Kingma et al. 2016), against posterior collapse. 0 turns it off.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub free_bits: f32,
 }
 
@@ -124,6 +127,27 @@ pub struct TrainArgs {
 }
 
 pub const DEFAULT_EPOCHS: usize = 10;
+
+#[derive(Args, Debug, Clone)]
+pub struct GradvarArgs {
+    /// Measure at a checkpoint's weights, with its architecture, data and batch; otherwise at a
+    /// fresh initialisation of the model the flags describe.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+    /// Independent gradient estimates per estimator.
+    #[arg(long, default_value_t = 100)]
+    pub repeats: usize,
+    /// Samples of z per input, for every estimator (leave-one-out needs 2 or more).
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Folder for gradvar.csv and gradvar.png [default: beside the checkpoint, or runs/gradvar-<unix time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
 
 /// A checkpoint to load (its config comes with it) and the adapter to run it on.
 #[derive(Args, Debug, Clone)]
@@ -352,6 +376,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Manifold(args) => {
             check_count("--n", args.n, 100)?;
             crate::pictures::manifold(&args)
+        }
+        Command::Gradvar(args) => {
+            args.model.check()?;
+            check_count("--repeats", args.repeats, 100_000)?;
+            check_count("--samples", args.samples, 1024)?;
+            if args.repeats < 2 {
+                bail!("--repeats {}: a variance needs at least 2 draws", args.repeats);
+            }
+            crate::gradvar::gradvar(&args)
         }
         Command::Bench(args) => {
             args.model.check()?;

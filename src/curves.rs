@@ -10,7 +10,7 @@ use crate::checkpoint::{write_atomic, EpochMetrics};
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (1500, 460);
 
-fn register_font() {
+pub fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The font is embedded and known good; a failure would show as missing text, not a crash.
@@ -24,6 +24,11 @@ pub fn draw(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()> {
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     render(&mut rgb, history, title).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+    write_rgb_png(path, rgb, SIZE)
+}
+
+/// Encodes an RGB buffer as PNG and writes it atomically.
+pub fn write_rgb_png(path: &Path, rgb: Vec<u8>, (w, h): (u32, u32)) -> Result<()> {
     let image = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| anyhow!("plot buffer has the wrong size"))?;
     let mut png = Vec::new();
     image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;

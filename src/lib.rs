@@ -3,7 +3,7 @@
 //! Layout: `shaders/` holds the kernels, `gpu` runs them, `reference` mirrors each one on the CPU,
 //! `model` is the architecture, `network` builds its layers' launches, `trainer` the GPU training
 //! step, `importance` the GPU likelihood estimate, `checkpoint` the safetensors files, `session`
-//! opens a run; `train`, `eval`, `pictures` and `bench` are the commands, `curves` and `images`
+//! opens a run; `train`, `eval`, `pictures`, `gradvar` and `bench` are the commands, `curves` and `images`
 //! draw what they write.
 pub mod bench;
 pub mod checkpoint;
@@ -12,6 +12,7 @@ pub mod curves;
 pub mod data;
 pub mod eval;
 pub mod gpu;
+pub mod gradvar;
 pub mod images;
 pub mod importance;
 pub mod model;

@@ -43,6 +43,7 @@ pub struct GpuTrainer {
     pub logits: wgpu::Buffer, // [R, input], the decoder's last output
     pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
     train_step: Vec<Launch>,
+    gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
     encode: Vec<Launch>,
     eval_step: Vec<Launch>,
     decode: Vec<Launch>,
@@ -252,6 +253,7 @@ impl GpuTrainer {
             beta2: settings.adam.beta2, eps: settings.adam.eps, pad: [0; 3],
         };
         let adam_u = gpu::uniform_with(gpu, "adam params", &adam);
+        let gradient_len = train_step.len(); //                                 everything before is the gradient
         train_step.push(k("adam_step").launch( //                              params -= Adam(grads)
             gpu, &[bind(0, &adam_u), bind(1, &counters), bind(2, &grads), bind(3, &params_buf), bind(4, &adam_m), bind(5, &adam_v)],
             groups_of_64(model.param_count)));
@@ -271,7 +273,7 @@ impl GpuTrainer {
 
         GpuTrainer {
             model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals, baseline,
-            train: train_split, val: val_split, x, z, logits, mulv, train_step, encode, eval_step,
+            train: train_split, val: val_split, x, z, logits, mulv, train_step, gradient_len, encode, eval_step,
             decode: decoder_forward,
         }
     }
@@ -410,6 +412,10 @@ impl GpuTrainer {
         gpu::read_all(gpu, &self.params)
     }
 
+    pub fn grads_buffer(&self) -> &wgpu::Buffer {
+        &self.grads
+    }
+
     pub fn read_grads(&self, gpu: &Gpu) -> Vec<f32> {
         gpu::read_all(gpu, &self.grads)
     }
@@ -417,6 +423,15 @@ impl GpuTrainer {
     /// The training step's launches in order, for the benchmark's per-kernel timing.
     pub fn train_step_launches(&self) -> &[Launch] {
         &self.train_step
+    }
+
+    /// One gradient estimate at the current weights, on the batch at the start of the current
+    /// pass, with the random draws of optimizer step `draw`: no update, no counters moved (the
+    /// running-mean baseline does move, as it would in training).
+    pub fn gradient_at(&self, gpu: &Gpu, draw: u32) {
+        let counters = Counters { step: draw, ..Counters::new() };
+        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+        submit(gpu, &[&self.train_step[..self.gradient_len]]);
     }
 
     /// Adam's first and second moments (same layout as the parameters).

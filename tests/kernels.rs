@@ -842,3 +842,44 @@ mod samples {
         }
     }
 }
+
+// ---- the estimators as random variables ----
+
+/// At fixed weights and batch: every estimator is unbiased (its mean gradient agrees with the
+/// reparameterization gradient's within their standard errors) and the control variates cut the
+/// score-function estimator's variance, which stays above the reparameterization estimator's.
+#[test]
+fn score_function_estimates_should_be_unbiased_and_noisier_than_reparam() {
+    use wgvae::gradvar::{estimators, measure};
+    let data = wgvae::data::embedded(784).expect("embedded data");
+    let mut config = wgvae::session::config_from_args(&small_model_args(), 1);
+    config.data_fingerprint = data.fingerprint();
+    let params = wgvae::model::Model::new(config.architecture()).init_params(3);
+    let repeats = 60;
+    let (g, k) = gpu();
+    let stats = measure(g, k, &config, &data, &params, repeats, &estimators(3));
+    let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["reparam", "score, no baseline", "score, running mean", "score, leave-one-out"]);
+    let (reparam, none, mean, loo) = (&stats[0], &stats[1], &stats[2], &stats[3]);
+    for s in &stats[1..] {
+        let diff2: f64 = s.mean.iter().zip(&reparam.mean).map(|(a, b)| (a - b).powi(2)).sum();
+        // E|mean_s - mean_r|^2 = (tr_s + tr_r) / R for unbiased estimators; allow 3 times that.
+        let expected = (s.total_variance + reparam.total_variance) / repeats as f64;
+        assert!(diff2 < 3.0 * expected, "{}: |mean - reparam mean|^2 = {diff2:.4e}, noise alone gives {expected:.4e}", s.name);
+    }
+    assert!(reparam.total_variance < loo.total_variance && reparam.total_variance < mean.total_variance,
+            "reparam {} vs score with baselines {} / {}", reparam.total_variance, mean.total_variance, loo.total_variance);
+    assert!(10.0 * loo.total_variance < none.total_variance && 10.0 * mean.total_variance < none.total_variance,
+            "baselines should cut the variance tenfold: none {}, mean {}, loo {}", none.total_variance, mean.total_variance, loo.total_variance);
+    assert!(reparam.snr > loo.snr && loo.snr > none.snr);
+}
+
+fn small_model_args() -> wgvae::cli::ModelArgs {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        model: wgvae::cli::ModelArgs,
+    }
+    Wrapper::parse_from(["test", "--hidden", "24", "--latent", "4", "--batch", "32", "--seed", "3"]).model
+}

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod checkpoints;
+mod objectives;
 
 pub fn wgvae(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgvae")).args(args).output().expect("running wgvae")

@@ -1,0 +1,67 @@
+//! The seeds' estimators and objectives from the command line: each trains, its loss falls, and
+//! its flags are checked.
+use super::{assert_fails_with, stderr, wgvae};
+
+/// Validation losses per epoch of a short run with `extra` flags.
+fn val_losses(extra: &[&str]) -> Vec<f64> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("run");
+    let mut args = vec!["train", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")];
+    args.extend(extra);
+    let o = wgvae(&args);
+    assert!(o.status.success(), "train {extra:?} failed: {}", stderr(&o));
+    for png in ["samples.png", "reconstructions.png", "curves.png"] {
+        assert!(out.join(png).is_file(), "train {extra:?} wrote no {png}");
+    }
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
+    csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val_loss").parse().expect("number")).collect()
+}
+
+fn assert_loss_falls(extra: &[&str]) {
+    let v = val_losses(extra);
+    assert!(v.len() == 2 && v.iter().all(|x| x.is_finite()) && v[1] < v[0], "train {extra:?}: validation loss {v:?} did not fall");
+}
+
+#[test]
+fn iwae_training_should_lower_the_loss() {
+    assert_loss_falls(&["--objective", "iwae", "--k", "4"]);
+}
+
+#[test]
+fn score_function_training_should_lower_the_loss_with_each_baseline() {
+    assert_loss_falls(&["--estimator", "score", "--baseline", "loo", "--mc-samples", "3"]);
+    assert_loss_falls(&["--estimator", "score", "--baseline", "mean"]);
+}
+
+#[test]
+fn beta_warmup_and_free_bits_should_train() {
+    assert_loss_falls(&["--beta", "0.5", "--kl-warmup", "1", "--free-bits", "0.1", "--mc-samples", "2"]);
+}
+
+#[test]
+fn gradvar_should_write_a_table_and_a_plot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("gv");
+    let o = wgvae(&["gradvar", "--repeats", "4", "--samples", "2", "--hidden", "16", "--latent", "3", "--batch", "16",
+                    "--out", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "gradvar failed: {}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("gradvar.csv")).expect("gradvar.csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "header and 4 estimators: {csv}");
+    assert!(rows[1].starts_with("reparam,2,4,") && rows[4].starts_with("score, leave-one-out,"), "{csv}");
+    image::open(out.join("gradvar.png")).expect("gradvar.png decodes");
+}
+
+#[test]
+fn objective_flags_that_do_not_combine_should_be_rejected() {
+    assert_fails_with(&["train", "--objective", "iwae", "--estimator", "score"], &["--objective iwae", "reparam"]);
+    assert_fails_with(&["train", "--k", "5"], &["--k", "iwae"]);
+    assert_fails_with(&["train", "--baseline", "loo", "--estimator", "score"], &["--baseline loo", "--mc-samples"]);
+    assert_fails_with(&["train", "--baseline", "mean"], &["--baseline", "--estimator score"]);
+    assert_fails_with(&["train", "--objective", "iwae", "--beta", "2"], &["--beta"]);
+    assert_fails_with(&["train", "--free-bits", "-1"], &["--free-bits"]);
+    assert_fails_with(&["train", "--mc-samples", "0"], &["--mc-samples 0"]);
+    assert_fails_with(&["train", "--objective", "iwae", "--k", "1000", "--batch", "128"], &["65536 rows"]);
+    assert_fails_with(&["gradvar", "--estimator", "score"], &["gradvar compares the estimators"]);
+    assert_fails_with(&["gradvar", "--repeats", "1"], &["--repeats 1"]);
+}
