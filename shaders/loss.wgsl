@@ -14,7 +14,7 @@ struct LossParams {
     pass_rows: u32, // inputs in this pass; rows of inputs at cursor + b / repeat >= pass_rows are padding
     training: u32,  // 1: finish_step advances the optimizer step
     repeat: u32,    // samples (rows) per input
-    pad0: u32,
+    fixed_batch: u32, // 1: the cursor stays (the same batch is revisited: refine)
     pad1: u32,
     pad2: u32,
 }
@@ -86,7 +86,9 @@ fn finish_step() {
     totals.rec_sum += rec_sum;
     totals.kl_sum += kl_sum;
     totals.examples += n;
-    counters.cursor += params.batch / params.repeat;
+    if (params.fixed_batch == 0u) {
+        counters.cursor += params.batch / params.repeat;
+    }
     if (params.training == 1u) {
         counters.step += 1u;
     }

@@ -32,6 +32,9 @@ pub enum Command {
     Interpolate(InterpolateArgs),
     /// For a 2-D latent: the decoded grid over the prior's inverse CDF (Kingma & Welling, fig. 4).
     Manifold(ManifoldArgs),
+    /// The amortization gap: the validation ELBO with the encoder's q(z|x), and after gradient steps
+    /// on each input's own (mu, logvar) with the decoder frozen.
+    Refine(RefineArgs),
     /// Variance of the encoder-gradient estimators (reparameterization vs score function with
     /// each control variate) at fixed weights and a fixed batch.
     Gradvar(GradvarArgs),
@@ -127,6 +130,24 @@ pub struct TrainArgs {
 }
 
 pub const DEFAULT_EPOCHS: usize = 10;
+
+#[derive(Args, Debug, Clone)]
+pub struct RefineArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// Adam steps on each input's (mu, logvar).
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Adam learning rate of the refinement.
+    #[arg(long, default_value_t = 1e-2, allow_negative_numbers = true)]
+    pub lr: f32,
+    /// Draws of z per input when measuring the ELBO before and after (the same draws both times).
+    #[arg(long, default_value_t = 10)]
+    pub draws: usize,
+    /// Refine only the first N validation images.
+    #[arg(long)]
+    pub max_images: Option<usize>,
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct GradvarArgs {
@@ -376,6 +397,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Manifold(args) => {
             check_count("--n", args.n, 100)?;
             crate::pictures::manifold(&args)
+        }
+        Command::Refine(args) => {
+            check_count("--steps", args.steps, 100_000)?;
+            check_count("--draws", args.draws, 10_000)?;
+            if let Some(n) = args.max_images {
+                check_count("--max-images", n, usize::MAX)?;
+            }
+            if !(args.lr.is_finite() && args.lr > 0.0 && args.lr <= 1.0) {
+                bail!("--lr {}: must be a number in (0, 1]", args.lr);
+            }
+            crate::eval::refine(&args)
         }
         Command::Gradvar(args) => {
             args.model.check()?;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use crate::cli::EvalArgs;
+use crate::cli::{EvalArgs, RefineArgs};
 use crate::importance::{ImportanceResult, ImportanceSampler};
 use crate::session;
 
@@ -16,13 +16,16 @@ pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
-pub fn eval(args: &EvalArgs) -> Result<()> {
-    let ck = crate::checkpoint::load(&args.from.checkpoint)?;
-    let mut data = session::load_data(&ck.config, args.data.as_ref())?;
-    if args.data.is_none() && data.fingerprint() != ck.config.data_fingerprint {
+/// A session on the checkpoint's weights whose validation split is the evaluated images: the
+/// checkpoint's own, or `data_override`'s, cut to `max_images`.
+fn open_for_eval(from: &crate::cli::CheckpointArgs, data_override: Option<&std::path::PathBuf>, max_images: Option<usize>)
+                 -> Result<(session::Session, crate::checkpoint::Checkpoint)> {
+    let ck = crate::checkpoint::load(&from.checkpoint)?;
+    let mut data = session::load_data(&ck.config, data_override)?;
+    if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
         eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
     }
-    if let Some(n) = args.max_images {
+    if let Some(n) = max_images {
         if n < data.val.len() {
             data.val.images.truncate(n * data.val.pixels);
             data.val.labels.truncate(n);
@@ -31,8 +34,38 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     if data.val.is_empty() {
         bail!("{}: the evaluation split is empty", data.name);
     }
+    let s = session::open(ck.config.clone(), &from.device, data, &ck.params)?;
+    Ok((s, ck))
+}
+
+/// The `refine` command: the amortization gap on the validation split.
+pub fn refine(args: &RefineArgs) -> Result<()> {
+    let (s, _) = open_for_eval(&args.from, None, args.max_images)?;
+    println!("adapter: {}", s.gpu.describe());
+    let adam = crate::reference::kernels::AdamConfig { lr: args.lr, ..s.config.adam() };
+    let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val,
+                                              s.config.batch, s.config.binarize, s.config.seed, adam);
+    let started = Instant::now();
+    let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
+    let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    let per = |t: &crate::reference::kernels::LossTotals| {
+        let n = t.examples.max(1.0) as f64;
+        ((t.rec_sum + t.kl_sum) as f64 / n, t.rec_sum as f64 / n, t.kl_sum as f64 / n)
+    };
+    let (before, br, bk) = per(&t.before);
+    let (after, ar, ak) = per(&t.after);
+    println!("{} validation images, ELBO from {} draws of z each, {} Adam steps (lr {}) per input, {:.1} s",
+             s.data.val.len(), args.draws, args.steps, args.lr, started.elapsed().as_secs_f64());
+    println!("negative ELBO, encoder's q(z|x):       {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})");
+    println!("negative ELBO, refined per datapoint:  {after:9.3} nats/example  (rec {ar:.3} + KL {ak:.3})");
+    println!("amortization gap:                      {:9.3} nats/example", before - after);
+    Ok(())
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let (s, ck) = open_for_eval(&args.from, args.data.as_ref(), args.max_images)?;
     let config = ck.config.clone();
-    let s = session::open(config.clone(), &args.from.device, data, &ck.params)?;
     println!("adapter: {}", s.gpu.describe());
     println!("checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
              args.from.checkpoint.display(), crate::checkpoint::describe(&config),

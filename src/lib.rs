@@ -20,6 +20,7 @@ pub mod network;
 pub mod objective;
 pub mod pictures;
 pub mod reference;
+pub mod refine;
 pub mod session;
 pub mod shaders;
 pub mod train;

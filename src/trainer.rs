@@ -161,7 +161,7 @@ impl GpuTrainer {
         };
         let loss_params = |pass_rows: usize, training: bool| {
             let p = LossParams { batch: rows as u32, pixels: input as u32, pass_rows: pass_rows as u32,
-                                 training: training as u32, repeat: samples as u32, pad: [0; 3] };
+                                 training: training as u32, repeat: samples as u32, fixed_batch: 0, pad: [0; 2] };
             gpu::uniform_with(gpu, "loss params", &p)
         };
         let train_loss = loss_params(steps_per_epoch * b, true);

@@ -225,7 +225,7 @@ fn loss_params(pass_rows: u32, training: bool) -> wgpu::Buffer {
 }
 
 fn loss_params_repeat(pass_rows: u32, training: bool, repeat: usize) -> wgpu::Buffer {
-    uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32, repeat: repeat as u32, pad: [0; 3] })
+    uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32, repeat: repeat as u32, fixed_batch: 0, pad: [0; 2] })
 }
 
 #[test]
@@ -264,15 +264,18 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
     let mut nan_rec = rec.clone();
     nan_rec[3] = f32::NAN;
     // (rec, pass_rows, training, repeat): pass_rows 30 or 23 cuts the batch inside it.
-    for (rec, pass_rows, training, repeat) in [(rec.clone(), 100u32, true, 1), (rec.clone(), 30, false, 1), (nan_rec, 100, true, 1),
-                                               (rec.clone(), 23, true, 4)] {
+    for (rec, pass_rows, training, repeat, fixed) in [(rec.clone(), 100u32, true, 1, false), (rec.clone(), 30, false, 1, false),
+                                                      (nan_rec, 100, true, 1, false), (rec.clone(), 23, true, 4, false),
+                                                      (rec.clone(), 30, true, 1, true)] {
         let start_counters = counters(7, 20);
         let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
-        let (p, cb, rb, kb) = (loss_params_repeat(pass_rows, training, repeat), gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
+        let p = uniform(&LossParams { batch: B as u32, pixels: PIXELS as u32, pass_rows, training: training as u32,
+                                      repeat: repeat as u32, fixed_batch: fixed as u32, pad: [0; 2] });
+        let (cb, rb, kb) = (gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
         let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
         run(gpu().1.get("finish_step").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(4, &rb), bind(6, &kb), bind(7, &tb)], [1, 1, 1]));
         let (mut want_c, mut want_t) = (start_counters, start_totals);
-        r::finish_step(&rec, &kl, pass_rows, training, repeat, &mut want_c, &mut want_t);
+        r::finish_step(&rec, &kl, pass_rows, training, repeat, fixed, &mut want_c, &mut want_t);
         assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c);
         let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
         if rec.iter().all(|v| v.is_finite()) {
@@ -882,4 +885,37 @@ fn small_model_args() -> wgvae::cli::ModelArgs {
         model: wgvae::cli::ModelArgs,
     }
     Wrapper::parse_from(["test", "--hidden", "24", "--latent", "4", "--batch", "32", "--seed", "3"]).model
+}
+
+/// src/refine.rs against its composition from reference kernels: two batches (the second partial),
+/// the ELBO before and after 3 Adam steps on each input's (mu, logvar).
+#[test]
+fn refine_should_match_the_reference_refinement() {
+    use wgvae::model::{Architecture, Model};
+    let data = wgvae::data::embedded(784).expect("embedded data");
+    let (n, batch) = (11, 8);
+    let split = wgvae::data::Split { images: data.val.images[..n * 784].to_vec(), labels: data.val.labels[..n].to_vec(), pixels: 784 };
+    let model = Model::new(Architecture { input: 784, hidden: vec![45], latent: 6 });
+    let params = model.init_params(9);
+    let adam = r::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let (g, k) = gpu();
+    let pb = storage(&params);
+    let refiner = wgvae::refine::Refiner::new(g, k, &model, &pb, &split, batch, r::Binarize::None, 4, adam);
+    let got = refiner.run(g, 3, 2, |_| {});
+    let (mut before, mut after) = (LossTotals::default(), LossTotals::default());
+    for first in [0, batch] {
+        let real = batch.min(n - first);
+        let x: Vec<f32> = (0..batch).flat_map(|i| split.image(first + i.min(real - 1)).iter().map(|&v| v as f32 / 255.0)).collect();
+        let (b, a) = wgvae::reference::refine::refine(&model, &params, &x, batch, real, 3, 2, 4, &adam);
+        for (sum, t) in [(&mut before, b), (&mut after, a)] {
+            sum.rec_sum += t.rec_sum;
+            sum.kl_sum += t.kl_sum;
+            sum.examples += t.examples;
+        }
+    }
+    let flat = |t: &LossTotals| [t.rec_sum, t.kl_sum, t.examples];
+    assert_close("refine: ELBO before", &flat(&got.before), &flat(&before), 1e-4);
+    assert_close("refine: ELBO after", &flat(&got.after), &flat(&after), 1e-4);
+    assert_eq!(got.before.examples, (n * 2) as f32);
+    assert!(after.rec_sum + after.kl_sum < before.rec_sum + before.kl_sum, "3 steps at lr 0.05 should raise the ELBO");
 }

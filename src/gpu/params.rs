@@ -30,7 +30,8 @@ pub struct LossParams {
     pub pass_rows: u32,
     pub training: u32,
     pub repeat: u32,
-    pub pad: [u32; 3],
+    pub fixed_batch: u32,
+    pub pad: [u32; 2],
 }
 
 #[repr(C)]

@@ -236,9 +236,10 @@ pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: u
 }
 
 /// Adds real rows (input cursor + b / repeat < pass_rows) to the totals, records the first
-/// non-finite step, advances the cursor by the batch's inputs and, when training, the step.
-pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, repeat: usize, counters: &mut Counters,
-                   totals: &mut LossTotals) {
+/// non-finite step, advances the cursor by the batch's inputs (unless the batch is fixed) and, when
+/// training, the step.
+pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, repeat: usize, fixed_batch: bool,
+                   counters: &mut Counters, totals: &mut LossTotals) {
     let (mut rec_sum, mut kl_sum, mut n) = (0.0f32, 0.0f32, 0.0f32);
     for b in 0..rec.len() {
         if counters.cursor + ((b / repeat) as u32) < pass_rows {
@@ -253,7 +254,9 @@ pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, repe
     totals.rec_sum += rec_sum;
     totals.kl_sum += kl_sum;
     totals.examples += n;
-    counters.cursor += (rec.len() / repeat) as u32;
+    if !fixed_batch {
+        counters.cursor += (rec.len() / repeat) as u32;
+    }
     if training {
         counters.step += 1;
     }

@@ -1,6 +1,8 @@
 //! Plain CPU references. `kernels`, `samples` and `importance` have one function per WGSL entry point, with
-//! the same name; `trainer` runs the training step from them in the GPU trainer's order.
+//! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
+//! per-datapoint refinement in src/refine.rs's.
 pub mod importance;
 pub mod kernels;
+pub mod refine;
 pub mod samples;
 pub mod trainer;

@@ -103,7 +103,7 @@ impl ReferenceTrainer {
             }
         }
         adam_step(&self.grads, &mut self.params, &mut self.m, &mut self.v, self.counters.step, &s.adam);
-        finish_step(&rec, &kl, pass_rows, true, samples, &mut self.counters, &mut self.totals);
+        finish_step(&rec, &kl, pass_rows, true, samples, false, &mut self.counters, &mut self.totals);
     }
 }
 

@@ -271,3 +271,15 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_fails_with(&["manifold", "--checkpoint", s(&four_d)], &["4-D latent", "--latent 2"]);
 }
+
+#[test]
+fn refine_should_report_a_positive_amortization_gap() {
+    let o = wgvae(&["refine", "--checkpoint", s(trained()), "--steps", "40", "--max-images", "150", "--draws", "4"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "refine failed: {}", stderr(&o));
+    let gap: f64 = out.lines().find(|l| l.starts_with("amortization gap:")).and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no gap in: {out}"));
+    assert!(gap > 0.0, "refining each input's q(z|x) should raise its ELBO: {out}");
+    assert_fails_with(&["refine", "--checkpoint", s(trained()), "--steps", "0"], &["--steps 0"]);
+    assert_fails_with(&["refine", "--checkpoint", s(trained()), "--lr", "-1"], &["--lr"]);
+}

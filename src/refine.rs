@@ -1,0 +1,158 @@
+//! Per-datapoint inference on top of amortized inference (seeds 000, 001): start from the
+//! encoder's q(z|x) for each input and take gradient steps on that input's own ELBO over its
+//! (mu, logvar), decoder frozen. The ELBO gained is the amortization gap the encoder leaves.
+//!
+//! One batch of inputs at a time: the batch's [B, 2 * latent] encoder output is itself the
+//! parameter Adam updates, so no table or scatter is needed. Every launch is an existing kernel.
+use crate::data::Split;
+use crate::gpu::kernels::{bind, bind_range, submit};
+use crate::gpu::params::*;
+use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::model::Model;
+use crate::network;
+use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
+
+/// Negative ELBO totals of a pass, before and after refinement.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefineTotals {
+    pub before: LossTotals,
+    pub after: LossTotals,
+}
+
+pub struct Refiner {
+    batch: usize,
+    n: usize,
+    counters: wgpu::Buffer,
+    totals: wgpu::Buffer,
+    adam_m: wgpu::Buffer,
+    adam_v: wgpu::Buffer,
+    order: wgpu::Buffer,
+    loss_params: wgpu::Buffer,
+    encode: Vec<Launch>,
+    draw: Vec<Launch>,
+    step: Vec<Launch>,
+}
+
+impl Refiner {
+    /// Binds the model's weights `params` (decoder frozen) and uploads `split`. `binarize` and
+    /// `data_seed` are the training run's, so the targets x are what the model was fitted to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, split: &Split, batch: usize,
+               binarize: Binarize, data_seed: u32, adam: AdamConfig) -> Refiner {
+        let (input, latent, n) = (model.arch.input, model.arch.latent, split.len());
+        let k = |name: &str| kernels.get(name);
+        let words: Vec<u32> = split.images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let images = gpu::storage_with(gpu, "refine images", &words);
+        let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
+        let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
+        let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
+        let x = gpu::storage_zeroed(gpu, "refine x", batch * input * 4);
+        let enc = network::activations(gpu, "refine encoder out ", &model.encoder, batch);
+        let dec = network::activations(gpu, "refine decoder out ", &model.decoder, batch);
+        let d_dec = network::activations(gpu, "refine d decoder out ", &model.decoder, batch);
+        let mulv = enc.last().expect("encoder has a layer");
+        let logits = dec.last().expect("decoder has a layer");
+        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
+        let (eps, z, dz, rec, kl) = (f32s(batch * latent), f32s(batch * latent), f32s(batch * latent), f32s(batch), f32s(batch));
+        let d_mulv = f32s(batch * 2 * latent);
+        let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
+        let coef = gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]);
+
+        let gather = GatherParams { batch: batch as u32, words: (input / 4) as u32, pass_rows: n as u32,
+                                    binarize: binarize.code(), seed: data_seed, stream: STREAM_BINARIZE, pad: [0; 2] };
+        let gather_u = gpu::uniform_with(gpu, "refine gather", &gather);
+        let mut encode = vec![k("gather_batch").launch(
+            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, &images), bind(3, &order), bind(4, &x)],
+            groups_of_64(batch * input / 4))];
+        encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
+
+        let latent_u = |stream: u32| gpu::uniform_with(gpu, "refine latent", &LatentParams {
+            batch: batch as u32, latent: latent as u32, seed: data_seed, stream, beta: 1.0, warmup_steps: 0,
+            free_bits: 0.0, sample_scale: 1.0 });
+        let (measure_latent, step_latent) = (latent_u(STREAM_EVAL_EPS), latent_u(STREAM_TRAIN_EPS));
+        // pass_rows is the current batch's real inputs, rewritten per batch; the cursor stays at 0.
+        let loss_params = gpu::uniform_with(gpu, "refine loss", &LossParams {
+            batch: batch as u32, pixels: input as u32, pass_rows: 0, training: 1, repeat: 1, fixed_batch: 1, pad: [0; 2] });
+        let forward = |latent_params: &wgpu::Buffer| {
+            let mut launches = vec![k("reparam_forward").launch(
+                gpu, &[bind(0, latent_params), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
+                groups_of_64((batch * latent).div_ceil(4)))];
+            launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, batch, &z, &dec));
+            launches.push(k("bernoulli_rec_forward").launch(
+                gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(4, &rec)], groups_of_64(batch)));
+            launches.push(k("gaussian_kl_forward").launch(gpu, &[bind(0, latent_params), bind(2, mulv), bind(7, &kl)], groups_of_64(batch)));
+            launches
+        };
+        let finish = k("finish_step").launch(
+            gpu, &[bind(0, &loss_params), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)], [1, 1, 1]);
+
+        // A measurement: one draw of z per input, its rec and the analytic KL added to the totals.
+        let mut draw = forward(&measure_latent);
+        draw.push(finish.clone());
+
+        // A refinement step: the ELBO's gradient reaches mulv through the frozen decoder only.
+        let mut step = forward(&step_latent);
+        step.push(k("bernoulli_rec_backward").launch(
+            gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1]), bind(8, &coef)],
+            groups_of_64(batch * input)));
+        for (i, l) in model.decoder.iter().enumerate().rev() {
+            let (layer_in, d_in) = if i == 0 { (&z, &dz) } else { (&dec[i - 1], &d_dec[i - 1]) };
+            let u = network::dims(gpu, l, batch, l.relu_input);
+            step.push(network::linear_kernel(kernels, "linear_backward_input", l).launch(
+                gpu, &[bind(0, &u), bind(1, &d_dec[i]), bind_range(2, params, l.weight_at, l.n_in * l.n_out), bind(3, layer_in), bind(4, d_in)],
+                linear_groups(batch, l.n_in)));
+        }
+        step.push(k("reparam_backward").launch(
+            gpu, &[bind(0, &step_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)], groups_of_64(batch * latent)));
+        step.push(k("gaussian_kl_backward").launch(
+            gpu, &[bind(0, &step_latent), bind(1, &counters), bind(2, mulv), bind(6, &d_mulv)], groups_of_64(batch * latent)));
+        let adam_u = gpu::uniform_with(gpu, "refine adam", &AdamParams {
+            count: (batch * 2 * latent) as u32, lr: adam.lr, beta1: adam.beta1, beta2: adam.beta2, eps: adam.eps, pad: [0; 3] });
+        step.push(k("adam_step").launch(
+            gpu, &[bind(0, &adam_u), bind(1, &counters), bind(2, &d_mulv), bind(3, mulv), bind(4, &adam_m), bind(5, &adam_v)],
+            groups_of_64(batch * 2 * latent)));
+        step.push(finish);
+
+        Refiner { batch, n, counters, totals, adam_m, adam_v, order, loss_params, encode, draw, step }
+    }
+
+    fn reset(&self, gpu: &Gpu) {
+        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&Counters::new()));
+        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&LossTotals::default()));
+    }
+
+    /// The negative ELBO over every input, each measured with `draws` draws of z before and after
+    /// `steps` Adam steps on its own (mu, logvar). The same draws serve before and after.
+    pub fn run(&self, gpu: &Gpu, steps: usize, draws: usize, mut progress: impl FnMut(usize)) -> RefineTotals {
+        let mut out = RefineTotals::default();
+        let add = |sum: &mut LossTotals, t: LossTotals| {
+            sum.rec_sum += t.rec_sum;
+            sum.kl_sum += t.kl_sum;
+            sum.examples += t.examples;
+        };
+        let draw_lists: Vec<&[Launch]> = (0..draws).map(|_| self.draw.as_slice()).collect();
+        let step_lists: Vec<&[Launch]> = (0..steps).map(|_| self.step.as_slice()).collect();
+        for first in (0..self.n).step_by(self.batch) {
+            let real = self.batch.min(self.n - first);
+            let order: Vec<u32> = (0..self.batch).map(|i| (first + i.min(real - 1)) as u32).collect();
+            gpu.queue.write_buffer(&self.order, 0, bytemuck::cast_slice(&order));
+            gpu.queue.write_buffer(&self.loss_params, 8, bytemuck::bytes_of(&(real as u32))); // pass_rows
+            self.reset(gpu);
+            submit(gpu, &[&self.encode]);
+            submit(gpu, &draw_lists);
+            add(&mut out.before, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]);
+            self.reset(gpu);
+            let zeros = vec![0u8; self.adam_m.size() as usize];
+            gpu.queue.write_buffer(&self.adam_m, 0, &zeros);
+            gpu.queue.write_buffer(&self.adam_v, 0, &zeros);
+            for chunk in step_lists.chunks(25) {
+                submit(gpu, chunk);
+            }
+            self.reset(gpu);
+            submit(gpu, &draw_lists);
+            add(&mut out.after, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]);
+            progress(first + real);
+        }
+        out
+    }
+}
