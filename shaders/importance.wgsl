@@ -91,6 +91,26 @@ fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
     log_w[r] = log_ratio[r] - rec;
 }
 
+// The same for the Gaussian decoder: logits rows are [means | raw log-variances], and
+// log p(x|z) = -sum_d (log 2 pi + lv + (x - m)^2 exp(-lv)) / 2 with lv clamped as in loss.wgsl.
+@compute @workgroup_size(64)
+fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
+    let r = id.x;
+    if (r >= params.images * params.samples) {
+        return;
+    }
+    let i = r / params.samples;
+    let row = r * 2u * params.pixels;
+    var rec = 0.0;
+    for (var d = 0u; d < params.pixels; d++) {
+        let m = logits[row + d];
+        let lv = clamp(logits[row + params.pixels + d], -6.0, 4.0);
+        let diff = x[i * params.pixels + d] - m;
+        rec += 0.5 * (1.8378770664093453 + lv + diff * diff * exp(-lv));
+    }
+    log_w[r] = log_ratio[r] - rec;
+}
+
 // Folds the chunk's log weights into each image's running log-sum-exp (reset on the first chunk);
 // on the last chunk writes result = (-(m + log s - log K), -(sum log w) / K).
 // Dispatch: (ceil(images / 64), 1, 1).

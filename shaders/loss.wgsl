@@ -65,6 +65,53 @@ fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     dlogits[e] = coef[b] * (1.0 / (1.0 + exp(-logits[e])) - x[(b / params.repeat) * params.pixels + d]);
 }
 
+// The Gaussian decoder N(mean, exp(logvar)): each row of `logits` is [means (pixels) | raw
+// log-variances (pixels)]; the log-variance is clamped to [LOGVAR_MIN, LOGVAR_MAX] (a learned
+// variance that shrinks without bound would make the density, and the gradients, blow up).
+// rec[b] = sum_d (log 2 pi + lv + (x - m)^2 exp(-lv)) / 2 = -log N(x; m, exp(lv)).
+const LOGVAR_MIN: f32 = -6.0;
+const LOGVAR_MAX: f32 = 4.0;
+const LOG_TWO_PI: f32 = 1.8378770664093453;
+
+// Dispatch: (ceil(batch / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let input = b / params.repeat;
+    let row = b * 2u * params.pixels;
+    var s = 0.0;
+    for (var d = 0u; d < params.pixels; d++) {
+        let m = logits[row + d];
+        let lv = clamp(logits[row + params.pixels + d], LOGVAR_MIN, LOGVAR_MAX);
+        let r = x[input * params.pixels + d] - m;
+        s += 0.5 * (LOG_TWO_PI + lv + r * r * exp(-lv));
+    }
+    rec[b] = s;
+}
+
+// dmean = coef (m - x) exp(-lv); dlogvar = coef (1 - (x - m)^2 exp(-lv)) / 2 inside the clamp, 0
+// outside. dlogits has the logits' [batch, 2 * pixels] layout. Dispatch: (ceil(batch * pixels / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let e = id.x;
+    if (e >= params.batch * params.pixels) {
+        return;
+    }
+    let b = e / params.pixels;
+    let d = e % params.pixels;
+    let row = b * 2u * params.pixels;
+    let m = logits[row + d];
+    let raw = logits[row + params.pixels + d];
+    let lv = clamp(raw, LOGVAR_MIN, LOGVAR_MAX);
+    let r = x[(b / params.repeat) * params.pixels + d] - m;
+    let inv_var = exp(-lv);
+    dlogits[row + d] = coef[b] * -r * inv_var;
+    dlogits[row + params.pixels + d] = select(0.0, coef[b] * 0.5 * (1.0 - r * r * inv_var), raw > LOGVAR_MIN && raw < LOGVAR_MAX);
+}
+
 // One invocation: add the batch's real rows to the pass totals (examples counts rows, so the totals'
 // means are per input, averaged over its samples), note the first non-finite loss, move the cursor
 // to the next batch of inputs and, in training, count the optimizer step.

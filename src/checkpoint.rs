@@ -23,7 +23,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Builtin;
-use crate::model::{Architecture, Model};
+use crate::model::{Architecture, Decoder, Model};
 use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
 use crate::reference::kernels::{AdamConfig, Binarize};
 
@@ -68,6 +68,8 @@ pub struct RunConfig {
     pub kl_warmup_epochs: usize,
     #[serde(default)]
     pub free_bits: f32,
+    #[serde(default)]
+    pub decoder: Decoder,
 }
 
 fn one_usize() -> usize {
@@ -80,7 +82,7 @@ fn one_f32() -> f32 {
 
 impl RunConfig {
     pub fn architecture(&self) -> Architecture {
-        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent }
+        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent, decoder: self.decoder }
     }
 
     pub fn adam(&self) -> AdamConfig {

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::Builtin;
 use crate::gpu::Backend;
+use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Objective};
 use crate::reference::kernels::Binarize;
 
@@ -81,6 +82,10 @@ pub struct ModelArgs {
     /// Built-in dataset, when --data is not given.
     #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
     pub dataset: Builtin,
+    /// p(x|z): Bernoulli on grey levels (as pytorch/examples), or a diagonal Gaussian with a learned
+    /// mean and log-variance per pixel (its loss is a density, so not comparable with Bernoulli's).
+    #[arg(long, value_enum, default_value_t = Decoder::Bernoulli)]
+    pub decoder: Decoder,
     /// Training objective.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]
     pub objective: Objective,

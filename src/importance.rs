@@ -85,7 +85,11 @@ impl ImportanceSampler {
         let mut chunk_launches = vec![kernels.get("iw_sample").launch(
             gpu, &[bind(0, &params_u), bind(1, mulv), bind(2, &z), bind(3, &log_ratio)], groups_of_64(rows))];
         chunk_launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, rows, &z, &dec));
-        chunk_launches.push(kernels.get("iw_log_weight").launch(
+        let log_weight = match model.arch.decoder {
+            crate::model::Decoder::Bernoulli => "iw_log_weight",
+            crate::model::Decoder::Gaussian => "iw_log_weight_gaussian",
+        };
+        chunk_launches.push(kernels.get(log_weight).launch(
             gpu, &[bind(0, &params_u), bind(3, &log_ratio), bind(4, logits), bind(5, &x), bind(6, &log_w)], groups_of_64(rows)));
         chunk_launches.push(kernels.get("iw_accumulate").launch(
             gpu, &[bind(0, &params_u), bind(6, &log_w), bind(7, &state), bind(8, &result)], groups_of_64(images)));

@@ -3,7 +3,8 @@
 //! Encoder: x [B, input] -> relu(hidden[0]) -> ... -> relu(hidden[L-1]) -> [mu | logvar] [B, 2 * latent]
 //! Decoder: z [B, latent] -> relu(hidden[L-1]) -> ... -> relu(hidden[0]) -> logits [B, input]
 //! The default 784-400-20-400-784 is pytorch/examples' VAE (its fc21 and fc22 are our one
-//! [40, 400] layer's first and second 20 rows).
+//! [40, 400] layer's first and second 20 rows). A Gaussian decoder's last layer is twice as wide:
+//! each row is [means | log-variances].
 use rand::{Rng, SeedableRng};
 
 use crate::gpu::align_floats;
@@ -13,6 +14,37 @@ pub struct Architecture {
     pub input: usize,
     pub hidden: Vec<usize>,
     pub latent: usize,
+    pub decoder: Decoder,
+}
+
+/// p(x|z): what the decoder's last layer outputs per pixel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decoder {
+    /// Bernoulli(sigmoid(logit)): one logit per pixel (pytorch/examples' binary cross-entropy).
+    #[default]
+    Bernoulli,
+    /// N(mean, exp(logvar)), diagonal: a mean and a log-variance per pixel, both functions of z
+    /// (seed 001's N(mu(z), Sigma(z))); the log-variance is clamped to [-6, 4] for stability.
+    Gaussian,
+}
+
+impl Decoder {
+    /// Entry points of -log p(x|z) and its gradient (shaders/loss.wgsl).
+    pub fn loss_kernels(self) -> (&'static str, &'static str) {
+        match self {
+            Decoder::Bernoulli => ("bernoulli_rec_forward", "bernoulli_rec_backward"),
+            Decoder::Gaussian => ("gaussian_rec_forward", "gaussian_rec_backward"),
+        }
+    }
+
+    /// Decoder outputs per pixel.
+    pub fn outputs_per_pixel(self) -> usize {
+        match self {
+            Decoder::Bernoulli => 1,
+            Decoder::Gaussian => 2,
+        }
+    }
 }
 
 /// One linear layer y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
@@ -54,7 +86,7 @@ impl Model {
         encoder_widths.push(2 * arch.latent);
         let mut decoder_widths = vec![arch.latent];
         decoder_widths.extend(arch.hidden.iter().rev());
-        decoder_widths.push(arch.input);
+        decoder_widths.push(arch.input * arch.decoder.outputs_per_pixel());
         let mut path = |widths: &[usize]| -> Vec<Layer> {
             let last = widths.len() - 2;
             widths.windows(2).enumerate().map(|(i, w)| layer(w[0], w[1], i < last, i > 0)).collect()

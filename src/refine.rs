@@ -73,12 +73,13 @@ impl Refiner {
         // pass_rows is the current batch's real inputs, rewritten per batch; the cursor stays at 0.
         let loss_params = gpu::uniform_with(gpu, "refine loss", &LossParams {
             batch: batch as u32, pixels: input as u32, pass_rows: 0, training: 1, repeat: 1, fixed_batch: 1, pad: [0; 2] });
+        let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
         let forward = |latent_params: &wgpu::Buffer| {
             let mut launches = vec![k("reparam_forward").launch(
                 gpu, &[bind(0, latent_params), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
                 groups_of_64((batch * latent).div_ceil(4)))];
             launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, batch, &z, &dec));
-            launches.push(k("bernoulli_rec_forward").launch(
+            launches.push(k(rec_forward_name).launch(
                 gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(4, &rec)], groups_of_64(batch)));
             launches.push(k("gaussian_kl_forward").launch(gpu, &[bind(0, latent_params), bind(2, mulv), bind(7, &kl)], groups_of_64(batch)));
             launches
@@ -92,7 +93,7 @@ impl Refiner {
 
         // A refinement step: the ELBO's gradient reaches mulv through the frozen decoder only.
         let mut step = forward(&step_latent);
-        step.push(k("bernoulli_rec_backward").launch(
+        step.push(k(rec_backward_name).launch(
             gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1]), bind(8, &coef)],
             groups_of_64(batch * input)));
         for (i, l) in model.decoder.iter().enumerate().rev() {

@@ -46,6 +46,7 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
         beta: args.beta,
         kl_warmup_epochs: args.kl_warmup,
         free_bits: args.free_bits,
+        decoder: args.decoder,
     }
 }
 

@@ -4,7 +4,7 @@ use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
-use crate::model::{Layer, Model};
+use crate::model::{Decoder, Layer, Model};
 use crate::network;
 use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings, BASELINE_DECAY};
 use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
@@ -40,7 +40,7 @@ pub struct GpuTrainer {
     val: GpuSplit,
     pub x: wgpu::Buffer,      // [B, input] the gathered batch
     pub z: wgpu::Buffer,      // [R, latent], R = B x samples per input
-    pub logits: wgpu::Buffer, // [R, input], the decoder's last output
+    pub logits: wgpu::Buffer, // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
     pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
     train_step: Vec<Launch>,
     gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
@@ -166,9 +166,10 @@ impl GpuTrainer {
         };
         let train_loss = loss_params(steps_per_epoch * b, true);
         let eval_loss = loss_params(val.len(), false);
+        let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
         let losses = |u: &wgpu::Buffer| {
             vec![
-                k("bernoulli_rec_forward").launch(gpu, &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)], groups_of_64(rows)),
+                k(rec_forward_name).launch(gpu, &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)], groups_of_64(rows)),
                 k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows)),
             ]
         };
@@ -196,7 +197,7 @@ impl GpuTrainer {
             }
             launches
         };
-        let rec_backward = k("bernoulli_rec_backward").launch( //               dlogits = coef (sigmoid - x)
+        let rec_backward = k(rec_backward_name).launch( //                      dlogits = coef d(rec)/d(logits)
             gpu, &[bind(0, &train_loss), bind(2, &logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1]), bind(8, &coef)],
             groups_of_64(rows * input));
         let log_weight = samples_kernel("log_weight_forward", // log w = log p(x|z) + log p(z) - log q(z|x)
@@ -380,9 +381,9 @@ impl GpuTrainer {
             submit(gpu, &[&self.eval_step]);
             x.extend(gpu::read::<f32>(gpu, &self.x, 0, chunk.len() * input));
             // With several samples per input, each input's first sample.
-            let samples = self.settings.objective.samples;
-            let logits = gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * samples * input);
-            probs.extend(logits.chunks(input).step_by(samples).flatten().map(|&l| sigmoid(l)));
+            let (samples, width) = (self.settings.objective.samples, self.output_width());
+            let out = gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * samples * width);
+            probs.extend(self.pictures(&out.chunks(width).step_by(samples).flatten().copied().collect::<Vec<_>>()));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
         (x, probs)
@@ -403,9 +404,23 @@ impl GpuTrainer {
             gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;
-            out.extend(gpu::read::<f32>(gpu, &self.logits, 0, rows * self.model.arch.input).iter().map(|&l| sigmoid(l)));
+            out.extend(self.pictures(&gpu::read::<f32>(gpu, &self.logits, 0, rows * self.output_width())));
         }
         out
+    }
+
+    /// Decoder outputs per row: input, or 2 x input for a Gaussian decoder.
+    fn output_width(&self) -> usize {
+        self.model.arch.input * self.model.arch.decoder.outputs_per_pixel()
+    }
+
+    /// What to draw of decoder output rows: Bernoulli probabilities, or Gaussian means.
+    fn pictures(&self, rows: &[f32]) -> Vec<f32> {
+        let input = self.model.arch.input;
+        match self.model.arch.decoder {
+            Decoder::Bernoulli => rows.iter().map(|&l| sigmoid(l)).collect(),
+            Decoder::Gaussian => rows.chunks(2 * input).flat_map(|r| r[..input].iter().copied()).collect(),
+        }
     }
 
     pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {

@@ -41,6 +41,18 @@ pub fn iw_log_weight(p: &IwParams, logits: &[f32], x: &[f32], log_ratio: &[f32])
         .collect()
 }
 
+/// iw_log_weight for the Gaussian decoder: logits rows [means | raw log-variances].
+pub fn iw_log_weight_gaussian(p: &IwParams, logits: &[f32], x: &[f32], log_ratio: &[f32]) -> Vec<f32> {
+    let pixels = p.pixels as usize;
+    (0..(p.images * p.samples) as usize)
+        .map(|r| {
+            let i = r / p.samples as usize;
+            let xi = &x[i * pixels..(i + 1) * pixels];
+            log_ratio[r] - crate::reference::kernels::gaussian_rec_forward(&logits[r * 2 * pixels..(r + 1) * 2 * pixels], xi, 1, pixels, 1)[0]
+        })
+        .collect()
+}
+
 /// Folds the chunk's log_w into state [images, 4] (max, scaled sum, sum of log w, unused), reset on
 /// the first chunk; on the last chunk writes result [.., 2] at the batch's images:
 /// (-(max + log sum - log K), -(sum of log w) / K).

@@ -235,6 +235,38 @@ pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: u
         .collect()
 }
 
+/// The Gaussian decoder's log-variance clamp (LOGVAR_MIN, LOGVAR_MAX in loss.wgsl).
+pub const LOGVAR_MIN: f32 = -6.0;
+pub const LOGVAR_MAX: f32 = 4.0;
+
+/// rec [batch] = -log N(x; mean, exp(clamped logvar)), logits rows [means | raw log-variances].
+pub fn gaussian_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
+    let log_two_pi = (2.0 * std::f32::consts::PI).ln();
+    (0..batch)
+        .map(|b| (0..pixels).map(|d| {
+            let (m, lv) = (logits[b * 2 * pixels + d], logits[b * 2 * pixels + pixels + d].clamp(LOGVAR_MIN, LOGVAR_MAX));
+            let r = x[(b / repeat) * pixels + d] - m;
+            0.5 * (log_two_pi + lv + r * r * (-lv).exp())
+        }).sum())
+        .collect()
+}
+
+/// dlogits [batch, 2 pixels]: coef (m - x) exp(-lv) for the means, coef (1 - (x - m)^2 exp(-lv)) / 2
+/// for the log-variances inside the clamp (0 outside).
+pub fn gaussian_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: usize, repeat: usize) -> Vec<f32> {
+    let mut d = vec![0.0; logits.len()];
+    for b in 0..logits.len() / (2 * pixels) {
+        for p in 0..pixels {
+            let (m, raw) = (logits[b * 2 * pixels + p], logits[b * 2 * pixels + pixels + p]);
+            let lv = raw.clamp(LOGVAR_MIN, LOGVAR_MAX);
+            let r = x[(b / repeat) * pixels + p] - m;
+            d[b * 2 * pixels + p] = coef[b] * -r * (-lv).exp();
+            d[b * 2 * pixels + pixels + p] = if raw > LOGVAR_MIN && raw < LOGVAR_MAX { coef[b] * 0.5 * (1.0 - r * r * (-lv).exp()) } else { 0.0 };
+        }
+    }
+    d
+}
+
 /// Adds real rows (input cursor + b / repeat < pass_rows) to the totals, records the first
 /// non-finite step, advances the cursor by the batch's inputs (unless the batch is fixed) and, when
 /// training, the step.

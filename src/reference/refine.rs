@@ -26,7 +26,10 @@ pub fn refine(model: &Model, params: &[f32], x: &[f32], batch: usize, real: usiz
             acts.push(linear_forward(acts.last().expect("input"), wt, b, batch, l.n_in, l.n_out, l.relu));
         }
         let logits = acts.last().expect("logits").clone();
-        let rec = bernoulli_rec_forward(&logits, x, batch, input, 1);
+        let rec = match model.arch.decoder {
+            crate::model::Decoder::Bernoulli => bernoulli_rec_forward(&logits, x, batch, input, 1),
+            crate::model::Decoder::Gaussian => gaussian_rec_forward(&logits, x, batch, input, 1),
+        };
         (eps, acts, logits, rec, gaussian_kl_forward(mulv, batch, latent))
     };
     let measure = |mulv: &[f32]| {
@@ -42,7 +45,11 @@ pub fn refine(model: &Model, params: &[f32], x: &[f32], batch: usize, real: usiz
     let (mut m, mut v) = (vec![0.0; mulv.len()], vec![0.0; mulv.len()]);
     for _ in 0..steps {
         let (eps, acts, logits, rec, kl) = forward(&mulv, STREAM_TRAIN_EPS, &counters);
-        let mut d = bernoulli_rec_backward(&logits, x, &vec![1.0; batch], input, 1);
+        let ones = vec![1.0; batch];
+        let mut d = match model.arch.decoder {
+            crate::model::Decoder::Bernoulli => bernoulli_rec_backward(&logits, x, &ones, input, 1),
+            crate::model::Decoder::Gaussian => gaussian_rec_backward(&logits, x, &ones, input, 1),
+        };
         for (i, l) in model.decoder.iter().enumerate().rev() {
             d = linear_backward_input(&d, w(l).0, &acts[i], batch, l.n_in, l.n_out, l.relu_input);
         }

@@ -63,7 +63,8 @@ impl ReferenceTrainer {
             dec.push(y);
         }
         let logits = dec.last().expect("logits").clone();
-        let rec = bernoulli_rec_forward(&logits, &x, rows, input, samples);
+        let gaussian = self.model.arch.decoder == crate::model::Decoder::Gaussian;
+        let rec = if gaussian { gaussian_rec_forward(&logits, &x, rows, input, samples) } else { bernoulli_rec_forward(&logits, &x, rows, input, samples) };
         let kl = gaussian_kl_forward(&mulv, rows, latent);
 
         // Backward: the latent layer's gradient by objective and estimator, then the encoder.
@@ -74,7 +75,7 @@ impl ReferenceTrainer {
             Objective::Iwae => iwae_weights(&log_w, samples),
             Objective::Elbo => vec![1.0 / samples as f32; rows],
         };
-        let mut d = bernoulli_rec_backward(&logits, &x, &coef, input, samples);
+        let mut d = if gaussian { gaussian_rec_backward(&logits, &x, &coef, input, samples) } else { bernoulli_rec_backward(&logits, &x, &coef, input, samples) };
         for (i, l) in model.decoder.iter().enumerate().rev() {
             layer_backward(&mut self.grads, rows, l, &dec[i], &d);
             d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], rows, l.n_in, l.n_out, l.relu_input);

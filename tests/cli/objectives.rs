@@ -39,6 +39,11 @@ fn beta_warmup_and_free_bits_should_train() {
 }
 
 #[test]
+fn gaussian_decoder_training_should_lower_the_loss() {
+    assert_loss_falls(&["--decoder", "gaussian"]);
+}
+
+#[test]
 fn gradvar_should_write_a_table_and_a_plot() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("gv");
