@@ -25,6 +25,19 @@ struct GatherParams {
 @group(0) @binding(2) var<storage, read> images: array<u32>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
+@group(0) @binding(5) var<storage, read> labels: array<u32>;
+@group(0) @binding(6) var<storage, read_write> y: array<u32>;
+
+// y[b] = the label of the batch's row b (0 for padding rows). Dispatch: (ceil(batch / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gather_labels(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let row = counters.cursor + b;
+    y[b] = select(0u, labels[order[row]], row < params.pass_rows);
+}
 
 @compute @workgroup_size(64)
 fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -25,6 +25,8 @@ struct LatentParams {
 @group(0) @binding(5) var<storage, read> dz: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dmulv: array<f32>;
 @group(0) @binding(7) var<storage, read_write> kl: array<f32>;
+@group(0) @binding(8) var<storage, read> prior: array<f32>;             // [batch, 2 * latent]: p(z|y)'s mu, logvar
+@group(0) @binding(9) var<storage, read_write> dprior: array<f32>;      // [batch, 2 * latent]
 
 // Invocation j draws eps[4j .. 4j + 4) from Philox counter (j, cursor, step, stream), key (seed, 0).
 // Dispatch: (ceil(batch * latent / 4 / 64), 1, 1).
@@ -115,4 +117,49 @@ fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     let lv_at = mu_at + params.latent;
     dmulv[mu_at] += w * mulv[mu_at];
     dmulv[lv_at] += w * 0.5 * (exp(mulv[lv_at]) - 1.0);
+}
+
+// KL between two diagonal Gaussians, q = N(mu_q, exp(lv_q)) (mulv) and a learned prior
+// p = N(mu_p, exp(lv_p)) (prior), per row (seed 004):
+//   kl = 1/2 sum_j [lv_p - lv_q + (exp(lv_q) + (mu_q - mu_p)^2) / exp(lv_p) - 1].
+// Dispatch: (ceil(batch / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x;
+    if (b >= params.batch) {
+        return;
+    }
+    var s = 0.0;
+    for (var j = 0u; j < params.latent; j++) {
+        let at = b * 2u * params.latent + j;
+        let d = mulv[at] - prior[at];
+        let lv_q = mulv[at + params.latent];
+        let lv_p = prior[at + params.latent];
+        s += lv_p - lv_q + (exp(lv_q) + d * d) * exp(-lv_p) - 1.0;
+    }
+    kl[b] = 0.5 * s;
+}
+
+// With w = kl_weight(beta, warm-up, step) * sample_scale:
+//   dmu_q += w (mu_q - mu_p) / var_p;  dlv_q += w (exp(lv_q) / var_p - 1) / 2;
+//   dmu_p = -w (mu_q - mu_p) / var_p;   dlv_p = w (1 - (exp(lv_q) + (mu_q - mu_p)^2) / var_p) / 2.
+// Adds to dmulv, writes dprior. Dispatch: (ceil(batch * latent / 64), 1, 1).
+@compute @workgroup_size(64)
+fn gaussian_kl2_backward(@builtin(global_invocation_id) id: vec3<u32>) {
+    let e = id.x;
+    if (e >= params.batch * params.latent) {
+        return;
+    }
+    let b = e / params.latent;
+    let j = e % params.latent;
+    let at = b * 2u * params.latent + j;
+    let lv_at = at + params.latent;
+    let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
+    let d = mulv[at] - prior[at];
+    let inv_var_p = exp(-prior[lv_at]);
+    let var_q = exp(mulv[lv_at]);
+    dmulv[at] += w * d * inv_var_p;
+    dmulv[lv_at] += w * 0.5 * (var_q * inv_var_p - 1.0);
+    dprior[at] = -w * d * inv_var_p;
+    dprior[lv_at] = w * 0.5 * (1.0 - (var_q + d * d) * inv_var_p);
 }

@@ -4,7 +4,9 @@
 //!   one hidden layer (the default 784-400-20): fc1 (encoder), fc21 (mean head), fc22 (log-variance
 //!   head), fc3 and fc4 (decoder), each `.weight` and `.bias`;
 //!   deeper nets: encoder.{i} for the encoder's hidden layers, the heads fc21 and fc22 as above,
-//!   and decoder.{i} for the decoder's layers in order (the last gives the logits).
+//!   and decoder.{i} for the decoder's layers in order (the last gives the logits);
+//!   a conditional model adds prior.weight [2 latent, class block] and prior.bias (p(z|y)), and its
+//!   first encoder and decoder layers take the one-hot class block as extra input columns.
 //!
 //! A run directory holds two files, each replaced atomically (temp file, fsync, rename):
 //!   checkpoint.safetensors: the model, Adam's moments (optimizer.exp_avg.<name>,
@@ -70,6 +72,9 @@ pub struct RunConfig {
     pub free_bits: f32,
     #[serde(default)]
     pub decoder: Decoder,
+    /// Classes of a conditional model (--conditional), 0 otherwise.
+    #[serde(default)]
+    pub classes: usize,
 }
 
 fn one_usize() -> usize {
@@ -82,7 +87,8 @@ fn one_f32() -> f32 {
 
 impl RunConfig {
     pub fn architecture(&self) -> Architecture {
-        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent, decoder: self.decoder }
+        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent, decoder: self.decoder,
+                       classes: self.classes }
     }
 
     pub fn adam(&self) -> AdamConfig {
@@ -181,6 +187,9 @@ pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
     }
     for (i, l) in model.decoder.iter().enumerate() {
         slots.extend(linear(if hidden == 1 { ["fc3", "fc4"][i].to_string() } else { format!("decoder.{i}") }, l));
+    }
+    if let Some(prior) = &model.prior {
+        slots.extend(linear("prior".to_string(), prior));
     }
     slots
 }
@@ -346,7 +355,7 @@ pub fn describe(config: &RunConfig) -> String {
 }
 
 fn check_config(c: &RunConfig) -> Result<()> {
-    let arch_ok = c.input > 0 && c.input % 4 == 0 && c.input <= 1 << 20 && c.latent > 0 && c.latent <= 4096
+    let arch_ok = c.classes <= 256 && c.input > 0 && c.input % 4 == 0 && c.input <= 1 << 20 && c.latent > 0 && c.latent <= 4096
         && !c.hidden.is_empty() && c.hidden.iter().all(|&h| h > 0 && h <= 16_384);
     if !arch_ok {
         bail!("the config's architecture {} is not one wgvae can build", describe(c));

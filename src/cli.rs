@@ -86,6 +86,10 @@ pub struct ModelArgs {
     /// mean and log-variance per pixel (its loss is a density, so not comparable with Bernoulli's).
     #[arg(long, value_enum, default_value_t = Decoder::Bernoulli)]
     pub decoder: Decoder,
+    /// A class-conditional VAE (CVAE): q(z|x, y), p(x|z, y) and a learned prior p(z|y), the class
+    /// y taken from the data's labels.
+    #[arg(long)]
+    pub conditional: bool,
     /// Training objective.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]
     pub objective: Objective,
@@ -217,6 +221,9 @@ pub struct SampleArgs {
     /// Scales the prior's standard deviation (below 1: more typical, less varied samples).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
+    /// For a conditional model: samples of this class only [default: a row of --cols per class].
+    #[arg(long)]
+    pub class: Option<usize>,
     /// Images per row.
     #[arg(long, default_value_t = 8)]
     pub cols: usize,
@@ -337,6 +344,9 @@ impl ModelArgs {
         }
         if self.baseline != Baseline::None && self.estimator != Estimator::Score {
             bail!("--baseline is a control variate of --estimator score");
+        }
+        if self.conditional && (self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0) {
+            bail!("--conditional trains the ELBO with --estimator reparam, without --free-bits");
         }
         if self.baseline == Baseline::Loo && self.mc_samples < 2 {
             bail!("--baseline loo needs --mc-samples 2 or more (each sample's baseline is the others' mean)");

@@ -39,8 +39,18 @@ fn open_for_eval(from: &crate::cli::CheckpointArgs, data_override: Option<&std::
 }
 
 /// The `refine` command: the amortization gap on the validation split.
+/// The importance sampler and the refiner run unconditional models only (for now).
+fn unconditional(s: &session::Session, what: &str) -> Result<()> {
+    if s.config.classes > 0 {
+        bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {}",
+              if what == "refine" { "src/refine.rs" } else { "shaders/importance.wgsl" });
+    }
+    Ok(())
+}
+
 pub fn refine(args: &RefineArgs) -> Result<()> {
     let (s, _) = open_for_eval(&args.from, None, args.max_images)?;
+    unconditional(&s, "refine")?;
     println!("adapter: {}", s.gpu.describe());
     let adam = crate::reference::kernels::AdamConfig { lr: args.lr, ..s.config.adam() };
     let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val,
@@ -77,6 +87,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     println!("negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
              (totals.rec_sum + totals.kl_sum) / n, totals.rec_sum / n, totals.kl_sum / n, started.elapsed().as_secs_f64());
 
+    unconditional(&s, "the importance-sampled likelihood")?;
     let started = Instant::now();
     let r = importance_nll(&s, args.iw_samples, args.seed);
     let seconds = started.elapsed().as_secs_f64();

@@ -15,6 +15,16 @@ pub struct Architecture {
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub decoder: Decoder,
+    /// Classes conditioned on (a CVAE: q(z|x, y), p(x|z, y), p(z|y)); 0 for an unconditional VAE.
+    pub classes: usize,
+}
+
+impl Architecture {
+    /// Columns of the one-hot class block appended to the encoder's and the decoder's input: the
+    /// class count rounded up to a multiple of 4 (the extra columns stay 0).
+    pub fn class_block(&self) -> usize {
+        self.classes.div_ceil(4) * 4
+    }
 }
 
 /// p(x|z): what the decoder's last layer outputs per pixel.
@@ -66,6 +76,8 @@ pub struct Model {
     pub arch: Architecture,
     pub encoder: Vec<Layer>,
     pub decoder: Vec<Layer>,
+    /// The learned prior p(z|y) of a conditional model: [mu | logvar] = W onehot(y) + b, [2 latent, class block].
+    pub prior: Option<Layer>,
     /// Length of the flat parameter buffer, padding included.
     pub param_count: usize,
 }
@@ -81,10 +93,10 @@ impl Model {
             Layer { n_in, n_out, relu, relu_input, weight_at, bias_at }
         };
         // Widths along each path; every layer but the last of a path has a ReLU.
-        let mut encoder_widths = vec![arch.input];
+        let mut encoder_widths = vec![arch.input + arch.class_block()];
         encoder_widths.extend(&arch.hidden);
         encoder_widths.push(2 * arch.latent);
-        let mut decoder_widths = vec![arch.latent];
+        let mut decoder_widths = vec![arch.latent + arch.class_block()];
         decoder_widths.extend(arch.hidden.iter().rev());
         decoder_widths.push(arch.input * arch.decoder.outputs_per_pixel());
         let mut path = |widths: &[usize]| -> Vec<Layer> {
@@ -93,20 +105,22 @@ impl Model {
         };
         let encoder = path(&encoder_widths);
         let decoder = path(&decoder_widths);
+        let prior = (arch.classes > 0).then(|| layer(arch.class_block(), 2 * arch.latent, false, false));
         let param_count = at;
-        Model { arch, encoder, decoder, param_count }
+        Model { arch, encoder, decoder, prior, param_count }
     }
 
     pub fn layers(&self) -> impl Iterator<Item = &Layer> {
-        self.encoder.iter().chain(self.decoder.iter())
+        self.encoder.iter().chain(self.decoder.iter()).chain(self.prior.iter())
     }
 
     /// PyTorch's nn.Linear initialisation: W and b uniform in +-1/sqrt(n_in) (kaiming_uniform with
-    /// a = sqrt(5) reduces to that bound for W). Padding stays 0.
+    /// a = sqrt(5) reduces to that bound for W). Padding stays 0, and so does a conditional model's
+    /// prior layer: p(z|y) starts as N(0, I) for every class.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut params = vec![0.0f32; self.param_count];
-        for layer in self.layers() {
+        for layer in self.encoder.iter().chain(&self.decoder) {
             let bound = 1.0 / (layer.n_in as f32).sqrt();
             for w in &mut params[layer.weight_at..layer.weight_at + layer.n_in * layer.n_out] {
                 *w = rng.random_range(-bound..bound);

@@ -8,12 +8,59 @@ use crate::train::{prior_latents, write_reconstructions};
 
 pub fn sample(args: &SampleArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None)?;
-    let z: Vec<f32> = prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect();
-    let images = s.trainer.decode(&s.gpu, &z);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "sample.png"));
+    let classes = s.config.classes;
+    if let Some(c) = args.class {
+        if classes == 0 {
+            bail!("--class {c}: {} is not a conditional model (train with --conditional)", args.from.checkpoint.display());
+        }
+        if c >= classes {
+            bail!("--class {c}: the model knows classes 0 to {}", classes - 1);
+        }
+    }
+    if classes > 0 && args.class.is_none() {
+        // One row of --cols samples per class.
+        let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature);
+        write_grid(&out, &images, args.cols * classes, s.data.side, args.cols)?;
+        println!("wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})", out.display(), args.cols, args.temperature);
+        return Ok(());
+    }
+    let z: Vec<f32> = prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect();
+    let images = match args.class {
+        Some(c) => {
+            let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z);
+            s.trainer.decode_classes(&s.gpu, &z, &labels)
+        }
+        None => s.trainer.decode(&s.gpu, &z),
+    };
     write_grid(&out, &images, args.n, s.data.side, args.cols)?;
-    println!("wrote {} ({} prior samples, temperature {})", out.display(), args.n, args.temperature);
+    println!("wrote {} ({} prior samples{}, temperature {})", out.display(), args.n,
+             args.class.map_or(String::new(), |c| format!(" of class {c}")), args.temperature);
     Ok(())
+}
+
+/// Draws from a conditional model's prior: z = mu_p(y) + sigma_p(y) eps for each label, given
+/// standard normal eps [n, latent] (already scaled by any temperature). Returns (z, labels).
+pub fn class_latents(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, labels: &[u32], eps: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let prior = trainer.model.prior.expect("a conditional model has a prior layer");
+    let (latent, cb) = (trainer.model.arch.latent, trainer.model.arch.class_block());
+    let params = trainer.read_params(gpu);
+    // [mu | logvar] = W onehot(y) + b: column y of W [2 latent, cb] plus b.
+    let out = |j: usize, y: u32| params[prior.weight_at + j * cb + y as usize] + params[prior.bias_at + j];
+    let z = labels.iter().enumerate()
+        .flat_map(|(i, &y)| (0..latent).map(move |j| (i, y, j)))
+        .map(|(i, y, j)| out(j, y) + (0.5 * out(latent + j, y)).exp() * eps[i * latent + j])
+        .collect();
+    (z, labels.to_vec())
+}
+
+/// A conditional model's grid: `cols` samples from p(z|y) for each class y, a row per class.
+pub fn class_grid(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, cols: usize, seed: u32, temperature: f32) -> Vec<f32> {
+    let classes = trainer.model.arch.classes;
+    let eps: Vec<f32> = prior_latents(cols * classes, trainer.model.arch.latent, seed).iter().map(|v| v * temperature).collect();
+    let labels: Vec<u32> = (0..classes * cols).map(|i| (i / cols) as u32).collect();
+    let (z, labels) = class_latents(trainer, gpu, &labels, &eps);
+    trainer.decode_classes(gpu, &z, &labels)
 }
 
 pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
@@ -55,7 +102,13 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
             z.extend(mu(p).iter().zip(mu(pairs + p)).map(|(a, b)| (1.0 - t) * a + t * b));
         }
     }
-    let decoded = s.trainer.decode(&s.gpu, &z);
+    // A conditional model decodes each path with its start image's class.
+    let labels: Vec<u32> = if s.config.classes > 0 {
+        start.iter().flat_map(|&i| std::iter::repeat_n(val.labels[i] as u32, frames)).collect()
+    } else {
+        Vec::new()
+    };
+    let decoded = s.trainer.decode_classes(&s.gpu, &z, &labels);
     let pixels = val.pixels;
     let input = |i: usize| val.image(i).iter().map(|&v| v as f32 / 255.0);
     let mut grid = Vec::with_capacity(pairs * (frames + 2) * pixels);
@@ -73,6 +126,9 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
 
 pub fn manifold(args: &ManifoldArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None)?;
+    if s.config.classes > 0 {
+        bail!("{}: manifold draws an unconditional model's latent space; this model is conditional", args.from.checkpoint.display());
+    }
     if s.config.latent != 2 {
         bail!("{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",
               args.from.checkpoint.display(), s.config.latent);

@@ -47,6 +47,7 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
         kl_warmup_epochs: args.kl_warmup,
         free_bits: args.free_bits,
         decoder: args.decoder,
+        classes: 0, // set from the data by with_classes when --conditional
     }
 }
 
@@ -60,6 +61,9 @@ pub fn settings(config: &RunConfig, steps_per_epoch: usize) -> TrainSettings {
 /// The config's data, or `data_override` (an IDX folder) in its place.
 pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<Dataset> {
     let data = data::load(data_override.or(config.data.as_ref()), config.dataset, config.input)?;
+    if config.classes > 0 && data.classes() > config.classes {
+        bail!("{}: labels go up to {}, but the conditional model knows {} classes", data.name, data.classes() - 1, config.classes);
+    }
     if data.train.len() < config.batch {
         bail!("--batch {}: larger than the {} training images of {}", config.batch, data.train.len(), data.name);
     }
@@ -76,11 +80,19 @@ pub fn open(config: RunConfig, device: &DeviceArgs, data: Dataset, params: &[f32
     Ok(Session { config, gpu, kernels, data, trainer })
 }
 
+/// A conditional model's class count from its data: one more than the largest label.
+pub fn with_classes(config: &mut RunConfig, args: &ModelArgs, data: &Dataset) {
+    if args.conditional {
+        config.classes = data.classes();
+    }
+}
+
 /// A fresh run from flags: data loaded, weights initialised as PyTorch would.
 pub fn open_new(args: &ModelArgs, epochs: usize, device: &DeviceArgs) -> Result<Session> {
     let mut config = config_from_args(args, epochs);
     let data = load_data(&config, None)?;
     config.data_fingerprint = data.fingerprint();
+    with_classes(&mut config, args, &data);
     let params = Model::new(config.architecture()).init_params(config.seed as u64);
     open(config, device, data, &params)
 }

@@ -11,4 +11,5 @@ pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("importance", &["common.wgsl", "importance.wgsl"]),
     ("samples", &["common.wgsl", "samples.wgsl"]),
     ("rows", &["rows.wgsl"]),
+    ("condition", &["condition.wgsl"]),
 ];

@@ -13,6 +13,7 @@ const FILES: &[(&str, &str)] = &[
     ("importance.wgsl", include_str!("../shaders/importance.wgsl")),
     ("samples.wgsl", include_str!("../shaders/samples.wgsl")),
     ("rows.wgsl", include_str!("../shaders/rows.wgsl")),
+    ("condition.wgsl", include_str!("../shaders/condition.wgsl")),
 ];
 
 /// The full source of module `name` (its files joined in order).

@@ -216,10 +216,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         write_metrics(&out.join("metrics.csv"), &history)?;
         crate::curves::draw(&out.join("curves.png"), &history, &data.name)?;
 
-        let samples = trainer.decode(gpu, &prior);
-        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, 64, data.side, 8)?;
+        // Prior samples: 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y).
+        let (samples, count) = if config.classes > 0 {
+            (crate::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0), 8 * config.classes)
+        } else {
+            (trainer.decode(gpu, &prior), 64)
+        };
+        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.side, 8)?;
         if epoch == config.epochs {
-            write_grid(&out.join("samples.png"), &samples, 64, data.side, 8)?;
+            write_grid(&out.join("samples.png"), &samples, count, data.side, 8)?;
             let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
             let (x, probs) = trainer.reconstruct(gpu, &picks);

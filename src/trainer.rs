@@ -21,6 +21,7 @@ pub struct TrainSettings {
 /// One split of the data, resident on the GPU.
 struct GpuSplit {
     images: wgpu::Buffer, // [n, pixels / 4] u32, 4 pixels a word
+    labels: wgpu::Buffer, // [n] u32
     order: wgpu::Buffer,  // [pass_rows] u32 image indices
     rows: usize,
 }
@@ -42,6 +43,7 @@ pub struct GpuTrainer {
     pub z: wgpu::Buffer,      // [R, latent], R = B x samples per input
     pub logits: wgpu::Buffer, // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
     pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
+    decode_labels: wgpu::Buffer, // [R] u32: a CVAE's class per decoded row
     train_step: Vec<Launch>,
     gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
     encode: Vec<Launch>,
@@ -67,6 +69,7 @@ impl GpuTrainer {
         let val_steps = val.len().div_ceil(b);
         let split = |name: &str, s: &Split, order_len: usize| GpuSplit {
             images: gpu::storage_with(gpu, &format!("{name} images"), &pack_words(&s.images)),
+            labels: gpu::storage_with(gpu, &format!("{name} labels"), &s.labels.iter().map(|&l| l as u32).collect::<Vec<_>>()),
             order: gpu::storage_with(gpu, &format!("{name} order"),
                                      &(0..order_len as u32).map(|i| i.min(s.len() as u32 - 1)).collect::<Vec<_>>()),
             rows: s.len(),
@@ -108,6 +111,24 @@ impl GpuTrainer {
         };
         let logits = dec.last().expect("decoder has a layer").clone();
 
+        // A conditional model's extra buffers: labels y, the inputs with their one-hot class block
+        // appended (xc [B, input + cb], zc [R, latent + cb]), the one-hot alone (yc [B, cb]) and
+        // the prior's output p(z|y) [B, 2 latent] with its gradient, per input and per sample.
+        let cb = model.arch.class_block();
+        let cond = model.prior.is_some();
+        let y = gpu::storage_zeroed(gpu, "labels y", 4 * b);
+        let decode_labels = gpu::storage_zeroed(gpu, "decode labels", 4 * rows);
+        let sized = |label: &str, n: usize| if cond { gpu::storage_zeroed(gpu, label, f32s(n)) } else { gpu::storage_zeroed(gpu, label, 16) };
+        let (xc, zc, dzc, yc) = (sized("x with class", b * (input + cb)), sized("z with class", rows * (latent + cb)),
+                                 sized("dz with class", rows * (latent + cb)), sized("one-hot class", b * cb));
+        let (mulv_p, dprior) = (sized("prior mulv", b * 2 * latent), sized("d prior mulv", b * 2 * latent));
+        let (mulv_p_s, dprior_s) = if samples > 1 {
+            (sized("prior mulv per sample", rows * 2 * latent), sized("d prior mulv per sample", rows * 2 * latent))
+        } else {
+            (mulv_p.clone(), dprior.clone())
+        };
+        let (enc_in, dec_in, d_dec_in) = if cond { (&xc, &zc, &dzc) } else { (&x, &z, &dz) };
+
         let k = |name: &str| kernels.get(name);
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
         let b_of = |l: &Layer| (l.bias_at, l.n_out);
@@ -142,6 +163,48 @@ impl GpuTrainer {
             k("gather_batch").launch(gpu, &[bind(0, &u), bind(1, &counters), bind(2, &s.images), bind(3, &s.order), bind(4, &x)],
                                      groups_of_64(b * input / 4))
         };
+        let gather_labels = |s: &GpuSplit, pass_rows: usize| {
+            let p = GatherParams { batch: b as u32, words: 0, pass_rows: pass_rows as u32, binarize: 0, seed: 0, stream: 0, pad: [0; 2] };
+            let u = gpu::uniform_with(gpu, "gather labels params", &p);
+            k("gather_labels").launch(gpu, &[bind(0, &u), bind(1, &counters), bind(3, &s.order), bind(5, &s.labels), bind(6, &y)],
+                                      groups_of_64(b))
+        };
+        // dst[.., dst_offset..] = src columns, or the one-hot of `labels` (one label per `repeat` rows).
+        let copy_columns = |n: usize, (src, src_w, src_off): (&wgpu::Buffer, usize, usize), (dst, dst_w, dst_off): (&wgpu::Buffer, usize, usize), count: usize| {
+            let u = gpu::uniform_with(gpu, "column params", &ColumnParams {
+                rows: n as u32, src_width: src_w as u32, dst_width: dst_w as u32, count: count as u32,
+                src_offset: src_off as u32, dst_offset: dst_off as u32, repeat: 1, pad: 0 });
+            k("copy_columns").launch(gpu, &[bind(0, &u), bind(1, src), bind(2, dst)], groups_of_64(n * count))
+        };
+        let one_hot = |n: usize, labels: &wgpu::Buffer, repeat: usize, (dst, dst_w, dst_off): (&wgpu::Buffer, usize, usize)| {
+            let u = gpu::uniform_with(gpu, "one-hot params", &ColumnParams {
+                rows: n as u32, src_width: 0, dst_width: dst_w as u32, count: cb as u32, src_offset: 0,
+                dst_offset: dst_off as u32, repeat: repeat as u32, pad: 0 });
+            k("one_hot_columns").launch(gpu, &[bind(0, &u), bind(2, dst), bind(3, labels)], groups_of_64(n * cb))
+        };
+        // Conditional: the batch's labels, [x | onehot(y)], onehot(y), and the prior p(z|y) per sample.
+        let condition_inputs = |s: &GpuSplit, pass_rows: usize| -> Vec<Launch> {
+            let Some(prior) = &model.prior else { return Vec::new() };
+            let mut launches = vec![
+                gather_labels(s, pass_rows),
+                copy_columns(b, (&x, input, 0), (&xc, input + cb, 0), input),
+                one_hot(b, &y, 1, (&xc, input + cb, input)),
+                one_hot(b, &y, 1, (&yc, cb, 0)),
+                network::forward(gpu, kernels, &params_buf, prior, b, &yc, &mulv_p),
+            ];
+            if samples > 1 {
+                let u = gpu::uniform_with(gpu, "row params", &RowParams { inputs: b as u32, samples: samples as u32, width: (2 * latent) as u32, pad: 0 });
+                launches.push(k("repeat_rows").launch(gpu, &[bind(0, &u), bind(1, &mulv_p), bind(2, &mulv_p_s)], groups_of_64(rows * 2 * latent)));
+            }
+            launches
+        };
+        // Conditional: [z | onehot(y)] for the decoder, from `labels` (one per `repeat` rows).
+        let condition_z = |labels: &wgpu::Buffer, repeat: usize| -> Vec<Launch> {
+            if !cond {
+                return Vec::new();
+            }
+            vec![copy_columns(rows, (&z, latent, 0), (&zc, latent + cb, 0), latent), one_hot(rows, labels, repeat, (&zc, latent + cb, latent))]
+        };
         let row_params = gpu::uniform_with(gpu, "row params", &RowParams {
             inputs: b as u32, samples: samples as u32, width: (2 * latent) as u32, pad: 0 });
         let repeat_mulv = (samples > 1).then(|| k("repeat_rows").launch(
@@ -170,7 +233,12 @@ impl GpuTrainer {
         let losses = |u: &wgpu::Buffer| {
             vec![
                 k(rec_forward_name).launch(gpu, &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)], groups_of_64(rows)),
-                k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows)),
+                if cond {
+                    k("gaussian_kl2_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl), bind(8, &mulv_p_s)],
+                                                     groups_of_64(rows))
+                } else {
+                    k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows))
+                },
             ]
         };
         let finish = |u: &wgpu::Buffer| {
@@ -186,14 +254,17 @@ impl GpuTrainer {
             k(name).launch(gpu, &all, groups_of_64(invocations))
         };
 
-        let encoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.encoder, b, &x, &enc);
-        let decoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.decoder, rows, &z, &dec);
+        let encoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.encoder, b, enc_in, &enc);
+        let decoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.decoder, rows, dec_in, &dec);
         let decoder_backward = |with_dz: bool| {
             let mut launches = Vec::new();
             for (i, l) in model.decoder.iter().enumerate().rev() {
-                let input = if i == 0 { &z } else { &dec[i - 1] };
-                let d_input = if i == 0 { with_dz.then_some(&dz) } else { Some(&d_dec[i - 1]) };
+                let input = if i == 0 { dec_in } else { &dec[i - 1] };
+                let d_input = if i == 0 { with_dz.then_some(d_dec_in) } else { Some(&d_dec[i - 1]) };
                 launches.extend(backward(l, rows, input, &d_dec[i], d_input));
+            }
+            if with_dz && cond { //                                             dz = the z columns of d[z | onehot]
+                launches.push(copy_columns(rows, (&dzc, latent + cb, 0), (&dz, latent, 0), latent));
             }
             launches
         };
@@ -205,9 +276,11 @@ impl GpuTrainer {
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
         let mut train_step = vec![gather(&train_split, steps_per_epoch * b)]; // x = batch of images
+        train_step.extend(condition_inputs(&train_split, steps_per_epoch * b)); // CVAE: y, [x | y], p(z|y)
         train_step.extend(encoder_forward.iter().cloned()); //                  mulv = encoder(x)
         train_step.extend(repeat_mulv.clone()); //                              one row per sample
         train_step.push(reparam_forward(&train_latent)); //                     z = mu + sigma eps
+        train_step.extend(condition_z(&y, samples)); //                         CVAE: [z | y]
         train_step.extend(decoder_forward.iter().cloned()); //                  logits = decoder(z)
         train_step.extend(losses(&train_loss)); //                              rec, kl per row
         match (obj.objective, obj.estimator) {
@@ -217,9 +290,15 @@ impl GpuTrainer {
                 train_step.push(k("reparam_backward").launch( //                dmulv = dz through the sample
                     gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv_s)],
                     groups_of_64(rows * latent)));
-                train_step.push(k("gaussian_kl_backward").launch( //            dmulv += weighted dKL
-                    gpu, &[bind(0, &train_latent), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
-                    groups_of_64(rows * latent)));
+                if cond { //                                                   dmulv += dKL(q || p(z|y)); dprior
+                    train_step.push(k("gaussian_kl2_backward").launch(
+                        gpu, &[bind(0, &train_latent), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s), bind(8, &mulv_p_s),
+                               bind(9, &dprior_s)], groups_of_64(rows * latent)));
+                } else { //                                                    dmulv += weighted dKL
+                    train_step.push(k("gaussian_kl_backward").launch(
+                        gpu, &[bind(0, &train_latent), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
+                        groups_of_64(rows * latent)));
+                }
             }
             (Objective::Iwae, _) => {
                 train_step.push(log_weight.clone()); //                         log w per sample
@@ -243,9 +322,16 @@ impl GpuTrainer {
         if samples > 1 { //                                                    sum the samples' dmulv per input
             train_step.push(k("sum_row_groups").launch(
                 gpu, &[bind(0, &row_params), bind(1, &d_mulv_s), bind(2, &d_mulv)], groups_of_64(b * 2 * latent)));
+            if cond {
+                train_step.push(k("sum_row_groups").launch(
+                    gpu, &[bind(0, &row_params), bind(1, &dprior_s), bind(2, &dprior)], groups_of_64(b * 2 * latent)));
+            }
+        }
+        if let Some(prior) = &model.prior { //                                 CVAE: the prior layer's gradients
+            train_step.extend(backward(prior, b, &yc, &dprior, None));
         }
         for (i, l) in model.encoder.iter().enumerate().rev() { //              encoder backward
-            let input = if i == 0 { &x } else { &enc[i - 1] };
+            let input = if i == 0 { enc_in } else { &enc[i - 1] };
             let d_input = if i == 0 { None } else { Some(&d_enc[i - 1]) };
             train_step.extend(backward(l, b, input, &d_enc[i], d_input));
         }
@@ -262,20 +348,26 @@ impl GpuTrainer {
 
         // Encoding validation images: their posterior means and log-variances in mulv.
         let mut encode = vec![gather(&val_split, val.len())];
+        encode.extend(condition_inputs(&val_split, val.len()));
         encode.extend(encoder_forward.iter().cloned());
 
         // Evaluation: the same forward with its own random stream, no backward.
         let mut eval_step = encode.clone();
         eval_step.extend(repeat_mulv);
         eval_step.push(reparam_forward(&eval_latent));
+        eval_step.extend(condition_z(&y, samples));
         eval_step.extend(decoder_forward.iter().cloned());
         eval_step.extend(losses(&eval_loss));
         eval_step.push(finish(&eval_loss));
 
+        // Decoding given latents (and, for a CVAE, classes in decode_labels).
+        let mut decode = condition_z(&decode_labels, 1);
+        decode.extend(decoder_forward);
+
         GpuTrainer {
             model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals, baseline,
-            train: train_split, val: val_split, x, z, logits, mulv, train_step, gradient_len, encode, eval_step,
-            decode: decoder_forward,
+            train: train_split, val: val_split, x, z, logits, mulv, decode_labels, train_step, gradient_len, encode, eval_step,
+            decode,
         }
     }
 
@@ -397,11 +489,19 @@ impl GpuTrainer {
 
     /// Decoder output probabilities [n, input] for latents z [n, latent].
     pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> Vec<f32> {
+        self.decode_classes(gpu, z, &[])
+    }
+
+    /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n].
+    pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
         let latent = self.model.arch.latent;
         let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input);
-        for chunk in z.chunks(rows * latent) {
+        for (i, chunk) in z.chunks(rows * latent).enumerate() {
             gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
+            if !classes.is_empty() {
+                gpu.queue.write_buffer(&self.decode_labels, 0, bytemuck::cast_slice(&classes[i * rows..(i * rows + rows).min(classes.len())]));
+            }
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;
             out.extend(self.pictures(&gpu::read::<f32>(gpu, &self.logits, 0, rows * self.output_width())));

@@ -641,7 +641,20 @@ fn training_steps_should_match_reference(hidden: Vec<usize>, latent: usize, obje
     training_steps_should_match_reference_with(hidden, latent, objective, Decoder::Bernoulli);
 }
 
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_for_a_conditional_model() {
+    // latent 6 + class block 12: scalar kernels; latent 8 + 12 = 20 and 784 + 12: vec4 kernels.
+    training_steps_should_match_reference_full(vec![45], 6, ObjectiveSettings::default(), Decoder::Bernoulli, 10);
+    let two = ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 2, ..ObjectiveSettings::default() };
+    training_steps_should_match_reference_full(vec![44], 8, two, Decoder::Gaussian, 10);
+}
+
 fn training_steps_should_match_reference_with(hidden: Vec<usize>, latent: usize, objective: ObjectiveSettings, decoder: Decoder) {
+    training_steps_should_match_reference_full(hidden, latent, objective, decoder, 0);
+}
+
+fn training_steps_should_match_reference_full(hidden: Vec<usize>, latent: usize, objective: ObjectiveSettings, decoder: Decoder,
+                                              classes: usize) {
     use wgvae::model::{Architecture, Decoder, Model};
     use wgvae::reference::trainer::ReferenceTrainer;
     use wgvae::trainer::{GpuTrainer, TrainSettings};
@@ -652,7 +665,7 @@ fn training_steps_should_match_reference_with(hidden: Vec<usize>, latent: usize,
         pixels: 784,
     };
     let (train, val) = (take(0, 61), take(3000, 9));
-    let model = Model::new(Architecture { input: 784, hidden, latent, decoder });
+    let model = Model::new(Architecture { input: 784, hidden, latent, decoder, classes });
     let settings = TrainSettings {
         batch: 13,
         adam: r::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -660,7 +673,12 @@ fn training_steps_should_match_reference_with(hidden: Vec<usize>, latent: usize,
         binarize: r::Binarize::Dynamic,
         objective: objective.clone(),
     };
-    let params = model.init_params(5);
+    let mut params = model.init_params(5);
+    if let Some(prior) = &model.prior {
+        // A prior that is not N(0, I), so that every term of the two-Gaussian KL is exercised.
+        let noise = random(prior.n_in * prior.n_out, 77, 0.3);
+        params[prior.weight_at..prior.weight_at + noise.len()].copy_from_slice(&noise);
+    }
     let (g, k) = gpu();
     let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
     let mut reference = ReferenceTrainer::new(model, settings, params);
@@ -670,7 +688,7 @@ fn training_steps_should_match_reference_with(hidden: Vec<usize>, latent: usize,
     let pass_rows = (gpu_trainer.steps_per_epoch * 13) as u32;
     for step in 0..4 {
         gpu_trainer.train_steps(g, 1);
-        reference.train_step(&train.images, &order, pass_rows);
+        reference.train_step(&train.images, &train.labels, &order, pass_rows);
         let (got, want) = (gpu_trainer.totals(g), reference.totals);
         // Running totals after each step: every step's rec and kl must agree.
         assert_close(&format!("{objective:?}: losses through step {step}"), &[got.rec_sum, got.kl_sum, got.examples],
@@ -798,7 +816,7 @@ const PIXELS: usize = 83;
         let data = wgvae::data::embedded(784).expect("embedded data");
         let n = 3;
         let split = wgvae::data::Split { images: data.val.images[..n * 784].to_vec(), labels: data.val.labels[..n].to_vec(), pixels: 784 };
-        let model = Model::new(Architecture { input: 784, hidden: vec![9], latent: 3, decoder: Decoder::Bernoulli });
+        let model = Model::new(Architecture { input: 784, hidden: vec![9], latent: 3, decoder: Decoder::Bernoulli, classes: 0 });
         let params = model.init_params(3);
         let k = ROWS + 5; // two chunks per image, the second smaller
         assert_eq!(plan(k, n), (1, (ROWS + 5).div_ceil(2)));
@@ -966,7 +984,7 @@ fn refine_should_match_the_reference_refinement() {
     let data = wgvae::data::embedded(784).expect("embedded data");
     let (n, batch) = (11, 8);
     let split = wgvae::data::Split { images: data.val.images[..n * 784].to_vec(), labels: data.val.labels[..n].to_vec(), pixels: 784 };
-    let model = Model::new(Architecture { input: 784, hidden: vec![45], latent: 6, decoder: Decoder::Bernoulli });
+    let model = Model::new(Architecture { input: 784, hidden: vec![45], latent: 6, decoder: Decoder::Bernoulli, classes: 0 });
     let params = model.init_params(9);
     let adam = r::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let (g, k) = gpu();
@@ -989,4 +1007,79 @@ fn refine_should_match_the_reference_refinement() {
     assert_close("refine: ELBO after", &flat(&got.after), &flat(&after), 1e-4);
     assert_eq!(got.before.examples, (n * 2) as f32);
     assert!(after.rec_sum + after.kl_sum < before.rec_sum + before.kl_sum, "3 steps at lr 0.05 should raise the ELBO");
+}
+
+// ---- shaders/condition.wgsl, gather_labels and the two-Gaussian KL ----
+
+mod condition {
+    use super::*;
+    use wgvae::reference::condition as rc;
+
+    fn column_params(rows: usize, src_width: usize, dst_width: usize, count: usize, src_offset: usize, dst_offset: usize, repeat: usize) -> wgpu::Buffer {
+        uniform(&ColumnParams { rows: rows as u32, src_width: src_width as u32, dst_width: dst_width as u32, count: count as u32,
+                                src_offset: src_offset as u32, dst_offset: dst_offset as u32, repeat: repeat as u32, pad: 0 })
+    }
+
+    #[test]
+    fn copy_columns_and_one_hot_columns_should_match_reference() {
+        let (rows, src_w, dst_w) = (13, 37, 50);
+        let src = random(rows * src_w, 80, 1.0);
+        let start = random(rows * dst_w, 81, 1.0);
+        let (sb, db) = (storage(&src), storage(&start));
+        let p = column_params(rows, src_w, dst_w, 30, 5, 3, 1);
+        run(gpu().1.get("copy_columns").launch(&gpu().0, &[bind(0, &p), bind(1, &sb), bind(2, &db)], groups_of_64(rows * 30)));
+        let mut want = start.clone();
+        rc::copy_columns(&src, &mut want, rows, src_w, dst_w, 30, 5, 3);
+        assert_close("copy_columns", &read(&db, rows * dst_w), &want, 0.0);
+
+        let labels: Vec<u32> = (0..5).map(|i| (i * 7 % 10) as u32).collect();
+        let lb = gpu::storage_with(&gpu().0, "labels", &labels);
+        let p = column_params(rows, 0, dst_w, 12, 0, 37, 3);
+        run(gpu().1.get("one_hot_columns").launch(&gpu().0, &[bind(0, &p), bind(2, &db), bind(3, &lb)], groups_of_64(rows * 12)));
+        rc::one_hot_columns(&labels, &mut want, rows, dst_w, 12, 37, 3);
+        assert_close("one_hot_columns", &read(&db, rows * dst_w), &want, 0.0);
+    }
+
+    #[test]
+    fn gather_labels_should_match_reference() {
+        let labels: Vec<u32> = (0..29).map(|i| (i * 3 % 10) as u32).collect();
+        let order: Vec<u32> = (0..29).rev().collect();
+        let c = counters(0, 20);
+        let p = uniform(&GatherParams { batch: B as u32, words: 0, pass_rows: 29, binarize: 0, seed: 0, stream: 0, pad: [0; 2] });
+        let (cb, ob, lb) = (gpu::storage_with(&gpu().0, "c", &[c]), gpu::storage_with(&gpu().0, "o", &order), gpu::storage_with(&gpu().0, "l", &labels));
+        let yb = gpu::storage_with(&gpu().0, "y", &vec![99u32; B]);
+        run(gpu().1.get("gather_labels").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(3, &ob), bind(5, &lb), bind(6, &yb)], groups_of_64(B)));
+        assert_eq!(gpu::read::<u32>(&gpu().0, &yb, 0, B), rc::gather_labels(&labels, &order, B, 29, &c));
+    }
+
+    #[test]
+    fn gaussian_kl2_should_match_reference() {
+        let (mulv, prior, start) = (random(B * 2 * LATENT, 82, 1.5), random(B * 2 * LATENT, 83, 1.5), random(B * 2 * LATENT, 84, 1.0));
+        let p = latent_params_with(B, 0.5, 10, 0.0, 0.5);
+        let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
+        let (mb, pb, kb) = (storage(&mulv), storage(&prior), storage(&vec![0.0; B]));
+        run(gpu().1.get("gaussian_kl2_forward").launch(&gpu().0, &[bind(0, &p), bind(2, &mb), bind(7, &kb), bind(8, &pb)], groups_of_64(B)));
+        assert_close("gaussian_kl2_forward", &read(&kb, B), &rc::gaussian_kl2_forward(&mulv, &prior, B, LATENT), 1e-5);
+        let (db, dpb) = (storage(&start), storage(&vec![0.0; B * 2 * LATENT]));
+        run(gpu().1.get("gaussian_kl2_backward").launch(&gpu().0, &[bind(0, &p), bind(1, &cb), bind(2, &mb), bind(6, &db), bind(8, &pb), bind(9, &dpb)],
+                                                         groups_of_64(B * LATENT)));
+        let mut want = start.clone();
+        let want_prior = rc::gaussian_kl2_backward(&mulv, &prior, &mut want, B, LATENT, r::kl_weight(0.5, 10, 4) * 0.5);
+        assert_close("gaussian_kl2_backward dmulv", &read(&db, B * 2 * LATENT), &want, 1e-5);
+        assert_close("gaussian_kl2_backward dprior", &read(&dpb, B * 2 * LATENT), &want_prior, 1e-5);
+        // With the prior at N(0, I) it is the standard KL.
+        let standard = vec![0.0; B * 2 * LATENT];
+        assert_close("KL to N(0, I)", &rc::gaussian_kl2_forward(&mulv, &standard, B, LATENT), &r::gaussian_kl_forward(&mulv, B, LATENT), 1e-5);
+    }
+
+    #[test]
+    fn gaussian_kl2_backward_reference_should_match_finite_differences() {
+        let (b, latent) = (3, 4);
+        let (mulv, prior) = (random(b * 2 * latent, 85, 1.0), random(b * 2 * latent, 86, 1.0));
+        let mut dq = vec![0.0; mulv.len()];
+        let dp = rc::gaussian_kl2_backward(&mulv, &prior, &mut dq, b, latent, 0.7);
+        let kl = |q: &[f32], p: &[f32]| 0.7 * rc::gaussian_kl2_forward(q, p, b, latent).iter().map(|&v| v as f64).sum::<f64>();
+        check_grad("kl2 dq", &|q: &[f32]| kl(q, &prior), &always, &mulv, &dq);
+        check_grad("kl2 dp", &|p: &[f32]| kl(&mulv, p), &always, &prior, &dp);
+    }
 }

@@ -37,6 +37,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// One more than the largest label of either split.
+    pub fn classes(&self) -> usize {
+        self.train.labels.iter().chain(&self.val.labels).map(|&l| l as usize + 1).max().unwrap_or(0)
+    }
+
     /// FNV-1a (64-bit) over every image and label of both splits, in hex: a checkpoint records it
     /// so that resuming or evaluating on different data is caught instead of silently allowed.
     pub fn fingerprint(&self) -> String {

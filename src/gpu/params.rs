@@ -49,6 +49,19 @@ pub struct SampleParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ColumnParams {
+    pub rows: u32,
+    pub src_width: u32,
+    pub dst_width: u32,
+    pub count: u32,
+    pub src_offset: u32,
+    pub dst_offset: u32,
+    pub repeat: u32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RowParams {
     pub inputs: u32,
     pub samples: u32,

@@ -1,5 +1,6 @@
 //! The training step on the CPU, built from the reference kernels in the GPU trainer's order.
 //! Slow and plain: tests run a few steps of each and compare losses and weights.
+use super::condition::*;
 use super::kernels::*;
 use super::samples::*;
 use crate::model::{Layer, Model};
@@ -41,34 +42,52 @@ impl ReferenceTrainer {
         self.totals = LossTotals::default();
     }
 
-    /// One step on the batch at the cursor of `order` over `images` [n, pixels] (pass_rows rows).
-    pub fn train_step(&mut self, images: &[u8], order: &[u32], pass_rows: u32) {
+    /// One step on the batch at the cursor of `order` over `images` [n, pixels] and their
+    /// `labels` (pass_rows rows).
+    pub fn train_step(&mut self, images: &[u8], labels: &[u8], order: &[u32], pass_rows: u32) {
         let s = self.settings.clone();
-        let (b, input, latent) = (s.batch, self.model.arch.input, self.model.arch.latent);
+        let obj = s.objective.clone();
+        let model = self.model.clone();
+        let (b, input, latent, cb) = (s.batch, model.arch.input, model.arch.latent, model.arch.class_block());
+        let (samples, rows) = (obj.samples, b * obj.samples);
         let x = gather_batch(images, input, order, b, pass_rows, s.binarize, s.seed,
                              crate::gpu::params::STREAM_BINARIZE, &self.counters);
+        // A conditional model sees [x | onehot(y)] and [z | onehot(y)], and a prior p(z|y).
+        let labels: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let y = gather_labels(&labels, order, b, pass_rows, &self.counters);
+        let with_class = |v: &[f32], n: usize, width: usize, repeat: usize| {
+            let mut out = vec![0.0; n * (width + cb)];
+            copy_columns(v, &mut out, n, width, width + cb, width, 0, 0);
+            one_hot_columns(&y, &mut out, n, width + cb, cb, width, repeat);
+            out
+        };
+        let mut yc = vec![0.0; b * cb];
+        one_hot_columns(&y, &mut yc, b, cb, cb, 0, 1);
+        let prior = model.prior.map(|p| repeat_rows(&linear_forward(&yc, &weight(&self.params, &p), &bias(&self.params, &p), b, p.n_in, p.n_out, false),
+                                                    b, samples, 2 * latent));
+
         // Forward, keeping every activation.
-        let mut enc = vec![x.clone()];
-        for l in &self.model.encoder {
+        let mut enc = vec![if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() }];
+        for l in &model.encoder {
             let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
             enc.push(y);
         }
-        let obj = s.objective.clone();
-        let (samples, rows) = (obj.samples, b * obj.samples);
         let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, 2 * latent);
         let (eps, z) = reparam_forward(&mulv, rows, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters);
-        let mut dec = vec![z.clone()];
-        for l in &self.model.decoder {
+        let mut dec = vec![if prior.is_some() { with_class(&z, rows, latent, samples) } else { z.clone() }];
+        for l in &model.decoder {
             let y = linear_forward(dec.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), rows, l.n_in, l.n_out, l.relu);
             dec.push(y);
         }
         let logits = dec.last().expect("logits").clone();
-        let gaussian = self.model.arch.decoder == crate::model::Decoder::Gaussian;
+        let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
         let rec = if gaussian { gaussian_rec_forward(&logits, &x, rows, input, samples) } else { bernoulli_rec_forward(&logits, &x, rows, input, samples) };
-        let kl = gaussian_kl_forward(&mulv, rows, latent);
+        let kl = match &prior {
+            Some(p) => gaussian_kl2_forward(&mulv, p, rows, latent),
+            None => gaussian_kl_forward(&mulv, rows, latent),
+        };
 
         // Backward: the latent layer's gradient by objective and estimator, then the encoder.
-        let model = self.model.clone();
         let kl_w = kl_weight(obj.beta, obj.warmup_steps, self.counters.step);
         let log_w = log_weight_forward(&mulv, &eps, &z, &rec, latent, kl_w);
         let coef = match obj.objective {
@@ -80,11 +99,16 @@ impl ReferenceTrainer {
             layer_backward(&mut self.grads, rows, l, &dec[i], &d);
             d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], rows, l.n_in, l.n_out, l.relu_input);
         }
-        let dz = d;
+        let mut dz = vec![0.0; rows * latent];
+        copy_columns(&d, &mut dz, rows, latent + cb, latent, latent, 0, 0);
+        let mut dprior = None;
         let d_mulv = match (obj.objective, obj.estimator) {
             (Objective::Elbo, Estimator::Reparam) => {
                 let mut d = reparam_backward(&dz, &eps, &mulv, rows, latent);
-                gaussian_kl_backward(&mulv, &mut d, rows, latent, kl_w / samples as f32, obj.free_bits);
+                match &prior {
+                    Some(p) => dprior = Some(gaussian_kl2_backward(&mulv, p, &mut d, rows, latent, kl_w / samples as f32)),
+                    None => gaussian_kl_backward(&mulv, &mut d, rows, latent, kl_w / samples as f32, obj.free_bits),
+                }
                 d
             }
             (Objective::Iwae, _) => sampled_latent_backward(&mulv, &eps, &z, &coef, &dz, latent),
@@ -96,6 +120,9 @@ impl ReferenceTrainer {
                 d
             }
         };
+        if let (Some(p), Some(dp)) = (&model.prior, dprior) {
+            layer_backward(&mut self.grads, b, p, &yc, &sum_row_groups(&dp, b, samples, 2 * latent));
+        }
         let mut d = sum_row_groups(&d_mulv, b, samples, 2 * latent);
         for (i, l) in model.encoder.iter().enumerate().rev() {
             layer_backward(&mut self.grads, b, l, &enc[i], &d);

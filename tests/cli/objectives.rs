@@ -70,3 +70,30 @@ fn objective_flags_that_do_not_combine_should_be_rejected() {
     assert_fails_with(&["gradvar", "--estimator", "score"], &["gradvar compares the estimators"]);
     assert_fails_with(&["gradvar", "--repeats", "1"], &["--repeats 1"]);
 }
+
+#[test]
+fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("cvae");
+    let o = wgvae(&["train", "--conditional", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "train --conditional failed: {}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
+    let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
+    assert!(v[1] < v[0], "validation loss {v:?} did not fall");
+    let grid = image::open(out.join("samples.png")).expect("samples.png");
+    assert_eq!((grid.width(), grid.height()), (8 * 30 + 2, 10 * 30 + 2), "a row of 8 per class");
+    let ck = wgvae::checkpoint::load(&out).expect("checkpoint");
+    assert_eq!(ck.config.classes, 10);
+    let names: Vec<String> = wgvae::checkpoint::tensor_slots(&wgvae::model::Model::new(ck.config.architecture()))
+        .into_iter().map(|t| format!("{} {:?}", t.name, t.shape)).collect();
+    assert!(names.contains(&"prior.weight [8, 12]".to_string()) && names.contains(&"fc1.weight [32, 796]".to_string()), "{names:?}");
+
+    let run = out.to_str().expect("utf-8");
+    let three = dir.path().join("three.png");
+    let o = wgvae(&["sample", "--checkpoint", run, "--class", "3", "--n", "16", "--out", three.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "sample --class failed: {}", stderr(&o));
+    assert_fails_with(&["sample", "--checkpoint", run, "--class", "10"], &["--class 10", "0 to 9"]);
+    assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "2"], &["conditional", "not supported yet"]);
+    assert_fails_with(&["manifold", "--checkpoint", run], &["conditional"]);
+    assert_fails_with(&["train", "--conditional", "--objective", "iwae"], &["--conditional"]);
+}
