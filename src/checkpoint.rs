@@ -5,6 +5,7 @@
 //!   head), fc3 and fc4 (decoder), each `.weight` and `.bias`;
 //!   deeper nets: encoder.{i} for the encoder's hidden layers, the heads fc21 and fc22 as above,
 //!   and decoder.{i} for the decoder's layers in order (the last gives the logits);
+//!   categorical latents replace fc21 / fc22 by one layer of logits, fc2 (encoder.{L} when deeper);
 //!   a conditional model adds prior.weight [2 latent, class block] and prior.bias (p(z|y)), and its
 //!   first encoder and decoder layers take the one-hot class block as extra input columns.
 //!
@@ -75,6 +76,17 @@ pub struct RunConfig {
     /// Classes of a conditional model (--conditional), 0 otherwise.
     #[serde(default)]
     pub classes: usize,
+    /// Relaxed categorical latents: groups x categories (then latent = their product); 0 groups
+    /// for a Gaussian latent.
+    #[serde(default)]
+    pub latent_groups: usize,
+    #[serde(default)]
+    pub latent_categories: usize,
+    /// Gumbel-softmax temperature, annealed geometrically from tau_start to tau_end over the run.
+    #[serde(default = "one_f32")]
+    pub tau_start: f32,
+    #[serde(default = "one_f32")]
+    pub tau_end: f32,
 }
 
 fn one_usize() -> usize {
@@ -88,7 +100,7 @@ fn one_f32() -> f32 {
 impl RunConfig {
     pub fn architecture(&self) -> Architecture {
         Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent, decoder: self.decoder,
-                       classes: self.classes }
+                       classes: self.classes, categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)) }
     }
 
     pub fn adam(&self) -> AdamConfig {
@@ -179,11 +191,16 @@ pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
     for (i, l) in model.encoder[..hidden].iter().enumerate() {
         slots.extend(linear(if hidden == 1 { "fc1".to_string() } else { format!("encoder.{i}") }, l));
     }
-    // The encoder's last layer [2Z, n_in] is fc21 (rows 0..Z) stacked on fc22 (rows Z..2Z).
+    // The encoder's last layer [2Z, n_in] is fc21 (rows 0..Z) stacked on fc22 (rows Z..2Z); for
+    // categorical latents it is one layer of logits, fc2 (encoder.{hidden} in deeper nets).
     let heads = &model.encoder[hidden];
-    for (k, name) in ["fc21", "fc22"].iter().enumerate() {
-        slots.push(slot(format!("{name}.weight"), heads.weight_at + k * z * heads.n_in, vec![z, heads.n_in]));
-        slots.push(slot(format!("{name}.bias"), heads.bias_at + k * z, vec![z]));
+    if model.arch.categorical.is_some() {
+        slots.extend(linear(if hidden == 1 { "fc2".to_string() } else { format!("encoder.{hidden}") }, heads));
+    } else {
+        for (k, name) in ["fc21", "fc22"].iter().enumerate() {
+            slots.push(slot(format!("{name}.weight"), heads.weight_at + k * z * heads.n_in, vec![z, heads.n_in]));
+            slots.push(slot(format!("{name}.bias"), heads.bias_at + k * z, vec![z]));
+        }
     }
     for (i, l) in model.decoder.iter().enumerate() {
         slots.extend(linear(if hidden == 1 { ["fc3", "fc4"][i].to_string() } else { format!("decoder.{i}") }, l));

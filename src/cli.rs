@@ -63,9 +63,22 @@ pub struct ModelArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f32,
-    /// Latent dimensions.
+    /// Latent dimensions of the Gaussian latent, or `categorical` for Gumbel-softmax relaxed
+    /// categorical latents (--groups x --categories).
+    #[arg(long, default_value = "20", value_parser = parse_latent)]
+    pub latent: Latent,
+    /// Categorical latents: independent categorical variables.
     #[arg(long, default_value_t = 20)]
-    pub latent: usize,
+    pub groups: usize,
+    /// Categorical latents: classes of each variable.
+    #[arg(long, default_value_t = 10)]
+    pub categories: usize,
+    /// Categorical latents: Gumbel-softmax temperature at the start of training.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub tau_start: f32,
+    /// Categorical latents: temperature at the end (annealed geometrically over the run).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub tau_end: f32,
     /// Hidden layer widths, encoder order (the decoder mirrors them), e.g. --hidden 512 256.
     #[arg(long, num_args = 1.., default_values_t = vec![400])]
     pub hidden: Vec<usize>,
@@ -288,7 +301,29 @@ pub struct BenchArgs {
     pub device: DeviceArgs,
 }
 
+/// --latent: a Gaussian latent's dimensions, or relaxed categorical latents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latent {
+    Gaussian(usize),
+    Categorical,
+}
+
+fn parse_latent(s: &str) -> Result<Latent, String> {
+    if s == "categorical" {
+        return Ok(Latent::Categorical);
+    }
+    s.parse::<usize>().map(Latent::Gaussian).map_err(|_| format!("'{s}' is neither a number of dimensions nor `categorical`"))
+}
+
 impl ModelArgs {
+    /// Width of z: the Gaussian's dimensions, or groups x categories.
+    pub fn latent_width(&self) -> usize {
+        match self.latent {
+            Latent::Gaussian(z) => z,
+            Latent::Categorical => self.groups * self.categories,
+        }
+    }
+
     /// Rejects values no run can use, naming the flag.
     pub fn check(&self) -> Result<()> {
         if self.batch == 0 || self.batch > 65_536 {
@@ -297,8 +332,23 @@ impl ModelArgs {
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
             bail!("--lr {}: must be a number in (0, 1]", self.lr);
         }
-        if self.latent == 0 || self.latent > 4096 {
-            bail!("--latent {}: must be between 1 and 4096", self.latent);
+        match self.latent {
+            Latent::Gaussian(z) if z == 0 || z > 4096 => bail!("--latent {z}: must be between 1 and 4096"),
+            Latent::Categorical => {
+                if self.groups == 0 || self.categories < 2 || self.groups * self.categories > 4096 {
+                    bail!("--groups {} --categories {}: need at least 1 group of at least 2 categories, at most 4096 in all",
+                          self.groups, self.categories);
+                }
+                if !(self.tau_start.is_finite() && self.tau_end.is_finite() && self.tau_start >= 0.01 && self.tau_end >= 0.01
+                     && self.tau_start <= 100.0 && self.tau_end <= 100.0) {
+                    bail!("--tau-start {} --tau-end {}: temperatures must lie in [0.01, 100]", self.tau_start, self.tau_end);
+                }
+                if self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0 || self.conditional {
+                    bail!("--latent categorical trains the ELBO with the Gumbel-softmax (reparameterized) gradient, \
+                           without --free-bits or --conditional");
+                }
+            }
+            _ => {}
         }
         if let Some(bad) = self.hidden.iter().find(|&&h| h == 0 || h > 16_384) {
             bail!("--hidden {bad}: each width must be between 1 and 16384");

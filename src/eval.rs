@@ -39,8 +39,11 @@ fn open_for_eval(from: &crate::cli::CheckpointArgs, data_override: Option<&std::
 }
 
 /// The `refine` command: the amortization gap on the validation split.
-/// The importance sampler and the refiner run unconditional models only (for now).
+/// The importance sampler and the refiner run unconditional Gaussian-latent models only (for now).
 fn unconditional(s: &session::Session, what: &str) -> Result<()> {
+    if s.config.latent_groups > 0 {
+        bail!("{what} needs a Gaussian latent; this model's latents are categorical (Gumbel-softmax)");
+    }
     if s.config.classes > 0 {
         bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {}",
               if what == "refine" { "src/refine.rs" } else { "shaders/importance.wgsl" });

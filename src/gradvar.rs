@@ -86,8 +86,8 @@ pub fn measure(gpu: &Gpu, kernels: &Kernels, config: &RunConfig, data: &Dataset,
 pub fn gradvar(args: &GradvarArgs) -> Result<()> {
     let m = &args.model;
     if m.objective != Objective::Elbo || m.estimator != Estimator::Reparam || m.baseline != Baseline::None
-        || m.mc_samples != 1 || m.k.is_some() || m.conditional {
-        bail!("gradvar compares the estimators itself; drop --objective, --estimator, --baseline, --mc-samples, --k and --conditional \
+        || m.mc_samples != 1 || m.k.is_some() || m.conditional || m.latent == crate::cli::Latent::Categorical {
+        bail!("gradvar compares the estimators itself; drop --objective, --estimator, --baseline, --mc-samples, --k, --conditional and --latent categorical \
                (--samples sets the samples per input)");
     }
     let (config, data, params, default_out) = match &args.checkpoint {

@@ -17,9 +17,17 @@ pub struct Architecture {
     pub decoder: Decoder,
     /// Classes conditioned on (a CVAE: q(z|x, y), p(x|z, y), p(z|y)); 0 for an unconditional VAE.
     pub classes: usize,
+    /// Relaxed categorical latents (groups, categories) instead of a Gaussian; then
+    /// latent = groups x categories and the encoder outputs that many logits.
+    pub categorical: Option<(usize, usize)>,
 }
 
 impl Architecture {
+    /// Width of the encoder's output: [mu | logvar] (2 latent), or the categorical logits (latent).
+    pub fn encoder_outputs(&self) -> usize {
+        if self.categorical.is_some() { self.latent } else { 2 * self.latent }
+    }
+
     /// Columns of the one-hot class block appended to the encoder's and the decoder's input: the
     /// class count rounded up to a multiple of 4 (the extra columns stay 0).
     pub fn class_block(&self) -> usize {
@@ -95,7 +103,7 @@ impl Model {
         // Widths along each path; every layer but the last of a path has a ReLU.
         let mut encoder_widths = vec![arch.input + arch.class_block()];
         encoder_widths.extend(&arch.hidden);
-        encoder_widths.push(2 * arch.latent);
+        encoder_widths.push(arch.encoder_outputs());
         let mut decoder_widths = vec![arch.latent + arch.class_block()];
         decoder_widths.extend(arch.hidden.iter().rev());
         decoder_widths.push(arch.input * arch.decoder.outputs_per_pixel());

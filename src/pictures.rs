@@ -25,7 +25,12 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
         println!("wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})", out.display(), args.cols, args.temperature);
         return Ok(());
     }
-    let z: Vec<f32> = prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect();
+    let z: Vec<f32> = if s.config.latent_groups > 0 {
+        // Categorical latents: one-hot codes, each group's category uniform (no temperature).
+        crate::train::categorical_prior_codes(args.n, s.config.latent_groups, s.config.latent_categories, args.seed)
+    } else {
+        prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect()
+    };
     let images = match args.class {
         Some(c) => {
             let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z);
@@ -91,8 +96,18 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
     }
     let latent = s.config.latent;
     let picks: Vec<u32> = start.iter().chain(&end).map(|&i| i as u32).collect();
-    let mulv = s.trainer.encode(&s.gpu, &picks);
-    let mu = |row: usize| &mulv[row * 2 * latent..row * 2 * latent + latent];
+    let encoded = s.trainer.encode(&s.gpu, &picks);
+    // The path's ends: q's means, or for categorical latents q's probabilities (softmax per group).
+    let ends: Vec<f32> = if s.config.latent_groups > 0 {
+        encoded.chunks(s.config.latent_categories).flat_map(|l| {
+            let m = l.iter().cloned().fold(f32::MIN, f32::max);
+            let total: f32 = l.iter().map(|v| (v - m).exp()).sum();
+            l.iter().map(move |v| (v - m).exp() / total)
+        }).collect()
+    } else {
+        encoded.chunks(2 * latent).flat_map(|row| row[..latent].to_vec()).collect()
+    };
+    let mu = |row: usize| &ends[row * latent..(row + 1) * latent];
     let pairs = start.len();
     let frames = args.frames.max(2);
     let mut z = Vec::with_capacity(pairs * frames * latent);
@@ -126,8 +141,9 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
 
 pub fn manifold(args: &ManifoldArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None)?;
-    if s.config.classes > 0 {
-        bail!("{}: manifold draws an unconditional model's latent space; this model is conditional", args.from.checkpoint.display());
+    if s.config.classes > 0 || s.config.latent_groups > 0 {
+        bail!("{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",
+              args.from.checkpoint.display(), if s.config.classes > 0 { "conditional" } else { "categorical" });
     }
     if s.config.latent != 2 {
         bail!("{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::checkpoint::{self, Checkpoint, RunConfig};
-use crate::cli::{CheckpointArgs, DeviceArgs, ModelArgs};
+use crate::cli::{CheckpointArgs, DeviceArgs, Latent, ModelArgs};
 use crate::data::{self, Dataset};
 use crate::gpu::{Gpu, Kernels};
 use crate::model::Model;
@@ -26,7 +26,7 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
     RunConfig {
         input: PIXELS,
         hidden: args.hidden.clone(),
-        latent: args.latent,
+        latent: args.latent_width(),
         batch: args.batch,
         epochs,
         lr: args.lr,
@@ -48,6 +48,10 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
         free_bits: args.free_bits,
         decoder: args.decoder,
         classes: 0, // set from the data by with_classes when --conditional
+        latent_groups: if args.latent == Latent::Categorical { args.groups } else { 0 },
+        latent_categories: if args.latent == Latent::Categorical { args.categories } else { 0 },
+        tau_start: args.tau_start,
+        tau_end: args.tau_end,
     }
 }
 
@@ -55,6 +59,9 @@ pub fn settings(config: &RunConfig, steps_per_epoch: usize) -> TrainSettings {
     TrainSettings {
         batch: config.batch, adam: config.adam(), seed: config.seed, binarize: config.binarize,
         objective: config.objective_settings(steps_per_epoch),
+        tau_start: config.tau_start,
+        tau_end: config.tau_end,
+        anneal_steps: (config.epochs * steps_per_epoch) as u32,
     }
 }
 

@@ -12,4 +12,5 @@ pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("samples", &["common.wgsl", "samples.wgsl"]),
     ("rows", &["rows.wgsl"]),
     ("condition", &["condition.wgsl"]),
+    ("categorical", &["common.wgsl", "categorical.wgsl"]),
 ];

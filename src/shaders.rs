@@ -14,6 +14,7 @@ const FILES: &[(&str, &str)] = &[
     ("samples.wgsl", include_str!("../shaders/samples.wgsl")),
     ("rows.wgsl", include_str!("../shaders/rows.wgsl")),
     ("condition.wgsl", include_str!("../shaders/condition.wgsl")),
+    ("categorical.wgsl", include_str!("../shaders/categorical.wgsl")),
 ];
 
 /// The full source of module `name` (its files joined in order).

@@ -35,6 +35,25 @@ pub fn prior_latents(n: usize, latent: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// Fixed draws from a categorical prior: each group's category uniform, as one-hot codes [n, groups x categories].
+pub fn categorical_prior_codes(n: usize, groups: usize, categories: usize, seed: u32) -> Vec<f32> {
+    let mut codes = vec![0.0; n * groups * categories];
+    for i in 0..n * groups {
+        let bits = philox4x32_10([i as u32, 0, 0, 0x5A3E], [seed, 1]);
+        codes[i * categories + (bits[0] as usize % categories)] = 1.0;
+    }
+    codes
+}
+
+/// Fixed prior draws of the run's latent, Gaussian or categorical, for the sample grids.
+pub fn prior_draws(config: &crate::checkpoint::RunConfig, n: usize, seed: u32) -> Vec<f32> {
+    if config.latent_groups > 0 {
+        categorical_prior_codes(n, config.latent_groups, config.latent_categories, seed)
+    } else {
+        prior_latents(n, config.latent, seed)
+    }
+}
+
 fn mean(t: &LossTotals) -> (f32, f32, f32) {
     let n = t.examples.max(1.0);
     ((t.rec_sum + t.kl_sum) / n, t.rec_sum / n, t.kl_sum / n)
@@ -156,7 +175,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 
     let steps = trainer.steps_per_epoch;
     let b = config.batch;
-    let prior = prior_latents(64, config.latent, config.seed);
+    let prior = prior_draws(config, 64, config.seed);
     let mut history = start.history;
     let mut global_step = start.optimizer_step;
     for epoch in start.epochs_done + 1..=config.epochs {

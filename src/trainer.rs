@@ -16,6 +16,10 @@ pub struct TrainSettings {
     pub seed: u32,
     pub binarize: Binarize,
     pub objective: ObjectiveSettings,
+    /// Gumbel-softmax temperature of categorical latents: tau_start to tau_end over anneal_steps.
+    pub tau_start: f32,
+    pub tau_end: f32,
+    pub anneal_steps: u32,
 }
 
 /// One split of the data, resident on the GPU.
@@ -64,6 +68,7 @@ impl GpuTrainer {
         let rows = b * samples; // the latent layer and the decoder work on one row per sample
         let input = model.arch.input;
         let latent = model.arch.latent;
+        let enc_out = model.arch.encoder_outputs(); // [mu | logvar], or categorical logits
         let f32s = |n: usize| n * 4;
         let steps_per_epoch = train.len() / b;
         let val_steps = val.len().div_ceil(b);
@@ -104,8 +109,8 @@ impl GpuTrainer {
         let d_mulv = d_enc.last().expect("encoder has a layer").clone();
         // Per-sample copies of q(z|x) and its gradient; the per-input buffers themselves for one sample.
         let (mulv_s, d_mulv_s) = if samples > 1 {
-            (gpu::storage_zeroed(gpu, "mulv per sample", f32s(rows * 2 * latent)),
-             gpu::storage_zeroed(gpu, "d mulv per sample", f32s(rows * 2 * latent)))
+            (gpu::storage_zeroed(gpu, "mulv per sample", f32s(rows * enc_out)),
+             gpu::storage_zeroed(gpu, "d mulv per sample", f32s(rows * enc_out)))
         } else {
             (mulv.clone(), d_mulv.clone())
         };
@@ -206,9 +211,16 @@ impl GpuTrainer {
             vec![copy_columns(rows, (&z, latent, 0), (&zc, latent + cb, 0), latent), one_hot(rows, labels, repeat, (&zc, latent + cb, latent))]
         };
         let row_params = gpu::uniform_with(gpu, "row params", &RowParams {
-            inputs: b as u32, samples: samples as u32, width: (2 * latent) as u32, pad: 0 });
+            inputs: b as u32, samples: samples as u32, width: enc_out as u32, pad: 0 });
         let repeat_mulv = (samples > 1).then(|| k("repeat_rows").launch(
-            gpu, &[bind(0, &row_params), bind(1, &mulv), bind(2, &mulv_s)], groups_of_64(rows * 2 * latent)));
+            gpu, &[bind(0, &row_params), bind(1, &mulv), bind(2, &mulv_s)], groups_of_64(rows * enc_out)));
+        // Categorical latents: Gumbel-softmax sampling and the KL to the uniform prior.
+        let (groups, categories) = model.arch.categorical.unwrap_or((0, 0));
+        let categorical_params = |stream: u32| gpu::uniform_with(gpu, "categorical params", &CategoricalParams {
+            rows: rows as u32, groups: groups as u32, categories: categories as u32, seed: settings.seed, stream,
+            anneal_steps: settings.anneal_steps, tau_start: settings.tau_start, tau_end: settings.tau_end, beta: obj.beta,
+            warmup_steps: obj.warmup_steps, sample_scale: 1.0 / samples as f32, pad: 0 });
+        let (train_categorical, eval_categorical) = (categorical_params(STREAM_TRAIN_EPS), categorical_params(STREAM_EVAL_EPS));
         let latent_params = |stream: u32| {
             let p = LatentParams {
                 batch: rows as u32, latent: latent as u32, seed: settings.seed, stream, beta: obj.beta,
@@ -218,9 +230,17 @@ impl GpuTrainer {
         };
         let train_latent = latent_params(STREAM_TRAIN_EPS);
         let eval_latent = latent_params(STREAM_EVAL_EPS);
-        let reparam_forward = |u: &wgpu::Buffer| {
-            k("reparam_forward").launch(gpu, &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
-                                        groups_of_64((rows * latent).div_ceil(4)))
+        // z from q(z|x): mu + sigma eps, or the Gumbel-softmax sample of the logits (eps holds the noise).
+        let sample_latent = |training: bool| {
+            if model.arch.categorical.is_some() {
+                let u = if training { &train_categorical } else { &eval_categorical };
+                k("gumbel_softmax_forward").launch(gpu, &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
+                                                   groups_of_64(rows * groups))
+            } else {
+                let u = if training { &train_latent } else { &eval_latent };
+                k("reparam_forward").launch(gpu, &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
+                                            groups_of_64((rows * latent).div_ceil(4)))
+            }
         };
         let loss_params = |pass_rows: usize, training: bool| {
             let p = LossParams { batch: rows as u32, pixels: input as u32, pass_rows: pass_rows as u32,
@@ -236,6 +256,8 @@ impl GpuTrainer {
                 if cond {
                     k("gaussian_kl2_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl), bind(8, &mulv_p_s)],
                                                      groups_of_64(rows))
+                } else if model.arch.categorical.is_some() {
+                    k("categorical_kl_forward").launch(gpu, &[bind(0, &train_categorical), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows))
                 } else {
                     k("gaussian_kl_forward").launch(gpu, &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)], groups_of_64(rows))
                 },
@@ -279,11 +301,21 @@ impl GpuTrainer {
         train_step.extend(condition_inputs(&train_split, steps_per_epoch * b)); // CVAE: y, [x | y], p(z|y)
         train_step.extend(encoder_forward.iter().cloned()); //                  mulv = encoder(x)
         train_step.extend(repeat_mulv.clone()); //                              one row per sample
-        train_step.push(reparam_forward(&train_latent)); //                     z = mu + sigma eps
+        train_step.push(sample_latent(true)); //                                z = mu + sigma eps (or Gumbel-softmax)
         train_step.extend(condition_z(&y, samples)); //                         CVAE: [z | y]
         train_step.extend(decoder_forward.iter().cloned()); //                  logits = decoder(z)
         train_step.extend(losses(&train_loss)); //                              rec, kl per row
         match (obj.objective, obj.estimator) {
+            (Objective::Elbo, Estimator::Reparam) if model.arch.categorical.is_some() => {
+                train_step.push(rec_backward.clone()); //                       dlogits
+                train_step.extend(decoder_backward(true)); //                   -> dz
+                train_step.push(k("gumbel_softmax_backward").launch( //         d logits of q through the softmax
+                    gpu, &[bind(0, &train_categorical), bind(1, &counters), bind(4, &z), bind(5, &dz), bind(6, &d_mulv_s)],
+                    groups_of_64(rows * groups)));
+                train_step.push(k("categorical_kl_backward").launch( //         += weighted dKL(q || uniform)
+                    gpu, &[bind(0, &train_categorical), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
+                    groups_of_64(rows * groups)));
+            }
             (Objective::Elbo, Estimator::Reparam) => {
                 train_step.push(rec_backward.clone()); //                       dlogits
                 train_step.extend(decoder_backward(true)); //                   -> dz
@@ -321,7 +353,7 @@ impl GpuTrainer {
         }
         if samples > 1 { //                                                    sum the samples' dmulv per input
             train_step.push(k("sum_row_groups").launch(
-                gpu, &[bind(0, &row_params), bind(1, &d_mulv_s), bind(2, &d_mulv)], groups_of_64(b * 2 * latent)));
+                gpu, &[bind(0, &row_params), bind(1, &d_mulv_s), bind(2, &d_mulv)], groups_of_64(b * enc_out)));
             if cond {
                 train_step.push(k("sum_row_groups").launch(
                     gpu, &[bind(0, &row_params), bind(1, &dprior_s), bind(2, &dprior)], groups_of_64(b * 2 * latent)));
@@ -354,7 +386,7 @@ impl GpuTrainer {
         // Evaluation: the same forward with its own random stream, no backward.
         let mut eval_step = encode.clone();
         eval_step.extend(repeat_mulv);
-        eval_step.push(reparam_forward(&eval_latent));
+        eval_step.push(sample_latent(false));
         eval_step.extend(condition_z(&y, samples));
         eval_step.extend(decoder_forward.iter().cloned());
         eval_step.extend(losses(&eval_loss));
@@ -419,10 +451,11 @@ impl GpuTrainer {
         (gpu::read_all(gpu, &self.params), gpu::read_all(gpu, &self.adam_m), gpu::read_all(gpu, &self.adam_v))
     }
 
-    /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent].
+    /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
+    /// categorical logits, [picks.len(), latent]).
     pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
         let b = self.settings.batch;
-        let width = 2 * self.model.arch.latent;
+        let width = self.model.arch.encoder_outputs();
         let identity = self.val_identity_order();
         let mut out = Vec::with_capacity(picks.len() * width);
         for chunk in picks.chunks(b) {

@@ -49,6 +49,23 @@ pub struct SampleParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CategoricalParams {
+    pub rows: u32,
+    pub groups: u32,
+    pub categories: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub anneal_steps: u32,
+    pub tau_start: f32,
+    pub tau_end: f32,
+    pub beta: f32,
+    pub warmup_steps: u32,
+    pub sample_scale: f32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ColumnParams {
     pub rows: u32,
     pub src_width: u32,

@@ -1,6 +1,7 @@
-//! Plain CPU references. `kernels`, `samples`, `condition` and `importance` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels`, `samples`, `condition`, `categorical` and `importance` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
 //! per-datapoint refinement in src/refine.rs's.
+pub mod categorical;
 pub mod condition;
 pub mod importance;
 pub mod kernels;

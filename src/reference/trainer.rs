@@ -1,5 +1,6 @@
 //! The training step on the CPU, built from the reference kernels in the GPU trainer's order.
 //! Slow and plain: tests run a few steps of each and compare losses and weights.
+use super::categorical::*;
 use super::condition::*;
 use super::kernels::*;
 use super::samples::*;
@@ -72,8 +73,18 @@ impl ReferenceTrainer {
             let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
             enc.push(y);
         }
-        let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, 2 * latent);
-        let (eps, z) = reparam_forward(&mulv, rows, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters);
+        let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, model.arch.encoder_outputs());
+        let (groups, categories) = model.arch.categorical.unwrap_or((0, 0));
+        let cat = crate::gpu::params::CategoricalParams {
+            rows: rows as u32, groups: groups as u32, categories: categories as u32, seed: s.seed,
+            stream: crate::gpu::params::STREAM_TRAIN_EPS, anneal_steps: s.anneal_steps, tau_start: s.tau_start, tau_end: s.tau_end,
+            beta: obj.beta, warmup_steps: obj.warmup_steps, sample_scale: 1.0 / samples as f32, pad: 0,
+        };
+        let (eps, z) = if groups > 0 {
+            gumbel_softmax_forward(&cat, &mulv, &self.counters)
+        } else {
+            reparam_forward(&mulv, rows, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters)
+        };
         let mut dec = vec![if prior.is_some() { with_class(&z, rows, latent, samples) } else { z.clone() }];
         for l in &model.decoder {
             let y = linear_forward(dec.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), rows, l.n_in, l.n_out, l.relu);
@@ -84,12 +95,15 @@ impl ReferenceTrainer {
         let rec = if gaussian { gaussian_rec_forward(&logits, &x, rows, input, samples) } else { bernoulli_rec_forward(&logits, &x, rows, input, samples) };
         let kl = match &prior {
             Some(p) => gaussian_kl2_forward(&mulv, p, rows, latent),
+            None if groups > 0 => categorical_kl_forward(&cat, &mulv),
             None => gaussian_kl_forward(&mulv, rows, latent),
         };
 
         // Backward: the latent layer's gradient by objective and estimator, then the encoder.
         let kl_w = kl_weight(obj.beta, obj.warmup_steps, self.counters.step);
-        let log_w = log_weight_forward(&mulv, &eps, &z, &rec, latent, kl_w);
+        // Log weights for IWAE and the score estimator (Gaussian latents only).
+        let needs_log_w = obj.objective == Objective::Iwae || obj.estimator == Estimator::Score;
+        let log_w = if needs_log_w { log_weight_forward(&mulv, &eps, &z, &rec, latent, kl_w) } else { Vec::new() };
         let coef = match obj.objective {
             Objective::Iwae => iwae_weights(&log_w, samples),
             Objective::Elbo => vec![1.0 / samples as f32; rows],
@@ -103,6 +117,11 @@ impl ReferenceTrainer {
         copy_columns(&d, &mut dz, rows, latent + cb, latent, latent, 0, 0);
         let mut dprior = None;
         let d_mulv = match (obj.objective, obj.estimator) {
+            (Objective::Elbo, Estimator::Reparam) if groups > 0 => {
+                let mut d = gumbel_softmax_backward(&cat, &z, &dz, &self.counters);
+                categorical_kl_backward(&cat, &mulv, &mut d, &self.counters);
+                d
+            }
             (Objective::Elbo, Estimator::Reparam) => {
                 let mut d = reparam_backward(&dz, &eps, &mulv, rows, latent);
                 match &prior {
@@ -123,7 +142,7 @@ impl ReferenceTrainer {
         if let (Some(p), Some(dp)) = (&model.prior, dprior) {
             layer_backward(&mut self.grads, b, p, &yc, &sum_row_groups(&dp, b, samples, 2 * latent));
         }
-        let mut d = sum_row_groups(&d_mulv, b, samples, 2 * latent);
+        let mut d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
         for (i, l) in model.encoder.iter().enumerate().rev() {
             layer_backward(&mut self.grads, b, l, &enc[i], &d);
             if i > 0 {

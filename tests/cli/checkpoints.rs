@@ -69,7 +69,7 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
     assert_eq!(bits(&model_only), bits(&ck));
     assert!(model_only.adam.is_none() && model_only.progress.is_none());
     // Deeper nets: encoder.{i}, the fc21/fc22 heads, decoder.{i}.
-    let deep = Model::new(Architecture { input: 784, hidden: vec![32, 16], latent: 3, decoder: Decoder::Bernoulli, classes: 0 });
+    let deep = Model::new(Architecture { input: 784, hidden: vec![32, 16], latent: 3, decoder: Decoder::Bernoulli, classes: 0, categorical: None });
     let names: Vec<String> = checkpoint::tensor_slots(&deep).into_iter().map(|t| t.name).filter(|n| n.ends_with("weight")).collect();
     assert_eq!(names, ["encoder.0.weight", "encoder.1.weight", "fc21.weight", "fc22.weight", "decoder.0.weight",
                        "decoder.1.weight", "decoder.2.weight"]);
@@ -208,7 +208,7 @@ fn eval_and_picture_commands_should_run_on_a_checkpoint() {
 /// Writes a checkpoint whose tensors are `model`'s but whose config is `config`'s.
 fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usize>) -> PathBuf {
     let ck = checkpoint::load(trained()).expect("load");
-    let model = Model::new(Architecture { input: 784, hidden: model_hidden, latent: 2, decoder: Decoder::Bernoulli, classes: 0 });
+    let model = Model::new(Architecture { input: 784, hidden: model_hidden, latent: 2, decoder: Decoder::Bernoulli, classes: 0, categorical: None });
     let mut config = ck.config.clone();
     config.hidden = config_hidden;
     let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None };

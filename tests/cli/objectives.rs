@@ -97,3 +97,29 @@ fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
     assert_fails_with(&["manifold", "--checkpoint", run], &["conditional"]);
     assert_fails_with(&["train", "--conditional", "--objective", "iwae"], &["--conditional"]);
 }
+
+#[test]
+fn categorical_latents_should_train_and_sample_one_hot_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("cat");
+    let o = wgvae(&["train", "--latent", "categorical", "--groups", "6", "--categories", "5", "--tau-start", "2", "--tau-end", "0.5",
+                    "--epochs", "2", "--hidden", "32", "--out", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "train --latent categorical failed: {}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
+    let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
+    assert!(v[1] < v[0], "validation loss {v:?} did not fall");
+    let ck = wgvae::checkpoint::load(&out).expect("checkpoint");
+    assert_eq!((ck.config.latent_groups, ck.config.latent_categories, ck.config.latent), (6, 5, 30));
+    let run = out.to_str().expect("utf-8");
+    for cmd in ["sample", "interpolate", "reconstruct"] {
+        let o = wgvae(&[cmd, "--checkpoint", run]);
+        assert!(o.status.success(), "{cmd} on a categorical model failed: {}", stderr(&o));
+    }
+    assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "2"], &["categorical"]);
+    assert_fails_with(&["refine", "--checkpoint", run], &["categorical"]);
+    assert_fails_with(&["manifold", "--checkpoint", run], &["categorical"]);
+    assert_fails_with(&["train", "--latent", "categorical", "--categories", "1"], &["--categories 1"]);
+    assert_fails_with(&["train", "--latent", "categorical", "--tau-end", "0"], &["--tau-end 0"]);
+    assert_fails_with(&["train", "--latent", "categorical", "--objective", "iwae"], &["--latent categorical"]);
+    assert_fails_with(&["train", "--latent", "sometimes"], &["sometimes", "categorical"]);
+}
