@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Builtin;
 use crate::model::{Architecture, Decoder, Model};
-use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
+use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
 use crate::reference::kernels::{AdamConfig, Binarize};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
@@ -87,6 +87,13 @@ pub struct RunConfig {
     pub tau_start: f32,
     #[serde(default = "one_f32")]
     pub tau_end: f32,
+    #[serde(default)]
+    pub inference: Inference,
+    /// Per-datapoint inference: table updates per decoder step before it, and their learning rate.
+    #[serde(default)]
+    pub inner_steps: usize,
+    #[serde(default)]
+    pub inner_lr: f32,
 }
 
 fn one_usize() -> usize {
@@ -112,6 +119,7 @@ impl RunConfig {
         ObjectiveSettings {
             objective: self.objective, estimator: self.estimator, baseline: self.baseline, samples: self.samples,
             beta: self.beta, warmup_steps: (self.kl_warmup_epochs * steps_per_epoch) as u32, free_bits: self.free_bits,
+            per_datapoint: (self.inference == Inference::PerDatapoint).then_some((self.inner_steps, self.inner_lr)),
         }
     }
 }
@@ -220,7 +228,13 @@ pub struct Checkpoint {
     /// Adam's moments in the same layout; absent in model.safetensors.
     pub adam: Option<(Vec<f32>, Vec<f32>)>,
     pub progress: Option<Progress>,
+    /// Per-datapoint inference: the table of variational parameters [training images, 2 latent]
+    /// and its Adam moments (checkpoint.safetensors only).
+    pub table: Option<[Vec<f32>; 3]>,
 }
+
+/// Tensor names of the per-datapoint table and its moments.
+pub const TABLE_NAMES: [&str; 3] = ["posterior.mulv", "optimizer.exp_avg.posterior.mulv", "optimizer.exp_avg_sq.posterior.mulv"];
 
 fn f32_bytes(values: &[f32]) -> &[u8] {
     bytemuck::cast_slice(values)
@@ -250,6 +264,13 @@ fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result
         }
         if let Some(p) = &ck.progress {
             metadata.insert(PROGRESS_KEY.to_string(), serde_json::to_string(p)?);
+        }
+        if let Some(table) = &ck.table {
+            let rows = table[0].len() / (2 * model.arch.latent);
+            for (name, values) in TABLE_NAMES.iter().zip(table) {
+                tensors.push((name.to_string(), TensorView::new(Dtype::F32, vec![rows, 2 * model.arch.latent], f32_bytes(values))
+                    .context("building a tensor view")?));
+            }
         }
     }
     safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")
@@ -343,9 +364,12 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
     for s in &slots {
         read_into(&s.name, s, &mut params)?;
     }
-    let expected: std::collections::HashSet<String> = slots.iter().flat_map(|s| {
+    let mut expected: std::collections::HashSet<String> = slots.iter().flat_map(|s| {
         [s.name.clone(), format!("optimizer.exp_avg.{}", s.name), format!("optimizer.exp_avg_sq.{}", s.name)]
     }).collect();
+    if config.inference == Inference::PerDatapoint {
+        expected.extend(TABLE_NAMES.iter().map(|n| n.to_string()));
+    }
     if let Some(extra) = st.names().into_iter().find(|n| !expected.contains(*n)) {
         bail!("tensor {extra} does not belong to the config's architecture {arch}");
     }
@@ -360,7 +384,19 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
     } else {
         None
     };
-    Ok(Checkpoint { config, params, adam, progress })
+    let table = if st.names().contains(&TABLE_NAMES[0]) {
+        let read = |name: &str| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|_| anyhow::anyhow!("tensor {name} is missing"))?;
+            if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != 2 * config.latent {
+                bail!("tensor {name} has shape {:?}; the per-datapoint table is [images, {}]", t.shape(), 2 * config.latent);
+            }
+            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        };
+        Some([read(TABLE_NAMES[0])?, read(TABLE_NAMES[1])?, read(TABLE_NAMES[2])?])
+    } else {
+        None
+    };
+    Ok(Checkpoint { config, params, adam, progress, table })
 }
 
 /// "784-400-20", the architecture as the train command prints it.

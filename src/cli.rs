@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::data::Builtin;
 use crate::gpu::Backend;
 use crate::model::Decoder;
-use crate::objective::{Baseline, Estimator, Objective};
+use crate::objective::{Baseline, Estimator, Inference, Objective};
 use crate::reference::kernels::Binarize;
 
 #[derive(Parser, Debug)]
@@ -103,6 +103,15 @@ pub struct ModelArgs {
     /// y taken from the data's labels.
     #[arg(long)]
     pub conditional: bool,
+    /// q(z|x) from an encoder (amortized), or a table of (mu, logvar) per training image.
+    #[arg(long, value_enum, default_value_t = Inference::Amortized)]
+    pub inference: Inference,
+    /// Per-datapoint inference: updates of the batch's (mu, logvar) before each decoder step.
+    #[arg(long, default_value_t = 5)]
+    pub inner_steps: usize,
+    /// Per-datapoint inference: Adam learning rate of the (mu, logvar) table.
+    #[arg(long, default_value_t = 3e-2, allow_negative_numbers = true)]
+    pub inner_lr: f32,
     /// Training objective.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]
     pub objective: Objective,
@@ -397,6 +406,19 @@ impl ModelArgs {
         }
         if self.conditional && (self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0) {
             bail!("--conditional trains the ELBO with --estimator reparam, without --free-bits");
+        }
+        if self.inference == Inference::PerDatapoint {
+            if self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.mc_samples != 1 || self.conditional
+                || self.latent == Latent::Categorical || self.free_bits != 0.0 {
+                bail!("--inference per-datapoint trains the one-sample ELBO of a Gaussian latent (no --objective iwae, \
+                       --estimator score, --mc-samples, --conditional, --latent categorical or --free-bits)");
+            }
+            if self.inner_steps > 100 {
+                bail!("--inner-steps {}: at most 100", self.inner_steps);
+            }
+            if !(self.inner_lr.is_finite() && self.inner_lr > 0.0 && self.inner_lr <= 1.0) {
+                bail!("--inner-lr {}: must be a number in (0, 1]", self.inner_lr);
+            }
         }
         if self.baseline == Baseline::Loo && self.mc_samples < 2 {
             bail!("--baseline loo needs --mc-samples 2 or more (each sample's baseline is the others' mean)");

@@ -41,6 +41,10 @@ fn open_for_eval(from: &crate::cli::CheckpointArgs, data_override: Option<&std::
 /// The `refine` command: the amortization gap on the validation split.
 /// The importance sampler and the refiner run unconditional Gaussian-latent models only (for now).
 fn unconditional(s: &session::Session, what: &str) -> Result<()> {
+    if what != "refine" && s.config.inference == crate::objective::Inference::PerDatapoint {
+        bail!("{what} needs an encoder; this model was trained with per-datapoint inference (use `wgvae refine`, \
+               which infers q(z|x) per image from the prior)");
+    }
     if s.config.latent_groups > 0 {
         bail!("{what} needs a Gaussian latent; this model's latents are categorical (Gumbel-softmax)");
     }
@@ -54,10 +58,15 @@ fn unconditional(s: &session::Session, what: &str) -> Result<()> {
 pub fn refine(args: &RefineArgs) -> Result<()> {
     let (s, _) = open_for_eval(&args.from, None, args.max_images)?;
     unconditional(&s, "refine")?;
+    let per_datapoint = s.config.inference == crate::objective::Inference::PerDatapoint;
     println!("adapter: {}", s.gpu.describe());
     let adam = crate::reference::kernels::AdamConfig { lr: args.lr, ..s.config.adam() };
+    let from_prior = s.config.inference == crate::objective::Inference::PerDatapoint;
+    if from_prior {
+        println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
+    }
     let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val,
-                                              s.config.batch, s.config.binarize, s.config.seed, adam);
+                                              s.config.batch, s.config.binarize, s.config.seed, adam, from_prior);
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
     let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64));
@@ -70,7 +79,8 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     let (after, ar, ak) = per(&t.after);
     println!("{} validation images, ELBO from {} draws of z each, {} Adam steps (lr {}) per input, {:.1} s",
              s.data.val.len(), args.draws, args.steps, args.lr, started.elapsed().as_secs_f64());
-    println!("negative ELBO, encoder's q(z|x):       {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})");
+    println!("negative ELBO, {}  {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})",
+             if per_datapoint { "prior q = N(0, I):    " } else { "encoder's q(z|x):     " });
     println!("negative ELBO, refined per datapoint:  {after:9.3} nats/example  (rec {ar:.3} + KL {ak:.3})");
     println!("amortization gap:                      {:9.3} nats/example", before - after);
     Ok(())

@@ -45,6 +45,18 @@ impl Baseline {
     }
 }
 
+/// How q(z|x) is parameterised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inference {
+    /// An encoder network maps each x to its q(z|x) (a VAE).
+    #[default]
+    Amortized,
+    /// Each training image has its own (mu, logvar), fitted by Adam alongside the decoder, with
+    /// --inner-steps updates of the batch's parameters per decoder step (seed 000's first algorithm).
+    PerDatapoint,
+}
+
 /// Decay of the running-mean baseline per step.
 pub const BASELINE_DECAY: f32 = 0.9;
 
@@ -59,13 +71,15 @@ pub struct ObjectiveSettings {
     pub beta: f32,
     pub warmup_steps: u32,
     pub free_bits: f32,
+    /// Per-datapoint inference: (inner steps per decoder step, Adam learning rate of the table).
+    pub per_datapoint: Option<(usize, f32)>,
 }
 
 impl Default for ObjectiveSettings {
     fn default() -> Self {
         ObjectiveSettings {
             objective: Objective::Elbo, estimator: Estimator::Reparam, baseline: Baseline::None, samples: 1,
-            beta: 1.0, warmup_steps: 0, free_bits: 0.0,
+            beta: 1.0, warmup_steps: 0, free_bits: 0.0, per_datapoint: None,
         }
     }
 }

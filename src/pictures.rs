@@ -68,8 +68,17 @@ pub fn class_grid(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, c
     trainer.decode_classes(gpu, &z, &labels)
 }
 
+/// Reconstructions and interpolations go through the encoder, which per-datapoint models lack.
+fn needs_encoder(s: &crate::session::Session, what: &str) -> Result<()> {
+    if s.config.inference == crate::objective::Inference::PerDatapoint {
+        bail!("{what} needs an encoder; this model was trained with per-datapoint inference");
+    }
+    Ok(())
+}
+
 pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None)?;
+    needs_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
     let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
@@ -81,6 +90,7 @@ pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
 
 pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None)?;
+    needs_encoder(&s, "interpolate")?;
     let val = &s.data.val;
     let (start, end) = if args.start.is_empty() && args.end.is_empty() {
         let n = val.len();

@@ -4,6 +4,8 @@
 //!
 //! One batch of inputs at a time: the batch's [B, 2 * latent] encoder output is itself the
 //! parameter Adam updates, so no table or scatter is needed. Every launch is an existing kernel.
+//! Started from the prior instead of the encoder, it is the inference of a model trained with
+//! per-datapoint inference, on images it has not seen.
 use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range, submit};
 use crate::gpu::params::*;
@@ -20,6 +22,10 @@ pub struct RefineTotals {
 }
 
 pub struct Refiner {
+    /// Start every input from the prior, q = N(0, I), instead of the encoder's q(z|x): inference
+    /// for a model trained with per-datapoint inference, which has no encoder.
+    from_prior: bool,
+    mulv: wgpu::Buffer,
     batch: usize,
     n: usize,
     counters: wgpu::Buffer,
@@ -38,7 +44,7 @@ impl Refiner {
     /// `data_seed` are the training run's, so the targets x are what the model was fitted to.
     #[allow(clippy::too_many_arguments)]
     pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, split: &Split, batch: usize,
-               binarize: Binarize, data_seed: u32, adam: AdamConfig) -> Refiner {
+               binarize: Binarize, data_seed: u32, adam: AdamConfig, from_prior: bool) -> Refiner {
         let (input, latent, n) = (model.arch.input, model.arch.latent, split.len());
         let k = |name: &str| kernels.get(name);
         let words: Vec<u32> = split.images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
@@ -64,7 +70,9 @@ impl Refiner {
         let mut encode = vec![k("gather_batch").launch(
             gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, &images), bind(3, &order), bind(4, &x)],
             groups_of_64(batch * input / 4))];
-        encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
+        if !from_prior {
+            encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
+        }
 
         let latent_u = |stream: u32| gpu::uniform_with(gpu, "refine latent", &LatentParams {
             batch: batch as u32, latent: latent as u32, seed: data_seed, stream, beta: 1.0, warmup_steps: 0,
@@ -114,7 +122,7 @@ impl Refiner {
             groups_of_64(batch * 2 * latent)));
         step.push(finish);
 
-        Refiner { batch, n, counters, totals, adam_m, adam_v, order, loss_params, encode, draw, step }
+        Refiner { from_prior, mulv: mulv.clone(), batch, n, counters, totals, adam_m, adam_v, order, loss_params, encode, draw, step }
     }
 
     fn reset(&self, gpu: &Gpu) {
@@ -139,6 +147,9 @@ impl Refiner {
             gpu.queue.write_buffer(&self.order, 0, bytemuck::cast_slice(&order));
             gpu.queue.write_buffer(&self.loss_params, 8, bytemuck::bytes_of(&(real as u32))); // pass_rows
             self.reset(gpu);
+            if self.from_prior {
+                gpu.queue.write_buffer(&self.mulv, 0, &vec![0u8; self.mulv.size() as usize]);
+            }
             submit(gpu, &[&self.encode]);
             submit(gpu, &draw_lists);
             add(&mut out.before, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]);

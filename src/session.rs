@@ -52,6 +52,9 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
         latent_categories: if args.latent == Latent::Categorical { args.categories } else { 0 },
         tau_start: args.tau_start,
         tau_end: args.tau_end,
+        inference: args.inference,
+        inner_steps: args.inner_steps,
+        inner_lr: args.inner_lr,
     }
 }
 

@@ -13,4 +13,5 @@ pub const SHADER_MODULES: &[(&str, &[&str])] = &[
     ("rows", &["rows.wgsl"]),
     ("condition", &["condition.wgsl"]),
     ("categorical", &["common.wgsl", "categorical.wgsl"]),
+    ("table", &["common.wgsl", "table.wgsl"]),
 ];

@@ -15,6 +15,7 @@ const FILES: &[(&str, &str)] = &[
     ("rows.wgsl", include_str!("../shaders/rows.wgsl")),
     ("condition.wgsl", include_str!("../shaders/condition.wgsl")),
     ("categorical.wgsl", include_str!("../shaders/categorical.wgsl")),
+    ("table.wgsl", include_str!("../shaders/table.wgsl")),
 ];
 
 /// The full source of module `name` (its files joined in order).

@@ -18,6 +18,8 @@ use crate::trainer::GpuTrainer;
 
 /// Steps per submission: the host reads the running loss once per tick, never per step.
 pub const TICK_STEPS: usize = 25;
+/// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
+pub const VAL_REFINE_STEPS: usize = 50;
 
 /// The epoch's shuffle, a function of (seed, epoch) alone.
 pub fn epoch_order(n: usize, seed: u32, epoch: usize) -> Vec<u32> {
@@ -149,6 +151,11 @@ fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
     let session = session::open(config, &args.device, data, &ck.params)?;
     session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
     session.trainer.set_baseline_state(&session.gpu, progress.baseline_bits.map(f32::from_bits));
+    if let Some(table) = &ck.table {
+        session.trainer.set_table(&session.gpu, table);
+    } else if session.config.inference == crate::objective::Inference::PerDatapoint {
+        bail!("{}: a per-datapoint run's checkpoint must hold its table {}", file.display(), checkpoint::TABLE_NAMES[0]);
+    }
     let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
     let start = Start {
         epochs_done: progress.epochs_done,
@@ -177,6 +184,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let b = config.batch;
     let prior = prior_draws(config, 64, config.seed);
     let mut history = start.history;
+    let val_refiner = (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
+        let adam = crate::reference::kernels::AdamConfig { lr: config.inner_lr, ..config.adam() };
+        crate::refine::Refiner::new(gpu, &session.kernels, &trainer.model, &trainer.params, &data.val, config.batch,
+                                    config.binarize, config.seed, adam, true)
+    });
     let mut global_step = start.optimizer_step;
     for epoch in start.epochs_done + 1..=config.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64);
@@ -219,7 +231,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let train_totals = trainer.totals(gpu);
         let seconds = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let val_totals = trainer.evaluate(gpu);
+        let val_totals = match &val_refiner {
+            // No encoder: the validation ELBO after inferring each image's q from the prior.
+            Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {}).after,
+            None => trainer.evaluate(gpu),
+        };
         let (tl, tr, tk) = mean(&train_totals);
         let (vl, vr, vk) = mean(&val_totals);
         if !(vl.is_finite()) {
@@ -244,6 +260,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.side, 8)?;
         if epoch == config.epochs {
             write_grid(&out.join("samples.png"), &samples, count, data.side, 8)?;
+        }
+        // Reconstructions need an encoder.
+        if epoch == config.epochs && val_refiner.is_none() {
             let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
             let (x, probs) = trainer.reconstruct(gpu, &picks);
@@ -284,7 +303,8 @@ fn write_checkpoint(session: &Session, out: &Path, history: &[EpochMetrics], epo
         },
         history: history.to_vec(),
     };
-    let ck = Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress) };
+    let table = trainer.read_table(gpu);
+    let ck = Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table };
     checkpoint::save(out, &ck, &trainer.model)
 }
 

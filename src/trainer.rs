@@ -48,6 +48,7 @@ pub struct GpuTrainer {
     pub logits: wgpu::Buffer, // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
     pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
     decode_labels: wgpu::Buffer, // [R] u32: a CVAE's class per decoded row
+    table: Option<[wgpu::Buffer; 3]>, // per-datapoint inference: (mu, logvar) per training image, Adam m, v
     train_step: Vec<Launch>,
     gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
     encode: Vec<Launch>,
@@ -133,6 +134,8 @@ impl GpuTrainer {
             (mulv_p.clone(), dprior.clone())
         };
         let (enc_in, dec_in, d_dec_in) = if cond { (&xc, &zc, &dzc) } else { (&x, &z, &dz) };
+        // Per-datapoint inference: the table [training images, 2 latent] starts at q = N(0, I).
+        let table = obj.per_datapoint.map(|_| ["table", "table m", "table v"].map(|l| gpu::storage_zeroed(gpu, l, f32s(train.len() * enc_out))));
 
         let k = |name: &str| kernels.get(name);
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
@@ -296,10 +299,48 @@ impl GpuTrainer {
         let log_weight = samples_kernel("log_weight_forward", // log w = log p(x|z) + log p(z) - log q(z|x)
             &[(1, &counters), (2, &mulv_s), (3, &eps), (4, &z), (5, &rec), (6, &log_w)], rows);
 
+        // Per-datapoint inference: the batch's rows of the table stand in for the encoder's output,
+        // and Adam updates them where the encoder would get its gradient.
+        let table_launch = |name: &str, update_index: usize| {
+            let (table, (inner, lr)) = (table.as_ref().expect("a table"), obj.per_datapoint.expect("per-datapoint"));
+            let u = gpu::uniform_with(gpu, "table params", &TableParams {
+                batch: b as u32, width: enc_out as u32, pass_rows: (steps_per_epoch * b) as u32, updates_per_step: (inner + 1) as u32,
+                update_index: update_index as u32, lr, beta1: settings.adam.beta1, beta2: settings.adam.beta2, eps: settings.adam.eps,
+                pad: [0; 3] });
+            let mut binds = vec![bind(0, &u), bind(1, &counters), bind(2, &train_split.order), bind(3, &table[0])];
+            if name == "gather_table_rows" {
+                binds.push(bind(5, &mulv));
+            } else {
+                binds.extend([bind(4, &d_mulv), bind(6, &table[1]), bind(7, &table[2])]);
+            }
+            k(name).launch(gpu, &binds, groups_of_64(b * enc_out))
+        };
+
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
         let mut train_step = vec![gather(&train_split, steps_per_epoch * b)]; // x = batch of images
         train_step.extend(condition_inputs(&train_split, steps_per_epoch * b)); // CVAE: y, [x | y], p(z|y)
-        train_step.extend(encoder_forward.iter().cloned()); //                  mulv = encoder(x)
+        if let Some((inner, _)) = obj.per_datapoint {
+            // Inner steps: the batch's (mu, logvar) alone, decoder fixed, each with fresh eps.
+            for i in 0..inner {
+                let u = gpu::uniform_with(gpu, "inner latent params", &LatentParams {
+                    batch: rows as u32, latent: latent as u32, seed: settings.seed, stream: STREAM_INNER_EPS + i as u32,
+                    beta: obj.beta, warmup_steps: obj.warmup_steps, free_bits: 0.0, sample_scale: 1.0 });
+                train_step.push(table_launch("gather_table_rows", 0)); //      mulv = table rows
+                train_step.push(k("reparam_forward").launch(gpu, &[bind(0, &u), bind(1, &counters), bind(2, &mulv), bind(3, &eps), bind(4, &z)],
+                                                             groups_of_64((rows * latent).div_ceil(4))));
+                train_step.extend(decoder_forward.iter().cloned());
+                train_step.push(rec_backward.clone());
+                train_step.extend(decoder_backward(true)); //                   (the decoder's gradients are overwritten below)
+                train_step.push(k("reparam_backward").launch(
+                    gpu, &[bind(0, &u), bind(2, &mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)], groups_of_64(rows * latent)));
+                train_step.push(k("gaussian_kl_backward").launch(
+                    gpu, &[bind(0, &u), bind(1, &counters), bind(2, &mulv), bind(6, &d_mulv)], groups_of_64(rows * latent)));
+                train_step.push(table_launch("table_adam_step", i));
+            }
+            train_step.push(table_launch("gather_table_rows", 0)); //          then the step itself
+        } else {
+            train_step.extend(encoder_forward.iter().cloned()); //              mulv = encoder(x)
+        }
         train_step.extend(repeat_mulv.clone()); //                              one row per sample
         train_step.push(sample_latent(true)); //                                z = mu + sigma eps (or Gumbel-softmax)
         train_step.extend(condition_z(&y, samples)); //                         CVAE: [z | y]
@@ -362,10 +403,14 @@ impl GpuTrainer {
         if let Some(prior) = &model.prior { //                                 CVAE: the prior layer's gradients
             train_step.extend(backward(prior, b, &yc, &dprior, None));
         }
-        for (i, l) in model.encoder.iter().enumerate().rev() { //              encoder backward
-            let input = if i == 0 { enc_in } else { &enc[i - 1] };
-            let d_input = if i == 0 { None } else { Some(&d_enc[i - 1]) };
-            train_step.extend(backward(l, b, input, &d_enc[i], d_input));
+        if let Some((inner, _)) = obj.per_datapoint { //                       the table takes the encoder's gradient
+            train_step.push(table_launch("table_adam_step", inner));
+        } else {
+            for (i, l) in model.encoder.iter().enumerate().rev() { //          encoder backward
+                let input = if i == 0 { enc_in } else { &enc[i - 1] };
+                let d_input = if i == 0 { None } else { Some(&d_enc[i - 1]) };
+                train_step.extend(backward(l, b, input, &d_enc[i], d_input));
+            }
         }
         let adam = AdamParams {
             count: model.param_count as u32, lr: settings.adam.lr, beta1: settings.adam.beta1,
@@ -398,7 +443,7 @@ impl GpuTrainer {
 
         GpuTrainer {
             model, settings, steps_per_epoch, params: params_buf, grads, adam_m, adam_v, counters, totals, baseline,
-            train: train_split, val: val_split, x, z, logits, mulv, decode_labels, train_step, gradient_len, encode, eval_step,
+            train: train_split, val: val_split, x, z, logits, mulv, decode_labels, table, train_step, gradient_len, encode, eval_step,
             decode,
         }
     }
@@ -444,6 +489,19 @@ impl GpuTrainer {
         gpu.queue.write_buffer(&self.adam_v, 0, bytemuck::cast_slice(adam_v));
         let counters = Counters { step: optimizer_step, ..Counters::new() };
         gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+    }
+
+    /// Per-datapoint inference: the table of (mu, logvar) per training image and its Adam moments.
+    pub fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
+        self.table.as_ref().map(|t| [gpu::read_all(gpu, &t[0]), gpu::read_all(gpu, &t[1]), gpu::read_all(gpu, &t[2])])
+    }
+
+    pub fn set_table(&self, gpu: &Gpu, table: &[Vec<f32>; 3]) {
+        if let Some(t) = &self.table {
+            for (buffer, values) in t.iter().zip(table) {
+                gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(values));
+            }
+        }
     }
 
     /// (params, Adam m, Adam v), each in the flat layout of model.rs.

@@ -102,6 +102,7 @@ pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("samples", &["log_weight_forward", "iwae_weights", "sampled_latent_backward", "score_backward", "score_baseline_update"]),
     ("rows", &["repeat_rows", "sum_row_groups"]),
     ("condition", &["copy_columns", "one_hot_columns"]),
+    ("table", &["gather_table_rows", "table_adam_step"]),
     ("categorical", &["gumbel_softmax_forward", "gumbel_softmax_backward", "categorical_kl_forward", "categorical_kl_backward"]),
 ];
 

@@ -49,6 +49,21 @@ pub struct SampleParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TableParams {
+    pub batch: u32,
+    pub width: u32,
+    pub pass_rows: u32,
+    pub updates_per_step: u32,
+    pub update_index: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct CategoricalParams {
     pub rows: u32,
     pub groups: u32,
@@ -128,6 +143,8 @@ pub const STREAM_EVAL_EPS: u32 = 1;
 pub const STREAM_BINARIZE: u32 = 2;
 /// Fixed in shaders/importance.wgsl, which keys its counters differently (image, sample, j / 4).
 pub const STREAM_IMPORTANCE: u32 = 3;
+/// Per-datapoint inference: inner step i draws from stream STREAM_INNER_EPS + i.
+pub const STREAM_INNER_EPS: u32 = 16;
 
 /// Workgroup shapes of shaders/linear.wgsl.
 pub const LINEAR_WG: u32 = 64;

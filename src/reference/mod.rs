@@ -1,4 +1,4 @@
-//! Plain CPU references. `kernels`, `samples`, `condition`, `categorical` and `importance` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels`, `samples`, `condition`, `categorical`, `table` and `importance` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
 //! per-datapoint refinement in src/refine.rs's.
 pub mod categorical;
@@ -7,4 +7,5 @@ pub mod importance;
 pub mod kernels;
 pub mod refine;
 pub mod samples;
+pub mod table;
 pub mod trainer;

@@ -4,6 +4,7 @@ use super::categorical::*;
 use super::condition::*;
 use super::kernels::*;
 use super::samples::*;
+use super::table::*;
 use crate::model::{Layer, Model};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 use crate::trainer::TrainSettings;
@@ -19,6 +20,8 @@ pub struct ReferenceTrainer {
     pub totals: LossTotals,
     /// The score estimator's running-mean baseline [mean, initialised].
     pub baseline: [f32; 2],
+    /// Per-datapoint inference: the (mu, logvar) table over the training images and its Adam moments.
+    pub table: [Vec<f32>; 3],
 }
 
 fn weight(params: &[f32], l: &Layer) -> Vec<f32> {
@@ -35,6 +38,7 @@ impl ReferenceTrainer {
         ReferenceTrainer {
             model, settings, params, m: vec![0.0; n], v: vec![0.0; n], grads: vec![0.0; n],
             counters: Counters::new(), totals: LossTotals::default(), baseline: [0.0; 2],
+            table: [Vec::new(), Vec::new(), Vec::new()],
         }
     }
 
@@ -67,11 +71,49 @@ impl ReferenceTrainer {
         let prior = model.prior.map(|p| repeat_rows(&linear_forward(&yc, &weight(&self.params, &p), &bias(&self.params, &p), b, p.n_in, p.n_out, false),
                                                     b, samples, 2 * latent));
 
+        // Per-datapoint inference: inner steps on the batch's rows of the table, then the table
+        // stands in for the encoder's output.
+        let table_params = |update_index: usize| {
+            let (inner, lr) = obj.per_datapoint.expect("per-datapoint");
+            crate::gpu::params::TableParams {
+                batch: b as u32, width: (2 * latent) as u32, pass_rows, updates_per_step: (inner + 1) as u32,
+                update_index: update_index as u32, lr, beta1: s.adam.beta1, beta2: s.adam.beta2, eps: s.adam.eps, pad: [0; 3],
+            }
+        };
+        if let Some((inner, _)) = obj.per_datapoint {
+            if self.table[0].is_empty() {
+                self.table = std::array::from_fn(|_| vec![0.0; images.len() / input * 2 * latent]);
+            }
+            for i in 0..inner {
+                let mulv = gather_table_rows(&table_params(i), &self.table[0], order, &self.counters);
+                let (eps, z) = reparam_forward(&mulv, b, latent, s.seed, crate::gpu::params::STREAM_INNER_EPS + i as u32, &self.counters);
+                let mut acts = vec![z];
+                for l in &model.decoder {
+                    acts.push(linear_forward(acts.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu));
+                }
+                let logits = acts.last().expect("logits");
+                let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
+                let ones = vec![1.0; b];
+                let mut d = if gaussian { gaussian_rec_backward(logits, &x, &ones, input, 1) } else { bernoulli_rec_backward(logits, &x, &ones, input, 1) };
+                for (j, l) in model.decoder.iter().enumerate().rev() {
+                    d = linear_backward_input(&d, &weight(&self.params, l), &acts[j], b, l.n_in, l.n_out, l.relu_input);
+                }
+                let mut d_mulv = reparam_backward(&d, &eps, &mulv, b, latent);
+                gaussian_kl_backward(&mulv, &mut d_mulv, b, latent, kl_weight(obj.beta, obj.warmup_steps, self.counters.step), 0.0);
+                let [table, m, v] = &mut self.table;
+                table_adam_step(&table_params(i), table, m, v, &d_mulv, order, &self.counters);
+            }
+        }
+
         // Forward, keeping every activation.
         let mut enc = vec![if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() }];
-        for l in &model.encoder {
-            let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
-            enc.push(y);
+        if obj.per_datapoint.is_none() {
+            for l in &model.encoder {
+                let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
+                enc.push(y);
+            }
+        } else {
+            enc.push(gather_table_rows(&table_params(0), &self.table[0], order, &self.counters));
         }
         let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, model.arch.encoder_outputs());
         let (groups, categories) = model.arch.categorical.unwrap_or((0, 0));
@@ -143,7 +185,11 @@ impl ReferenceTrainer {
             layer_backward(&mut self.grads, b, p, &yc, &sum_row_groups(&dp, b, samples, 2 * latent));
         }
         let mut d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
-        for (i, l) in model.encoder.iter().enumerate().rev() {
+        if let Some((inner, _)) = obj.per_datapoint {
+            let [table, m, v] = &mut self.table;
+            table_adam_step(&table_params(inner), table, m, v, &d, order, &self.counters);
+        }
+        for (i, l) in model.encoder.iter().enumerate().rev().filter(|_| obj.per_datapoint.is_none()) {
             layer_backward(&mut self.grads, b, l, &enc[i], &d);
             if i > 0 {
                 d = linear_backward_input(&d, &weight(&self.params, l), &enc[i], b, l.n_in, l.n_out, l.relu_input);

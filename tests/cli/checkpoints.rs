@@ -211,7 +211,7 @@ fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usiz
     let model = Model::new(Architecture { input: 784, hidden: model_hidden, latent: 2, decoder: Decoder::Bernoulli, classes: 0, categorical: None });
     let mut config = ck.config.clone();
     config.hidden = config_hidden;
-    let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None };
+    let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None, table: None };
     std::fs::create_dir_all(dir).expect("dir");
     checkpoint::save(dir, &bad, &model).expect("save");
     dir.join(checkpoint::MODEL_FILE)

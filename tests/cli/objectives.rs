@@ -123,3 +123,35 @@ fn categorical_latents_should_train_and_sample_one_hot_codes() {
     assert_fails_with(&["train", "--latent", "categorical", "--objective", "iwae"], &["--latent categorical"]);
     assert_fails_with(&["train", "--latent", "sometimes"], &["sometimes", "categorical"]);
 }
+
+#[test]
+fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flags = ["--inference", "per-datapoint", "--inner-steps", "2", "--hidden", "32", "--latent", "4", "--epochs", "2"];
+    let (straight, cut) = (dir.path().join("straight"), dir.path().join("cut"));
+    let o = wgvae(&[&["train", "--out", straight.to_str().expect("utf-8")][..], &flags].concat());
+    assert!(o.status.success(), "train --inference per-datapoint failed: {}", stderr(&o));
+    let csv = std::fs::read_to_string(straight.join("metrics.csv")).expect("metrics.csv");
+    let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
+    assert!(v[1] < v[0], "validation loss {v:?} did not fall");
+
+    // Interrupted mid-epoch and resumed: the same table and weights, to the bit.
+    let o = wgvae(&[&["train", "--out", cut.to_str().expect("utf-8"), "--interrupt-after-steps", "90"][..], &flags].concat());
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let o = wgvae(&["train", "--resume", cut.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let (a, b) = (wgvae::checkpoint::load(&straight).expect("straight"), wgvae::checkpoint::load(&cut).expect("resumed"));
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a.params), bits(&b.params), "weights differ after resume");
+    let (ta, tb) = (a.table.expect("table"), b.table.expect("table"));
+    assert_eq!(ta[0].len(), 9000 * 8);
+    assert!(ta.iter().zip(&tb).all(|(x, y)| bits(x) == bits(y)), "the per-datapoint table differs after resume");
+
+    let run = straight.to_str().expect("utf-8");
+    let o = wgvae(&["refine", "--checkpoint", run, "--steps", "20", "--max-images", "64", "--draws", "2"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && out.contains("prior q = N(0, I)"), "refine: {out}{}", stderr(&o));
+    assert_fails_with(&["reconstruct", "--checkpoint", run], &["per-datapoint"]);
+    assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "2"], &["per-datapoint"]);
+    assert_fails_with(&["train", "--inference", "per-datapoint", "--objective", "iwae"], &["--inference per-datapoint"]);
+}
