@@ -91,8 +91,8 @@ fn gumbel_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     }
 }
 
-// Log-softmax of one group's logits into q (probabilities) and returns sum_k q_k log q_k.
-fn neg_entropy(first: u32) -> f32 {
+// log sum_k exp(logits_k) of one group, max-subtracted: log q_k = logits_k - this.
+fn log_normalizer(first: u32) -> f32 {
     var m = -3.0e38;
     for (var k = 0u; k < params.categories; k++) {
         m = max(m, logits[first + k]);
@@ -101,10 +101,15 @@ fn neg_entropy(first: u32) -> f32 {
     for (var k = 0u; k < params.categories; k++) {
         s += exp(logits[first + k] - m);
     }
-    let log_s = log(s);
+    return m + log(s);
+}
+
+// sum_k q_k log q_k of one group, q = softmax(logits).
+fn neg_entropy(first: u32) -> f32 {
+    let norm = log_normalizer(first);
     var h = 0.0;
     for (var k = 0u; k < params.categories; k++) {
-        let log_q = logits[first + k] - m - log_s;
+        let log_q = logits[first + k] - norm;
         h += exp(log_q) * log_q;
     }
     return h;
@@ -134,17 +139,10 @@ fn categorical_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let first = e * params.categories;
     let h = neg_entropy(first);
-    var m = -3.0e38;
-    for (var k = 0u; k < params.categories; k++) {
-        m = max(m, logits[first + k]);
-    }
-    var s = 0.0;
-    for (var k = 0u; k < params.categories; k++) {
-        s += exp(logits[first + k] - m);
-    }
+    let norm = log_normalizer(first);
     let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
     for (var k = 0u; k < params.categories; k++) {
-        let log_q = logits[first + k] - m - log(s);
+        let log_q = logits[first + k] - norm;
         dlogits[first + k] += w * exp(log_q) * (log_q - h);
     }
 }

@@ -80,3 +80,15 @@ fn kl_weight(beta: f32, warmup_steps: u32, step: u32) -> f32 {
     }
     return beta * min(1.0, f32(step) / f32(warmup_steps));
 }
+
+// The Gaussian decoder's log-variance clamp: a learned variance that shrank without bound would
+// make the density, and its gradients, blow up.
+const LOGVAR_MIN: f32 = -6.0;
+const LOGVAR_MAX: f32 = 4.0;
+
+// -log N(x; mean, exp(lv)) with lv = clamp(raw_logvar): (log 2 pi + lv + (x - mean)^2 exp(-lv)) / 2.
+fn gaussian_nll(x: f32, mean: f32, raw_logvar: f32) -> f32 {
+    let lv = clamp(raw_logvar, LOGVAR_MIN, LOGVAR_MAX);
+    let r = x - mean;
+    return 0.5 * (1.8378770664093453 + lv + r * r * exp(-lv));
+}

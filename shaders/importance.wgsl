@@ -92,7 +92,7 @@ fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // The same for the Gaussian decoder: logits rows are [means | raw log-variances], and
-// log p(x|z) = -sum_d (log 2 pi + lv + (x - m)^2 exp(-lv)) / 2 with lv clamped as in loss.wgsl.
+// log p(x|z) = -sum_d gaussian_nll(x, m, lv) (common.wgsl).
 @compute @workgroup_size(64)
 fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
     let r = id.x;
@@ -103,10 +103,7 @@ fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
     let row = r * 2u * params.pixels;
     var rec = 0.0;
     for (var d = 0u; d < params.pixels; d++) {
-        let m = logits[row + d];
-        let lv = clamp(logits[row + params.pixels + d], -6.0, 4.0);
-        let diff = x[i * params.pixels + d] - m;
-        rec += 0.5 * (1.8378770664093453 + lv + diff * diff * exp(-lv));
+        rec += gaussian_nll(x[i * params.pixels + d], logits[row + d], logits[row + params.pixels + d]);
     }
     log_w[r] = log_ratio[r] - rec;
 }

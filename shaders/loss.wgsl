@@ -66,12 +66,8 @@ fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // The Gaussian decoder N(mean, exp(logvar)): each row of `logits` is [means (pixels) | raw
-// log-variances (pixels)]; the log-variance is clamped to [LOGVAR_MIN, LOGVAR_MAX] (a learned
-// variance that shrinks without bound would make the density, and the gradients, blow up).
-// rec[b] = sum_d (log 2 pi + lv + (x - m)^2 exp(-lv)) / 2 = -log N(x; m, exp(lv)).
-const LOGVAR_MIN: f32 = -6.0;
-const LOGVAR_MAX: f32 = 4.0;
-const LOG_TWO_PI: f32 = 1.8378770664093453;
+// log-variances (pixels)]; the log-variance is clamped to [LOGVAR_MIN, LOGVAR_MAX] (common.wgsl).
+// rec[b] = sum_d gaussian_nll(x, m, lv) = -log N(x; m, exp(lv)).
 
 // Dispatch: (ceil(batch / 64), 1, 1).
 @compute @workgroup_size(64)
@@ -84,10 +80,7 @@ fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     let row = b * 2u * params.pixels;
     var s = 0.0;
     for (var d = 0u; d < params.pixels; d++) {
-        let m = logits[row + d];
-        let lv = clamp(logits[row + params.pixels + d], LOGVAR_MIN, LOGVAR_MAX);
-        let r = x[input * params.pixels + d] - m;
-        s += 0.5 * (LOG_TWO_PI + lv + r * r * exp(-lv));
+        s += gaussian_nll(x[input * params.pixels + d], logits[row + d], logits[row + params.pixels + d]);
     }
     rec[b] = s;
 }
