@@ -103,16 +103,17 @@ fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let b = e / params.latent;
     let j = e % params.latent;
+    var w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
+    // A dimension below its free bits gets weight 0 rather than an early return: lavapipe (Mesa
+    // 22.3) leaked about 137 KB of host memory per dispatch of the version that returned after this
+    // loop, 9 MB per epoch of the default model.
     if (params.free_bits > 0.0) {
         var mean_kl = 0.0;
         for (var r = 0u; r < params.batch; r++) {
             mean_kl += kl_term(r, j);
         }
-        if (mean_kl / f32(params.batch) < params.free_bits) {
-            return;
-        }
+        w = select(w, 0.0, mean_kl / f32(params.batch) < params.free_bits);
     }
-    let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
     let mu_at = b * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
     dmulv[mu_at] += w * mulv[mu_at];
