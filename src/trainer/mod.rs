@@ -1,0 +1,264 @@
+//! The GPU trainer: every buffer the model needs, and the training step as a list of launches
+//! recorded once. The host only starts passes, submits runs of steps and reads totals back.
+//! `build.rs` records the buffers and launch lists; this file is the trainer's API.
+mod build;
+
+use crate::gpu::kernels::submit;
+use crate::gpu::{self, Gpu, Launch};
+use crate::model::{Decoder, Model};
+use crate::objective::ObjectiveSettings;
+use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
+
+#[derive(Clone, Debug)]
+pub struct TrainSettings {
+    pub batch: usize,
+    pub adam: AdamConfig,
+    pub seed: u32,
+    pub binarize: Binarize,
+    pub objective: ObjectiveSettings,
+    /// Gumbel-softmax temperature of categorical latents: tau_start to tau_end over anneal_steps.
+    pub tau_start: f32,
+    pub tau_end: f32,
+    pub anneal_steps: u32,
+}
+
+/// One split of the data, resident on the GPU.
+struct GpuSplit {
+    images: wgpu::Buffer, // [n, pixels / 4] u32, 4 pixels a word
+    labels: wgpu::Buffer, // [n] u32
+    order: wgpu::Buffer,  // [pass_rows] u32 image indices
+    rows: usize,
+}
+
+pub struct GpuTrainer {
+    pub model: Model,
+    pub settings: TrainSettings,
+    pub steps_per_epoch: usize,
+    pub params: wgpu::Buffer, // every weight and bias, layout in model.rs
+    grads: wgpu::Buffer,      // same layout
+    adam_m: wgpu::Buffer,
+    adam_v: wgpu::Buffer,
+    counters: wgpu::Buffer, // Counters
+    totals: wgpu::Buffer,   // LossTotals of the current pass
+    baseline: wgpu::Buffer, // the score estimator's running-mean control variate [mean, initialised]
+    train: GpuSplit,
+    val: GpuSplit,
+    pub x: wgpu::Buffer,      // [B, input] the gathered batch
+    pub z: wgpu::Buffer,      // [R, latent], R = B x samples per input
+    pub logits: wgpu::Buffer, // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
+    pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
+    decode_labels: wgpu::Buffer, // [R] u32: a CVAE's class per decoded row
+    table: Option<[wgpu::Buffer; 3]>, // per-datapoint inference: (mu, logvar) per training image, Adam m, v
+    train_step: Vec<Launch>,
+    gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
+    encode: Vec<Launch>,
+    eval_step: Vec<Launch>,
+    decode: Vec<Launch>,
+}
+
+pub(crate) fn pack_words(images: &[u8]) -> Vec<u32> {
+    images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+impl GpuTrainer {
+    /// Starts a pass: resets the batch cursor and the loss totals (and sets the order, if given).
+    fn start_pass(&self, gpu: &Gpu, split_order: Option<(&GpuSplit, &[u32])>) {
+        if let Some((split, order)) = split_order {
+            gpu.queue.write_buffer(&split.order, 0, bytemuck::cast_slice(order));
+        }
+        gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&0u32));
+        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&LossTotals::default()));
+    }
+
+    /// Starts a training epoch over `order` (a permutation of the training images).
+    pub fn start_epoch(&self, gpu: &Gpu, order: &[u32]) {
+        assert_eq!(order.len(), self.train.rows, "epoch order must cover the training split");
+        self.start_pass(gpu, Some((&self.train, order)));
+    }
+
+    /// Continues a training epoch over `order` after `steps_done` of its steps, whose loss totals
+    /// were `totals` (from a checkpoint).
+    pub fn resume_epoch(&self, gpu: &Gpu, order: &[u32], steps_done: usize, totals: LossTotals) {
+        self.start_epoch(gpu, order);
+        let cursor = (steps_done * self.settings.batch) as u32;
+        gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&cursor));
+        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&totals));
+    }
+
+    /// The score estimator's running-mean baseline, [mean, initialised (0 or 1)].
+    pub fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
+        let v = gpu::read::<f32>(gpu, &self.baseline, 0, 2);
+        [v[0], v[1]]
+    }
+
+    pub fn set_baseline_state(&self, gpu: &Gpu, state: [f32; 2]) {
+        gpu.queue.write_buffer(&self.baseline, 0, bytemuck::cast_slice(&state));
+    }
+
+    /// Puts a checkpoint's training state back: weights, Adam's moments and the optimizer step.
+    pub fn restore(&self, gpu: &Gpu, params: &[f32], adam_m: &[f32], adam_v: &[f32], optimizer_step: u32) {
+        gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        gpu.queue.write_buffer(&self.adam_m, 0, bytemuck::cast_slice(adam_m));
+        gpu.queue.write_buffer(&self.adam_v, 0, bytemuck::cast_slice(adam_v));
+        let counters = Counters { step: optimizer_step, ..Counters::new() };
+        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+    }
+
+    /// Per-datapoint inference: the table of (mu, logvar) per training image and its Adam moments.
+    pub fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
+        self.table.as_ref().map(|t| [gpu::read_all(gpu, &t[0]), gpu::read_all(gpu, &t[1]), gpu::read_all(gpu, &t[2])])
+    }
+
+    pub fn set_table(&self, gpu: &Gpu, table: &[Vec<f32>; 3]) {
+        if let Some(t) = &self.table {
+            for (buffer, values) in t.iter().zip(table) {
+                gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(values));
+            }
+        }
+    }
+
+    /// (params, Adam m, Adam v), each in the flat layout of model.rs.
+    pub fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        (gpu::read_all(gpu, &self.params), gpu::read_all(gpu, &self.adam_m), gpu::read_all(gpu, &self.adam_v))
+    }
+
+    /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
+    /// categorical logits, [picks.len(), latent]).
+    pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
+        let b = self.settings.batch;
+        let width = self.model.arch.encoder_outputs();
+        let identity = self.val_identity_order();
+        let mut out = Vec::with_capacity(picks.len() * width);
+        for chunk in picks.chunks(b) {
+            let mut order = identity.clone();
+            order[..chunk.len()].copy_from_slice(chunk);
+            self.start_pass(gpu, Some((&self.val, &order)));
+            submit(gpu, &[&self.encode]);
+            out.extend(gpu::read::<f32>(gpu, &self.mulv, 0, chunk.len() * width));
+        }
+        gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
+        out
+    }
+
+    /// Records `steps` training steps into one submission. No readback.
+    pub fn train_steps(&self, gpu: &Gpu, steps: usize) {
+        let lists: Vec<&[Launch]> = (0..steps).map(|_| self.train_step.as_slice()).collect();
+        submit(gpu, &lists);
+    }
+
+    /// The current pass's loss totals (waits for the GPU).
+    pub fn totals(&self, gpu: &Gpu) -> LossTotals {
+        gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]
+    }
+
+    pub fn counters(&self, gpu: &Gpu) -> Counters {
+        gpu::read::<Counters>(gpu, &self.counters, 0, 1)[0]
+    }
+
+    /// Negative ELBO totals over the whole validation split (z sampled, as pytorch/examples).
+    pub fn evaluate(&self, gpu: &Gpu) -> LossTotals {
+        self.start_pass(gpu, None);
+        let steps = self.val.rows.div_ceil(self.settings.batch);
+        let lists: Vec<&[Launch]> = (0..steps).map(|_| self.eval_step.as_slice()).collect();
+        submit(gpu, &lists);
+        self.totals(gpu)
+    }
+
+    /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
+    /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
+    pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
+        let input = self.model.arch.input;
+        let identity = self.val_identity_order();
+        let (mut x, mut probs) = (Vec::new(), Vec::new());
+        for chunk in picks.chunks(self.settings.batch) {
+            let mut order = identity.clone();
+            order[..chunk.len()].copy_from_slice(chunk);
+            self.start_pass(gpu, Some((&self.val, &order)));
+            submit(gpu, &[&self.eval_step]);
+            x.extend(gpu::read::<f32>(gpu, &self.x, 0, chunk.len() * input));
+            // With several samples per input, each input's first sample.
+            let (samples, width) = (self.settings.objective.samples, self.output_width());
+            let out = gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * samples * width);
+            probs.extend(self.pictures(&out.chunks(width).step_by(samples).flatten().copied().collect::<Vec<_>>()));
+        }
+        gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
+        (x, probs)
+    }
+
+    /// The validation pass's order buffer as built: 0..rows, padded with the last index.
+    fn val_identity_order(&self) -> Vec<u32> {
+        let len = self.val.rows.div_ceil(self.settings.batch) * self.settings.batch;
+        (0..len as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect()
+    }
+
+    /// Decoder output probabilities [n, input] for latents z [n, latent].
+    pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> Vec<f32> {
+        self.decode_classes(gpu, z, &[])
+    }
+
+    /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n].
+    pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
+        let latent = self.model.arch.latent;
+        let rows = self.settings.batch * self.settings.objective.samples;
+        let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input);
+        for (i, chunk) in z.chunks(rows * latent).enumerate() {
+            gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
+            if !classes.is_empty() {
+                gpu.queue.write_buffer(&self.decode_labels, 0, bytemuck::cast_slice(&classes[i * rows..(i * rows + rows).min(classes.len())]));
+            }
+            submit(gpu, &[&self.decode]);
+            let rows = chunk.len() / latent;
+            out.extend(self.pictures(&gpu::read::<f32>(gpu, &self.logits, 0, rows * self.output_width())));
+        }
+        out
+    }
+
+    /// Decoder outputs per row: input, or 2 x input for a Gaussian decoder.
+    fn output_width(&self) -> usize {
+        self.model.arch.input * self.model.arch.decoder.outputs_per_pixel()
+    }
+
+    /// What to draw of decoder output rows: Bernoulli probabilities, or Gaussian means.
+    fn pictures(&self, rows: &[f32]) -> Vec<f32> {
+        let input = self.model.arch.input;
+        match self.model.arch.decoder {
+            Decoder::Bernoulli => rows.iter().map(|&l| sigmoid(l)).collect(),
+            Decoder::Gaussian => rows.chunks(2 * input).flat_map(|r| r[..input].iter().copied()).collect(),
+        }
+    }
+
+    pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
+        gpu::read_all(gpu, &self.params)
+    }
+
+    pub fn grads_buffer(&self) -> &wgpu::Buffer {
+        &self.grads
+    }
+
+    pub fn read_grads(&self, gpu: &Gpu) -> Vec<f32> {
+        gpu::read_all(gpu, &self.grads)
+    }
+
+    /// The training step's launches in order, for the benchmark's per-kernel timing.
+    pub fn train_step_launches(&self) -> &[Launch] {
+        &self.train_step
+    }
+
+    /// One gradient estimate at the current weights, on the batch at the start of the current
+    /// pass, with the random draws of optimizer step `draw`: no update, no counters moved (the
+    /// running-mean baseline does move, as it would in training).
+    pub fn gradient_at(&self, gpu: &Gpu, draw: u32) {
+        let counters = Counters { step: draw, ..Counters::new() };
+        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+        submit(gpu, &[&self.train_step[..self.gradient_len]]);
+    }
+
+    /// Adam's first and second moments (same layout as the parameters).
+    pub fn optimizer_state(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
+        (&self.adam_m, &self.adam_v)
+    }
+}
+
+pub fn sigmoid(l: f32) -> f32 {
+    1.0 / (1.0 + (-l).exp())
+}
