@@ -65,7 +65,7 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     if from_prior {
         println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
     }
-    let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val,
+    let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, s.trainer.val_images(),
                                               s.config.batch, s.config.binarize, s.config.seed, adam, from_prior);
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
@@ -114,7 +114,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
 
 /// Runs the importance sampler over the session's validation split with a progress bar.
 pub fn importance_nll(s: &session::Session, k: usize, seed: u32) -> ImportanceResult {
-    let sampler = ImportanceSampler::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, &s.data.val, k,
+    let sampler = ImportanceSampler::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, s.trainer.val_images(), k,
                                          s.config.binarize, s.config.seed, seed);
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
     bar.set_style(indicatif::ProgressStyle::with_template("importance sampling [{bar:30}] {pos}/{len} images {eta}")

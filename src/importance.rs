@@ -2,7 +2,6 @@
 //! split of images: the encoder runs once per batch of images, then K samples per image go through
 //! the decoder in chunks of at most ROWS rows, each chunk folded into a running log-sum-exp.
 //! Memory is bounded by ROWS whatever K is; the host reads only the final per-image results.
-use crate::data::Split;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::{groups_of_64, GatherParams, IwParams, STREAM_BINARIZE};
 use crate::gpu::{self, Gpu, Kernels, Launch};
@@ -46,17 +45,15 @@ pub struct ImportanceSampler {
 }
 
 impl ImportanceSampler {
-    /// Binds the model's weights (`params`, model.rs layout) and uploads `split`. `binarize` and
-    /// `data_seed` must be the training run's, so the targets x are what the model was fitted to.
+    /// Binds the model's weights (`params`, model.rs layout) and the `n` images already on the GPU
+    /// (`images`, packed as by gpu::images_with). `binarize` and `data_seed` must be the training
+    /// run's, so the targets x are what the model was fitted to.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, split: &Split, k: usize,
+    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, (image_buf, n): (&wgpu::Buffer, usize), k: usize,
                binarize: Binarize, data_seed: u32, seed: u32) -> ImportanceSampler {
-        let n = split.len();
         let (images, chunk) = plan(k, n);
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input);
-        let words: Vec<u32> = split.images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let image_buf = gpu::storage_with(gpu, "iw images", &words);
         let order = gpu::storage_with(gpu, "iw order", &(0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect::<Vec<_>>());
         let counters = gpu::storage_with(gpu, "iw counters", &[Counters::new()]);
         let x = gpu::storage_zeroed(gpu, "iw x", images * pixels * 4);
@@ -77,7 +74,7 @@ impl ImportanceSampler {
         let mulv = enc.last().expect("encoder has a layer");
         let logits = dec.last().expect("decoder has a layer");
         let mut encode = vec![kernels.get("gather_batch").launch(
-            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, &image_buf), bind(3, &order), bind(4, &x)],
+            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, image_buf), bind(3, &order), bind(4, &x)],
             groups_of_64(images * pixels / 4))];
         encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
 

@@ -6,7 +6,6 @@
 //! parameter Adam updates, so no table or scatter is needed. Every launch is an existing kernel.
 //! Started from the prior instead of the encoder, it is the inference of a model trained with
 //! per-datapoint inference, on images it has not seen.
-use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
@@ -40,15 +39,14 @@ pub struct Refiner {
 }
 
 impl Refiner {
-    /// Binds the model's weights `params` (decoder frozen) and uploads `split`. `binarize` and
-    /// `data_seed` are the training run's, so the targets x are what the model was fitted to.
+    /// Binds the model's weights `params` (decoder frozen) and the `n` images already on the GPU
+    /// (`images`, packed as by gpu::images_with). `binarize` and `data_seed` are the training run's,
+    /// so the targets x are what the model was fitted to.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, split: &Split, batch: usize,
+    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, (images, n): (&wgpu::Buffer, usize), batch: usize,
                binarize: Binarize, data_seed: u32, adam: AdamConfig, from_prior: bool) -> Refiner {
-        let (input, latent, n) = (model.arch.input, model.arch.latent, split.len());
+        let (input, latent) = (model.arch.input, model.arch.latent);
         let k = |name: &str| kernels.get(name);
-        let words: Vec<u32> = split.images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let images = gpu::storage_with(gpu, "refine images", &words);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
@@ -68,7 +66,7 @@ impl Refiner {
                                     binarize: binarize.code(), seed: data_seed, stream: STREAM_BINARIZE, pad: [0; 2] };
         let gather_u = gpu::uniform_with(gpu, "refine gather", &gather);
         let mut encode = vec![k("gather_batch").launch(
-            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, &images), bind(3, &order), bind(4, &x)],
+            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, images), bind(3, &order), bind(4, &x)],
             groups_of_64(batch * input / 4))];
         if !from_prior {
             encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));

@@ -186,7 +186,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let mut history = start.history;
     let val_refiner = (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
         let adam = crate::reference::kernels::AdamConfig { lr: config.inner_lr, ..config.adam() };
-        crate::refine::Refiner::new(gpu, &session.kernels, &trainer.model, &trainer.params, &data.val, config.batch,
+        crate::refine::Refiner::new(gpu, &session.kernels, &trainer.model, &trainer.params, trainer.val_images(), config.batch,
                                     config.binarize, config.seed, adam, true)
     });
     let mut global_step = start.optimizer_step;

@@ -834,7 +834,7 @@ const PIXELS: usize = 83;
         assert_eq!(plan(k, n), (1, (ROWS + 5).div_ceil(2)));
         let (g, kernels) = gpu();
         let pb = storage(&params);
-        let sampler = ImportanceSampler::new(g, kernels, &model, &pb, &split, k, r::Binarize::None, 1, 7);
+        let sampler = ImportanceSampler::new(g, kernels, &model, &pb, (&gpu::images_with(g, "images", &split.images), n), k, r::Binarize::None, 1, 7);
         let got = sampler.run(g, k, |_| {});
         let w = |l: &wgvae::model::Layer| (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out]);
         for i in 0..n {
@@ -1001,7 +1001,7 @@ fn refine_should_match_the_reference_refinement() {
     let adam = r::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let (g, k) = gpu();
     let pb = storage(&params);
-    let refiner = wgvae::refine::Refiner::new(g, k, &model, &pb, &split, batch, r::Binarize::None, 4, adam, false);
+    let refiner = wgvae::refine::Refiner::new(g, k, &model, &pb, (&gpu::images_with(g, "images", &split.images), n), batch, r::Binarize::None, 4, adam, false);
     let got = refiner.run(g, 3, 2, |_| {});
     let (mut before, mut after) = (LossTotals::default(), LossTotals::default());
     for first in [0, batch] {

@@ -35,6 +35,13 @@ pub fn storage_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, data: &[T]) -> wgp
     })
 }
 
+/// Image bytes [n, pixels] as a storage buffer of u32 words, 4 pixels a word, little-endian (the
+/// layout gather_batch reads; pixels per image must be a multiple of 4).
+pub fn images_with(gpu: &Gpu, label: &str, images: &[u8]) -> wgpu::Buffer {
+    let words: Vec<u32> = images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    storage_with(gpu, label, &words)
+}
+
 pub fn uniform_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu::Buffer {
     gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),

@@ -1,6 +1,6 @@
 //! GpuTrainer::new: every buffer the model needs and the launch lists (the training step, encode,
 //! evaluation, decode), each recorded once. The step is assembled at the end as an ordered list.
-use super::{pack_words, GpuSplit, GpuTrainer, TrainSettings};
+use super::{GpuSplit, GpuTrainer, TrainSettings};
 use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range};
 use crate::gpu::params::*;
@@ -24,7 +24,7 @@ impl GpuTrainer {
         let steps_per_epoch = train.len() / b;
         let val_steps = val.len().div_ceil(b);
         let split = |name: &str, s: &Split, order_len: usize| GpuSplit {
-            images: gpu::storage_with(gpu, &format!("{name} images"), &pack_words(&s.images)),
+            images: gpu::images_with(gpu, &format!("{name} images"), &s.images),
             labels: gpu::storage_with(gpu, &format!("{name} labels"), &s.labels.iter().map(|&l| l as u32).collect::<Vec<_>>()),
             order: gpu::storage_with(gpu, &format!("{name} order"),
                                      &(0..order_len as u32).map(|i| i.min(s.len() as u32 - 1)).collect::<Vec<_>>()),

@@ -56,9 +56,6 @@ pub struct GpuTrainer {
     decode: Vec<Launch>,
 }
 
-pub(crate) fn pack_words(images: &[u8]) -> Vec<u32> {
-    images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
 
 impl GpuTrainer {
     /// Starts a pass: resets the batch cursor and the loss totals (and sets the order, if given).
@@ -225,6 +222,12 @@ impl GpuTrainer {
             Decoder::Bernoulli => rows.iter().map(|&l| sigmoid(l)).collect(),
             Decoder::Gaussian => rows.chunks(2 * input).flat_map(|r| r[..input].iter().copied()).collect(),
         }
+    }
+
+    /// The validation split's images on the GPU (packed words) and their count, for the
+    /// evaluators, so they need not upload the images again.
+    pub fn val_images(&self) -> (&wgpu::Buffer, usize) {
+        (&self.val.images, self.val.rows)
     }
 
     pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
