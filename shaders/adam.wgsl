@@ -27,13 +27,8 @@ fn adam_step(@builtin(global_invocation_id) id: vec3<u32>) {
     if (i >= params.count) {
         return;
     }
-    let t = f32(counters.step + 1u);
-    let g = grads[i];
-    let m_new = params.beta1 * m[i] + (1.0 - params.beta1) * g;
-    let v_new = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
-    m[i] = m_new;
-    v[i] = v_new;
-    let m_hat = m_new / (1.0 - pow(params.beta1, t));
-    let v_hat = v_new / (1.0 - pow(params.beta2, t));
-    weights[i] -= params.lr * m_hat / (sqrt(v_hat) + params.eps);
+    let u = adam_update(grads[i], m[i], v[i], f32(counters.step + 1u), params.lr, params.beta1, params.beta2, params.eps);
+    m[i] = u.x;
+    v[i] = u.y;
+    weights[i] -= u.z;
 }

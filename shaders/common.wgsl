@@ -67,9 +67,24 @@ fn is_non_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
 
+// One Adam update (Kingma & Ba 2015) of a parameter with moments (m, v), gradient g, at step t
+// (from 1, for the bias correction): returns (new m, new v, the amount to subtract from the parameter).
+fn adam_update(g: f32, m: f32, v: f32, t: f32, lr: f32, beta1: f32, beta2: f32, eps: f32) -> vec3<f32> {
+    let m_new = beta1 * m + (1.0 - beta1) * g;
+    let v_new = beta2 * v + (1.0 - beta2) * g * g;
+    let m_hat = m_new / (1.0 - pow(beta1, t));
+    let v_hat = v_new / (1.0 - pow(beta2, t));
+    return vec3<f32>(m_new, v_new, lr * m_hat / (sqrt(v_hat) + eps));
+}
+
 // log(1 + exp(l)) without overflow: max(l, 0) + log1p(exp(-|l|)). -log sigmoid(l) = softplus(-l).
 fn softplus(l: f32) -> f32 {
     return max(l, 0.0) + log(1.0 + exp(-abs(l)));
+}
+
+// -log Bernoulli(x; sigmoid(l)) for x in [0, 1] (binary cross-entropy): softplus(l) - x l.
+fn bernoulli_nll(x: f32, l: f32) -> f32 {
+    return softplus(l) - x * l;
 }
 
 // Weight of the KL term at optimizer step `step`: beta, ramped linearly from 0 over the first

@@ -86,7 +86,7 @@ fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
     var rec = 0.0;
     for (var d = 0u; d < params.pixels; d++) {
         let l = logits[r * params.pixels + d];
-        rec += softplus(l) - x[i * params.pixels + d] * l;
+        rec += bernoulli_nll(x[i * params.pixels + d], l);
     }
     log_w[r] = log_ratio[r] - rec;
 }

@@ -47,7 +47,7 @@ fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     var s = 0.0;
     for (var d = 0u; d < params.pixels; d++) {
         let l = logits[b * params.pixels + d];
-        s += softplus(l) - x[input * params.pixels + d] * l;
+        s += bernoulli_nll(x[input * params.pixels + d], l);
     }
     rec[b] = s;
 }

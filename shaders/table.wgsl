@@ -56,12 +56,10 @@ fn table_adam_step(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let at = order[row] * params.width + e % params.width;
-    let g = dmulv[e];
-    m[at] = params.beta1 * m[at] + (1.0 - params.beta1) * g;
-    v[at] = params.beta2 * v[at] + (1.0 - params.beta2) * g * g;
     // Adam's step count for the bias correction: table updates so far, this one included.
     let t = f32(counters.step * params.updates_per_step + params.update_index + 1u);
-    let m_hat = m[at] / (1.0 - pow(params.beta1, t));
-    let v_hat = v[at] / (1.0 - pow(params.beta2, t));
-    table[at] -= params.lr * m_hat / (sqrt(v_hat) + params.eps);
+    let u = adam_update(dmulv[e], m[at], v[at], t, params.lr, params.beta1, params.beta2, params.eps);
+    m[at] = u.x;
+    v[at] = u.y;
+    table[at] -= u.z;
 }

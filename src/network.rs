@@ -30,6 +30,18 @@ pub fn forward(gpu: &Gpu, kernels: &Kernels, params: &wgpu::Buffer, l: &Layer, b
         linear_groups(batch, l.n_out))
 }
 
+/// d_input [batch, n_in] = d_output [batch, n_out] W, masked where the layer's input came out of
+/// a ReLU (`input` is that input).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_input(gpu: &Gpu, kernels: &Kernels, params: &wgpu::Buffer, l: &Layer, batch: usize,
+                      d_output: &wgpu::Buffer, input: &wgpu::Buffer, d_input: &wgpu::Buffer) -> Launch {
+    let u = dims(gpu, l, batch, l.relu_input);
+    linear_kernel(kernels, "linear_backward_input", l).launch(
+        gpu,
+        &[bind(0, &u), bind(1, d_output), bind_range(2, params, l.weight_at, l.n_in * l.n_out), bind(3, input), bind(4, d_input)],
+        linear_groups(batch, l.n_in))
+}
+
 /// One zeroed [batch, n_out] buffer per layer.
 pub fn activations(gpu: &Gpu, label: &str, layers: &[Layer], batch: usize) -> Vec<wgpu::Buffer> {
     layers.iter().enumerate()

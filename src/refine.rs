@@ -6,7 +6,7 @@
 //! parameter Adam updates, so no table or scatter is needed. Every launch is an existing kernel.
 //! Started from the prior instead of the encoder, it is the inference of a model trained with
 //! per-datapoint inference, on images it has not seen.
-use crate::gpu::kernels::{bind, bind_range, submit};
+use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::Model;
@@ -104,10 +104,7 @@ impl Refiner {
             groups_of_64(batch * input)));
         for (i, l) in model.decoder.iter().enumerate().rev() {
             let (layer_in, d_in) = if i == 0 { (&z, &dz) } else { (&dec[i - 1], &d_dec[i - 1]) };
-            let u = network::dims(gpu, l, batch, l.relu_input);
-            step.push(network::linear_kernel(kernels, "linear_backward_input", l).launch(
-                gpu, &[bind(0, &u), bind(1, &d_dec[i]), bind_range(2, params, l.weight_at, l.n_in * l.n_out), bind(3, layer_in), bind(4, d_in)],
-                linear_groups(batch, l.n_in)));
+            step.push(network::backward_input(gpu, kernels, params, l, batch, &d_dec[i], layer_in, d_in));
         }
         step.push(k("reparam_backward").launch(
             gpu, &[bind(0, &step_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)], groups_of_64(batch * latent)));

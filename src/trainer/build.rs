@@ -95,11 +95,7 @@ impl GpuTrainer {
         let backward = |l: &Layer, n: usize, input: &wgpu::Buffer, d_output: &wgpu::Buffer, d_input: Option<&wgpu::Buffer>| {
             let mut launches = Vec::new();
             if let Some(d_input) = d_input {
-                let u = network::dims(gpu, l, n, l.relu_input);
-                let (wa, wn) = w_of(l);
-                launches.push(kernel("linear_backward_input", l).launch(
-                    gpu, &[bind(0, &u), bind(1, d_output), bind_range(2, &params_buf, wa, wn), bind(3, input), bind(4, d_input)],
-                    linear_groups(n, l.n_in)));
+                launches.push(network::backward_input(gpu, kernels, &params_buf, l, n, d_output, input, d_input));
             }
             let u = network::dims(gpu, l, n, false);
             let (wa, wn) = w_of(l);
