@@ -17,7 +17,6 @@
 //!     `model.load_state_dict(safetensors.torch.load_file("model.safetensors"))` works unchanged.
 //! Both carry the config, so either serves `eval`, `sample` and the other picture commands.
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -26,6 +25,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Builtin;
+use crate::files::write_atomic;
 use crate::model::{Architecture, Decoder, Model};
 use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
 use crate::reference::kernels::{AdamConfig, Binarize};
@@ -274,29 +274,6 @@ fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result
         }
     }
     safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")
-}
-
-/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
-/// never a mix: a temp file beside it, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path.file_name().context("checkpoint path has no file name")?.to_os_string();
-    tmp_name.push(".partial");
-    let tmp = path.with_file_name(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Makes the rename itself durable; not every filesystem supports it, and it is not needed
-        // for atomicity, so a failure here is not an error.
-        if let Ok(d) = std::fs::File::open(dir) {
-            d.sync_all().ok();
-        }
-    }
-    Ok(())
 }
 
 /// Writes checkpoint.safetensors and model.safetensors into `dir`.

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::checkpoint::{write_atomic, EpochMetrics};
+use crate::checkpoint::EpochMetrics;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (1500, 460);
@@ -24,15 +24,7 @@ pub fn draw(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()> {
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     render(&mut rgb, history, title).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
-    write_rgb_png(path, rgb, SIZE)
-}
-
-/// Encodes an RGB buffer as PNG and writes it atomically.
-pub fn write_rgb_png(path: &Path, rgb: Vec<u8>, (w, h): (u32, u32)) -> Result<()> {
-    let image = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| anyhow!("plot buffer has the wrong size"))?;
-    let mut png = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    write_atomic(path, &png)
+    crate::files::write_png(path, &rgb, SIZE, image::ExtendedColorType::Rgb8)
 }
 
 type Series = fn(&EpochMetrics) -> (f32, f32);

@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
-use crate::checkpoint::{write_atomic, RunConfig};
+use crate::checkpoint::RunConfig;
+use crate::files::write_atomic;
 use crate::cli::GradvarArgs;
 use crate::data::Dataset;
 use crate::gpu::{self, Gpu, Kernels};
@@ -140,7 +141,7 @@ fn draw(path: &Path, stats: &[EstimatorStats], samples: usize) -> Result<()> {
     let (w, h) = (1200u32, 480u32);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     render(&mut rgb, (w, h), stats, samples).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
-    crate::curves::write_rgb_png(path, rgb, (w, h))
+    crate::files::write_png(path, &rgb, (w, h), image::ExtendedColorType::Rgb8)
 }
 
 fn render(rgb: &mut [u8], size: (u32, u32), stats: &[EstimatorStats], samples: usize) -> Result<(), Box<dyn std::error::Error>> {

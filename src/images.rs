@@ -1,12 +1,11 @@
 //! Greyscale PNG grids of images with values in [0, 1].
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 const PAD: usize = 2;
 
-/// Writes `images` [n, h * w] as a grid with `cols` columns. Atomic: written beside and renamed,
-/// so a reader never sees half a PNG.
+/// Writes `images` [n, h * w] as a grid with `cols` columns, atomically (files::write_png).
 pub fn write_grid(path: &Path, images: &[f32], n: usize, (h, w): (usize, usize), cols: usize) -> Result<()> {
     let rows = n.div_ceil(cols);
     let (width, height) = (cols * (w + PAD) + PAD, rows * (h + PAD) + PAD);
@@ -20,8 +19,5 @@ pub fn write_grid(path: &Path, images: &[f32], n: usize, (h, w): (usize, usize),
             }
         }
     }
-    let tmp = path.with_extension("png.partial");
-    image::save_buffer_with_format(&tmp, &pixels, width as u32, height as u32, image::ExtendedColorType::L8, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    crate::files::write_png(path, &pixels, (width as u32, height as u32), image::ExtendedColorType::L8)
 }

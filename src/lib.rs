@@ -11,6 +11,7 @@ pub mod cli;
 pub mod curves;
 pub mod data;
 pub mod eval;
+pub mod files;
 pub mod gpu;
 pub mod gradvar;
 pub mod images;

@@ -315,7 +315,7 @@ fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
         csv += &format!("{},{},{},{},{},{},{},{:.4},{:.1}\n", m.epoch, m.train_loss, m.train_rec, m.train_kl,
                         m.val_loss, m.val_rec, m.val_kl, m.seconds, m.images_per_second);
     }
-    checkpoint::write_atomic(path, csv.as_bytes())
+    crate::files::write_atomic(path, csv.as_bytes())
 }
 
 fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
