@@ -16,51 +16,25 @@ pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
-/// A session on the checkpoint's weights whose validation split is the evaluated images: the
-/// checkpoint's own, or `data_override`'s, cut to `max_images`.
-fn open_for_eval(from: &crate::cli::CheckpointArgs, data_override: Option<&std::path::PathBuf>, max_images: Option<usize>)
-                 -> Result<(session::Session, crate::checkpoint::Checkpoint)> {
-    let ck = crate::checkpoint::load(&from.checkpoint)?;
-    let mut data = session::load_data(&ck.config, data_override)?;
-    if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
-        eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
-    }
-    if let Some(n) = max_images {
-        if n < data.val.len() {
-            data.val.images.truncate(n * data.val.pixels);
-            data.val.labels.truncate(n);
-        }
-    }
-    if data.val.is_empty() {
-        bail!("{}: the evaluation split is empty", data.name);
-    }
-    let s = session::open(ck.config.clone(), &from.device, data, &ck.params)?;
-    Ok((s, ck))
-}
-
-/// The `refine` command: the amortization gap on the validation split.
-/// The importance sampler and the refiner run unconditional Gaussian-latent models only (for now).
-fn unconditional(s: &session::Session, what: &str) -> Result<()> {
-    if what != "refine" && s.config.inference == crate::objective::Inference::PerDatapoint {
-        bail!("{what} needs an encoder; this model was trained with per-datapoint inference (use `wgvae refine`, \
-               which infers q(z|x) per image from the prior)");
-    }
+/// The importance sampler and the refiner run unconditional Gaussian-latent models only (for
+/// now); `code` names where the missing support would go.
+fn unconditional_gaussian(s: &session::Session, what: &str, code: &str) -> Result<()> {
     if s.config.latent_groups > 0 {
         bail!("{what} needs a Gaussian latent; this model's latents are categorical (Gumbel-softmax)");
     }
     if s.config.classes > 0 {
-        bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {}",
-              if what == "refine" { "src/refine.rs" } else { "shaders/importance.wgsl" });
+        bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {code}");
     }
     Ok(())
 }
 
+/// The `refine` command: the amortization gap on the validation split.
 pub fn refine(args: &RefineArgs) -> Result<()> {
-    let (s, _) = open_for_eval(&args.from, None, args.max_images)?;
-    unconditional(&s, "refine")?;
-    let per_datapoint = s.config.inference == crate::objective::Inference::PerDatapoint;
+    let (s, _) = session::open_checkpoint(&args.from, None, args.max_images)?;
+    unconditional_gaussian(&s, "refine", "src/refine.rs")?;
     println!("adapter: {}", s.gpu.describe());
     let adam = crate::reference::kernels::AdamConfig { lr: args.lr, ..s.config.adam() };
+    // A per-datapoint model has no encoder: its q(z|x) is inferred from the prior.
     let from_prior = s.config.inference == crate::objective::Inference::PerDatapoint;
     if from_prior {
         println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
@@ -80,15 +54,16 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     println!("{} validation images, ELBO from {} draws of z each, {} Adam steps (lr {}) per input, {:.1} s",
              s.data.val.len(), args.draws, args.steps, args.lr, started.elapsed().as_secs_f64());
     println!("negative ELBO, {}  {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})",
-             if per_datapoint { "prior q = N(0, I):    " } else { "encoder's q(z|x):     " });
+             if from_prior { "prior q = N(0, I):    " } else { "encoder's q(z|x):     " });
     println!("negative ELBO, refined per datapoint:  {after:9.3} nats/example  (rec {ar:.3} + KL {ak:.3})");
-    println!("{}  {:9.3} nats/example", if per_datapoint { "gained by per-image inference:       " } else { "amortization gap:                    " },
+    println!("{}  {:9.3} nats/example", if from_prior { "gained by per-image inference:       " } else { "amortization gap:                    " },
              before - after);
     Ok(())
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let (s, ck) = open_for_eval(&args.from, args.data.as_ref(), args.max_images)?;
+    let (s, ck) = session::open_checkpoint(&args.from, args.data.as_ref(), args.max_images)?;
+    session::require_encoder(&s, "the importance-sampled likelihood")?;
     let config = ck.config.clone();
     println!("adapter: {}", s.gpu.describe());
     println!("checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
@@ -101,7 +76,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     println!("negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
              (totals.rec_sum + totals.kl_sum) / n, totals.rec_sum / n, totals.kl_sum / n, started.elapsed().as_secs_f64());
 
-    unconditional(&s, "the importance-sampled likelihood")?;
+    unconditional_gaussian(&s, "the importance-sampled likelihood", "shaders/importance.wgsl")?;
     let started = Instant::now();
     let r = importance_nll(&s, args.iw_samples, args.seed);
     let seconds = started.elapsed().as_secs_f64();

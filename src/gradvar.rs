@@ -95,7 +95,7 @@ pub fn gradvar(args: &GradvarArgs) -> Result<()> {
         Some(path) => {
             let ck = crate::checkpoint::load(path)?;
             let data = session::load_data(&ck.config, None)?;
-            let out = crate::session::beside_checkpoint(&crate::cli::CheckpointArgs { checkpoint: path.clone(), device: args.device.clone() }, "");
+            let out = crate::session::beside_checkpoint(path, "");
             (ck.config, data, ck.params, out)
         }
         None => {

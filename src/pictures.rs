@@ -3,12 +3,12 @@ use anyhow::{bail, Result};
 
 use crate::cli::{InterpolateArgs, ManifoldArgs, ReconstructArgs, SampleArgs};
 use crate::images::write_grid;
-use crate::session::{beside_checkpoint, open_checkpoint};
+use crate::session::{beside_checkpoint, open_checkpoint, require_encoder};
 use crate::train::{prior_latents, write_reconstructions};
 
 pub fn sample(args: &SampleArgs) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None)?;
-    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "sample.png"));
+    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
     let classes = s.config.classes;
     if let Some(c) = args.class {
         if classes == 0 {
@@ -68,29 +68,21 @@ pub fn class_grid(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, c
     trainer.decode_classes(gpu, &z, &labels)
 }
 
-/// Reconstructions and interpolations go through the encoder, which per-datapoint models lack.
-fn needs_encoder(s: &crate::session::Session, what: &str) -> Result<()> {
-    if s.config.inference == crate::objective::Inference::PerDatapoint {
-        bail!("{what} needs an encoder; this model was trained with per-datapoint inference");
-    }
-    Ok(())
-}
-
 pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None)?;
-    needs_encoder(&s, "reconstruct")?;
+    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    require_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
     let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
-    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "reconstruct.png"));
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "reconstruct.png"));
     write_reconstructions(&out, &x, &probs, n, s.data.side)?;
     println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
     Ok(())
 }
 
 pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None)?;
-    needs_encoder(&s, "interpolate")?;
+    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    require_encoder(&s, "interpolate")?;
     let val = &s.data.val;
     let (start, end) = if args.start.is_empty() && args.end.is_empty() {
         let n = val.len();
@@ -142,7 +134,7 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
         grid.extend_from_slice(&decoded[p * frames * pixels..(p + 1) * frames * pixels]);
         grid.extend(input(end[p]));
     }
-    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "interpolate.png"));
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "interpolate.png"));
     write_grid(&out, &grid, pairs * (frames + 2), s.data.side, frames + 2)?;
     println!("wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
              out.display());
@@ -150,7 +142,7 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
 }
 
 pub fn manifold(args: &ManifoldArgs) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None)?;
+    let (s, _) = open_checkpoint(&args.from, None, None)?;
     if s.config.classes > 0 || s.config.latent_groups > 0 {
         bail!("{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",
               args.from.checkpoint.display(), if s.config.classes > 0 { "conditional" } else { "categorical" });
@@ -164,7 +156,7 @@ pub fn manifold(args: &ManifoldArgs) -> Result<()> {
     let q = |i: usize| inverse_normal_cdf((i + 1) as f64 / (n + 1) as f64) as f32;
     let z: Vec<f32> = (0..n).flat_map(|row| (0..n).flat_map(move |col| [q(col), q(n - 1 - row)])).collect();
     let images = s.trainer.decode(&s.gpu, &z);
-    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from, "manifold.png"));
+    let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
     write_grid(&out, &images, n * n, s.data.side, n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());
     Ok(())

@@ -1,5 +1,5 @@
 //! Opening a run: its config (from flags or a checkpoint), its data, the adapter and the trainer.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
@@ -107,21 +107,39 @@ pub fn open_new(args: &ModelArgs, epochs: usize, device: &DeviceArgs) -> Result<
     open(config, device, data, &params)
 }
 
-/// A session on a checkpoint's weights, for the commands that evaluate or picture a model.
-pub fn open_checkpoint(args: &CheckpointArgs, data_override: Option<&PathBuf>) -> Result<(Session, Checkpoint)> {
+/// A session on a checkpoint's weights, for the commands that evaluate or picture a model. Its
+/// validation split is the checkpoint's own, or `data_override`'s, cut to `max_images`.
+pub fn open_checkpoint(args: &CheckpointArgs, data_override: Option<&PathBuf>, max_images: Option<usize>)
+                       -> Result<(Session, Checkpoint)> {
     let ck = checkpoint::load(&args.checkpoint)?;
-    let data = load_data(&ck.config, data_override)?;
+    let mut data = load_data(&ck.config, data_override)?;
     if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
         eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
+    }
+    if let Some(n) = max_images.filter(|&n| n < data.val.len()) {
+        data.val.images.truncate(n * data.val.pixels);
+        data.val.labels.truncate(n);
+    }
+    if data.val.is_empty() {
+        bail!("{}: the evaluation split is empty", data.name);
     }
     let session = open(ck.config.clone(), &args.device, data, &ck.params)?;
     Ok((session, ck))
 }
 
-/// Where a picture command writes by default: beside the checkpoint.
-pub fn beside_checkpoint(args: &CheckpointArgs, file: &str) -> PathBuf {
-    let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else {
-        args.checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default()
+/// Commands that go through the encoder refuse a model trained with per-datapoint inference.
+pub fn require_encoder(s: &Session, what: &str) -> Result<()> {
+    if s.config.inference == crate::objective::Inference::PerDatapoint {
+        bail!("{what} needs an encoder; this model was trained with per-datapoint inference (`wgvae refine` infers \
+               its q(z|x) per image, from the prior)");
+    }
+    Ok(())
+}
+
+/// Where a command writes by default: beside the checkpoint (a file, or a run directory).
+pub fn beside_checkpoint(checkpoint: &Path, file: &str) -> PathBuf {
+    let dir = if checkpoint.is_dir() { checkpoint.to_path_buf() } else {
+        checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     };
     dir.join(file)
 }

@@ -32,7 +32,7 @@ fn trained() -> &'static Path {
 
 fn open(run: &Path) -> wgvae::session::Session {
     let args = CheckpointArgs { checkpoint: run.to_path_buf(), device: DeviceArgs { backend: None, adapter: None } };
-    wgvae::session::open_checkpoint(&args, None).expect("open checkpoint").0
+    wgvae::session::open_checkpoint(&args, None, None).expect("open checkpoint").0
 }
 
 fn bits(ck: &Checkpoint) -> Vec<u32> {
