@@ -205,6 +205,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             trainer.start_epoch(gpu, &order);
         }
         let first_step = done;
+        let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
         while done < steps {
             let mut n = TICK_STEPS.min(steps - done);
             if let Some(at) = stop_at {
@@ -213,22 +214,21 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             trainer.train_steps(gpu, n);
             done += n;
             global_step += n as u32;
-            let totals = trainer.totals(gpu);
+            train_totals = trainer.totals(gpu);
             check_finite(trainer, gpu, epoch)?;
             bar.set_position(done as u64);
-            bar.set_message(format!("loss {:.2}", mean(&totals).0));
+            bar.set_message(format!("loss {:.2}", mean(&train_totals).0));
             if stop_at.is_some_and(|at| global_step >= at) {
                 STOP.store(true, Ordering::SeqCst);
             }
             if STOP.load(Ordering::SeqCst) && done < steps {
                 bar.finish_and_clear();
-                write_checkpoint(&session, &out, &history, epoch - 1, done, totals)?;
+                write_checkpoint(&session, &out, &history, epoch - 1, done, train_totals)?;
                 return Err(Interrupted(format!(
                     "interrupted at epoch {epoch}, step {done} of {steps}; checkpoint written. Continue with: \
                      wgvae train --resume {}", out.display())).into());
             }
         }
-        let train_totals = trainer.totals(gpu);
         let seconds = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let val_totals = match &val_refiner {
