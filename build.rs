@@ -33,14 +33,18 @@ fn main() {
             .collect();
         let source = files.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("\n");
         let report = |location: Option<naga::SourceLocation>, detail: String| {
-            let (file, line) = location.map(|l| locate(&files, l.line_number)).unwrap_or_else(|| (module.to_string(), 0));
+            let (file, line) =
+                location.map(|l| locate(&files, l.line_number)).unwrap_or_else(|| (module.to_string(), 0));
             let column = location.map(|l| l.line_position).unwrap_or(0);
             format!("{file}:{line}:{column}: in shader module `{module}`\n{detail}")
         };
         match naga::front::wgsl::parse_str(&source) {
             Err(e) => failures.push(report(e.location(&source), e.emit_to_string(&source))),
             Ok(parsed) => {
-                let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
+                let mut validator = naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::default(),
+                );
                 if let Err(e) = validator.validate(&parsed) {
                     failures.push(report(e.location(&source), e.emit_to_string(&source)));
                 }

@@ -31,9 +31,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let per_step = seconds / steps as f64;
     let ips = b as f64 / per_step;
     let gflops = trainer.model.flops_per_example() * ips / 1e9;
-    println!("training: {steps} steps of batch {b} in {seconds:.3} s: {ips:.0} images/s, {:.2} ms/step, \
+    println!(
+        "training: {steps} steps of batch {b} in {seconds:.3} s: {ips:.0} images/s, {:.2} ms/step, \
               {:.2} s/epoch ({} steps), {gflops:.2} GFLOP/s in the matmuls",
-             per_step * 1e3, per_step * trainer.steps_per_epoch as f64, trainer.steps_per_epoch);
+        per_step * 1e3,
+        per_step * trainer.steps_per_epoch as f64,
+        trainer.steps_per_epoch
+    );
 
     // Each launch alone, repeated: the sum over a step approximates the step's time.
     let mut by_kernel: BTreeMap<&str, (usize, f64)> = BTreeMap::new();

@@ -106,8 +106,14 @@ fn one_f32() -> f32 {
 
 impl RunConfig {
     pub fn architecture(&self) -> Architecture {
-        Architecture { input: self.input, hidden: self.hidden.clone(), latent: self.latent, decoder: self.decoder,
-                       classes: self.classes, categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)) }
+        Architecture {
+            input: self.input,
+            hidden: self.hidden.clone(),
+            latent: self.latent,
+            decoder: self.decoder,
+            classes: self.classes,
+            categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)),
+        }
     }
 
     pub fn adam(&self) -> AdamConfig {
@@ -117,8 +123,13 @@ impl RunConfig {
     /// The trainer's objective; warm-up is counted in optimizer steps of `steps_per_epoch`.
     pub fn objective_settings(&self, steps_per_epoch: usize) -> ObjectiveSettings {
         ObjectiveSettings {
-            objective: self.objective, estimator: self.estimator, baseline: self.baseline, samples: self.samples,
-            beta: self.beta, warmup_steps: (self.kl_warmup_epochs * steps_per_epoch) as u32, free_bits: self.free_bits,
+            objective: self.objective,
+            estimator: self.estimator,
+            baseline: self.baseline,
+            samples: self.samples,
+            beta: self.beta,
+            warmup_steps: (self.kl_warmup_epochs * steps_per_epoch) as u32,
+            free_bits: self.free_bits,
             per_datapoint: (self.inference == Inference::PerDatapoint).then_some((self.inner_steps, self.inner_lr)),
         }
     }
@@ -193,7 +204,10 @@ pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
     let z = model.arch.latent;
     let slot = |name: String, at: usize, shape: Vec<usize>| TensorSlot { name, at, shape };
     let linear = |name: String, l: &crate::model::Layer| {
-        [slot(format!("{name}.weight"), l.weight_at, vec![l.n_out, l.n_in]), slot(format!("{name}.bias"), l.bias_at, vec![l.n_out])]
+        [
+            slot(format!("{name}.weight"), l.weight_at, vec![l.n_out, l.n_in]),
+            slot(format!("{name}.bias"), l.bias_at, vec![l.n_out]),
+        ]
     };
     let mut slots = Vec::new();
     for (i, l) in model.encoder[..hidden].iter().enumerate() {
@@ -234,7 +248,8 @@ pub struct Checkpoint {
 }
 
 /// Tensor names of the per-datapoint table and its moments.
-pub const TABLE_NAMES: [&str; 3] = ["posterior.mulv", "optimizer.exp_avg.posterior.mulv", "optimizer.exp_avg_sq.posterior.mulv"];
+pub const TABLE_NAMES: [&str; 3] =
+    ["posterior.mulv", "optimizer.exp_avg.posterior.mulv", "optimizer.exp_avg_sq.posterior.mulv"];
 
 fn f32_bytes(values: &[f32]) -> &[u8] {
     bytemuck::cast_slice(values)
@@ -268,8 +283,11 @@ fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result
         if let Some(table) = &ck.table {
             let rows = table[0].len() / (2 * model.arch.latent);
             for (name, values) in TABLE_NAMES.iter().zip(table) {
-                tensors.push((name.to_string(), TensorView::new(Dtype::F32, vec![rows, 2 * model.arch.latent], f32_bytes(values))
-                    .context("building a tensor view")?));
+                tensors.push((
+                    name.to_string(),
+                    TensorView::new(Dtype::F32, vec![rows, 2 * model.arch.latent], f32_bytes(values))
+                        .context("building a tensor view")?,
+                ));
             }
         }
     }
@@ -287,8 +305,11 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         let file = path.join(CHECKPOINT_FILE);
         if !file.is_file() {
-            bail!("{}: no {CHECKPOINT_FILE} in this directory (was the run started, and has it finished an epoch \
-                   or been interrupted?)", path.display());
+            bail!(
+                "{}: no {CHECKPOINT_FILE} in this directory (was the run started, and has it finished an epoch \
+                   or been interrupted?)",
+                path.display()
+            );
         }
         return Ok(file);
     }
@@ -310,18 +331,25 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("not a valid safetensors file ({e})"))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable header ({e})"))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let config_json = metadata.get(CONFIG_KEY).with_context(|| format!("the metadata has no {CONFIG_KEY} entry (not written by wgvae?)"))?;
-    let config: RunConfig = serde_json::from_str(config_json).with_context(|| format!("the {CONFIG_KEY} entry is not a valid config"))?;
+    let config_json = metadata
+        .get(CONFIG_KEY)
+        .with_context(|| format!("the metadata has no {CONFIG_KEY} entry (not written by wgvae?)"))?;
+    let config: RunConfig =
+        serde_json::from_str(config_json).with_context(|| format!("the {CONFIG_KEY} entry is not a valid config"))?;
     check_config(&config)?;
     let progress = match metadata.get(PROGRESS_KEY) {
-        Some(p) => Some(serde_json::from_str::<Progress>(p).with_context(|| format!("the {PROGRESS_KEY} entry is not valid"))?),
+        Some(p) => Some(
+            serde_json::from_str::<Progress>(p).with_context(|| format!("the {PROGRESS_KEY} entry is not valid"))?,
+        ),
         None => None,
     };
     let model = Model::new(config.architecture());
     let slots = tensor_slots(&model);
     let arch = describe(&config);
     let read_into = |name: &str, s: &TensorSlot, out: &mut [f32]| -> Result<()> {
-        let t = st.tensor(name).map_err(|_| anyhow::anyhow!("tensor {name} is missing, but the config's architecture {arch} needs it"))?;
+        let t = st
+            .tensor(name)
+            .map_err(|_| anyhow::anyhow!("tensor {name} is missing, but the config's architecture {arch} needs it"))?;
         if t.dtype() != Dtype::F32 {
             bail!("tensor {name} is {:?}; wgvae stores F32", t.dtype());
         }
@@ -341,9 +369,12 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
     for s in &slots {
         read_into(&s.name, s, &mut params)?;
     }
-    let mut expected: std::collections::HashSet<String> = slots.iter().flat_map(|s| {
-        [s.name.clone(), format!("optimizer.exp_avg.{}", s.name), format!("optimizer.exp_avg_sq.{}", s.name)]
-    }).collect();
+    let mut expected: std::collections::HashSet<String> = slots
+        .iter()
+        .flat_map(|s| {
+            [s.name.clone(), format!("optimizer.exp_avg.{}", s.name), format!("optimizer.exp_avg_sq.{}", s.name)]
+        })
+        .collect();
     if config.inference == Inference::PerDatapoint {
         expected.extend(TABLE_NAMES.iter().map(|n| n.to_string()));
     }
@@ -365,7 +396,11 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
         let read = |name: &str| -> Result<Vec<f32>> {
             let t = st.tensor(name).map_err(|_| anyhow::anyhow!("tensor {name} is missing"))?;
             if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != 2 * config.latent {
-                bail!("tensor {name} has shape {:?}; the per-datapoint table is [images, {}]", t.shape(), 2 * config.latent);
+                bail!(
+                    "tensor {name} has shape {:?}; the per-datapoint table is [images, {}]",
+                    t.shape(),
+                    2 * config.latent
+                );
             }
             Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
         };
@@ -385,16 +420,25 @@ pub fn describe(config: &RunConfig) -> String {
 }
 
 fn check_config(c: &RunConfig) -> Result<()> {
-    let arch_ok = c.classes <= 256 && c.input > 0 && c.input % 4 == 0 && c.input <= 1 << 20 && c.latent > 0 && c.latent <= 4096
-        && !c.hidden.is_empty() && c.hidden.iter().all(|&h| h > 0 && h <= 16_384);
+    let arch_ok = c.classes <= 256
+        && c.input > 0
+        && c.input % 4 == 0
+        && c.input <= 1 << 20
+        && c.latent > 0
+        && c.latent <= 4096
+        && !c.hidden.is_empty()
+        && c.hidden.iter().all(|&h| h > 0 && h <= 16_384);
     if !arch_ok {
         bail!("the config's architecture {} is not one wgvae can build", describe(c));
     }
     if c.batch == 0 || c.batch > 65_536 || !(c.lr.is_finite() && c.lr > 0.0) || c.epochs == 0 {
         bail!("the config's batch {}, lr {} or epochs {} is out of range", c.batch, c.lr, c.epochs);
     }
-    if c.samples == 0 || c.samples * c.batch > 65_536 || !(c.beta.is_finite() && c.beta >= 0.0)
-        || !(c.free_bits.is_finite() && c.free_bits >= 0.0) {
+    if c.samples == 0
+        || c.samples * c.batch > 65_536
+        || !(c.beta.is_finite() && c.beta >= 0.0)
+        || !(c.free_bits.is_finite() && c.free_bits >= 0.0)
+    {
         bail!("the config's samples {}, beta {} or free bits {} is out of range", c.samples, c.beta, c.free_bits);
     }
     Ok(())

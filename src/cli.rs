@@ -321,7 +321,9 @@ fn parse_latent(s: &str) -> Result<Latent, String> {
     if s == "categorical" {
         return Ok(Latent::Categorical);
     }
-    s.parse::<usize>().map(Latent::Gaussian).map_err(|_| format!("'{s}' is neither a number of dimensions nor `categorical`"))
+    s.parse::<usize>()
+        .map(Latent::Gaussian)
+        .map_err(|_| format!("'{s}' is neither a number of dimensions nor `categorical`"))
 }
 
 impl ModelArgs {
@@ -348,13 +350,28 @@ impl ModelArgs {
                     bail!("--groups {} --categories {}: need at least 1 group of at least 2 categories, at most 4096 in all",
                           self.groups, self.categories);
                 }
-                if !(self.tau_start.is_finite() && self.tau_end.is_finite() && self.tau_start >= 0.01 && self.tau_end >= 0.01
-                     && self.tau_start <= 100.0 && self.tau_end <= 100.0) {
-                    bail!("--tau-start {} --tau-end {}: temperatures must lie in [0.01, 100]", self.tau_start, self.tau_end);
+                if !(self.tau_start.is_finite()
+                    && self.tau_end.is_finite()
+                    && self.tau_start >= 0.01
+                    && self.tau_end >= 0.01
+                    && self.tau_start <= 100.0
+                    && self.tau_end <= 100.0)
+                {
+                    bail!(
+                        "--tau-start {} --tau-end {}: temperatures must lie in [0.01, 100]",
+                        self.tau_start,
+                        self.tau_end
+                    );
                 }
-                if self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0 || self.conditional {
-                    bail!("--latent categorical trains the ELBO with the Gumbel-softmax (reparameterized) gradient, \
-                           without --free-bits or --conditional");
+                if self.objective != Objective::Elbo
+                    || self.estimator != Estimator::Reparam
+                    || self.free_bits != 0.0
+                    || self.conditional
+                {
+                    bail!(
+                        "--latent categorical trains the ELBO with the Gumbel-softmax (reparameterized) gradient, \
+                           without --free-bits or --conditional"
+                    );
                 }
             }
             _ => {}
@@ -404,14 +421,23 @@ impl ModelArgs {
         if self.baseline != Baseline::None && self.estimator != Estimator::Score {
             bail!("--baseline is a control variate of --estimator score");
         }
-        if self.conditional && (self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0) {
+        if self.conditional
+            && (self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0)
+        {
             bail!("--conditional trains the ELBO with --estimator reparam, without --free-bits");
         }
         if self.inference == Inference::PerDatapoint {
-            if self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.mc_samples != 1 || self.conditional
-                || self.latent == Latent::Categorical || self.free_bits != 0.0 {
-                bail!("--inference per-datapoint trains the one-sample ELBO of a Gaussian latent (no --objective iwae, \
-                       --estimator score, --mc-samples, --conditional, --latent categorical or --free-bits)");
+            if self.objective != Objective::Elbo
+                || self.estimator != Estimator::Reparam
+                || self.mc_samples != 1
+                || self.conditional
+                || self.latent == Latent::Categorical
+                || self.free_bits != 0.0
+            {
+                bail!(
+                    "--inference per-datapoint trains the one-sample ELBO of a Gaussian latent (no --objective iwae, \
+                       --estimator score, --mc-samples, --conditional, --latent categorical or --free-bits)"
+                );
             }
             if self.inner_steps > 100 {
                 bail!("--inner-steps {}: at most 100", self.inner_steps);

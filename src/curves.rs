@@ -40,8 +40,15 @@ fn render(rgb: &mut [u8], history: &[EpochMetrics], title: &str) -> Result<(), B
     ];
     let last_epoch = history.last().map_or(1, |m| m.epoch) as f32;
     for (area, (caption, series)) in root.split_evenly((1, 3)).iter().zip(panels) {
-        let values: Vec<(f32, f32, f32)> = history.iter().map(|m| { let (t, v) = series(m); (m.epoch as f32, t, v) }).collect();
-        let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &(_, t, v)| (lo.min(t).min(v), hi.max(t).max(v)));
+        let values: Vec<(f32, f32, f32)> = history
+            .iter()
+            .map(|m| {
+                let (t, v) = series(m);
+                (m.epoch as f32, t, v)
+            })
+            .collect();
+        let (lo, hi) =
+            values.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &(_, t, v)| (lo.min(t).min(v), hi.max(t).max(v)));
         let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(1e-3);
         let mut chart = ChartBuilder::on(area)
             .caption(caption, ("sans-serif", 18))
@@ -50,15 +57,27 @@ fn render(rgb: &mut [u8], history: &[EpochMetrics], title: &str) -> Result<(), B
             .y_label_area_size(60)
             .build_cartesian_2d(0.5f32..last_epoch + 0.5, (lo - pad)..(hi + pad))?;
         let whole_epochs = |x: &f32| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() };
-        chart.configure_mesh().x_desc("epoch").y_desc("nats").label_style(("sans-serif", 13))
-            .x_label_formatter(&whole_epochs).light_line_style(WHITE).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("nats")
+            .label_style(("sans-serif", 13))
+            .x_label_formatter(&whole_epochs)
+            .light_line_style(WHITE)
+            .draw()?;
         for (name, color, pick) in [("train", BLUE, 1), ("validation", RED, 2)] {
             let points = values.iter().map(move |&(e, t, v)| (e, if pick == 1 { t } else { v }));
-            chart.draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(3))?
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(3))?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
     }
     root.present()?;
     Ok(())

@@ -39,8 +39,18 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     if from_prior {
         println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
     }
-    let refiner = crate::refine::Refiner::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, s.trainer.val_images(),
-                                              s.config.batch, s.config.binarize, s.config.seed, adam, from_prior);
+    let refiner = crate::refine::Refiner::new(
+        &s.gpu,
+        &s.kernels,
+        &s.trainer.model,
+        &s.trainer.params,
+        s.trainer.val_images(),
+        s.config.batch,
+        s.config.binarize,
+        s.config.seed,
+        adam,
+        from_prior,
+    );
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
     let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64));
@@ -51,13 +61,24 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     };
     let (before, br, bk) = per(&t.before);
     let (after, ar, ak) = per(&t.after);
-    println!("{} validation images, ELBO from {} draws of z each, {} Adam steps (lr {}) per input, {:.1} s",
-             s.data.val.len(), args.draws, args.steps, args.lr, started.elapsed().as_secs_f64());
-    println!("negative ELBO, {}  {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})",
-             if from_prior { "prior q = N(0, I):    " } else { "encoder's q(z|x):     " });
+    println!(
+        "{} validation images, ELBO from {} draws of z each, {} Adam steps (lr {}) per input, {:.1} s",
+        s.data.val.len(),
+        args.draws,
+        args.steps,
+        args.lr,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "negative ELBO, {}  {before:9.3} nats/example  (rec {br:.3} + KL {bk:.3})",
+        if from_prior { "prior q = N(0, I):    " } else { "encoder's q(z|x):     " }
+    );
     println!("negative ELBO, refined per datapoint:  {after:9.3} nats/example  (rec {ar:.3} + KL {ak:.3})");
-    println!("{}  {:9.3} nats/example", if from_prior { "gained by per-image inference:       " } else { "amortization gap:                    " },
-             before - after);
+    println!(
+        "{}  {:9.3} nats/example",
+        if from_prior { "gained by per-image inference:       " } else { "amortization gap:                    " },
+        before - after
+    );
     Ok(())
 }
 
@@ -66,15 +87,25 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     session::require_encoder(&s, "the importance-sampled likelihood")?;
     let config = ck.config.clone();
     println!("adapter: {}", s.gpu.describe());
-    println!("checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
-             args.from.checkpoint.display(), crate::checkpoint::describe(&config),
-             ck.progress.as_ref().map_or("?".into(), |p| p.epochs_done.to_string()), s.data.val.len(), s.data.name);
+    println!(
+        "checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
+        args.from.checkpoint.display(),
+        crate::checkpoint::describe(&config),
+        ck.progress.as_ref().map_or("?".into(), |p| p.epochs_done.to_string()),
+        s.data.val.len(),
+        s.data.name
+    );
 
     let started = Instant::now();
     let totals = s.trainer.evaluate(&s.gpu);
     let n = totals.examples.max(1.0);
-    println!("negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
-             (totals.rec_sum + totals.kl_sum) / n, totals.rec_sum / n, totals.kl_sum / n, started.elapsed().as_secs_f64());
+    println!(
+        "negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
+        (totals.rec_sum + totals.kl_sum) / n,
+        totals.rec_sum / n,
+        totals.kl_sum / n,
+        started.elapsed().as_secs_f64()
+    );
 
     unconditional_gaussian(&s, "the importance-sampled likelihood", "shaders/importance.wgsl")?;
     let started = Instant::now();
@@ -82,18 +113,33 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let (nll, nll_se) = mean_and_se(&r.nll);
     let (elbo, elbo_se) = mean_and_se(&r.neg_elbo);
-    println!("-log p(x) (IS)  {nll:10.3} ± {nll_se:.3} nats/example  (K = {} importance samples)  {seconds:.2} s", args.iw_samples);
+    println!(
+        "-log p(x) (IS)  {nll:10.3} ± {nll_se:.3} nats/example  (K = {} importance samples)  {seconds:.2} s",
+        args.iw_samples
+    );
     println!("negative ELBO   {elbo:10.3} ± {elbo_se:.3} nats/example  (the same K samples' mean log weight)");
     Ok(())
 }
 
 /// Runs the importance sampler over the session's validation split with a progress bar.
 pub fn importance_nll(s: &session::Session, k: usize, seed: u32) -> ImportanceResult {
-    let sampler = ImportanceSampler::new(&s.gpu, &s.kernels, &s.trainer.model, &s.trainer.params, s.trainer.val_images(), k,
-                                         s.config.binarize, s.config.seed, seed);
+    let sampler = ImportanceSampler::new(
+        &s.gpu,
+        &s.kernels,
+        &s.trainer.model,
+        &s.trainer.params,
+        s.trainer.val_images(),
+        k,
+        s.config.binarize,
+        s.config.seed,
+        seed,
+    );
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("importance sampling [{bar:30}] {pos}/{len} images {eta}")
-        .expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("importance sampling [{bar:30}] {pos}/{len} images {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let r = sampler.run(&s.gpu, k, |done| bar.set_position(done as u64));
     bar.finish_and_clear();
     r

@@ -28,7 +28,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Encodes 8-bit pixels (`color` L8 or Rgb8, row-major) as PNG and writes them atomically.
-pub fn write_png(path: &Path, pixels: &[u8], (width, height): (u32, u32), color: image::ExtendedColorType) -> Result<()> {
+pub fn write_png(
+    path: &Path,
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    color: image::ExtendedColorType,
+) -> Result<()> {
     use image::ImageEncoder;
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)

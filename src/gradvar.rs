@@ -9,9 +9,9 @@ use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
 use crate::checkpoint::RunConfig;
-use crate::files::write_atomic;
 use crate::cli::GradvarArgs;
 use crate::data::Dataset;
+use crate::files::write_atomic;
 use crate::gpu::{self, Gpu, Kernels};
 use crate::model::Model;
 use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
@@ -49,45 +49,65 @@ pub fn estimators(samples: usize) -> Vec<(String, ObjectiveSettings)> {
 }
 
 /// R gradient estimates per estimator at weights `params`, on the first batch of epoch 1.
-pub fn measure(gpu: &Gpu, kernels: &Kernels, config: &RunConfig, data: &Dataset, params: &[f32], repeats: usize,
-               estimators: &[(String, ObjectiveSettings)]) -> Vec<EstimatorStats> {
+pub fn measure(
+    gpu: &Gpu,
+    kernels: &Kernels,
+    config: &RunConfig,
+    data: &Dataset,
+    params: &[f32],
+    repeats: usize,
+    estimators: &[(String, ObjectiveSettings)],
+) -> Vec<EstimatorStats> {
     let model = Model::new(config.architecture());
     let encoder_len = model.decoder[0].weight_at; // the encoder's parameters come first
     let order = epoch_order(data.train.len(), config.seed, 1);
-    estimators.iter().map(|(name, objective)| {
-        let started = Instant::now();
-        let mut settings = session::settings(config, data.train.len() / config.batch);
-        settings.objective = objective.clone();
-        let trainer = GpuTrainer::new(gpu, kernels, model.clone(), settings, params, &data.train, &data.val);
-        trainer.start_epoch(gpu, &order);
-        for draw in 0..WARMUP_DRAWS {
-            trainer.gradient_at(gpu, draw);
-        }
-        // Welford's running mean and sum of squared deviations, per coordinate.
-        let (mut mean, mut m2) = (vec![0.0f64; encoder_len], vec![0.0f64; encoder_len]);
-        for r in 0..repeats {
-            trainer.gradient_at(gpu, WARMUP_DRAWS + r as u32);
-            let g: Vec<f32> = gpu::read(gpu, trainer.grads_buffer(), 0, encoder_len);
-            for i in 0..encoder_len {
-                let x = g[i] as f64;
-                let delta = x - mean[i];
-                mean[i] += delta / (r + 1) as f64;
-                m2[i] += delta * (x - mean[i]);
+    estimators
+        .iter()
+        .map(|(name, objective)| {
+            let started = Instant::now();
+            let mut settings = session::settings(config, data.train.len() / config.batch);
+            settings.objective = objective.clone();
+            let trainer = GpuTrainer::new(gpu, kernels, model.clone(), settings, params, &data.train, &data.val);
+            trainer.start_epoch(gpu, &order);
+            for draw in 0..WARMUP_DRAWS {
+                trainer.gradient_at(gpu, draw);
             }
-        }
-        let total_variance = m2.iter().sum::<f64>() / (repeats.max(2) - 1) as f64;
-        let mean_norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
-        EstimatorStats {
-            name: name.clone(), mean, mean_norm, total_variance, snr: mean_norm / total_variance.sqrt(),
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    }).collect()
+            // Welford's running mean and sum of squared deviations, per coordinate.
+            let (mut mean, mut m2) = (vec![0.0f64; encoder_len], vec![0.0f64; encoder_len]);
+            for r in 0..repeats {
+                trainer.gradient_at(gpu, WARMUP_DRAWS + r as u32);
+                let g: Vec<f32> = gpu::read(gpu, trainer.grads_buffer(), 0, encoder_len);
+                for i in 0..encoder_len {
+                    let x = g[i] as f64;
+                    let delta = x - mean[i];
+                    mean[i] += delta / (r + 1) as f64;
+                    m2[i] += delta * (x - mean[i]);
+                }
+            }
+            let total_variance = m2.iter().sum::<f64>() / (repeats.max(2) - 1) as f64;
+            let mean_norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
+            EstimatorStats {
+                name: name.clone(),
+                mean,
+                mean_norm,
+                total_variance,
+                snr: mean_norm / total_variance.sqrt(),
+                seconds: started.elapsed().as_secs_f64(),
+            }
+        })
+        .collect()
 }
 
 pub fn gradvar(args: &GradvarArgs) -> Result<()> {
     let m = &args.model;
-    if m.objective != Objective::Elbo || m.estimator != Estimator::Reparam || m.baseline != Baseline::None
-        || m.mc_samples != 1 || m.k.is_some() || m.conditional || m.latent == crate::cli::Latent::Categorical {
+    if m.objective != Objective::Elbo
+        || m.estimator != Estimator::Reparam
+        || m.baseline != Baseline::None
+        || m.mc_samples != 1
+        || m.k.is_some()
+        || m.conditional
+        || m.latent == crate::cli::Latent::Categorical
+    {
         bail!("gradvar compares the estimators itself; drop --objective, --estimator, --baseline, --mc-samples, --k, --conditional and --latent categorical \
                (--samples sets the samples per input)");
     }
@@ -103,7 +123,8 @@ pub fn gradvar(args: &GradvarArgs) -> Result<()> {
             let data = session::load_data(&config, None)?;
             config.data_fingerprint = data.fingerprint();
             let params = Model::new(config.architecture()).init_params(config.seed as u64);
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             (config, data, params, PathBuf::from("runs").join(format!("gradvar-{secs}")))
         }
     };
@@ -115,19 +136,40 @@ pub fn gradvar(args: &GradvarArgs) -> Result<()> {
     let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
-    println!("model {} at {}; batch {} of {}; {} samples per input; {} draws per estimator",
-             crate::checkpoint::describe(&config),
-             args.checkpoint.as_ref().map_or("initialisation".to_string(), |p| p.display().to_string()),
-             config.batch, data.name, args.samples, args.repeats);
+    println!(
+        "model {} at {}; batch {} of {}; {} samples per input; {} draws per estimator",
+        crate::checkpoint::describe(&config),
+        args.checkpoint.as_ref().map_or("initialisation".to_string(), |p| p.display().to_string()),
+        config.batch,
+        data.name,
+        args.samples,
+        args.repeats
+    );
     let stats = measure(&gpu, &kernels, &config, &data, &params, args.repeats, &estimators(args.samples));
     let reference = stats[0].total_variance;
     println!("{:<22} {:>14} {:>16} {:>12} {:>12}", "estimator", "|mean grad|", "total variance", "vs reparam", "SNR");
-    let mut csv = String::from("estimator,samples,repeats,mean_grad_norm,total_variance,variance_vs_reparam,snr,seconds\n");
+    let mut csv =
+        String::from("estimator,samples,repeats,mean_grad_norm,total_variance,variance_vs_reparam,snr,seconds\n");
     for s in &stats {
-        println!("{:<22} {:>14.4} {:>16.4e} {:>11.1}x {:>12.4}", s.name, s.mean_norm, s.total_variance,
-                 s.total_variance / reference, s.snr);
-        csv += &format!("{},{},{},{},{},{},{},{:.3}\n", s.name, args.samples, args.repeats, s.mean_norm, s.total_variance,
-                        s.total_variance / reference, s.snr, s.seconds);
+        println!(
+            "{:<22} {:>14.4} {:>16.4e} {:>11.1}x {:>12.4}",
+            s.name,
+            s.mean_norm,
+            s.total_variance,
+            s.total_variance / reference,
+            s.snr
+        );
+        csv += &format!(
+            "{},{},{},{},{},{},{},{:.3}\n",
+            s.name,
+            args.samples,
+            args.repeats,
+            s.mean_norm,
+            s.total_variance,
+            s.total_variance / reference,
+            s.snr,
+            s.seconds
+        );
     }
     write_atomic(&out.join("gradvar.csv"), csv.as_bytes())?;
     draw(&out.join("gradvar.png"), &stats, args.samples)?;
@@ -144,7 +186,12 @@ fn draw(path: &Path, stats: &[EstimatorStats], samples: usize) -> Result<()> {
     crate::files::write_png(path, &rgb, (w, h), image::ExtendedColorType::Rgb8)
 }
 
-fn render(rgb: &mut [u8], size: (u32, u32), stats: &[EstimatorStats], samples: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn render(
+    rgb: &mut [u8],
+    size: (u32, u32),
+    stats: &[EstimatorStats],
+    samples: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::with_buffer(rgb, size).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(&format!("encoder gradient estimators, {samples} samples per input"), ("sans-serif", 22))?;
@@ -152,27 +199,52 @@ fn render(rgb: &mut [u8], size: (u32, u32), stats: &[EstimatorStats], samples: u
     let names: Vec<String> = stats.iter().map(|s| s.name.clone()).collect();
     let label = move |x: &f64| {
         let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() { names[i as usize].clone() } else { String::new() }
+        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
     };
     let panels = root.split_evenly((1, 2));
     let vmax = stats.iter().map(|s| s.total_variance).fold(f64::MIN, f64::max);
     let vmin = stats.iter().map(|s| s.total_variance).fold(f64::MAX, f64::min);
-    let mut chart = ChartBuilder::on(&panels[0]).caption("total variance (log scale)", ("sans-serif", 18)).margin(14)
-        .x_label_area_size(40).y_label_area_size(80)
+    let mut chart = ChartBuilder::on(&panels[0])
+        .caption("total variance (log scale)", ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
         .build_cartesian_2d(-0.5f64..n - 0.5, (vmin / 3.0..vmax * 3.0).log_scale())?;
-    chart.configure_mesh().disable_x_mesh().x_labels(stats.len()).x_label_formatter(&label)
-        .y_label_formatter(&|v| format!("{v:.1e}")).label_style(("sans-serif", 13)).draw()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(stats.len())
+        .x_label_formatter(&label)
+        .y_label_formatter(&|v| format!("{v:.1e}"))
+        .label_style(("sans-serif", 13))
+        .draw()?;
     chart.draw_series(stats.iter().enumerate().map(|(i, s)| {
         Rectangle::new([(i as f64 - 0.35, vmin / 3.0), (i as f64 + 0.35, s.total_variance)], BLUE.mix(0.7).filled())
     }))?;
     let smax = stats.iter().map(|s| s.snr).fold(0.0, f64::max);
-    let mut chart = ChartBuilder::on(&panels[1]).caption("signal-to-noise |mean| / sqrt(total variance)", ("sans-serif", 18))
-        .margin(14).x_label_area_size(40).y_label_area_size(60)
+    let mut chart = ChartBuilder::on(&panels[1])
+        .caption("signal-to-noise |mean| / sqrt(total variance)", ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
         .build_cartesian_2d(-0.5f64..n - 0.5, 0.0..smax * 1.15)?;
-    chart.configure_mesh().disable_x_mesh().x_labels(stats.len()).x_label_formatter(&label).label_style(("sans-serif", 13)).draw()?;
-    chart.draw_series(stats.iter().enumerate().map(|(i, s)| {
-        Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, s.snr)], RED.mix(0.7).filled())
-    }))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(stats.len())
+        .x_label_formatter(&label)
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    chart.draw_series(
+        stats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, s.snr)], RED.mix(0.7).filled())),
+    )?;
     root.present()?;
     Ok(())
 }

@@ -49,12 +49,25 @@ impl ImportanceSampler {
     /// (`images`, packed as by gpu::images_with). `binarize` and `data_seed` must be the training
     /// run's, so the targets x are what the model was fitted to.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, (image_buf, n): (&wgpu::Buffer, usize), k: usize,
-               binarize: Binarize, data_seed: u32, seed: u32) -> ImportanceSampler {
+    pub fn new(
+        gpu: &Gpu,
+        kernels: &Kernels,
+        model: &Model,
+        params: &wgpu::Buffer,
+        (image_buf, n): (&wgpu::Buffer, usize),
+        k: usize,
+        binarize: Binarize,
+        data_seed: u32,
+        seed: u32,
+    ) -> ImportanceSampler {
         let (images, chunk) = plan(k, n);
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input);
-        let order = gpu::storage_with(gpu, "iw order", &(0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect::<Vec<_>>());
+        let order = gpu::storage_with(
+            gpu,
+            "iw order",
+            &(0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect::<Vec<_>>(),
+        );
         let counters = gpu::storage_with(gpu, "iw counters", &[Counters::new()]);
         let x = gpu::storage_zeroed(gpu, "iw x", images * pixels * 4);
         let enc = network::activations(gpu, "iw encoder out ", &model.encoder, images);
@@ -64,34 +77,72 @@ impl ImportanceSampler {
         let log_w = gpu::storage_zeroed(gpu, "iw log w", rows * 4);
         let state = gpu::storage_zeroed(gpu, "iw state", images * 16);
         let result = gpu::storage_zeroed(gpu, "iw result", n * 8);
-        let iw = IwParams { images: 0, samples: 0, latent: latent as u32, pixels: pixels as u32, first_image: 0,
-                            first_sample: 0, total_samples: k as u32, seed };
+        let iw = IwParams {
+            images: 0,
+            samples: 0,
+            latent: latent as u32,
+            pixels: pixels as u32,
+            first_image: 0,
+            first_sample: 0,
+            total_samples: k as u32,
+            seed,
+        };
         let params_u = gpu::uniform_with(gpu, "iw params", &iw);
 
-        let gather = GatherParams { batch: images as u32, words: (pixels / 4) as u32, pass_rows: n as u32,
-                                    binarize: binarize.code(), seed: data_seed, stream: STREAM_BINARIZE, pad: [0; 2] };
+        let gather = GatherParams {
+            batch: images as u32,
+            words: (pixels / 4) as u32,
+            pass_rows: n as u32,
+            binarize: binarize.code(),
+            seed: data_seed,
+            stream: STREAM_BINARIZE,
+            pad: [0; 2],
+        };
         let gather_u = gpu::uniform_with(gpu, "iw gather params", &gather);
         let mulv = enc.last().expect("encoder has a layer");
         let logits = dec.last().expect("decoder has a layer");
         let mut encode = vec![kernels.get("gather_batch").launch(
-            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, image_buf), bind(3, &order), bind(4, &x)],
-            groups_of_64(images * pixels / 4))];
+            gpu,
+            &[bind(0, &gather_u), bind(1, &counters), bind(2, image_buf), bind(3, &order), bind(4, &x)],
+            groups_of_64(images * pixels / 4),
+        )];
         encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
 
         // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.
         let mut chunk_launches = vec![kernels.get("iw_sample").launch(
-            gpu, &[bind(0, &params_u), bind(1, mulv), bind(2, &z), bind(3, &log_ratio)], groups_of_64(rows))];
+            gpu,
+            &[bind(0, &params_u), bind(1, mulv), bind(2, &z), bind(3, &log_ratio)],
+            groups_of_64(rows),
+        )];
         chunk_launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, rows, &z, &dec));
         let log_weight = match model.arch.decoder {
             crate::model::Decoder::Bernoulli => "iw_log_weight",
             crate::model::Decoder::Gaussian => "iw_log_weight_gaussian",
         };
         chunk_launches.push(kernels.get(log_weight).launch(
-            gpu, &[bind(0, &params_u), bind(3, &log_ratio), bind(4, logits), bind(5, &x), bind(6, &log_w)], groups_of_64(rows)));
+            gpu,
+            &[bind(0, &params_u), bind(3, &log_ratio), bind(4, logits), bind(5, &x), bind(6, &log_w)],
+            groups_of_64(rows),
+        ));
         chunk_launches.push(kernels.get("iw_accumulate").launch(
-            gpu, &[bind(0, &params_u), bind(6, &log_w), bind(7, &state), bind(8, &result)], groups_of_64(images)));
+            gpu,
+            &[bind(0, &params_u), bind(6, &log_w), bind(7, &state), bind(8, &result)],
+            groups_of_64(images),
+        ));
 
-        ImportanceSampler { images, chunk, params: params_u, counters, result, encode, chunk_launches, n, latent, pixels, seed }
+        ImportanceSampler {
+            images,
+            chunk,
+            params: params_u,
+            counters,
+            result,
+            encode,
+            chunk_launches,
+            n,
+            latent,
+            pixels,
+            seed,
+        }
     }
 
     /// Runs every image of the split through all K samples; `progress` is called with images done.
@@ -105,8 +156,14 @@ impl ImportanceSampler {
             while first_sample < k {
                 let samples = self.chunk.min(k - first_sample);
                 let p = IwParams {
-                    images: images as u32, samples: samples as u32, latent: self.latent as u32, pixels: self.pixels as u32,
-                    first_image: first_image as u32, first_sample: first_sample as u32, total_samples: k as u32, seed: self.seed,
+                    images: images as u32,
+                    samples: samples as u32,
+                    latent: self.latent as u32,
+                    pixels: self.pixels as u32,
+                    first_image: first_image as u32,
+                    first_sample: first_sample as u32,
+                    total_samples: k as u32,
+                    seed: self.seed,
                 };
                 gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
                 if first_sample == 0 {
@@ -122,6 +179,9 @@ impl ImportanceSampler {
             progress(first_image);
         }
         let flat: Vec<f32> = gpu::read(gpu, &self.result, 0, self.n * 2);
-        ImportanceResult { nll: flat.iter().step_by(2).copied().collect(), neg_elbo: flat.iter().skip(1).step_by(2).copied().collect() }
+        ImportanceResult {
+            nll: flat.iter().step_by(2).copied().collect(),
+            neg_elbo: flat.iter().skip(1).step_by(2).copied().collect(),
+        }
     }
 }

@@ -25,7 +25,11 @@ pub struct Architecture {
 impl Architecture {
     /// Width of the encoder's output: [mu | logvar] (2 latent), or the categorical logits (latent).
     pub fn encoder_outputs(&self) -> usize {
-        if self.categorical.is_some() { self.latent } else { 2 * self.latent }
+        if self.categorical.is_some() {
+            self.latent
+        } else {
+            2 * self.latent
+        }
     }
 
     /// Columns of the one-hot class block appended to the encoder's and the decoder's input: the

@@ -78,8 +78,14 @@ pub struct ObjectiveSettings {
 impl Default for ObjectiveSettings {
     fn default() -> Self {
         ObjectiveSettings {
-            objective: Objective::Elbo, estimator: Estimator::Reparam, baseline: Baseline::None, samples: 1,
-            beta: 1.0, warmup_steps: 0, free_bits: 0.0, per_datapoint: None,
+            objective: Objective::Elbo,
+            estimator: Estimator::Reparam,
+            baseline: Baseline::None,
+            samples: 1,
+            beta: 1.0,
+            warmup_steps: 0,
+            free_bits: 0.0,
+            per_datapoint: None,
         }
     }
 }

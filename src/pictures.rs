@@ -12,7 +12,10 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     let classes = s.config.classes;
     if let Some(c) = args.class {
         if classes == 0 {
-            bail!("--class {c}: {} is not a conditional model (train with --conditional)", args.from.checkpoint.display());
+            bail!(
+                "--class {c}: {} is not a conditional model (train with --conditional)",
+                args.from.checkpoint.display()
+            );
         }
         if c >= classes {
             bail!("--class {c}: the model knows classes 0 to {}", classes - 1);
@@ -22,7 +25,12 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
         // One row of --cols samples per class.
         let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature);
         write_grid(&out, &images, args.cols * classes, s.data.side, args.cols)?;
-        println!("wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})", out.display(), args.cols, args.temperature);
+        println!(
+            "wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})",
+            out.display(),
+            args.cols,
+            args.temperature
+        );
         return Ok(());
     }
     let z: Vec<f32> = if s.config.latent_groups > 0 {
@@ -39,20 +47,32 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
         None => s.trainer.decode(&s.gpu, &z),
     };
     write_grid(&out, &images, args.n, s.data.side, args.cols)?;
-    println!("wrote {} ({} prior samples{}, temperature {})", out.display(), args.n,
-             args.class.map_or(String::new(), |c| format!(" of class {c}")), args.temperature);
+    println!(
+        "wrote {} ({} prior samples{}, temperature {})",
+        out.display(),
+        args.n,
+        args.class.map_or(String::new(), |c| format!(" of class {c}")),
+        args.temperature
+    );
     Ok(())
 }
 
 /// Draws from a conditional model's prior: z = mu_p(y) + sigma_p(y) eps for each label, given
 /// standard normal eps [n, latent] (already scaled by any temperature). Returns (z, labels).
-pub fn class_latents(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, labels: &[u32], eps: &[f32]) -> (Vec<f32>, Vec<u32>) {
+pub fn class_latents(
+    trainer: &crate::trainer::GpuTrainer,
+    gpu: &crate::gpu::Gpu,
+    labels: &[u32],
+    eps: &[f32],
+) -> (Vec<f32>, Vec<u32>) {
     let prior = trainer.model.prior.expect("a conditional model has a prior layer");
     let (latent, cb) = (trainer.model.arch.latent, trainer.model.arch.class_block());
     let params = trainer.read_params(gpu);
     // [mu | logvar] = W onehot(y) + b: column y of W [2 latent, cb] plus b.
     let out = |j: usize, y: u32| params[prior.weight_at + j * cb + y as usize] + params[prior.bias_at + j];
-    let z = labels.iter().enumerate()
+    let z = labels
+        .iter()
+        .enumerate()
         .flat_map(|(i, &y)| (0..latent).map(move |j| (i, y, j)))
         .map(|(i, y, j)| out(j, y) + (0.5 * out(latent + j, y)).exp() * eps[i * latent + j])
         .collect();
@@ -60,9 +80,16 @@ pub fn class_latents(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu
 }
 
 /// A conditional model's grid: `cols` samples from p(z|y) for each class y, a row per class.
-pub fn class_grid(trainer: &crate::trainer::GpuTrainer, gpu: &crate::gpu::Gpu, cols: usize, seed: u32, temperature: f32) -> Vec<f32> {
+pub fn class_grid(
+    trainer: &crate::trainer::GpuTrainer,
+    gpu: &crate::gpu::Gpu,
+    cols: usize,
+    seed: u32,
+    temperature: f32,
+) -> Vec<f32> {
     let classes = trainer.model.arch.classes;
-    let eps: Vec<f32> = prior_latents(cols * classes, trainer.model.arch.latent, seed).iter().map(|v| v * temperature).collect();
+    let eps: Vec<f32> =
+        prior_latents(cols * classes, trainer.model.arch.latent, seed).iter().map(|v| v * temperature).collect();
     let labels: Vec<u32> = (0..classes * cols).map(|i| (i / cols) as u32).collect();
     let (z, labels) = class_latents(trainer, gpu, &labels, &eps);
     trainer.decode_classes(gpu, &z, &labels)
@@ -101,11 +128,14 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
     let encoded = s.trainer.encode(&s.gpu, &picks);
     // The path's ends: q's means, or for categorical latents q's probabilities (softmax per group).
     let ends: Vec<f32> = if s.config.latent_groups > 0 {
-        encoded.chunks(s.config.latent_categories).flat_map(|l| {
-            let m = l.iter().cloned().fold(f32::MIN, f32::max);
-            let total: f32 = l.iter().map(|v| (v - m).exp()).sum();
-            l.iter().map(move |v| (v - m).exp() / total)
-        }).collect()
+        encoded
+            .chunks(s.config.latent_categories)
+            .flat_map(|l| {
+                let m = l.iter().cloned().fold(f32::MIN, f32::max);
+                let total: f32 = l.iter().map(|v| (v - m).exp()).sum();
+                l.iter().map(move |v| (v - m).exp() / total)
+            })
+            .collect()
     } else {
         encoded.chunks(2 * latent).flat_map(|row| row[..latent].to_vec()).collect()
     };
@@ -136,20 +166,28 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "interpolate.png"));
     write_grid(&out, &grid, pairs * (frames + 2), s.data.side, frames + 2)?;
-    println!("wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
-             out.display());
+    println!(
+        "wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
+        out.display()
+    );
     Ok(())
 }
 
 pub fn manifold(args: &ManifoldArgs) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     if s.config.classes > 0 || s.config.latent_groups > 0 {
-        bail!("{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",
-              args.from.checkpoint.display(), if s.config.classes > 0 { "conditional" } else { "categorical" });
+        bail!(
+            "{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",
+            args.from.checkpoint.display(),
+            if s.config.classes > 0 { "conditional" } else { "categorical" }
+        );
     }
     if s.config.latent != 2 {
-        bail!("{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",
-              args.from.checkpoint.display(), s.config.latent);
+        bail!(
+            "{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",
+            args.from.checkpoint.display(),
+            s.config.latent
+        );
     }
     let n = args.n;
     // Quantiles (i + 1) / (n + 1) of the prior in each coordinate; the top row is the largest z2.
@@ -165,16 +203,30 @@ pub fn manifold(args: &ManifoldArgs) -> Result<()> {
 /// The standard normal's quantile function for p in (0, 1): Acklam's rational approximation
 /// (relative error below 1.2e-9), ample for placing a grid.
 pub fn inverse_normal_cdf(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2,
-                         -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1,
-                         -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734,
-                         4.374664141464968, 2.938163982698783];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     const LOW: f64 = 0.02425;
-    let tail = |q: f64| (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-        / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
     if p < LOW {
         tail((-2.0 * p.ln()).sqrt())
     } else if p > 1.0 - LOW {

@@ -43,8 +43,18 @@ impl Refiner {
     /// (`images`, packed as by gpu::images_with). `binarize` and `data_seed` are the training run's,
     /// so the targets x are what the model was fitted to.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(gpu: &Gpu, kernels: &Kernels, model: &Model, params: &wgpu::Buffer, (images, n): (&wgpu::Buffer, usize), batch: usize,
-               binarize: Binarize, data_seed: u32, adam: AdamConfig, from_prior: bool) -> Refiner {
+    pub fn new(
+        gpu: &Gpu,
+        kernels: &Kernels,
+        model: &Model,
+        params: &wgpu::Buffer,
+        (images, n): (&wgpu::Buffer, usize),
+        batch: usize,
+        binarize: Binarize,
+        data_seed: u32,
+        adam: AdamConfig,
+        from_prior: bool,
+    ) -> Refiner {
         let (input, latent) = (model.arch.input, model.arch.latent);
         let k = |name: &str| kernels.get(name);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
@@ -57,41 +67,87 @@ impl Refiner {
         let mulv = enc.last().expect("encoder has a layer");
         let logits = dec.last().expect("decoder has a layer");
         let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
-        let (eps, z, dz, rec, kl) = (f32s(batch * latent), f32s(batch * latent), f32s(batch * latent), f32s(batch), f32s(batch));
+        let (eps, z, dz, rec, kl) =
+            (f32s(batch * latent), f32s(batch * latent), f32s(batch * latent), f32s(batch), f32s(batch));
         let d_mulv = f32s(batch * 2 * latent);
         let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
         let coef = gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]);
 
-        let gather = GatherParams { batch: batch as u32, words: (input / 4) as u32, pass_rows: n as u32,
-                                    binarize: binarize.code(), seed: data_seed, stream: STREAM_BINARIZE, pad: [0; 2] };
+        let gather = GatherParams {
+            batch: batch as u32,
+            words: (input / 4) as u32,
+            pass_rows: n as u32,
+            binarize: binarize.code(),
+            seed: data_seed,
+            stream: STREAM_BINARIZE,
+            pad: [0; 2],
+        };
         let gather_u = gpu::uniform_with(gpu, "refine gather", &gather);
         let mut encode = vec![k("gather_batch").launch(
-            gpu, &[bind(0, &gather_u), bind(1, &counters), bind(2, images), bind(3, &order), bind(4, &x)],
-            groups_of_64(batch * input / 4))];
+            gpu,
+            &[bind(0, &gather_u), bind(1, &counters), bind(2, images), bind(3, &order), bind(4, &x)],
+            groups_of_64(batch * input / 4),
+        )];
         if !from_prior {
             encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
         }
 
-        let latent_u = |stream: u32| gpu::uniform_with(gpu, "refine latent", &LatentParams {
-            batch: batch as u32, latent: latent as u32, seed: data_seed, stream, beta: 1.0, warmup_steps: 0,
-            free_bits: 0.0, sample_scale: 1.0 });
+        let latent_u = |stream: u32| {
+            gpu::uniform_with(
+                gpu,
+                "refine latent",
+                &LatentParams {
+                    batch: batch as u32,
+                    latent: latent as u32,
+                    seed: data_seed,
+                    stream,
+                    beta: 1.0,
+                    warmup_steps: 0,
+                    free_bits: 0.0,
+                    sample_scale: 1.0,
+                },
+            )
+        };
         let (measure_latent, step_latent) = (latent_u(STREAM_EVAL_EPS), latent_u(STREAM_TRAIN_EPS));
         // pass_rows is the current batch's real inputs, rewritten per batch; the cursor stays at 0.
-        let loss_params = gpu::uniform_with(gpu, "refine loss", &LossParams {
-            batch: batch as u32, pixels: input as u32, pass_rows: 0, training: 1, repeat: 1, fixed_batch: 1, pad: [0; 2] });
+        let loss_params = gpu::uniform_with(
+            gpu,
+            "refine loss",
+            &LossParams {
+                batch: batch as u32,
+                pixels: input as u32,
+                pass_rows: 0,
+                training: 1,
+                repeat: 1,
+                fixed_batch: 1,
+                pad: [0; 2],
+            },
+        );
         let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
         let forward = |latent_params: &wgpu::Buffer| {
             let mut launches = vec![k("reparam_forward").launch(
-                gpu, &[bind(0, latent_params), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
-                groups_of_64((batch * latent).div_ceil(4)))];
+                gpu,
+                &[bind(0, latent_params), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
+                groups_of_64((batch * latent).div_ceil(4)),
+            )];
             launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, batch, &z, &dec));
             launches.push(k(rec_forward_name).launch(
-                gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(4, &rec)], groups_of_64(batch)));
-            launches.push(k("gaussian_kl_forward").launch(gpu, &[bind(0, latent_params), bind(2, mulv), bind(7, &kl)], groups_of_64(batch)));
+                gpu,
+                &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(4, &rec)],
+                groups_of_64(batch),
+            ));
+            launches.push(k("gaussian_kl_forward").launch(
+                gpu,
+                &[bind(0, latent_params), bind(2, mulv), bind(7, &kl)],
+                groups_of_64(batch),
+            ));
             launches
         };
         let finish = k("finish_step").launch(
-            gpu, &[bind(0, &loss_params), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)], [1, 1, 1]);
+            gpu,
+            &[bind(0, &loss_params), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)],
+            [1, 1, 1],
+        );
 
         // A measurement: one draw of z per input, its rec and the analytic KL added to the totals.
         let mut draw = forward(&measure_latent);
@@ -100,24 +156,71 @@ impl Refiner {
         // A refinement step: the ELBO's gradient reaches mulv through the frozen decoder only.
         let mut step = forward(&step_latent);
         step.push(k(rec_backward_name).launch(
-            gpu, &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(5, &d_dec[model.decoder.len() - 1]), bind(8, &coef)],
-            groups_of_64(batch * input)));
+            gpu,
+            &[
+                bind(0, &loss_params),
+                bind(2, logits),
+                bind(3, &x),
+                bind(5, &d_dec[model.decoder.len() - 1]),
+                bind(8, &coef),
+            ],
+            groups_of_64(batch * input),
+        ));
         for (i, l) in model.decoder.iter().enumerate().rev() {
             let (layer_in, d_in) = if i == 0 { (&z, &dz) } else { (&dec[i - 1], &d_dec[i - 1]) };
             step.push(network::backward_input(gpu, kernels, params, l, batch, &d_dec[i], layer_in, d_in));
         }
         step.push(k("reparam_backward").launch(
-            gpu, &[bind(0, &step_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)], groups_of_64(batch * latent)));
+            gpu,
+            &[bind(0, &step_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)],
+            groups_of_64(batch * latent),
+        ));
         step.push(k("gaussian_kl_backward").launch(
-            gpu, &[bind(0, &step_latent), bind(1, &counters), bind(2, mulv), bind(6, &d_mulv)], groups_of_64(batch * latent)));
-        let adam_u = gpu::uniform_with(gpu, "refine adam", &AdamParams {
-            count: (batch * 2 * latent) as u32, lr: adam.lr, beta1: adam.beta1, beta2: adam.beta2, eps: adam.eps, pad: [0; 3] });
+            gpu,
+            &[bind(0, &step_latent), bind(1, &counters), bind(2, mulv), bind(6, &d_mulv)],
+            groups_of_64(batch * latent),
+        ));
+        let adam_u = gpu::uniform_with(
+            gpu,
+            "refine adam",
+            &AdamParams {
+                count: (batch * 2 * latent) as u32,
+                lr: adam.lr,
+                beta1: adam.beta1,
+                beta2: adam.beta2,
+                eps: adam.eps,
+                pad: [0; 3],
+            },
+        );
         step.push(k("adam_step").launch(
-            gpu, &[bind(0, &adam_u), bind(1, &counters), bind(2, &d_mulv), bind(3, mulv), bind(4, &adam_m), bind(5, &adam_v)],
-            groups_of_64(batch * 2 * latent)));
+            gpu,
+            &[
+                bind(0, &adam_u),
+                bind(1, &counters),
+                bind(2, &d_mulv),
+                bind(3, mulv),
+                bind(4, &adam_m),
+                bind(5, &adam_v),
+            ],
+            groups_of_64(batch * 2 * latent),
+        ));
         step.push(finish);
 
-        Refiner { from_prior, mulv: mulv.clone(), batch, n, counters, totals, adam_m, adam_v, order, loss_params, encode, draw, step }
+        Refiner {
+            from_prior,
+            mulv: mulv.clone(),
+            batch,
+            n,
+            counters,
+            totals,
+            adam_m,
+            adam_v,
+            order,
+            loss_params,
+            encode,
+            draw,
+            step,
+        }
     }
 
     fn reset(&self, gpu: &Gpu) {

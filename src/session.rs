@@ -60,7 +60,10 @@ pub fn config_from_args(args: &ModelArgs, epochs: usize) -> RunConfig {
 
 pub fn settings(config: &RunConfig, steps_per_epoch: usize) -> TrainSettings {
     TrainSettings {
-        batch: config.batch, adam: config.adam(), seed: config.seed, binarize: config.binarize,
+        batch: config.batch,
+        adam: config.adam(),
+        seed: config.seed,
+        binarize: config.binarize,
         objective: config.objective_settings(steps_per_epoch),
         tau_start: config.tau_start,
         tau_end: config.tau_end,
@@ -72,7 +75,12 @@ pub fn settings(config: &RunConfig, steps_per_epoch: usize) -> TrainSettings {
 pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<Dataset> {
     let data = data::load(data_override.or(config.data.as_ref()), config.dataset, config.input)?;
     if config.classes > 0 && data.classes() > config.classes {
-        bail!("{}: labels go up to {}, but the conditional model knows {} classes", data.name, data.classes() - 1, config.classes);
+        bail!(
+            "{}: labels go up to {}, but the conditional model knows {} classes",
+            data.name,
+            data.classes() - 1,
+            config.classes
+        );
     }
     if data.train.len() < config.batch {
         bail!("--batch {}: larger than the {} training images of {}", config.batch, data.train.len(), data.name);
@@ -109,8 +117,11 @@ pub fn open_new(args: &ModelArgs, epochs: usize, device: &DeviceArgs) -> Result<
 
 /// A session on a checkpoint's weights, for the commands that evaluate or picture a model. Its
 /// validation split is the checkpoint's own, or `data_override`'s, cut to `max_images`.
-pub fn open_checkpoint(args: &CheckpointArgs, data_override: Option<&PathBuf>, max_images: Option<usize>)
-                       -> Result<(Session, Checkpoint)> {
+pub fn open_checkpoint(
+    args: &CheckpointArgs,
+    data_override: Option<&PathBuf>,
+    max_images: Option<usize>,
+) -> Result<(Session, Checkpoint)> {
     let ck = checkpoint::load(&args.checkpoint)?;
     let mut data = load_data(&ck.config, data_override)?;
     if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
@@ -130,15 +141,19 @@ pub fn open_checkpoint(args: &CheckpointArgs, data_override: Option<&PathBuf>, m
 /// Commands that go through the encoder refuse a model trained with per-datapoint inference.
 pub fn require_encoder(s: &Session, what: &str) -> Result<()> {
     if s.config.inference == crate::objective::Inference::PerDatapoint {
-        bail!("{what} needs an encoder; this model was trained with per-datapoint inference (`wgvae refine` infers \
-               its q(z|x) per image, from the prior)");
+        bail!(
+            "{what} needs an encoder; this model was trained with per-datapoint inference (`wgvae refine` infers \
+               its q(z|x) per image, from the prior)"
+        );
     }
     Ok(())
 }
 
 /// Where a command writes by default: beside the checkpoint (a file, or a run directory).
 pub fn beside_checkpoint(checkpoint: &Path, file: &str) -> PathBuf {
-    let dir = if checkpoint.is_dir() { checkpoint.to_path_buf() } else {
+    let dir = if checkpoint.is_dir() {
+        checkpoint.to_path_buf()
+    } else {
         checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     };
     dir.join(file)

@@ -27,11 +27,7 @@ pub fn module_source(name: &str) -> String {
     files
         .iter()
         .map(|file| {
-            FILES
-                .iter()
-                .find(|(f, _)| f == file)
-                .unwrap_or_else(|| panic!("shader file {file} is not embedded"))
-                .1
+            FILES.iter().find(|(f, _)| f == file).unwrap_or_else(|| panic!("shader file {file} is not embedded")).1
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -63,14 +63,17 @@ fn mean(t: &LossTotals) -> (f32, f32, f32) {
 
 fn default_out(data: &Dataset) -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let stem = data.name.split(|c: char| !c.is_ascii_alphanumeric()).find(|s| !s.is_empty()).unwrap_or("run").to_string();
+    let stem =
+        data.name.split(|c: char| !c.is_ascii_alphanumeric()).find(|s| !s.is_empty()).unwrap_or("run").to_string();
     PathBuf::from("runs").join(format!("{stem}-{secs}"))
 }
 
 fn prepare_out_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create the run directory", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out {}: cannot create the run directory", dir.display()))?;
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").with_context(|| format!("--out {}: the run directory is not writable", dir.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: the run directory is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())
 }
@@ -126,27 +129,46 @@ fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
         let session = session::open_new(&args.model, args.epochs.unwrap_or(DEFAULT_EPOCHS), &args.device)?;
         let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
         prepare_out_dir(&out)?;
-        let start = Start { epochs_done: 0, step_in_epoch: 0, optimizer_step: 0, totals: LossTotals::default(), history: Vec::new() };
+        let start = Start {
+            epochs_done: 0,
+            step_in_epoch: 0,
+            optimizer_step: 0,
+            totals: LossTotals::default(),
+            history: Vec::new(),
+        };
         return Ok((session, out, start));
     };
     let file = checkpoint::resolve(dir).context("--resume")?;
     let ck = checkpoint::load(&file)?;
     let (Some((adam_m, adam_v)), Some(progress)) = (&ck.adam, &ck.progress) else {
-        bail!("{}: holds no optimizer state or progress (a model.safetensors?); --resume needs the run's {}",
-              file.display(), checkpoint::CHECKPOINT_FILE);
+        bail!(
+            "{}: holds no optimizer state or progress (a model.safetensors?); --resume needs the run's {}",
+            file.display(),
+            checkpoint::CHECKPOINT_FILE
+        );
     };
     let mut config = ck.config.clone();
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
     if progress.epochs_done >= config.epochs {
-        bail!("{}: the run has finished all {} of its epochs; give --epochs N (more than {}) to train on",
-              dir.display(), progress.epochs_done, progress.epochs_done);
+        bail!(
+            "{}: the run has finished all {} of its epochs; give --epochs N (more than {}) to train on",
+            dir.display(),
+            progress.epochs_done,
+            progress.epochs_done
+        );
     }
     let data = session::load_data(&config, None)?;
     if data.fingerprint() != config.data_fingerprint {
-        bail!("{}: the data at {} is not what this run trained on (fingerprint {} vs {}); resuming would not \
-               reproduce the run", file.display(), data.name, data.fingerprint(), config.data_fingerprint);
+        bail!(
+            "{}: the data at {} is not what this run trained on (fingerprint {} vs {}); resuming would not \
+               reproduce the run",
+            file.display(),
+            data.name,
+            data.fingerprint(),
+            config.data_fingerprint
+        );
     }
     let session = session::open(config, &args.device, data, &ck.params)?;
     session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
@@ -154,7 +176,11 @@ fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
     if let Some(table) = &ck.table {
         session.trainer.set_table(&session.gpu, table);
     } else if session.config.inference == crate::objective::Inference::PerDatapoint {
-        bail!("{}: a per-datapoint run's checkpoint must hold its table {}", file.display(), checkpoint::TABLE_NAMES[0]);
+        bail!(
+            "{}: a per-datapoint run's checkpoint must hold its table {}",
+            file.display(),
+            checkpoint::TABLE_NAMES[0]
+        );
     }
     let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
     let start = Start {
@@ -171,11 +197,20 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let (session, out, start) = open_run(args)?;
     let Session { config, gpu, data, trainer, .. } = &session;
     println!("adapter: {}", gpu.describe());
-    println!("data: {}: {} train / {} validation images; model {} ({} parameters); run directory {}",
-             data.name, data.train.len(), data.val.len(), checkpoint::describe(config),
-             trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(), out.display());
+    println!(
+        "data: {}: {} train / {} validation images; model {} ({} parameters); run directory {}",
+        data.name,
+        data.train.len(),
+        data.val.len(),
+        checkpoint::describe(config),
+        trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(),
+        out.display()
+    );
     if args.resume.is_some() {
-        println!("resuming after epoch {} step {} (optimizer step {})", start.epochs_done, start.step_in_epoch, start.optimizer_step);
+        println!(
+            "resuming after epoch {} step {} (optimizer step {})",
+            start.epochs_done, start.step_in_epoch, start.optimizer_step
+        );
     }
     install_ctrl_c();
     let stop_at = args.interrupt_after_steps;
@@ -186,14 +221,27 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let mut history = start.history;
     let val_refiner = (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
         let adam = crate::reference::kernels::AdamConfig { lr: config.inner_lr, ..config.adam() };
-        crate::refine::Refiner::new(gpu, &session.kernels, &trainer.model, &trainer.params, trainer.val_images(), config.batch,
-                                    config.binarize, config.seed, adam, true)
+        crate::refine::Refiner::new(
+            gpu,
+            &session.kernels,
+            &trainer.model,
+            &trainer.params,
+            trainer.val_images(),
+            config.batch,
+            config.binarize,
+            config.seed,
+            adam,
+            true,
+        )
     });
     let mut global_step = start.optimizer_step;
     for epoch in start.epochs_done + 1..=config.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64);
-        bar.set_style(indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar.set_prefix(format!("{epoch}/{}", config.epochs));
         let started = Instant::now();
         let order = epoch_order(data.train.len(), config.seed, epoch);
@@ -226,7 +274,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 write_checkpoint(&session, &out, &history, epoch - 1, done, train_totals)?;
                 return Err(Interrupted(format!(
                     "interrupted at epoch {epoch}, step {done} of {steps}; checkpoint written. Continue with: \
-                     wgvae train --resume {}", out.display())).into());
+                     wgvae train --resume {}",
+                    out.display()
+                ))
+                .into());
             }
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -245,8 +296,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         println!("epoch {epoch:>3}/{}  train {tl:8.3} (rec {tr:8.3} kl {tk:6.3})  val {vl:8.3} (rec {vr:8.3} kl {vk:6.3})  {seconds:6.2} s  {ips:7.0} img/s",
                  config.epochs);
         history.push(EpochMetrics {
-            epoch, train_loss: tl, train_rec: tr, train_kl: tk, val_loss: vl, val_rec: vr, val_kl: vk,
-            seconds, images_per_second: ips,
+            epoch,
+            train_loss: tl,
+            train_rec: tr,
+            train_kl: tk,
+            val_loss: vl,
+            val_rec: vr,
+            val_kl: vk,
+            seconds,
+            images_per_second: ips,
         });
         write_metrics(&out.join("metrics.csv"), &history)?;
         crate::curves::draw(&out.join("curves.png"), &history, &data.name)?;
@@ -272,7 +330,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         if STOP.load(Ordering::SeqCst) && epoch < config.epochs {
             return Err(Interrupted(format!(
                 "interrupted after epoch {epoch}; checkpoint written. Continue with: wgvae train --resume {}",
-                out.display())).into());
+                out.display()
+            ))
+            .into());
         }
     }
     if let Some(mib) = peak_rss_mib() {
@@ -283,8 +343,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 }
 
 /// Saves the run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one.
-fn write_checkpoint(session: &Session, out: &Path, history: &[EpochMetrics], epochs_done: usize,
-                    step_in_epoch: usize, totals: LossTotals) -> Result<()> {
+fn write_checkpoint(
+    session: &Session,
+    out: &Path,
+    history: &[EpochMetrics],
+    epochs_done: usize,
+    step_in_epoch: usize,
+    totals: LossTotals,
+) -> Result<()> {
     let Session { config, gpu, trainer, .. } = session;
     let (params, adam_m, adam_v) = trainer.read_training_state(gpu);
     let counters = trainer.counters(gpu);
@@ -304,16 +370,28 @@ fn write_checkpoint(session: &Session, out: &Path, history: &[EpochMetrics], epo
         history: history.to_vec(),
     };
     let table = trainer.read_table(gpu);
-    let ck = Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table };
+    let ck =
+        Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table };
     checkpoint::save(out, &ck, &trainer.model)
 }
 
 /// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
 fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let mut csv = String::from("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second\n");
+    let mut csv =
+        String::from("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second\n");
     for m in history {
-        csv += &format!("{},{},{},{},{},{},{},{:.4},{:.1}\n", m.epoch, m.train_loss, m.train_rec, m.train_kl,
-                        m.val_loss, m.val_rec, m.val_kl, m.seconds, m.images_per_second);
+        csv += &format!(
+            "{},{},{},{},{},{},{},{:.4},{:.1}\n",
+            m.epoch,
+            m.train_loss,
+            m.train_rec,
+            m.train_kl,
+            m.val_loss,
+            m.val_rec,
+            m.val_kl,
+            m.seconds,
+            m.images_per_second
+        );
     }
     crate::files::write_atomic(path, csv.as_bytes())
 }
@@ -322,8 +400,12 @@ fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
     let c = trainer.counters(gpu);
     if c.bad_step != NO_BAD_STEP {
         let in_epoch = c.bad_step as usize - (epoch - 1) * trainer.steps_per_epoch + 1;
-        bail!("the loss became non-finite at epoch {epoch}, step {in_epoch} of {} (optimizer step {}); \
-               try a lower --lr", trainer.steps_per_epoch, c.bad_step + 1);
+        bail!(
+            "the loss became non-finite at epoch {epoch}, step {in_epoch} of {} (optimizer step {}); \
+               try a lower --lr",
+            trainer.steps_per_epoch,
+            c.bad_step + 1
+        );
     }
     Ok(())
 }

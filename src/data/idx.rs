@@ -65,7 +65,11 @@ pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
     }
     let count = h[1] as usize;
     if bytes.len() != 8 + count {
-        bail!("{name}: header says {count} labels ({} bytes with the header) but the file has {} bytes", 8 + count, bytes.len());
+        bail!(
+            "{name}: header says {count} labels ({} bytes with the header) but the file has {} bytes",
+            8 + count,
+            bytes.len()
+        );
     }
     Ok(bytes[8..].to_vec())
 }

@@ -70,15 +70,25 @@ const EMBEDDED_IMAGES: &[u8] = include_bytes!("../../assets/train-images-idx3-ub
 const EMBEDDED_LABELS: &[u8] = include_bytes!("../../assets/train-labels-idx1-ubyte.gz");
 
 /// Pairs images with labels and checks the shapes agree.
-fn load_pair(images: &[u8], images_name: &str, labels: &[u8], labels_name: &str, pixels: usize) -> Result<(Split, (usize, usize))> {
+fn load_pair(
+    images: &[u8],
+    images_name: &str,
+    labels: &[u8],
+    labels_name: &str,
+    pixels: usize,
+) -> Result<(Split, (usize, usize))> {
     let imgs = idx::parse_images(images, images_name)?;
     let labels = idx::parse_labels(labels, labels_name)?;
     if labels.len() != imgs.count {
         bail!("{images_name} has {} images but {labels_name} has {} labels", imgs.count, labels.len());
     }
     if imgs.rows * imgs.cols != pixels {
-        bail!("{images_name}: images are {}x{} = {} pixels but the model's input is {pixels} pixels (28x28)",
-              imgs.rows, imgs.cols, imgs.rows * imgs.cols);
+        bail!(
+            "{images_name}: images are {}x{} = {} pixels but the model's input is {pixels} pixels (28x28)",
+            imgs.rows,
+            imgs.cols,
+            imgs.rows * imgs.cols
+        );
     }
     Ok((Split { images: imgs.pixels, labels, pixels }, (imgs.rows, imgs.cols)))
 }
@@ -111,8 +121,7 @@ pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
         bail!("--data {}: not a directory", dir.display());
     }
     let need = |stem: &str| -> Result<(Vec<u8>, String)> {
-        idx::read_idx_file(dir, stem)?
-            .with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
+        idx::read_idx_file(dir, stem)?.with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
     };
     let (ti, ti_name) = need("train-images-idx3-ubyte")?;
     let (tl, tl_name) = need("train-labels-idx1-ubyte")?;
@@ -122,8 +131,12 @@ pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
     let (train, val) = match (test_images, test_labels) {
         (Some((vi, vi_name)), Some((vl, vl_name))) => (train, load_pair(&vi, &vi_name, &vl, &vl_name, pixels)?.0),
         (None, None) => hold_out_every_tenth(&train),
-        (Some(_), None) => bail!("{}: t10k-images-idx3-ubyte is there but t10k-labels-idx1-ubyte is not", dir.display()),
-        (None, Some(_)) => bail!("{}: t10k-labels-idx1-ubyte is there but t10k-images-idx3-ubyte is not", dir.display()),
+        (Some(_), None) => {
+            bail!("{}: t10k-images-idx3-ubyte is there but t10k-labels-idx1-ubyte is not", dir.display())
+        }
+        (None, Some(_)) => {
+            bail!("{}: t10k-labels-idx1-ubyte is there but t10k-images-idx3-ubyte is not", dir.display())
+        }
     };
     Ok(Dataset { name: name.to_string(), train, val, side })
 }

@@ -11,9 +11,8 @@ pub fn align_floats(n: usize) -> usize {
     n.div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS
 }
 
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 pub fn storage_zeroed(gpu: &Gpu, label: &str, bytes: usize) -> wgpu::Buffer {
     gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -67,10 +66,9 @@ pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, l
     gpu.queue.submit([encoder.finish()]);
     let slice = staging.slice(..bytes);
     slice.map_async(wgpu::MapMode::Read, |_| {});
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .expect("waiting for the GPU failed (device lost?)");
-    let out = bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU failed (device lost?)");
+    let out =
+        bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
     staging.unmap();
     out
 }
@@ -81,7 +79,5 @@ pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
 
 /// Blocks until every submitted command has run (for timing).
 pub fn wait(gpu: &Gpu) {
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .expect("waiting for the GPU failed (device lost?)");
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU failed (device lost?)");
 }

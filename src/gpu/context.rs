@@ -98,7 +98,9 @@ impl Gpu {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend, self.info.device_type,
-                self.info.driver, self.info.driver_info)
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+        )
     }
 }

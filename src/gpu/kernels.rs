@@ -93,17 +93,41 @@ pub struct Kernels {
 pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("linear", &["linear_forward", "linear_backward_input", "linear_backward_weight", "linear_backward_bias"]),
     ("linear_vec4", &["linear_forward_vec4", "linear_backward_input_vec4", "linear_backward_weight_vec4"]),
-    ("latent", &["reparam_forward", "reparam_backward", "gaussian_kl_forward", "gaussian_kl_backward",
-                 "gaussian_kl2_forward", "gaussian_kl2_backward"]),
-    ("loss", &["bernoulli_rec_forward", "bernoulli_rec_backward", "gaussian_rec_forward", "gaussian_rec_backward", "finish_step"]),
+    (
+        "latent",
+        &[
+            "reparam_forward",
+            "reparam_backward",
+            "gaussian_kl_forward",
+            "gaussian_kl_backward",
+            "gaussian_kl2_forward",
+            "gaussian_kl2_backward",
+        ],
+    ),
+    (
+        "loss",
+        &[
+            "bernoulli_rec_forward",
+            "bernoulli_rec_backward",
+            "gaussian_rec_forward",
+            "gaussian_rec_backward",
+            "finish_step",
+        ],
+    ),
     ("adam", &["adam_step"]),
     ("data", &["gather_batch", "gather_labels"]),
     ("importance", &["iw_sample", "iw_log_weight", "iw_log_weight_gaussian", "iw_accumulate"]),
-    ("samples", &["log_weight_forward", "iwae_weights", "sampled_latent_backward", "score_backward", "score_baseline_update"]),
+    (
+        "samples",
+        &["log_weight_forward", "iwae_weights", "sampled_latent_backward", "score_backward", "score_baseline_update"],
+    ),
     ("rows", &["repeat_rows", "sum_row_groups"]),
     ("condition", &["copy_columns", "one_hot_columns"]),
     ("table", &["gather_table_rows", "table_adam_step"]),
-    ("categorical", &["gumbel_softmax_forward", "gumbel_softmax_backward", "categorical_kl_forward", "categorical_kl_backward"]),
+    (
+        "categorical",
+        &["gumbel_softmax_forward", "gumbel_softmax_backward", "categorical_kl_forward", "categorical_kl_backward"],
+    ),
 ];
 
 impl Kernels {

@@ -20,7 +20,10 @@ pub fn gumbel_softmax_forward(p: &CategoricalParams, logits: &[f32], counters: &
     for e in 0..p.rows as usize * groups {
         let (r, first) = (e / groups, e * c);
         for k in 0..c {
-            let bits = philox4x32_10([r as u32, ((e % groups) * c + k) as u32, counters.step, p.stream], [p.seed, counters.cursor]);
+            let bits = philox4x32_10(
+                [r as u32, ((e % groups) * c + k) as u32, counters.step, p.stream],
+                [p.seed, counters.cursor],
+            );
             noise[first + k] = -(-uniform_open(bits[0]).ln()).ln();
         }
         let scaled: Vec<f32> = (0..c).map(|k| (logits[first + k] + noise[first + k]) / tau).collect();
@@ -58,10 +61,14 @@ fn log_softmax(l: &[f32]) -> Vec<f32> {
 pub fn categorical_kl_forward(p: &CategoricalParams, logits: &[f32]) -> Vec<f32> {
     let (groups, c) = (p.groups as usize, p.categories as usize);
     (0..p.rows as usize)
-        .map(|r| (0..groups).map(|g| {
-            let lq = log_softmax(&logits[(r * groups + g) * c..(r * groups + g + 1) * c]);
-            lq.iter().map(|v| v.exp() * v).sum::<f32>() + (c as f32).ln()
-        }).sum())
+        .map(|r| {
+            (0..groups)
+                .map(|g| {
+                    let lq = log_softmax(&logits[(r * groups + g) * c..(r * groups + g + 1) * c]);
+                    lq.iter().map(|v| v.exp() * v).sum::<f32>() + (c as f32).ln()
+                })
+                .sum()
+        })
         .collect()
 }
 

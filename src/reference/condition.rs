@@ -4,8 +4,16 @@ use super::kernels::Counters;
 
 /// dst[r, dst_offset + c] = src[r, src_offset + c] for c < count.
 #[allow(clippy::too_many_arguments)]
-pub fn copy_columns(src: &[f32], dst: &mut [f32], rows: usize, src_width: usize, dst_width: usize, count: usize,
-                    src_offset: usize, dst_offset: usize) {
+pub fn copy_columns(
+    src: &[f32],
+    dst: &mut [f32],
+    rows: usize,
+    src_width: usize,
+    dst_width: usize,
+    count: usize,
+    src_offset: usize,
+    dst_offset: usize,
+) {
     for r in 0..rows {
         for c in 0..count {
             dst[r * dst_width + dst_offset + c] = src[r * src_width + src_offset + c];
@@ -14,7 +22,15 @@ pub fn copy_columns(src: &[f32], dst: &mut [f32], rows: usize, src_width: usize,
 }
 
 /// dst[r, dst_offset + c] = [c == labels[r / repeat]] for c < count.
-pub fn one_hot_columns(labels: &[u32], dst: &mut [f32], rows: usize, dst_width: usize, count: usize, dst_offset: usize, repeat: usize) {
+pub fn one_hot_columns(
+    labels: &[u32],
+    dst: &mut [f32],
+    rows: usize,
+    dst_width: usize,
+    count: usize,
+    dst_offset: usize,
+    repeat: usize,
+) {
     for r in 0..rows {
         for c in 0..count {
             dst[r * dst_width + dst_offset + c] = (labels[r / repeat] == c as u32) as u32 as f32;
@@ -27,7 +43,11 @@ pub fn gather_labels(labels: &[u32], order: &[u32], batch: usize, pass_rows: u32
     (0..batch)
         .map(|b| {
             let row = counters.cursor + b as u32;
-            if row < pass_rows { labels[order[row as usize] as usize] } else { 0 }
+            if row < pass_rows {
+                labels[order[row as usize] as usize]
+            } else {
+                0
+            }
         })
         .collect()
 }
@@ -48,7 +68,14 @@ pub fn gaussian_kl2_forward(mulv: &[f32], prior: &[f32], batch: usize, latent: u
 }
 
 /// Adds weight x d kl / d mulv to dmulv; returns weight x d kl / d prior.
-pub fn gaussian_kl2_backward(mulv: &[f32], prior: &[f32], dmulv: &mut [f32], batch: usize, latent: usize, weight: f32) -> Vec<f32> {
+pub fn gaussian_kl2_backward(
+    mulv: &[f32],
+    prior: &[f32],
+    dmulv: &mut [f32],
+    batch: usize,
+    latent: usize,
+    weight: f32,
+) -> Vec<f32> {
     let mut dprior = vec![0.0; prior.len()];
     for b in 0..batch {
         for j in 0..latent {

@@ -15,7 +15,8 @@ pub fn iw_sample(p: &IwParams, mulv: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let i = r / p.samples as usize;
         let k = p.first_sample + (r % p.samples as usize) as u32;
         for j in 0..latent {
-            let noise = normal4(philox4x32_10([p.first_image + i as u32, k, (j / 4) as u32, STREAM_IMPORTANCE], [p.seed, 0]));
+            let noise =
+                normal4(philox4x32_10([p.first_image + i as u32, k, (j / 4) as u32, STREAM_IMPORTANCE], [p.seed, 0]));
             let e = noise[j % 4];
             let (mu, logvar) = (mulv[i * 2 * latent + j], mulv[i * 2 * latent + latent + j]);
             let zj = mu + (0.5 * logvar).exp() * e;
@@ -32,10 +33,12 @@ pub fn iw_log_weight(p: &IwParams, logits: &[f32], x: &[f32], log_ratio: &[f32])
     (0..(p.images * p.samples) as usize)
         .map(|r| {
             let i = r / p.samples as usize;
-            let rec: f32 = (0..pixels).map(|d| {
-                let l = logits[r * pixels + d];
-                softplus(l) - x[i * pixels + d] * l
-            }).sum();
+            let rec: f32 = (0..pixels)
+                .map(|d| {
+                    let l = logits[r * pixels + d];
+                    softplus(l) - x[i * pixels + d] * l
+                })
+                .sum();
             log_ratio[r] - rec
         })
         .collect()
@@ -48,7 +51,14 @@ pub fn iw_log_weight_gaussian(p: &IwParams, logits: &[f32], x: &[f32], log_ratio
         .map(|r| {
             let i = r / p.samples as usize;
             let xi = &x[i * pixels..(i + 1) * pixels];
-            log_ratio[r] - crate::reference::kernels::gaussian_rec_forward(&logits[r * 2 * pixels..(r + 1) * 2 * pixels], xi, 1, pixels, 1)[0]
+            log_ratio[r]
+                - crate::reference::kernels::gaussian_rec_forward(
+                    &logits[r * 2 * pixels..(r + 1) * 2 * pixels],
+                    xi,
+                    1,
+                    pixels,
+                    1,
+                )[0]
         })
         .collect()
 }

@@ -64,7 +64,15 @@ pub fn normal4(bits: [u32; 4]) -> [f32; 4] {
 // ---- shaders/linear.wgsl ----
 
 /// y [batch, n_out] = act(x [batch, n_in] W^T + b), W [n_out, n_in].
-pub fn linear_forward(x: &[f32], w: &[f32], b: &[f32], batch: usize, n_in: usize, n_out: usize, relu: bool) -> Vec<f32> {
+pub fn linear_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu: bool,
+) -> Vec<f32> {
     let mut y = vec![0.0; batch * n_out];
     for m in 0..batch {
         for n in 0..n_out {
@@ -77,7 +85,15 @@ pub fn linear_forward(x: &[f32], w: &[f32], b: &[f32], batch: usize, n_in: usize
 }
 
 /// dx [batch, n_in] = dy W, masked where the input x (a ReLU output when relu_input) is 0.
-pub fn linear_backward_input(dy: &[f32], w: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize, relu_input: bool) -> Vec<f32> {
+pub fn linear_backward_input(
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu_input: bool,
+) -> Vec<f32> {
     let mut dx = vec![0.0; batch * n_in];
     for m in 0..batch {
         for k in 0..n_in {
@@ -106,11 +122,27 @@ pub fn linear_backward_bias(dy: &[f32], batch: usize, n_out: usize) -> Vec<f32> 
 
 // ---- shaders/linear_vec4.wgsl: the same products, loaded as vec4 (n_in, n_out multiples of 4) ----
 
-pub fn linear_forward_vec4(x: &[f32], w: &[f32], b: &[f32], batch: usize, n_in: usize, n_out: usize, relu: bool) -> Vec<f32> {
+pub fn linear_forward_vec4(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu: bool,
+) -> Vec<f32> {
     linear_forward(x, w, b, batch, n_in, n_out, relu)
 }
 
-pub fn linear_backward_input_vec4(dy: &[f32], w: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize, relu_input: bool) -> Vec<f32> {
+pub fn linear_backward_input_vec4(
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu_input: bool,
+) -> Vec<f32> {
     linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
 }
 
@@ -122,7 +154,14 @@ pub fn linear_backward_weight_vec4(dy: &[f32], x: &[f32], batch: usize, n_in: us
 
 /// (eps, z) [batch, latent] from mulv [batch, 2 latent]; eps drawn from Philox counter
 /// (element / 4, cursor, step, stream) under key (seed, 0).
-pub fn reparam_forward(mulv: &[f32], batch: usize, latent: usize, seed: u32, stream: u32, counters: &Counters) -> (Vec<f32>, Vec<f32>) {
+pub fn reparam_forward(
+    mulv: &[f32],
+    batch: usize,
+    latent: usize,
+    seed: u32,
+    stream: u32,
+    counters: &Counters,
+) -> (Vec<f32>, Vec<f32>) {
     let total = batch * latent;
     let mut eps = vec![0.0; total];
     let mut z = vec![0.0; total];
@@ -189,9 +228,14 @@ pub fn weighted_kl_objective(mulv: &[f32], batch: usize, latent: usize, weight: 
     (0..latent)
         .map(|j| {
             let sum: f64 = (0..batch).map(|b| kl_term(mulv, latent, b, j) as f64).sum();
-            if free_bits > 0.0 { (batch as f64) * (sum / batch as f64).max(free_bits as f64) } else { sum }
+            if free_bits > 0.0 {
+                (batch as f64) * (sum / batch as f64).max(free_bits as f64)
+            } else {
+                sum
+            }
         })
-        .sum::<f64>() * weight as f64
+        .sum::<f64>()
+        * weight as f64
 }
 
 /// Adds d weighted_kl_objective / d mulv to dmulv; `weight` = kl_weight(..) x sample_scale.
@@ -221,13 +265,19 @@ pub fn softplus(l: f32) -> f32 {
 /// rec [batch] = sum_d softplus(l) - x l, row b's target being x row b / repeat.
 pub fn bernoulli_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
     (0..batch)
-        .map(|b| (0..pixels).map(|d| softplus(logits[b * pixels + d]) - x[(b / repeat) * pixels + d] * logits[b * pixels + d]).sum())
+        .map(|b| {
+            (0..pixels)
+                .map(|d| softplus(logits[b * pixels + d]) - x[(b / repeat) * pixels + d] * logits[b * pixels + d])
+                .sum()
+        })
         .collect()
 }
 
 /// dlogits = coef[row] (sigmoid(l) - x), row b's target being x row b / repeat.
 pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: usize, repeat: usize) -> Vec<f32> {
-    logits.iter().enumerate()
+    logits
+        .iter()
+        .enumerate()
         .map(|(e, &l)| {
             let (b, d) = (e / pixels, e % pixels);
             coef[b] * (1.0 / (1.0 + (-l).exp()) - x[(b / repeat) * pixels + d])
@@ -243,11 +293,16 @@ pub const LOGVAR_MAX: f32 = 4.0;
 pub fn gaussian_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
     let log_two_pi = (2.0 * std::f32::consts::PI).ln();
     (0..batch)
-        .map(|b| (0..pixels).map(|d| {
-            let (m, lv) = (logits[b * 2 * pixels + d], logits[b * 2 * pixels + pixels + d].clamp(LOGVAR_MIN, LOGVAR_MAX));
-            let r = x[(b / repeat) * pixels + d] - m;
-            0.5 * (log_two_pi + lv + r * r * (-lv).exp())
-        }).sum())
+        .map(|b| {
+            (0..pixels)
+                .map(|d| {
+                    let (m, lv) =
+                        (logits[b * 2 * pixels + d], logits[b * 2 * pixels + pixels + d].clamp(LOGVAR_MIN, LOGVAR_MAX));
+                    let r = x[(b / repeat) * pixels + d] - m;
+                    0.5 * (log_two_pi + lv + r * r * (-lv).exp())
+                })
+                .sum()
+        })
         .collect()
 }
 
@@ -261,7 +316,8 @@ pub fn gaussian_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: us
             let lv = raw.clamp(LOGVAR_MIN, LOGVAR_MAX);
             let r = x[(b / repeat) * pixels + p] - m;
             d[b * 2 * pixels + p] = coef[b] * -r * (-lv).exp();
-            d[b * 2 * pixels + pixels + p] = if raw > LOGVAR_MIN && raw < LOGVAR_MAX { coef[b] * 0.5 * (1.0 - r * r * (-lv).exp()) } else { 0.0 };
+            d[b * 2 * pixels + pixels + p] =
+                if raw > LOGVAR_MIN && raw < LOGVAR_MAX { coef[b] * 0.5 * (1.0 - r * r * (-lv).exp()) } else { 0.0 };
         }
     }
     d
@@ -270,8 +326,16 @@ pub fn gaussian_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: us
 /// Adds real rows (input cursor + b / repeat < pass_rows) to the totals, records the first
 /// non-finite step, advances the cursor by the batch's inputs (unless the batch is fixed) and, when
 /// training, the step.
-pub fn finish_step(rec: &[f32], kl: &[f32], pass_rows: u32, training: bool, repeat: usize, fixed_batch: bool,
-                   counters: &mut Counters, totals: &mut LossTotals) {
+pub fn finish_step(
+    rec: &[f32],
+    kl: &[f32],
+    pass_rows: u32,
+    training: bool,
+    repeat: usize,
+    fixed_batch: bool,
+    counters: &mut Counters,
+    totals: &mut LossTotals,
+) {
     let (mut rec_sum, mut kl_sum, mut n) = (0.0f32, 0.0f32, 0.0f32);
     for b in 0..rec.len() {
         if counters.cursor + ((b / repeat) as u32) < pass_rows {
@@ -342,8 +406,17 @@ impl Binarize {
 
 /// x [batch, pixels] from image bytes [n, pixels] and the pass's order; padding rows are 0.
 #[allow(clippy::too_many_arguments)]
-pub fn gather_batch(images: &[u8], pixels: usize, order: &[u32], batch: usize, pass_rows: u32,
-                    binarize: Binarize, seed: u32, stream: u32, counters: &Counters) -> Vec<f32> {
+pub fn gather_batch(
+    images: &[u8],
+    pixels: usize,
+    order: &[u32],
+    batch: usize,
+    pass_rows: u32,
+    binarize: Binarize,
+    seed: u32,
+    stream: u32,
+    counters: &Counters,
+) -> Vec<f32> {
     let words = pixels / 4;
     let mut x = vec![0.0; batch * pixels];
     for b in 0..batch {

@@ -7,10 +7,21 @@ use crate::model::Model;
 /// (before, after) negative-ELBO totals for the batch `x` [batch, input] of which the first `real`
 /// rows count, measured with `draws` draws, after `steps` Adam steps on the encoder's mulv.
 #[allow(clippy::too_many_arguments)]
-pub fn refine(model: &Model, params: &[f32], x: &[f32], batch: usize, real: usize, steps: usize, draws: usize, seed: u32,
-              adam: &AdamConfig) -> (LossTotals, LossTotals) {
+pub fn refine(
+    model: &Model,
+    params: &[f32],
+    x: &[f32],
+    batch: usize,
+    real: usize,
+    steps: usize,
+    draws: usize,
+    seed: u32,
+    adam: &AdamConfig,
+) -> (LossTotals, LossTotals) {
     let (input, latent) = (model.arch.input, model.arch.latent);
-    let w = |l: &crate::model::Layer| (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out]);
+    let w = |l: &crate::model::Layer| {
+        (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
+    };
     let mut h = x.to_vec();
     for l in &model.encoder {
         let (wt, b) = w(l);

@@ -31,7 +31,8 @@ pub fn log_weight_forward(mulv: &[f32], eps: &[f32], z: &[f32], rec: &[f32], lat
 
 /// coef [rows]: softmax of log_w over each input's samples.
 pub fn iwae_weights(log_w: &[f32], samples: usize) -> Vec<f32> {
-    log_w.chunks(samples)
+    log_w
+        .chunks(samples)
         .flat_map(|group| {
             let m = group.iter().cloned().fold(f32::MIN, f32::max);
             let s: f32 = group.iter().map(|&l| (l - m).exp()).sum();
@@ -42,7 +43,8 @@ pub fn iwae_weights(log_w: &[f32], samples: usize) -> Vec<f32> {
 
 /// The IWAE loss of a batch from its log weights: sum over inputs of -log mean_k exp(log_w).
 pub fn iwae_loss(log_w: &[f32], samples: usize) -> f64 {
-    log_w.chunks(samples)
+    log_w
+        .chunks(samples)
         .map(|group| {
             let m = group.iter().fold(f64::MIN, |a, &b| a.max(b as f64));
             -(m + (group.iter().map(|&l| (l as f64 - m).exp()).sum::<f64>() / samples as f64).ln())
@@ -51,7 +53,14 @@ pub fn iwae_loss(log_w: &[f32], samples: usize) -> f64 {
 }
 
 /// dmulv [rows, 2 latent]: d/dmu = dz + coef z; d/dlogvar = (dz + coef z) sigma eps / 2 - coef / 2.
-pub fn sampled_latent_backward(mulv: &[f32], eps: &[f32], z: &[f32], coef: &[f32], dz: &[f32], latent: usize) -> Vec<f32> {
+pub fn sampled_latent_backward(
+    mulv: &[f32],
+    eps: &[f32],
+    z: &[f32],
+    coef: &[f32],
+    dz: &[f32],
+    latent: usize,
+) -> Vec<f32> {
     let mut dmulv = vec![0.0; mulv.len()];
     for e in 0..z.len() {
         let (r, j) = (e / latent, e % latent);
@@ -79,8 +88,15 @@ pub fn control_variate(log_w: &[f32], r: usize, samples: usize, baseline: u32, s
 
 /// dmulv [rows, 2 latent] = -(f - b) / samples x grad log q(z|x) at fixed z:
 /// d/dmu = eps / sigma, d/dlogvar = (eps^2 - 1) / 2.
-pub fn score_backward(mulv: &[f32], eps: &[f32], log_w: &[f32], latent: usize, samples: usize, baseline: u32,
-                      state: [f32; 2]) -> Vec<f32> {
+pub fn score_backward(
+    mulv: &[f32],
+    eps: &[f32],
+    log_w: &[f32],
+    latent: usize,
+    samples: usize,
+    baseline: u32,
+    state: [f32; 2],
+) -> Vec<f32> {
     let mut dmulv = vec![0.0; mulv.len()];
     for e in 0..eps.len() {
         let (r, j) = (e / latent, e % latent);
@@ -95,5 +111,9 @@ pub fn score_backward(mulv: &[f32], eps: &[f32], log_w: &[f32], latent: usize, s
 /// The running mean after a batch: set by the first, then decay b + (1 - decay) mean(log_w).
 pub fn score_baseline_update(log_w: &[f32], state: [f32; 2], decay: f32) -> [f32; 2] {
     let mean = log_w.iter().sum::<f32>() / log_w.len() as f32;
-    if state[1] == 0.0 { [mean, 1.0] } else { [decay * state[0] + (1.0 - decay) * mean, 1.0] }
+    if state[1] == 0.0 {
+        [mean, 1.0]
+    } else {
+        [decay * state[0] + (1.0 - decay) * mean, 1.0]
+    }
 }

@@ -8,13 +8,25 @@ pub fn gather_table_rows(p: &TableParams, table: &[f32], order: &[u32], counters
     (0..p.batch as usize * w)
         .map(|e| {
             let row = counters.cursor as usize + e / w;
-            if row >= p.pass_rows as usize { 0.0 } else { table[order[row] as usize * w + e % w] }
+            if row >= p.pass_rows as usize {
+                0.0
+            } else {
+                table[order[row] as usize * w + e % w]
+            }
         })
         .collect()
 }
 
 /// Adam on the batch's rows of table, gradient dmulv, t = step x updates_per_step + update_index + 1.
-pub fn table_adam_step(p: &TableParams, table: &mut [f32], m: &mut [f32], v: &mut [f32], dmulv: &[f32], order: &[u32], counters: &Counters) {
+pub fn table_adam_step(
+    p: &TableParams,
+    table: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    dmulv: &[f32],
+    order: &[u32],
+    counters: &Counters,
+) {
     let w = p.width as usize;
     let t = (counters.step * p.updates_per_step + p.update_index + 1) as f32;
     for e in 0..p.batch as usize * w {

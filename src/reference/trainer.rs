@@ -36,8 +36,15 @@ impl ReferenceTrainer {
     pub fn new(model: Model, settings: TrainSettings, params: Vec<f32>) -> ReferenceTrainer {
         let n = model.param_count;
         ReferenceTrainer {
-            model, settings, params, m: vec![0.0; n], v: vec![0.0; n], grads: vec![0.0; n],
-            counters: Counters::new(), totals: LossTotals::default(), baseline: [0.0; 2],
+            model,
+            settings,
+            params,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            grads: vec![0.0; n],
+            counters: Counters::new(),
+            totals: LossTotals::default(),
+            baseline: [0.0; 2],
             table: [Vec::new(), Vec::new(), Vec::new()],
         }
     }
@@ -55,8 +62,17 @@ impl ReferenceTrainer {
         let model = self.model.clone();
         let (b, input, latent, cb) = (s.batch, model.arch.input, model.arch.latent, model.arch.class_block());
         let (samples, rows) = (obj.samples, b * obj.samples);
-        let x = gather_batch(images, input, order, b, pass_rows, s.binarize, s.seed,
-                             crate::gpu::params::STREAM_BINARIZE, &self.counters);
+        let x = gather_batch(
+            images,
+            input,
+            order,
+            b,
+            pass_rows,
+            s.binarize,
+            s.seed,
+            crate::gpu::params::STREAM_BINARIZE,
+            &self.counters,
+        );
         // A conditional model sees [x | onehot(y)] and [z | onehot(y)], and a prior p(z|y).
         let labels: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
         let y = gather_labels(&labels, order, b, pass_rows, &self.counters);
@@ -68,16 +84,30 @@ impl ReferenceTrainer {
         };
         let mut yc = vec![0.0; b * cb];
         one_hot_columns(&y, &mut yc, b, cb, cb, 0, 1);
-        let prior = model.prior.map(|p| repeat_rows(&linear_forward(&yc, &weight(&self.params, &p), &bias(&self.params, &p), b, p.n_in, p.n_out, false),
-                                                    b, samples, 2 * latent));
+        let prior = model.prior.map(|p| {
+            repeat_rows(
+                &linear_forward(&yc, &weight(&self.params, &p), &bias(&self.params, &p), b, p.n_in, p.n_out, false),
+                b,
+                samples,
+                2 * latent,
+            )
+        });
 
         // Per-datapoint inference: inner steps on the batch's rows of the table, then the table
         // stands in for the encoder's output.
         let table_params = |update_index: usize| {
             let (inner, lr) = obj.per_datapoint.expect("per-datapoint");
             crate::gpu::params::TableParams {
-                batch: b as u32, width: (2 * latent) as u32, pass_rows, updates_per_step: (inner + 1) as u32,
-                update_index: update_index as u32, lr, beta1: s.adam.beta1, beta2: s.adam.beta2, eps: s.adam.eps, pad: [0; 3],
+                batch: b as u32,
+                width: (2 * latent) as u32,
+                pass_rows,
+                updates_per_step: (inner + 1) as u32,
+                update_index: update_index as u32,
+                lr,
+                beta1: s.adam.beta1,
+                beta2: s.adam.beta2,
+                eps: s.adam.eps,
+                pad: [0; 3],
             }
         };
         if let Some((inner, _)) = obj.per_datapoint {
@@ -86,20 +116,46 @@ impl ReferenceTrainer {
             }
             for i in 0..inner {
                 let mulv = gather_table_rows(&table_params(i), &self.table[0], order, &self.counters);
-                let (eps, z) = reparam_forward(&mulv, b, latent, s.seed, crate::gpu::params::STREAM_INNER_EPS + i as u32, &self.counters);
+                let (eps, z) = reparam_forward(
+                    &mulv,
+                    b,
+                    latent,
+                    s.seed,
+                    crate::gpu::params::STREAM_INNER_EPS + i as u32,
+                    &self.counters,
+                );
                 let mut acts = vec![z];
                 for l in &model.decoder {
-                    acts.push(linear_forward(acts.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu));
+                    acts.push(linear_forward(
+                        acts.last().expect("z"),
+                        &weight(&self.params, l),
+                        &bias(&self.params, l),
+                        b,
+                        l.n_in,
+                        l.n_out,
+                        l.relu,
+                    ));
                 }
                 let logits = acts.last().expect("logits");
                 let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
                 let ones = vec![1.0; b];
-                let mut d = if gaussian { gaussian_rec_backward(logits, &x, &ones, input, 1) } else { bernoulli_rec_backward(logits, &x, &ones, input, 1) };
+                let mut d = if gaussian {
+                    gaussian_rec_backward(logits, &x, &ones, input, 1)
+                } else {
+                    bernoulli_rec_backward(logits, &x, &ones, input, 1)
+                };
                 for (j, l) in model.decoder.iter().enumerate().rev() {
                     d = linear_backward_input(&d, &weight(&self.params, l), &acts[j], b, l.n_in, l.n_out, l.relu_input);
                 }
                 let mut d_mulv = reparam_backward(&d, &eps, &mulv, b, latent);
-                gaussian_kl_backward(&mulv, &mut d_mulv, b, latent, kl_weight(obj.beta, obj.warmup_steps, self.counters.step), 0.0);
+                gaussian_kl_backward(
+                    &mulv,
+                    &mut d_mulv,
+                    b,
+                    latent,
+                    kl_weight(obj.beta, obj.warmup_steps, self.counters.step),
+                    0.0,
+                );
                 let [table, m, v] = &mut self.table;
                 table_adam_step(&table_params(i), table, m, v, &d_mulv, order, &self.counters);
             }
@@ -109,7 +165,15 @@ impl ReferenceTrainer {
         let mut enc = vec![if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() }];
         if obj.per_datapoint.is_none() {
             for l in &model.encoder {
-                let y = linear_forward(enc.last().expect("input"), &weight(&self.params, l), &bias(&self.params, l), b, l.n_in, l.n_out, l.relu);
+                let y = linear_forward(
+                    enc.last().expect("input"),
+                    &weight(&self.params, l),
+                    &bias(&self.params, l),
+                    b,
+                    l.n_in,
+                    l.n_out,
+                    l.relu,
+                );
                 enc.push(y);
             }
         } else {
@@ -118,9 +182,18 @@ impl ReferenceTrainer {
         let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, model.arch.encoder_outputs());
         let (groups, categories) = model.arch.categorical.unwrap_or((0, 0));
         let cat = crate::gpu::params::CategoricalParams {
-            rows: rows as u32, groups: groups as u32, categories: categories as u32, seed: s.seed,
-            stream: crate::gpu::params::STREAM_TRAIN_EPS, anneal_steps: s.anneal_steps, tau_start: s.tau_start, tau_end: s.tau_end,
-            beta: obj.beta, warmup_steps: obj.warmup_steps, sample_scale: 1.0 / samples as f32, pad: 0,
+            rows: rows as u32,
+            groups: groups as u32,
+            categories: categories as u32,
+            seed: s.seed,
+            stream: crate::gpu::params::STREAM_TRAIN_EPS,
+            anneal_steps: s.anneal_steps,
+            tau_start: s.tau_start,
+            tau_end: s.tau_end,
+            beta: obj.beta,
+            warmup_steps: obj.warmup_steps,
+            sample_scale: 1.0 / samples as f32,
+            pad: 0,
         };
         let (eps, z) = if groups > 0 {
             gumbel_softmax_forward(&cat, &mulv, &self.counters)
@@ -129,12 +202,24 @@ impl ReferenceTrainer {
         };
         let mut dec = vec![if prior.is_some() { with_class(&z, rows, latent, samples) } else { z.clone() }];
         for l in &model.decoder {
-            let y = linear_forward(dec.last().expect("z"), &weight(&self.params, l), &bias(&self.params, l), rows, l.n_in, l.n_out, l.relu);
+            let y = linear_forward(
+                dec.last().expect("z"),
+                &weight(&self.params, l),
+                &bias(&self.params, l),
+                rows,
+                l.n_in,
+                l.n_out,
+                l.relu,
+            );
             dec.push(y);
         }
         let logits = dec.last().expect("logits").clone();
         let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
-        let rec = if gaussian { gaussian_rec_forward(&logits, &x, rows, input, samples) } else { bernoulli_rec_forward(&logits, &x, rows, input, samples) };
+        let rec = if gaussian {
+            gaussian_rec_forward(&logits, &x, rows, input, samples)
+        } else {
+            bernoulli_rec_forward(&logits, &x, rows, input, samples)
+        };
         let kl = match &prior {
             Some(p) => gaussian_kl2_forward(&mulv, p, rows, latent),
             None if groups > 0 => categorical_kl_forward(&cat, &mulv),
@@ -150,7 +235,11 @@ impl ReferenceTrainer {
             Objective::Iwae => iwae_weights(&log_w, samples),
             Objective::Elbo => vec![1.0 / samples as f32; rows],
         };
-        let mut d = if gaussian { gaussian_rec_backward(&logits, &x, &coef, input, samples) } else { bernoulli_rec_backward(&logits, &x, &coef, input, samples) };
+        let mut d = if gaussian {
+            gaussian_rec_backward(&logits, &x, &coef, input, samples)
+        } else {
+            bernoulli_rec_backward(&logits, &x, &coef, input, samples)
+        };
         for (i, l) in model.decoder.iter().enumerate().rev() {
             layer_backward(&mut self.grads, rows, l, &dec[i], &d);
             d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], rows, l.n_in, l.n_out, l.relu_input);
@@ -167,7 +256,9 @@ impl ReferenceTrainer {
             (Objective::Elbo, Estimator::Reparam) => {
                 let mut d = reparam_backward(&dz, &eps, &mulv, rows, latent);
                 match &prior {
-                    Some(p) => dprior = Some(gaussian_kl2_backward(&mulv, p, &mut d, rows, latent, kl_w / samples as f32)),
+                    Some(p) => {
+                        dprior = Some(gaussian_kl2_backward(&mulv, p, &mut d, rows, latent, kl_w / samples as f32))
+                    }
                     None => gaussian_kl_backward(&mulv, &mut d, rows, latent, kl_w / samples as f32, obj.free_bits),
                 }
                 d

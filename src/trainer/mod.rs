@@ -43,11 +43,11 @@ pub struct GpuTrainer {
     baseline: wgpu::Buffer, // the score estimator's running-mean control variate [mean, initialised]
     train: GpuSplit,
     val: GpuSplit,
-    pub x: wgpu::Buffer,      // [B, input] the gathered batch
-    pub z: wgpu::Buffer,      // [R, latent], R = B x samples per input
-    pub logits: wgpu::Buffer, // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
-    pub mulv: wgpu::Buffer,   // [B, 2 * latent], the encoder's output: rows of mu then logvar
-    decode_labels: wgpu::Buffer, // [R] u32: a CVAE's class per decoded row
+    pub x: wgpu::Buffer,              // [B, input] the gathered batch
+    pub z: wgpu::Buffer,              // [R, latent], R = B x samples per input
+    pub logits: wgpu::Buffer,         // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
+    pub mulv: wgpu::Buffer,           // [B, 2 * latent], the encoder's output: rows of mu then logvar
+    decode_labels: wgpu::Buffer,      // [R] u32: a CVAE's class per decoded row
     table: Option<[wgpu::Buffer; 3]>, // per-datapoint inference: (mu, logvar) per training image, Adam m, v
     train_step: Vec<Launch>,
     gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
@@ -55,7 +55,6 @@ pub struct GpuTrainer {
     eval_step: Vec<Launch>,
     decode: Vec<Launch>,
 }
-
 
 impl GpuTrainer {
     /// Starts a pass: resets the batch cursor and the loss totals (and sets the order, if given).
@@ -201,7 +200,11 @@ impl GpuTrainer {
         for (i, chunk) in z.chunks(rows * latent).enumerate() {
             gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
             if !classes.is_empty() {
-                gpu.queue.write_buffer(&self.decode_labels, 0, bytemuck::cast_slice(&classes[i * rows..(i * rows + rows).min(classes.len())]));
+                gpu.queue.write_buffer(
+                    &self.decode_labels,
+                    0,
+                    bytemuck::cast_slice(&classes[i * rows..(i * rows + rows).min(classes.len())]),
+                );
             }
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;

@@ -27,7 +27,8 @@ fn trained() -> &'static Path {
         let o = wgvae(&args);
         assert!(o.status.success(), "train failed: {}", stderr(&o));
         (dir, out)
-    }).1
+    })
+    .1
 }
 
 fn open(run: &Path) -> wgvae::session::Session {
@@ -41,8 +42,11 @@ fn bits(ck: &Checkpoint) -> Vec<u32> {
 
 /// The loss columns of metrics.csv (the timing columns differ between runs).
 fn losses(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv")
-        .lines().map(|l| l.split(',').take(7).collect::<Vec<_>>().join(",")).collect()
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .expect("metrics.csv")
+        .lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
 }
 
 fn no_partial_files(run: &Path) {
@@ -62,25 +66,59 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
     assert_eq!(progress.history.len(), 2);
     let (m, v) = ck.adam.as_ref().expect("Adam moments");
     assert!(m.iter().any(|&x| x != 0.0) && v.iter().all(|&x| x >= 0.0));
-    let names: Vec<String> = checkpoint::tensor_slots(&Model::new(ck.config.architecture())).into_iter().map(|t| t.name).collect();
-    assert_eq!(names, ["fc1.weight", "fc1.bias", "fc21.weight", "fc21.bias", "fc22.weight", "fc22.bias",
-                       "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias"]);
+    let names: Vec<String> =
+        checkpoint::tensor_slots(&Model::new(ck.config.architecture())).into_iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "fc1.weight",
+            "fc1.bias",
+            "fc21.weight",
+            "fc21.bias",
+            "fc22.weight",
+            "fc22.bias",
+            "fc3.weight",
+            "fc3.bias",
+            "fc4.weight",
+            "fc4.bias"
+        ]
+    );
     let model_only = checkpoint::load(&trained().join(checkpoint::MODEL_FILE)).expect("model.safetensors");
     assert_eq!(bits(&model_only), bits(&ck));
     assert!(model_only.adam.is_none() && model_only.progress.is_none());
     // Deeper nets: encoder.{i}, the fc21/fc22 heads, decoder.{i}.
-    let deep = Model::new(Architecture { input: 784, hidden: vec![32, 16], latent: 3, decoder: Decoder::Bernoulli, classes: 0, categorical: None });
-    let names: Vec<String> = checkpoint::tensor_slots(&deep).into_iter().map(|t| t.name).filter(|n| n.ends_with("weight")).collect();
-    assert_eq!(names, ["encoder.0.weight", "encoder.1.weight", "fc21.weight", "fc22.weight", "decoder.0.weight",
-                       "decoder.1.weight", "decoder.2.weight"]);
+    let deep = Model::new(Architecture {
+        input: 784,
+        hidden: vec![32, 16],
+        latent: 3,
+        decoder: Decoder::Bernoulli,
+        classes: 0,
+        categorical: None,
+    });
+    let names: Vec<String> =
+        checkpoint::tensor_slots(&deep).into_iter().map(|t| t.name).filter(|n| n.ends_with("weight")).collect();
+    assert_eq!(
+        names,
+        [
+            "encoder.0.weight",
+            "encoder.1.weight",
+            "fc21.weight",
+            "fc22.weight",
+            "decoder.0.weight",
+            "decoder.1.weight",
+            "decoder.2.weight"
+        ]
+    );
     no_partial_files(trained());
 }
 
 #[test]
 fn python_should_load_the_checkpoint_and_reproduce_the_decoder() {
     let check = Command::new("python3").args(["-c", "import numpy, safetensors"]).output();
-    assert!(check.as_ref().is_ok_and(|o| o.status.success()),
-            "this test needs python3 with numpy and safetensors: `pip install numpy safetensors` (.ci/run installs them)");
+    assert!(
+        check.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs python3 with numpy and safetensors: `pip install numpy safetensors` (.ci/run installs them)"
+    );
     let session = open(trained());
     let z: Vec<f32> = (0..37 * 2).map(|i| ((i * 7919) % 101) as f32 / 25.0 - 2.0).collect();
     let probs = session.trainer.decode(&session.gpu, &z);
@@ -109,7 +147,8 @@ fn resume_after_an_interruption_should_reproduce_the_uninterrupted_run_bit_for_b
 
     let o = wgvae(&["train", "--resume", s(&run)]);
     assert!(o.status.success(), "resume failed: {}", stderr(&o));
-    let (resumed, straight) = (checkpoint::load(&run).expect("resumed"), checkpoint::load(trained()).expect("straight"));
+    let (resumed, straight) =
+        (checkpoint::load(&run).expect("resumed"), checkpoint::load(trained()).expect("straight"));
     assert_eq!(bits(&resumed), bits(&straight), "weights differ from the uninterrupted run");
     let ((rm, rv), (sm, sv)) = (resumed.adam.expect("adam"), straight.adam.expect("adam"));
     assert!(rm == sm && rv == sv, "Adam's moments differ from the uninterrupted run");
@@ -124,8 +163,12 @@ fn ctrl_c_should_checkpoint_and_resume_should_match_the_uninterrupted_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let run = dir.path().join("ctrl-c");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wgvae"))
-        .args(["train", "--epochs", "3", "--out", s(&run)]).args(SMALL)
-        .stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn wgvae");
+        .args(["train", "--epochs", "3", "--out", s(&run)])
+        .args(SMALL)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wgvae");
     let stdout = child.stdout.take().expect("stdout");
     // SIGINT as soon as epoch 1 is reported: it lands during epoch 2 (or, on a fast adapter, later).
     for line in BufReader::new(stdout).lines() {
@@ -143,7 +186,10 @@ fn ctrl_c_should_checkpoint_and_resume_should_match_the_uninterrupted_run() {
     let progress = checkpoint::load(&run).expect("checkpoint").progress.expect("progress");
     if progress.epochs_done < 2 || o.status.success() {
         assert!(o.status.success(), "resume failed: {}", stderr(&o));
-        assert_eq!(bits(&checkpoint::load(&run).expect("resumed")), bits(&checkpoint::load(trained()).expect("straight")));
+        assert_eq!(
+            bits(&checkpoint::load(&run).expect("resumed")),
+            bits(&checkpoint::load(trained()).expect("straight"))
+        );
         assert_eq!(losses(&run), losses(trained()));
     }
     no_partial_files(&run);
@@ -208,7 +254,14 @@ fn eval_and_picture_commands_should_run_on_a_checkpoint() {
 /// Writes a checkpoint whose tensors are `model`'s but whose config is `config`'s.
 fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usize>) -> PathBuf {
     let ck = checkpoint::load(trained()).expect("load");
-    let model = Model::new(Architecture { input: 784, hidden: model_hidden, latent: 2, decoder: Decoder::Bernoulli, classes: 0, categorical: None });
+    let model = Model::new(Architecture {
+        input: 784,
+        hidden: model_hidden,
+        latent: 2,
+        decoder: Decoder::Bernoulli,
+        classes: 0,
+        categorical: None,
+    });
     let mut config = ck.config.clone();
     config.hidden = config_hidden;
     let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None, table: None };
@@ -250,8 +303,15 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
     std::fs::create_dir_all(&run).expect("dir");
     assert_fails_with(&["train", "--resume", s(&run)], &["--resume", "no checkpoint.safetensors"]);
     std::fs::write(run.join(checkpoint::CHECKPOINT_FILE), &good[..100]).expect("write");
-    assert_fails_with(&["train", "--resume", s(&run), "--epochs", "3"], &["checkpoint.safetensors", "not a valid safetensors file"]);
-    assert_eq!(std::fs::read(run.join(checkpoint::CHECKPOINT_FILE)).expect("read"), &good[..100], "a failed resume overwrote the file");
+    assert_fails_with(
+        &["train", "--resume", s(&run), "--epochs", "3"],
+        &["checkpoint.safetensors", "not a valid safetensors file"],
+    );
+    assert_eq!(
+        std::fs::read(run.join(checkpoint::CHECKPOINT_FILE)).expect("read"),
+        &good[..100],
+        "a failed resume overwrote the file"
+    );
     assert!(!run.join("metrics.csv").exists());
     let model_only = d.join("model-only");
     std::fs::create_dir_all(&model_only).expect("dir");
@@ -261,8 +321,14 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
 
     assert_fails_with(&["eval", "--checkpoint", s(trained()), "--iw-samples", "0"], &["--iw-samples 0"]);
     assert_fails_with(&["sample", "--checkpoint", s(trained()), "--temperature", "0"], &["--temperature"]);
-    assert_fails_with(&["interpolate", "--checkpoint", s(trained()), "--start", "1", "--end", "5000"], &["5000", "out of range"]);
-    assert_fails_with(&["interpolate", "--checkpoint", s(trained()), "--start", "1", "2", "--end", "3"], &["--start", "--end"]);
+    assert_fails_with(
+        &["interpolate", "--checkpoint", s(trained()), "--start", "1", "--end", "5000"],
+        &["5000", "out of range"],
+    );
+    assert_fails_with(
+        &["interpolate", "--checkpoint", s(trained()), "--start", "1", "2", "--end", "3"],
+        &["--start", "--end"],
+    );
     let four_d = d.join("four-d");
     let mut args = vec!["train", "--epochs", "1", "--hidden", "8", "--latent", "4", "--out", s(&four_d)];
     args.push("--batch");
@@ -277,8 +343,12 @@ fn refine_should_report_a_positive_amortization_gap() {
     let o = wgvae(&["refine", "--checkpoint", s(trained()), "--steps", "40", "--max-images", "150", "--draws", "4"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(o.status.success(), "refine failed: {}", stderr(&o));
-    let gap: f64 = out.lines().find(|l| l.starts_with("amortization gap:")).and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no gap in: {out}"));
+    let gap: f64 = out
+        .lines()
+        .find(|l| l.starts_with("amortization gap:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no gap in: {out}"));
     assert!(gap > 0.0, "refining each input's q(z|x) should raise its ELBO: {out}");
     assert_fails_with(&["refine", "--checkpoint", s(trained()), "--steps", "0"], &["--steps 0"]);
     assert_fails_with(&["refine", "--checkpoint", s(trained()), "--lr", "-1"], &["--lr"]);

@@ -29,8 +29,19 @@ pub fn assert_fails_with(args: &[&str], needles: &[&str]) {
 fn train_should_write_decodable_pngs_and_a_metrics_row_per_epoch() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
-    let o = wgvae(&["train", "--epochs", "2", "--hidden", "64", "--latent", "4", "--batch", "256",
-                    "--out", out.to_str().expect("utf-8 path")]);
+    let o = wgvae(&[
+        "train",
+        "--epochs",
+        "2",
+        "--hidden",
+        "64",
+        "--latent",
+        "4",
+        "--batch",
+        "256",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("adapter:"), "the adapter in use is printed: {stdout}");
@@ -45,14 +56,19 @@ fn train_should_write_decodable_pngs_and_a_metrics_row_per_epoch() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second");
     assert_eq!(lines.len(), 3, "one row per epoch: {csv}");
-    let rows: Vec<Vec<f64>> = lines[1..].iter().map(|l| l.split(',').map(|v| v.parse().expect("number")).collect()).collect();
+    let rows: Vec<Vec<f64>> =
+        lines[1..].iter().map(|l| l.split(',').map(|v| v.parse().expect("number")).collect()).collect();
     for row in &rows {
         assert_eq!(row.len(), 9);
         assert!(row.iter().all(|v| v.is_finite() && *v >= 0.0), "{row:?}");
         assert!((row[1] - row[2] - row[3]).abs() < 1e-2, "loss = rec + kl: {row:?}");
     }
     assert!(rows[1][4] < rows[0][4], "validation loss falls from epoch 1 to 2: {csv}");
-    assert!(!std::fs::read_dir(&out).expect("run dir").any(|e| e.expect("entry").path().to_string_lossy().ends_with(".partial")));
+    assert!(!std::fs::read_dir(&out).expect("run dir").any(|e| e
+        .expect("entry")
+        .path()
+        .to_string_lossy()
+        .ends_with(".partial")));
 }
 
 #[test]
@@ -99,7 +115,10 @@ fn bad_idx_files_should_be_rejected_naming_the_file_and_the_problem() {
 
     write_idx_images(&images, 300, 28, 28, -100); // truncated
     write_idx_labels(&labels, 300);
-    assert_fails_with(&["train", "--data", data, "--out", out], &["train-images-idx3-ubyte", "300 images of 28x28", "bytes"]);
+    assert_fails_with(
+        &["train", "--data", data, "--out", out],
+        &["train-images-idx3-ubyte", "300 images of 28x28", "bytes"],
+    );
 
     write_idx_images(&images, 300, 10, 10, 0); // wrong image size
     assert_fails_with(&["train", "--data", data, "--out", out], &["10x10", "784"]);

@@ -6,7 +6,8 @@ use super::{assert_fails_with, stderr, wgvae};
 fn val_losses(extra: &[&str]) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
-    let mut args = vec!["train", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")];
+    let mut args =
+        vec!["train", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")];
     args.extend(extra);
     let o = wgvae(&args);
     assert!(o.status.success(), "train {extra:?} failed: {}", stderr(&o));
@@ -19,7 +20,10 @@ fn val_losses(extra: &[&str]) -> Vec<f64> {
 
 fn assert_loss_falls(extra: &[&str]) {
     let v = val_losses(extra);
-    assert!(v.len() == 2 && v.iter().all(|x| x.is_finite()) && v[1] < v[0], "train {extra:?}: validation loss {v:?} did not fall");
+    assert!(
+        v.len() == 2 && v.iter().all(|x| x.is_finite()) && v[1] < v[0],
+        "train {extra:?}: validation loss {v:?} did not fall"
+    );
 }
 
 #[test]
@@ -47,8 +51,21 @@ fn gaussian_decoder_training_should_lower_the_loss() {
 fn gradvar_should_write_a_table_and_a_plot() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("gv");
-    let o = wgvae(&["gradvar", "--repeats", "4", "--samples", "2", "--hidden", "16", "--latent", "3", "--batch", "16",
-                    "--out", out.to_str().expect("utf-8")]);
+    let o = wgvae(&[
+        "gradvar",
+        "--repeats",
+        "4",
+        "--samples",
+        "2",
+        "--hidden",
+        "16",
+        "--latent",
+        "3",
+        "--batch",
+        "16",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
     assert!(o.status.success(), "gradvar failed: {}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("gradvar.csv")).expect("gradvar.csv");
     let rows: Vec<&str> = csv.lines().collect();
@@ -75,7 +92,18 @@ fn objective_flags_that_do_not_combine_should_be_rejected() {
 fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cvae");
-    let o = wgvae(&["train", "--conditional", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")]);
+    let o = wgvae(&[
+        "train",
+        "--conditional",
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--latent",
+        "4",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
     assert!(o.status.success(), "train --conditional failed: {}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
     let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
@@ -85,12 +113,18 @@ fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
     let ck = wgvae::checkpoint::load(&out).expect("checkpoint");
     assert_eq!(ck.config.classes, 10);
     let names: Vec<String> = wgvae::checkpoint::tensor_slots(&wgvae::model::Model::new(ck.config.architecture()))
-        .into_iter().map(|t| format!("{} {:?}", t.name, t.shape)).collect();
-    assert!(names.contains(&"prior.weight [8, 12]".to_string()) && names.contains(&"fc1.weight [32, 796]".to_string()), "{names:?}");
+        .into_iter()
+        .map(|t| format!("{} {:?}", t.name, t.shape))
+        .collect();
+    assert!(
+        names.contains(&"prior.weight [8, 12]".to_string()) && names.contains(&"fc1.weight [32, 796]".to_string()),
+        "{names:?}"
+    );
 
     let run = out.to_str().expect("utf-8");
     let three = dir.path().join("three.png");
-    let o = wgvae(&["sample", "--checkpoint", run, "--class", "3", "--n", "16", "--out", three.to_str().expect("utf-8")]);
+    let o =
+        wgvae(&["sample", "--checkpoint", run, "--class", "3", "--n", "16", "--out", three.to_str().expect("utf-8")]);
     assert!(o.status.success(), "sample --class failed: {}", stderr(&o));
     assert_fails_with(&["sample", "--checkpoint", run, "--class", "10"], &["--class 10", "0 to 9"]);
     assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "2"], &["conditional", "not supported yet"]);
@@ -102,8 +136,25 @@ fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
 fn categorical_latents_should_train_and_sample_one_hot_codes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cat");
-    let o = wgvae(&["train", "--latent", "categorical", "--groups", "6", "--categories", "5", "--tau-start", "2", "--tau-end", "0.5",
-                    "--epochs", "2", "--hidden", "32", "--out", out.to_str().expect("utf-8")]);
+    let o = wgvae(&[
+        "train",
+        "--latent",
+        "categorical",
+        "--groups",
+        "6",
+        "--categories",
+        "5",
+        "--tau-start",
+        "2",
+        "--tau-end",
+        "0.5",
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
     assert!(o.status.success(), "train --latent categorical failed: {}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
     let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
@@ -127,7 +178,8 @@ fn categorical_latents_should_train_and_sample_one_hot_codes() {
 #[test]
 fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let flags = ["--inference", "per-datapoint", "--inner-steps", "2", "--hidden", "32", "--latent", "4", "--epochs", "2"];
+    let flags =
+        ["--inference", "per-datapoint", "--inner-steps", "2", "--hidden", "32", "--latent", "4", "--epochs", "2"];
     let (straight, cut) = (dir.path().join("straight"), dir.path().join("cut"));
     let o = wgvae(&[&["train", "--out", straight.to_str().expect("utf-8")][..], &flags].concat());
     assert!(o.status.success(), "train --inference per-datapoint failed: {}", stderr(&o));
@@ -136,11 +188,14 @@ fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior
     assert!(v[1] < v[0], "validation loss {v:?} did not fall");
 
     // Interrupted mid-epoch and resumed: the same table and weights, to the bit.
-    let o = wgvae(&[&["train", "--out", cut.to_str().expect("utf-8"), "--interrupt-after-steps", "90"][..], &flags].concat());
+    let o = wgvae(
+        &[&["train", "--out", cut.to_str().expect("utf-8"), "--interrupt-after-steps", "90"][..], &flags].concat(),
+    );
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let o = wgvae(&["train", "--resume", cut.to_str().expect("utf-8")]);
     assert!(o.status.success(), "resume failed: {}", stderr(&o));
-    let (a, b) = (wgvae::checkpoint::load(&straight).expect("straight"), wgvae::checkpoint::load(&cut).expect("resumed"));
+    let (a, b) =
+        (wgvae::checkpoint::load(&straight).expect("straight"), wgvae::checkpoint::load(&cut).expect("resumed"));
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a.params), bits(&b.params), "weights differ after resume");
     let (ta, tb) = (a.table.expect("table"), b.table.expect("table"));
@@ -153,5 +208,8 @@ fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior
     assert!(o.status.success() && out.contains("prior q = N(0, I)"), "refine: {out}{}", stderr(&o));
     assert_fails_with(&["reconstruct", "--checkpoint", run], &["per-datapoint"]);
     assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "2"], &["per-datapoint"]);
-    assert_fails_with(&["train", "--inference", "per-datapoint", "--objective", "iwae"], &["--inference per-datapoint"]);
+    assert_fails_with(
+        &["train", "--inference", "per-datapoint", "--objective", "iwae"],
+        &["--inference per-datapoint"],
+    );
 }
