@@ -24,116 +24,14 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::data::Builtin;
+use crate::config::RunConfig;
 use crate::files::write_atomic;
-use crate::model::{Architecture, Decoder, Model};
-use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
-use crate::reference::kernels::{AdamConfig, Binarize};
+use crate::model::Model;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const MODEL_FILE: &str = "model.safetensors";
 const CONFIG_KEY: &str = "wgvae.config";
 const PROGRESS_KEY: &str = "wgvae.progress";
-
-/// Everything that defines a run: with the same config (and adapter) a run is reproducible.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
-    pub input: usize,
-    pub hidden: Vec<usize>,
-    pub latent: usize,
-    pub batch: usize,
-    pub epochs: usize,
-    pub lr: f32,
-    pub adam_beta1: f32,
-    pub adam_beta2: f32,
-    pub adam_eps: f32,
-    pub seed: u32,
-    pub binarize: Binarize,
-    /// IDX folder given with --data, else None and `dataset` names the built-in set.
-    pub data: Option<PathBuf>,
-    pub dataset: Builtin,
-    /// Dataset::fingerprint of the data the run trained on.
-    pub data_fingerprint: String,
-    pub wgvae_version: String,
-    // What is optimised and how (src/objective.rs); absent in older checkpoints, hence the defaults.
-    #[serde(default)]
-    pub objective: Objective,
-    #[serde(default)]
-    pub estimator: Estimator,
-    #[serde(default)]
-    pub baseline: Baseline,
-    /// Samples of z per input: IWAE's K, or the ELBO's Monte Carlo samples.
-    #[serde(default = "one_usize")]
-    pub samples: usize,
-    #[serde(default = "one_f32")]
-    pub beta: f32,
-    #[serde(default)]
-    pub kl_warmup_epochs: usize,
-    #[serde(default)]
-    pub free_bits: f32,
-    #[serde(default)]
-    pub decoder: Decoder,
-    /// Classes of a conditional model (--conditional), 0 otherwise.
-    #[serde(default)]
-    pub classes: usize,
-    /// Relaxed categorical latents: groups x categories (then latent = their product); 0 groups
-    /// for a Gaussian latent.
-    #[serde(default)]
-    pub latent_groups: usize,
-    #[serde(default)]
-    pub latent_categories: usize,
-    /// Gumbel-softmax temperature, annealed geometrically from tau_start to tau_end over the run.
-    #[serde(default = "one_f32")]
-    pub tau_start: f32,
-    #[serde(default = "one_f32")]
-    pub tau_end: f32,
-    #[serde(default)]
-    pub inference: Inference,
-    /// Per-datapoint inference: table updates per decoder step before it, and their learning rate.
-    #[serde(default)]
-    pub inner_steps: usize,
-    #[serde(default)]
-    pub inner_lr: f32,
-}
-
-fn one_usize() -> usize {
-    1
-}
-
-fn one_f32() -> f32 {
-    1.0
-}
-
-impl RunConfig {
-    pub fn architecture(&self) -> Architecture {
-        Architecture {
-            input: self.input,
-            hidden: self.hidden.clone(),
-            latent: self.latent,
-            decoder: self.decoder,
-            classes: self.classes,
-            categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)),
-        }
-    }
-
-    pub fn adam(&self) -> AdamConfig {
-        AdamConfig { lr: self.lr, beta1: self.adam_beta1, beta2: self.adam_beta2, eps: self.adam_eps }
-    }
-
-    /// The trainer's objective; warm-up is counted in optimizer steps of `steps_per_epoch`.
-    pub fn objective_settings(&self, steps_per_epoch: usize) -> ObjectiveSettings {
-        ObjectiveSettings {
-            objective: self.objective,
-            estimator: self.estimator,
-            baseline: self.baseline,
-            samples: self.samples,
-            beta: self.beta,
-            warmup_steps: (self.kl_warmup_epochs * steps_per_epoch) as u32,
-            free_bits: self.free_bits,
-            per_datapoint: (self.inference == Inference::PerDatapoint).then_some((self.inner_steps, self.inner_lr)),
-        }
-    }
-}
 
 /// One epoch's line of metrics.csv.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -336,7 +234,10 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
         .with_context(|| format!("the metadata has no {CONFIG_KEY} entry (not written by wgvae?)"))?;
     let config: RunConfig =
         serde_json::from_str(config_json).with_context(|| format!("the {CONFIG_KEY} entry is not a valid config"))?;
-    check_config(&config)?;
+    let mut config = config;
+    // Checkpoints from before the `conditional` field: a class count meant a conditional model.
+    config.conditional |= config.classes > 0;
+    config.validate().context("the config in this checkpoint is not one wgvae can run")?;
     let progress = match metadata.get(PROGRESS_KEY) {
         Some(p) => Some(
             serde_json::from_str::<Progress>(p).with_context(|| format!("the {PROGRESS_KEY} entry is not valid"))?,
@@ -345,7 +246,7 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
     };
     let model = Model::new(config.architecture());
     let slots = tensor_slots(&model);
-    let arch = describe(&config);
+    let arch = config.describe();
     let read_into = |name: &str, s: &TensorSlot, out: &mut [f32]| -> Result<()> {
         let t = st
             .tensor(name)
@@ -375,7 +276,7 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
             [s.name.clone(), format!("optimizer.exp_avg.{}", s.name), format!("optimizer.exp_avg_sq.{}", s.name)]
         })
         .collect();
-    if config.inference == Inference::PerDatapoint {
+    if config.inference == crate::objective::Inference::PerDatapoint {
         expected.extend(TABLE_NAMES.iter().map(|n| n.to_string()));
     }
     if let Some(extra) = st.names().into_iter().find(|n| !expected.contains(*n)) {
@@ -409,37 +310,4 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
         None
     };
     Ok(Checkpoint { config, params, adam, progress, table })
-}
-
-/// "784-400-20", the architecture as the train command prints it.
-pub fn describe(config: &RunConfig) -> String {
-    let mut widths = vec![config.input];
-    widths.extend(&config.hidden);
-    widths.push(config.latent);
-    widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
-}
-
-fn check_config(c: &RunConfig) -> Result<()> {
-    let arch_ok = c.classes <= 256
-        && c.input > 0
-        && c.input % 4 == 0
-        && c.input <= 1 << 20
-        && c.latent > 0
-        && c.latent <= 4096
-        && !c.hidden.is_empty()
-        && c.hidden.iter().all(|&h| h > 0 && h <= 16_384);
-    if !arch_ok {
-        bail!("the config's architecture {} is not one wgvae can build", describe(c));
-    }
-    if c.batch == 0 || c.batch > 65_536 || !(c.lr.is_finite() && c.lr > 0.0) || c.epochs == 0 {
-        bail!("the config's batch {}, lr {} or epochs {} is out of range", c.batch, c.lr, c.epochs);
-    }
-    if c.samples == 0
-        || c.samples * c.batch > 65_536
-        || !(c.beta.is_finite() && c.beta >= 0.0)
-        || !(c.free_bits.is_finite() && c.free_bits >= 0.0)
-    {
-        bail!("the config's samples {}, beta {} or free bits {} is out of range", c.samples, c.beta, c.free_bits);
-    }
-    Ok(())
 }

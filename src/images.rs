@@ -21,3 +21,17 @@ pub fn write_grid(path: &Path, images: &[f32], n: usize, (h, w): (usize, usize),
     }
     crate::files::write_png(path, &pixels, (width as u32, height as u32), image::ExtendedColorType::L8)
 }
+
+/// Rows of 8 inputs, each followed by a row of their reconstructions.
+pub fn write_reconstructions(path: &Path, x: &[f32], probs: &[f32], n: usize, side: (usize, usize)) -> Result<()> {
+    let pixels = side.0 * side.1;
+    let mut grid = Vec::with_capacity(2 * n * pixels);
+    for start in (0..n).step_by(8) {
+        let end = (start + 8).min(n);
+        grid.extend_from_slice(&x[start * pixels..end * pixels]);
+        grid.resize(grid.len() + (8 - (end - start)) * pixels, 0.0);
+        grid.extend_from_slice(&probs[start * pixels..end * pixels]);
+        grid.resize(grid.len() + (8 - (end - start)) * pixels, 0.0);
+    }
+    write_grid(path, &grid, grid.len() / pixels, side, 8)
+}

@@ -2,12 +2,13 @@
 //! split of images: the encoder runs once per batch of images, then K samples per image go through
 //! the decoder in chunks of at most ROWS rows, each chunk folded into a running log-sum-exp.
 //! Memory is bounded by ROWS whatever K is; the host reads only the final per-image results.
+use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
+use crate::gpu::params::Counters;
 use crate::gpu::params::{groups_of_64, GatherParams, IwParams, STREAM_BINARIZE};
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::Model;
 use crate::network;
-use crate::reference::kernels::{Binarize, Counters};
 
 /// Decoder rows per chunk: [ROWS, 784] logits are 12.8 MB.
 pub const ROWS: usize = 4096;
@@ -62,7 +63,7 @@ impl ImportanceSampler {
     ) -> ImportanceSampler {
         let (images, chunk) = plan(k, n);
         let rows = images * chunk;
-        let (latent, pixels) = (model.arch.latent, model.arch.input);
+        let (latent, pixels) = (model.arch.latent, model.arch.input());
         let order = gpu::storage_with(
             gpu,
             "iw order",

@@ -5,24 +5,22 @@
 //! step, `importance` the GPU likelihood estimate, `checkpoint` the safetensors files, `session`
 //! opens a run; `train`, `eval`, `pictures`, `gradvar` and `bench` are the commands, `curves` and `images`
 //! draw what they write.
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod curves;
 pub mod data;
-pub mod eval;
 pub mod files;
 pub mod gpu;
-pub mod gradvar;
 pub mod images;
 pub mod importance;
 pub mod model;
 pub mod network;
 pub mod objective;
-pub mod pictures;
+pub mod random;
 pub mod reference;
 pub mod refine;
 pub mod session;
 pub mod shaders;
-pub mod train;
 pub mod trainer;

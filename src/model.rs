@@ -7,11 +7,13 @@
 //! each row is [means | log-variances].
 use rand::{Rng, SeedableRng};
 
+use crate::data::ImageShape;
 use crate::gpu::align_floats;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
-    pub input: usize,
+    /// The data's images; the encoder's input and the decoder's output are their pixels() values.
+    pub image: ImageShape,
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub decoder: Decoder,
@@ -23,6 +25,11 @@ pub struct Architecture {
 }
 
 impl Architecture {
+    /// Values per image: the width of x.
+    pub fn input(&self) -> usize {
+        self.image.pixels()
+    }
+
     /// Width of the encoder's output: [mu | logvar] (2 latent), or the categorical logits (latent).
     pub fn encoder_outputs(&self) -> usize {
         if self.categorical.is_some() {
@@ -105,12 +112,12 @@ impl Model {
             Layer { n_in, n_out, relu, relu_input, weight_at, bias_at }
         };
         // Widths along each path; every layer but the last of a path has a ReLU.
-        let mut encoder_widths = vec![arch.input + arch.class_block()];
+        let mut encoder_widths = vec![arch.input() + arch.class_block()];
         encoder_widths.extend(&arch.hidden);
         encoder_widths.push(arch.encoder_outputs());
         let mut decoder_widths = vec![arch.latent + arch.class_block()];
         decoder_widths.extend(arch.hidden.iter().rev());
-        decoder_widths.push(arch.input * arch.decoder.outputs_per_pixel());
+        decoder_widths.push(arch.input() * arch.decoder.outputs_per_pixel());
         let mut path = |widths: &[usize]| -> Vec<Layer> {
             let last = widths.len() - 2;
             widths.windows(2).enumerate().map(|(i, w)| layer(w[0], w[1], i < last, i > 0)).collect()

@@ -7,7 +7,7 @@ use crate::model::Layer;
 
 /// The vec4 variant (linear_vec4.wgsl) when both widths are multiples of 4, else the scalar one.
 pub fn linear_kernel<'k>(kernels: &'k Kernels, name: &str, l: &Layer) -> &'k Kernel {
-    if l.n_in % 4 == 0 && l.n_out % 4 == 0 {
+    if l.n_in.is_multiple_of(4) && l.n_out.is_multiple_of(4) {
         kernels.get(&format!("{name}_vec4"))
     } else {
         kernels.get(name)

@@ -6,12 +6,13 @@
 //! parameter Adam updates, so no table or scatter is needed. Every launch is an existing kernel.
 //! Started from the prior instead of the encoder, it is the inference of a model trained with
 //! per-datapoint inference, on images it has not seen.
+use crate::config::AdamConfig;
+use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::Model;
 use crate::network;
-use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
 
 /// Negative ELBO totals of a pass, before and after refinement.
 #[derive(Clone, Copy, Debug, Default)]
@@ -55,7 +56,7 @@ impl Refiner {
         adam: AdamConfig,
         from_prior: bool,
     ) -> Refiner {
-        let (input, latent) = (model.arch.input, model.arch.latent);
+        let (input, latent) = (model.arch.input(), model.arch.latent);
         let k = |name: &str| kernels.get(name);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);

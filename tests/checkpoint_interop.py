@@ -22,7 +22,9 @@ def main(run_dir, z_file, probs_file):
         sys.exit(f"model.safetensors keys {sorted(model)} are not pytorch/examples' {sorted(PYTORCH_KEYS)}")
     with safe_open(f"{run_dir}/checkpoint.safetensors", "np") as f:
         config = json.loads(f.metadata()["wgvae.config"])
-    (hidden,), latent, pixels = config["hidden"], config["latent"], config["input"]
+    shape = config["shape"]
+    (hidden,), latent = config["hidden"], config["latent"]
+    pixels = shape["channels"] * shape["height"] * shape["width"]
     shapes = {"fc1.weight": (hidden, pixels), "fc1.bias": (hidden,), "fc21.weight": (latent, hidden),
               "fc21.bias": (latent,), "fc22.weight": (latent, hidden), "fc22.bias": (latent,),
               "fc3.weight": (hidden, latent), "fc3.bias": (hidden,), "fc4.weight": (pixels, hidden),

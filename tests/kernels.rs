@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 use rand::{Rng, SeedableRng};
 use wgvae::gpu::kernels::{bind, submit};
 use wgvae::gpu::params::*;
+use wgvae::gpu::params::{Counters, LossTotals};
 use wgvae::gpu::{self, Gpu, Kernels, Launch};
 use wgvae::model::Decoder;
 use wgvae::objective::ObjectiveSettings;
 use wgvae::reference::kernels as r;
-use wgvae::reference::kernels::{Counters, LossTotals};
 
 fn gpu() -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
@@ -441,7 +441,7 @@ fn adam_step_should_match_reference() {
     let n = 1000;
     let (g, w0, m0) = (random(n, 23, 1.0), random(n, 24, 1.0), random(n, 25, 0.1));
     let v0: Vec<f32> = random(n, 26, 0.1).iter().map(|v| v * v).collect();
-    let cfg = r::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let cfg = wgvae::config::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let p = uniform(&AdamParams {
         count: n as u32,
         lr: cfg.lr,
@@ -472,7 +472,7 @@ fn gather_batch_should_match_reference_in_every_binarize_mode() {
     let words: Vec<u32> = images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let order: Vec<u32> = (0..20).map(|_| rng.random_range(0..images_n as u32)).collect();
     let c = counters(3, 10); // rows 10.. of a 20-row pass: the last 3 of 13 are padding
-    for binarize in [r::Binarize::None, r::Binarize::Dynamic, r::Binarize::Static] {
+    for binarize in [wgvae::data::Binarize::None, wgvae::data::Binarize::Dynamic, wgvae::data::Binarize::Static] {
         let p = uniform(&GatherParams {
             batch: B as u32,
             words: (pixels / 4) as u32,
@@ -928,22 +928,30 @@ fn training_steps_should_match_reference_arch(
     classes: usize,
     categorical: Option<(usize, usize)>,
 ) {
+    use wgvae::config::TrainSettings;
     use wgvae::model::{Architecture, Decoder, Model};
     use wgvae::reference::trainer::ReferenceTrainer;
-    use wgvae::trainer::{GpuTrainer, TrainSettings};
-    let data = wgvae::data::embedded(784).expect("embedded data");
+    use wgvae::trainer::GpuTrainer;
+    let data = wgvae::data::embedded().expect("embedded data");
     let take = |from: usize, n: usize| wgvae::data::Split {
         images: data.train.images[from * 784..(from + n) * 784].to_vec(),
         labels: data.train.labels[from..from + n].to_vec(),
         pixels: 784,
     };
     let (train, val) = (take(0, 61), take(3000, 9));
-    let model = Model::new(Architecture { input: 784, hidden, latent, decoder, classes, categorical });
+    let model = Model::new(Architecture {
+        image: wgvae::data::ImageShape::mnist(),
+        hidden,
+        latent,
+        decoder,
+        classes,
+        categorical,
+    });
     let settings = TrainSettings {
         batch: 13,
-        adam: r::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        adam: wgvae::config::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
         seed: 5,
-        binarize: r::Binarize::Dynamic,
+        binarize: wgvae::data::Binarize::Dynamic,
         objective: objective.clone(),
         tau_start: 2.0,
         tau_end: 0.5,
@@ -958,7 +966,7 @@ fn training_steps_should_match_reference_arch(
     let (g, k) = gpu();
     let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
     let mut reference = ReferenceTrainer::new(model, settings, params);
-    let order = wgvae::train::epoch_order(train.len(), 5, 1);
+    let order = wgvae::commands::draws::epoch_order(train.len(), 5, 1);
     gpu_trainer.start_epoch(g, &order);
     reference.start_pass();
     let pass_rows = (gpu_trainer.steps_per_epoch * 13) as u32;
@@ -1117,7 +1125,7 @@ mod importance {
     fn importance_sampler_should_match_the_composed_references() {
         use wgvae::importance::{plan, ImportanceSampler, ROWS};
         use wgvae::model::{Architecture, Decoder, Model};
-        let data = wgvae::data::embedded(784).expect("embedded data");
+        let data = wgvae::data::embedded().expect("embedded data");
         let n = 3;
         let split = wgvae::data::Split {
             images: data.val.images[..n * 784].to_vec(),
@@ -1125,7 +1133,7 @@ mod importance {
             pixels: 784,
         };
         let model = Model::new(Architecture {
-            input: 784,
+            image: wgvae::data::ImageShape::mnist(),
             hidden: vec![9],
             latent: 3,
             decoder: Decoder::Bernoulli,
@@ -1144,7 +1152,7 @@ mod importance {
             &pb,
             (&gpu::images_with(g, "images", &split.images), n),
             k,
-            r::Binarize::None,
+            wgvae::data::Binarize::None,
             1,
             7,
         );
@@ -1339,9 +1347,9 @@ mod samples {
 /// score-function estimator's variance, which stays above the reparameterization estimator's.
 #[test]
 fn score_function_estimates_should_be_unbiased_and_noisier_than_reparam() {
-    use wgvae::gradvar::{estimators, measure};
-    let data = wgvae::data::embedded(784).expect("embedded data");
-    let mut config = wgvae::session::config_from_args(&small_model_args(), 1);
+    use wgvae::commands::gradvar::{estimators, measure};
+    let data = wgvae::data::embedded().expect("embedded data");
+    let mut config = small_model_args().to_config(1).expect("config");
     config.data_fingerprint = data.fingerprint();
     let params = wgvae::model::Model::new(config.architecture()).init_params(3);
     let repeats = 60;
@@ -1392,7 +1400,7 @@ fn small_model_args() -> wgvae::cli::ModelArgs {
 #[test]
 fn refine_should_match_the_reference_refinement() {
     use wgvae::model::{Architecture, Decoder, Model};
-    let data = wgvae::data::embedded(784).expect("embedded data");
+    let data = wgvae::data::embedded().expect("embedded data");
     let (n, batch) = (11, 8);
     let split = wgvae::data::Split {
         images: data.val.images[..n * 784].to_vec(),
@@ -1400,7 +1408,7 @@ fn refine_should_match_the_reference_refinement() {
         pixels: 784,
     };
     let model = Model::new(Architecture {
-        input: 784,
+        image: wgvae::data::ImageShape::mnist(),
         hidden: vec![45],
         latent: 6,
         decoder: Decoder::Bernoulli,
@@ -1408,7 +1416,7 @@ fn refine_should_match_the_reference_refinement() {
         categorical: None,
     });
     let params = model.init_params(9);
-    let adam = r::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let adam = wgvae::config::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let (g, k) = gpu();
     let pb = storage(&params);
     let refiner = wgvae::refine::Refiner::new(
@@ -1418,7 +1426,7 @@ fn refine_should_match_the_reference_refinement() {
         &pb,
         (&gpu::images_with(g, "images", &split.images), n),
         batch,
-        r::Binarize::None,
+        wgvae::data::Binarize::None,
         4,
         adam,
         false,
@@ -1802,9 +1810,9 @@ fn training_steps_should_not_grow_resident_memory() {
         "1",
     ])
     .model;
-    let device = wgvae::cli::DeviceArgs { backend: None, adapter: None };
-    let s = wgvae::session::open_new(&args, 1, &device).expect("session");
-    s.trainer.start_epoch(&s.gpu, &wgvae::train::epoch_order(s.data.train.len(), 1, 1));
+    let config = args.to_config(1).expect("config");
+    let s = wgvae::session::open_new(config, &wgvae::gpu::DeviceChoice::default()).expect("session");
+    s.trainer.start_epoch(&s.gpu, &wgvae::commands::draws::epoch_order(s.data.train.len(), 1, 1));
     let step = |n: usize| {
         for _ in 0..n {
             s.trainer.train_steps(&s.gpu, 1);

@@ -28,12 +28,69 @@ impl Split {
     }
 }
 
+/// The shape of one image: channels x height x width, stored channel-major ([c][h][w]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// MNIST's digits, and every checkpoint written before shapes were recorded.
+    pub fn mnist() -> ImageShape {
+        ImageShape { channels: 1, height: 28, width: 28 }
+    }
+
+    /// Values per image: the model's input width.
+    pub fn pixels(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// (height, width), as the picture grids lay images out.
+    pub fn side(&self) -> (usize, usize) {
+        (self.height, self.width)
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.height, self.width)?;
+        if self.channels != 1 {
+            write!(f, "x{}", self.channels)?;
+        }
+        Ok(())
+    }
+}
+
+/// How grey levels become decoder targets (shaders/data.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binarize {
+    /// Grey levels in [0, 1], as pytorch/examples.
+    None,
+    /// A fresh Bernoulli(pixel) draw each step.
+    Dynamic,
+    /// One fixed Bernoulli(pixel) draw per image.
+    Static,
+}
+
+impl Binarize {
+    pub fn code(self) -> u32 {
+        match self {
+            Binarize::None => 0,
+            Binarize::Dynamic => 1,
+            Binarize::Static => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub name: String,
     pub train: Split,
     pub val: Split,
-    pub side: (usize, usize),
+    pub shape: ImageShape,
 }
 
 impl Dataset {
@@ -70,27 +127,17 @@ const EMBEDDED_IMAGES: &[u8] = include_bytes!("../../assets/train-images-idx3-ub
 const EMBEDDED_LABELS: &[u8] = include_bytes!("../../assets/train-labels-idx1-ubyte.gz");
 
 /// Pairs images with labels and checks the shapes agree.
-fn load_pair(
-    images: &[u8],
-    images_name: &str,
-    labels: &[u8],
-    labels_name: &str,
-    pixels: usize,
-) -> Result<(Split, (usize, usize))> {
+fn load_pair(images: &[u8], images_name: &str, labels: &[u8], labels_name: &str) -> Result<(Split, ImageShape)> {
     let imgs = idx::parse_images(images, images_name)?;
     let labels = idx::parse_labels(labels, labels_name)?;
     if labels.len() != imgs.count {
         bail!("{images_name} has {} images but {labels_name} has {} labels", imgs.count, labels.len());
     }
-    if imgs.rows * imgs.cols != pixels {
-        bail!(
-            "{images_name}: images are {}x{} = {} pixels but the model's input is {pixels} pixels (28x28)",
-            imgs.rows,
-            imgs.cols,
-            imgs.rows * imgs.cols
-        );
+    let shape = ImageShape { channels: 1, height: imgs.rows, width: imgs.cols };
+    if !shape.pixels().is_multiple_of(4) {
+        bail!("{images_name}: images are {shape} = {} pixels; wgvae needs a multiple of 4", shape.pixels());
     }
-    Ok((Split { images: imgs.pixels, labels, pixels }, (imgs.rows, imgs.cols)))
+    Ok((Split { images: imgs.pixels, labels, pixels: shape.pixels() }, shape))
 }
 
 /// A fixed split for sets without a test split: every tenth image (index % 10 == 9) is validation.
@@ -106,17 +153,17 @@ pub fn hold_out_every_tenth(all: &Split) -> (Split, Split) {
     (train, val)
 }
 
-pub fn embedded(pixels: usize) -> Result<Dataset> {
+pub fn embedded() -> Result<Dataset> {
     let images = idx::maybe_gunzip(EMBEDDED_IMAGES.to_vec(), "embedded images")?;
     let labels = idx::maybe_gunzip(EMBEDDED_LABELS.to_vec(), "embedded labels")?;
-    let (all, side) = load_pair(&images, "embedded images", &labels, "embedded labels", pixels)?;
+    let (all, shape) = load_pair(&images, "embedded images", &labels, "embedded labels")?;
     let (train, val) = hold_out_every_tenth(&all);
-    Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, side })
+    Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, shape })
 }
 
 /// An IDX folder: train-{images,labels} are required; t10k-* when present become validation,
 /// else every tenth training image is held out.
-pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
+pub fn from_dir(dir: &Path, name: &str) -> Result<Dataset> {
     if !dir.is_dir() {
         bail!("--data {}: not a directory", dir.display());
     }
@@ -125,11 +172,17 @@ pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
     };
     let (ti, ti_name) = need("train-images-idx3-ubyte")?;
     let (tl, tl_name) = need("train-labels-idx1-ubyte")?;
-    let (train, side) = load_pair(&ti, &ti_name, &tl, &tl_name, pixels)?;
+    let (train, shape) = load_pair(&ti, &ti_name, &tl, &tl_name)?;
     let test_images = idx::read_idx_file(dir, "t10k-images-idx3-ubyte")?;
     let test_labels = idx::read_idx_file(dir, "t10k-labels-idx1-ubyte")?;
     let (train, val) = match (test_images, test_labels) {
-        (Some((vi, vi_name)), Some((vl, vl_name))) => (train, load_pair(&vi, &vi_name, &vl, &vl_name, pixels)?.0),
+        (Some((vi, vi_name)), Some((vl, vl_name))) => {
+            let (val, val_shape) = load_pair(&vi, &vi_name, &vl, &vl_name)?;
+            if val_shape != shape {
+                bail!("{vi_name}: images are {val_shape} but the training images ({ti_name}) are {shape}");
+            }
+            (train, val)
+        }
         (None, None) => hold_out_every_tenth(&train),
         (Some(_), None) => {
             bail!("{}: t10k-images-idx3-ubyte is there but t10k-labels-idx1-ubyte is not", dir.display())
@@ -138,20 +191,20 @@ pub fn from_dir(dir: &Path, pixels: usize, name: &str) -> Result<Dataset> {
             bail!("{}: t10k-labels-idx1-ubyte is there but t10k-images-idx3-ubyte is not", dir.display())
         }
     };
-    Ok(Dataset { name: name.to_string(), train, val, side })
+    Ok(Dataset { name: name.to_string(), train, val, shape })
 }
 
-pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin, pixels: usize) -> Result<Dataset> {
+pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin) -> Result<Dataset> {
     match (data_dir, builtin) {
-        (Some(dir), _) => from_dir(dir, pixels, &dir.display().to_string()),
-        (None, Builtin::Mnist10k) => embedded(pixels),
+        (Some(dir), _) => from_dir(dir, &dir.display().to_string()),
+        (None, Builtin::Mnist10k) => embedded(),
         (None, Builtin::FashionMnist) => {
             let dir = Path::new(FASHION_DIR);
             if !dir.is_dir() {
                 bail!("--dataset fashion-mnist: {FASHION_DIR} does not exist. Install it with \
                        `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --data DIR with the IDX files");
             }
-            from_dir(dir, pixels, "fashion-mnist")
+            from_dir(dir, "fashion-mnist")
         }
     }
 }

@@ -21,6 +21,13 @@ impl Backend {
     }
 }
 
+/// Which adapter to open: a graphics API (all by default) and a part of the adapter's name.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceChoice {
+    pub backend: Option<Backend>,
+    pub adapter: Option<String>,
+}
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

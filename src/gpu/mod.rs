@@ -5,5 +5,5 @@ pub mod kernels;
 pub mod params;
 
 pub use buffers::*;
-pub use context::{list_adapters, Backend, Gpu};
+pub use context::{list_adapters, Backend, DeviceChoice, Gpu};
 pub use kernels::{Kernel, Kernels, Launch};

@@ -1,4 +1,32 @@
-//! Host mirrors of the WGSL uniform structs (same field order, 16-byte multiples).
+//! Host mirrors of the WGSL structs (same field order, 16-byte multiples).
+
+pub const NO_BAD_STEP: u32 = u32::MAX;
+
+/// Mirror of `Counters` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Counters {
+    pub step: u32,
+    pub cursor: u32,
+    pub bad_step: u32,
+    pub pad: u32,
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        Counters { step: 0, cursor: 0, bad_step: NO_BAD_STEP, pad: 0 }
+    }
+}
+
+/// Mirror of `LossTotals` in shaders/loss.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LossTotals {
+    pub rec_sum: f32,
+    pub kl_sum: f32,
+    pub examples: f32,
+    pub pad: f32,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

@@ -1,6 +1,7 @@
 //! CPU mirrors of shaders/categorical.wgsl: Gumbel-softmax relaxed categorical latents.
-use super::kernels::{kl_weight, philox4x32_10, uniform_open, Counters};
+use super::kernels::{kl_weight, philox4x32_10, uniform_open};
 use crate::gpu::params::CategoricalParams;
+use crate::gpu::params::Counters;
 
 /// tau_start (tau_end / tau_start)^min(1, step / anneal_steps); tau_end without annealing.
 pub fn temperature(p: &CategoricalParams, step: u32) -> f32 {

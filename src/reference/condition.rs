@@ -1,6 +1,6 @@
 //! CPU mirrors of shaders/condition.wgsl, gather_labels (shaders/data.wgsl) and the two-Gaussian
 //! KL of shaders/latent.wgsl: the pieces of a class-conditional VAE.
-use super::kernels::Counters;
+use crate::gpu::params::Counters;
 
 /// dst[r, dst_offset + c] = src[r, src_offset + c] for c < count.
 #[allow(clippy::too_many_arguments)]

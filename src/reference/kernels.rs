@@ -1,65 +1,11 @@
 //! One readable function per WGSL entry point, with the entry point's name and shapes.
 //! Tests compare each kernel against these, and check each backward here by finite differences.
+use crate::config::AdamConfig;
+use crate::data::Binarize;
+use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
+pub use crate::random::{normal4, philox4x32_10, uniform_open};
 
-pub const NO_BAD_STEP: u32 = u32::MAX;
-
-/// Mirror of `Counters` in shaders/common.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Counters {
-    pub step: u32,
-    pub cursor: u32,
-    pub bad_step: u32,
-    pub pad: u32,
-}
-
-impl Counters {
-    pub fn new() -> Counters {
-        Counters { step: 0, cursor: 0, bad_step: NO_BAD_STEP, pad: 0 }
-    }
-}
-
-/// Mirror of `LossTotals` in shaders/loss.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct LossTotals {
-    pub rec_sum: f32,
-    pub kl_sum: f32,
-    pub examples: f32,
-    pub pad: f32,
-}
-
-// ---- shaders/common.wgsl ----
-
-const PHILOX_M0: u32 = 0xD251_1F53;
-const PHILOX_M1: u32 = 0xCD9E_8D57;
-const PHILOX_W0: u32 = 0x9E37_79B9;
-const PHILOX_W1: u32 = 0xBB67_AE85;
-
-pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let mut c = counter;
-    let mut k = key;
-    for _ in 0..10 {
-        let p0 = PHILOX_M0 as u64 * c[0] as u64;
-        let p1 = PHILOX_M1 as u64 * c[2] as u64;
-        c = [(p1 >> 32) as u32 ^ c[1] ^ k[0], p1 as u32, (p0 >> 32) as u32 ^ c[3] ^ k[1], p0 as u32];
-        k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
-    }
-    c
-}
-
-pub fn uniform_open(bits: u32) -> f32 {
-    ((bits >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0)
-}
-
-pub fn normal4(bits: [u32; 4]) -> [f32; 4] {
-    let two_pi = std::f32::consts::TAU;
-    let r0 = (-2.0 * uniform_open(bits[0]).ln()).sqrt();
-    let t0 = two_pi * uniform_open(bits[1]);
-    let r1 = (-2.0 * uniform_open(bits[2]).ln()).sqrt();
-    let t1 = two_pi * uniform_open(bits[3]);
-    [r0 * t0.cos(), r0 * t0.sin(), r1 * t1.cos(), r1 * t1.sin()]
-}
+// ---- shaders/common.wgsl: Philox and Box-Muller are src/random.rs ----
 
 // ---- shaders/linear.wgsl ----
 
@@ -360,14 +306,6 @@ pub fn finish_step(
 
 // ---- shaders/adam.wgsl ----
 
-#[derive(Clone, Copy, Debug)]
-pub struct AdamConfig {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-}
-
 /// One Adam update of every weight, with bias correction for t = step + 1.
 pub fn adam_step(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32], step: u32, cfg: &AdamConfig) {
     let t = (step + 1) as f32;
@@ -382,27 +320,6 @@ pub fn adam_step(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32
 }
 
 // ---- shaders/data.wgsl ----
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Binarize {
-    /// Grey levels in [0, 1], as pytorch/examples.
-    None,
-    /// A fresh Bernoulli(pixel) draw each step.
-    Dynamic,
-    /// One fixed Bernoulli(pixel) draw per image.
-    Static,
-}
-
-impl Binarize {
-    pub fn code(self) -> u32 {
-        match self {
-            Binarize::None => 0,
-            Binarize::Dynamic => 1,
-            Binarize::Static => 2,
-        }
-    }
-}
 
 /// x [batch, pixels] from image bytes [n, pixels] and the pass's order; padding rows are 0.
 #[allow(clippy::too_many_arguments)]

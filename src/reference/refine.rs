@@ -1,6 +1,8 @@
 //! src/refine.rs on the CPU, from the reference kernels in the same order: tests compare the
 //! ELBO before and after refinement with the GPU's.
 use super::kernels::*;
+use crate::config::AdamConfig;
+use crate::gpu::params::{Counters, LossTotals};
 use crate::gpu::params::{STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
 use crate::model::Model;
 
@@ -18,7 +20,7 @@ pub fn refine(
     seed: u32,
     adam: &AdamConfig,
 ) -> (LossTotals, LossTotals) {
-    let (input, latent) = (model.arch.input, model.arch.latent);
+    let (input, latent) = (model.arch.input(), model.arch.latent);
     let w = |l: &crate::model::Layer| {
         (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
     };

@@ -1,5 +1,5 @@
 //! CPU mirrors of shaders/table.wgsl: per-datapoint variational parameters.
-use super::kernels::Counters;
+use crate::gpu::params::Counters;
 use crate::gpu::params::TableParams;
 
 /// mulv [batch, width] = the batch's rows of table (0 for padding rows).

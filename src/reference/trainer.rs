@@ -5,9 +5,10 @@ use super::condition::*;
 use super::kernels::*;
 use super::samples::*;
 use super::table::*;
+use crate::config::TrainSettings;
+use crate::gpu::params::{Counters, LossTotals};
 use crate::model::{Layer, Model};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
-use crate::trainer::TrainSettings;
 
 pub struct ReferenceTrainer {
     pub model: Model,
@@ -60,7 +61,7 @@ impl ReferenceTrainer {
         let s = self.settings.clone();
         let obj = s.objective.clone();
         let model = self.model.clone();
-        let (b, input, latent, cb) = (s.batch, model.arch.input, model.arch.latent, model.arch.class_block());
+        let (b, input, latent, cb) = (s.batch, model.arch.input(), model.arch.latent, model.arch.class_block());
         let (samples, rows) = (obj.samples, b * obj.samples);
         let x = gather_batch(
             images,

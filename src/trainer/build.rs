@@ -1,6 +1,7 @@
 //! GpuTrainer::new: every buffer the model needs and the launch lists (the training step, encode,
 //! evaluation, decode), each recorded once. The step is assembled at the end as an ordered list.
-use super::{GpuSplit, GpuTrainer, TrainSettings};
+use super::{GpuSplit, GpuTrainer};
+use crate::config::TrainSettings;
 use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range};
 use crate::gpu::params::*;
@@ -8,7 +9,6 @@ use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::{Layer, Model};
 use crate::network;
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
-use crate::reference::kernels::{Counters, LossTotals};
 
 impl GpuTrainer {
     pub fn new(
@@ -24,7 +24,7 @@ impl GpuTrainer {
         let obj = settings.objective.clone();
         let samples = obj.samples;
         let rows = b * samples; // the latent layer and the decoder work on one row per sample
-        let input = model.arch.input;
+        let input = model.arch.input();
         let latent = model.arch.latent;
         let enc_out = model.arch.encoder_outputs(); // [mu | logvar], or categorical logits
         let f32s = |n: usize| n * 4;

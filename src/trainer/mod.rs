@@ -3,24 +3,11 @@
 //! `build.rs` records the buffers and launch lists; this file is the trainer's API.
 mod build;
 
+use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;
+use crate::gpu::params::{Counters, LossTotals};
 use crate::gpu::{self, Gpu, Launch};
 use crate::model::{Decoder, Model};
-use crate::objective::ObjectiveSettings;
-use crate::reference::kernels::{AdamConfig, Binarize, Counters, LossTotals};
-
-#[derive(Clone, Debug)]
-pub struct TrainSettings {
-    pub batch: usize,
-    pub adam: AdamConfig,
-    pub seed: u32,
-    pub binarize: Binarize,
-    pub objective: ObjectiveSettings,
-    /// Gumbel-softmax temperature of categorical latents: tau_start to tau_end over anneal_steps.
-    pub tau_start: f32,
-    pub tau_end: f32,
-    pub anneal_steps: u32,
-}
 
 /// One split of the data, resident on the GPU.
 struct GpuSplit {
@@ -163,7 +150,7 @@ impl GpuTrainer {
     /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
     /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
     pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
-        let input = self.model.arch.input;
+        let input = self.model.arch.input();
         let identity = self.val_identity_order();
         let (mut x, mut probs) = (Vec::new(), Vec::new());
         for chunk in picks.chunks(self.settings.batch) {
@@ -196,7 +183,7 @@ impl GpuTrainer {
     pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
         let latent = self.model.arch.latent;
         let rows = self.settings.batch * self.settings.objective.samples;
-        let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input);
+        let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input());
         for (i, chunk) in z.chunks(rows * latent).enumerate() {
             gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
             if !classes.is_empty() {
@@ -215,12 +202,12 @@ impl GpuTrainer {
 
     /// Decoder outputs per row: input, or 2 x input for a Gaussian decoder.
     fn output_width(&self) -> usize {
-        self.model.arch.input * self.model.arch.decoder.outputs_per_pixel()
+        self.model.arch.input() * self.model.arch.decoder.outputs_per_pixel()
     }
 
     /// What to draw of decoder output rows: Bernoulli probabilities, or Gaussian means.
     fn pictures(&self, rows: &[f32]) -> Vec<f32> {
-        let input = self.model.arch.input;
+        let input = self.model.arch.input();
         match self.model.arch.decoder {
             Decoder::Bernoulli => rows.iter().map(|&l| sigmoid(l)).collect(),
             Decoder::Gaussian => rows.chunks(2 * input).flat_map(|r| r[..input].iter().copied()).collect(),

@@ -5,8 +5,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use wgvae::checkpoint::{self, Checkpoint};
-use wgvae::cli::{CheckpointArgs, DeviceArgs};
+use wgvae::gpu::DeviceChoice;
 use wgvae::model::{Architecture, Decoder, Model};
+use wgvae::session::CheckpointSource;
 
 use super::{assert_fails_with, stderr, wgvae};
 
@@ -32,7 +33,7 @@ fn trained() -> &'static Path {
 }
 
 fn open(run: &Path) -> wgvae::session::Session {
-    let args = CheckpointArgs { checkpoint: run.to_path_buf(), device: DeviceArgs { backend: None, adapter: None } };
+    let args = CheckpointSource { checkpoint: run.to_path_buf(), device: DeviceChoice::default() };
     wgvae::session::open_checkpoint(&args, None, None).expect("open checkpoint").0
 }
 
@@ -88,7 +89,7 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
     assert!(model_only.adam.is_none() && model_only.progress.is_none());
     // Deeper nets: encoder.{i}, the fc21/fc22 heads, decoder.{i}.
     let deep = Model::new(Architecture {
-        input: 784,
+        image: wgvae::data::ImageShape::mnist(),
         hidden: vec![32, 16],
         latent: 3,
         decoder: Decoder::Bernoulli,
@@ -202,8 +203,8 @@ fn importance_sampled_nll_should_lie_below_the_elbo_and_fall_as_k_grows() {
     let neg_elbo = ((elbo.rec_sum + elbo.kl_sum) / elbo.examples) as f64;
     let mut previous = f64::INFINITY;
     for k in [1, 10, 100] {
-        let r = wgvae::eval::importance_nll(&session, k, 1);
-        let (nll, se) = wgvae::eval::mean_and_se(&r.nll);
+        let r = wgvae::commands::eval::importance_nll(&session, k, 1);
+        let (nll, se) = wgvae::commands::eval::mean_and_se(&r.nll);
         // The same K samples: log-mean-exp >= mean (Jensen), image by image.
         for (i, (a, b)) in r.nll.iter().zip(&r.neg_elbo).enumerate() {
             assert!(*a <= *b + 1e-3, "K = {k}, image {i}: IS estimate {a} above the same samples' negative ELBO {b}");
@@ -255,7 +256,7 @@ fn eval_and_picture_commands_should_run_on_a_checkpoint() {
 fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usize>) -> PathBuf {
     let ck = checkpoint::load(trained()).expect("load");
     let model = Model::new(Architecture {
-        input: 784,
+        image: wgvae::data::ImageShape::mnist(),
         hidden: model_hidden,
         latent: 2,
         decoder: Decoder::Bernoulli,

@@ -120,8 +120,15 @@ fn bad_idx_files_should_be_rejected_naming_the_file_and_the_problem() {
         &["train-images-idx3-ubyte", "300 images of 28x28", "bytes"],
     );
 
-    write_idx_images(&images, 300, 10, 10, 0); // wrong image size
-    assert_fails_with(&["train", "--data", data, "--out", out], &["10x10", "784"]);
+    write_idx_images(&images, 300, 5, 5, 0); // 25 values per image: not a multiple of 4
+    assert_fails_with(&["train", "--data", data, "--out", out], &["5x5", "multiple of 4"]);
+
+    write_idx_images(&images, 300, 10, 10, 0); // a test split of another size
+    write_idx_images(&d.join("t10k-images-idx3-ubyte"), 50, 28, 28, 0);
+    write_idx_labels(&d.join("t10k-labels-idx1-ubyte"), 50);
+    assert_fails_with(&["train", "--data", data, "--out", out], &["t10k-images-idx3-ubyte", "28x28", "10x10"]);
+    std::fs::remove_file(d.join("t10k-images-idx3-ubyte")).expect("remove");
+    std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).expect("remove");
 
     write_idx_images(&images, 300, 28, 28, 0);
     write_idx_labels(&labels, 299); // counts disagree

@@ -1,12 +1,52 @@
 //! The picture commands on a checkpoint: `sample`, `reconstruct`, `interpolate` and `manifold`.
 use anyhow::{bail, Result};
 
-use crate::cli::{InterpolateArgs, ManifoldArgs, ReconstructArgs, SampleArgs};
-use crate::images::write_grid;
-use crate::session::{beside_checkpoint, open_checkpoint, require_encoder};
-use crate::train::{prior_latents, write_reconstructions};
+use std::path::PathBuf;
 
-pub fn sample(args: &SampleArgs) -> Result<()> {
+use crate::commands::draws::{categorical_prior_codes, prior_latents};
+use crate::images::write_grid;
+use crate::images::write_reconstructions;
+use crate::session::{beside_checkpoint, open_checkpoint, require_encoder, CheckpointSource};
+
+pub struct SampleOptions {
+    pub from: CheckpointSource,
+    pub n: usize,
+    /// Seed of the prior draws.
+    pub seed: u32,
+    /// Scales the prior's standard deviation.
+    pub temperature: f32,
+    /// For a conditional model: samples of this class only (else a row of `cols` per class).
+    pub class: Option<usize>,
+    /// Images per row.
+    pub cols: usize,
+    pub out: Option<PathBuf>,
+}
+
+pub struct ReconstructOptions {
+    pub from: CheckpointSource,
+    /// Validation images, spread evenly over the split.
+    pub n: usize,
+    pub out: Option<PathBuf>,
+}
+
+pub struct InterpolateOptions {
+    pub from: CheckpointSource,
+    /// Validation indices where the paths start and end (empty: eight default pairs).
+    pub start: Vec<usize>,
+    pub end: Vec<usize>,
+    /// Decoded frames per path, the two ends included.
+    pub frames: usize,
+    pub out: Option<PathBuf>,
+}
+
+pub struct ManifoldOptions {
+    pub from: CheckpointSource,
+    /// Images per side of the grid.
+    pub n: usize,
+    pub out: Option<PathBuf>,
+}
+
+pub fn sample(args: &SampleOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
     let classes = s.config.classes;
@@ -24,7 +64,7 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     if classes > 0 && args.class.is_none() {
         // One row of --cols samples per class.
         let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature);
-        write_grid(&out, &images, args.cols * classes, s.data.side, args.cols)?;
+        write_grid(&out, &images, args.cols * classes, s.data.shape.side(), args.cols)?;
         println!(
             "wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})",
             out.display(),
@@ -35,7 +75,7 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     }
     let z: Vec<f32> = if s.config.latent_groups > 0 {
         // Categorical latents: one-hot codes, each group's category uniform (no temperature).
-        crate::train::categorical_prior_codes(args.n, s.config.latent_groups, s.config.latent_categories, args.seed)
+        categorical_prior_codes(args.n, s.config.latent_groups, s.config.latent_categories, args.seed)
     } else {
         prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect()
     };
@@ -46,7 +86,7 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
         }
         None => s.trainer.decode(&s.gpu, &z),
     };
-    write_grid(&out, &images, args.n, s.data.side, args.cols)?;
+    write_grid(&out, &images, args.n, s.data.shape.side(), args.cols)?;
     println!(
         "wrote {} ({} prior samples{}, temperature {})",
         out.display(),
@@ -95,19 +135,19 @@ pub fn class_grid(
     trainer.decode_classes(gpu, &z, &labels)
 }
 
-pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
+pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     require_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
     let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "reconstruct.png"));
-    write_reconstructions(&out, &x, &probs, n, s.data.side)?;
+    write_reconstructions(&out, &x, &probs, n, s.data.shape.side())?;
     println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
     Ok(())
 }
 
-pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
+pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     require_encoder(&s, "interpolate")?;
     let val = &s.data.val;
@@ -165,7 +205,7 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
         grid.extend(input(end[p]));
     }
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "interpolate.png"));
-    write_grid(&out, &grid, pairs * (frames + 2), s.data.side, frames + 2)?;
+    write_grid(&out, &grid, pairs * (frames + 2), s.data.shape.side(), frames + 2)?;
     println!(
         "wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
         out.display()
@@ -173,7 +213,7 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn manifold(args: &ManifoldArgs) -> Result<()> {
+pub fn manifold(args: &ManifoldOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     if s.config.classes > 0 || s.config.latent_groups > 0 {
         bail!(
@@ -195,7 +235,7 @@ pub fn manifold(args: &ManifoldArgs) -> Result<()> {
     let z: Vec<f32> = (0..n).flat_map(|row| (0..n).flat_map(move |col| [q(col), q(n - 1 - row)])).collect();
     let images = s.trainer.decode(&s.gpu, &z);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
-    write_grid(&out, &images, n * n, s.data.side, n)?;
+    write_grid(&out, &images, n * n, s.data.shape.side(), n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());
     Ok(())
 }
@@ -207,7 +247,7 @@ pub fn inverse_normal_cdf(p: f64) -> f64 {
         -3.969683028665376e1,
         2.209460984245205e2,
         -2.759285104469687e2,
-        1.383577518672690e2,
+        1.38357751867269e2,
         -3.066479806614716e1,
         2.506628277459239,
     ];

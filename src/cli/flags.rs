@@ -1,15 +1,14 @@
-//! Command-line interface: flags (their doc comments are the --help text), checked once into
-//! the settings the rest of the program uses.
+//! The command-line flags: clap structs whose doc comments are the --help text. cli/mod.rs turns
+//! them into the config and the commands' options, once.
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::data::Binarize;
 use crate::data::Builtin;
 use crate::gpu::Backend;
 use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
-use crate::reference::kernels::Binarize;
 
 #[derive(Parser, Debug)]
 #[command(name = "wgvae", version, about = "Train variational autoencoders on any GPU with WGSL compute shaders")]
@@ -159,8 +158,6 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 }
-
-pub const DEFAULT_EPOCHS: usize = 10;
 
 #[derive(Args, Debug, Clone)]
 pub struct RefineArgs {
@@ -324,229 +321,4 @@ fn parse_latent(s: &str) -> Result<Latent, String> {
     s.parse::<usize>()
         .map(Latent::Gaussian)
         .map_err(|_| format!("'{s}' is neither a number of dimensions nor `categorical`"))
-}
-
-impl ModelArgs {
-    /// Width of z: the Gaussian's dimensions, or groups x categories.
-    pub fn latent_width(&self) -> usize {
-        match self.latent {
-            Latent::Gaussian(z) => z,
-            Latent::Categorical => self.groups * self.categories,
-        }
-    }
-
-    /// Rejects values no run can use, naming the flag.
-    pub fn check(&self) -> Result<()> {
-        if self.batch == 0 || self.batch > 65_536 {
-            bail!("--batch {}: must be between 1 and 65536", self.batch);
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
-            bail!("--lr {}: must be a number in (0, 1]", self.lr);
-        }
-        match self.latent {
-            Latent::Gaussian(z) if z == 0 || z > 4096 => bail!("--latent {z}: must be between 1 and 4096"),
-            Latent::Categorical => {
-                if self.groups == 0 || self.categories < 2 || self.groups * self.categories > 4096 {
-                    bail!("--groups {} --categories {}: need at least 1 group of at least 2 categories, at most 4096 in all",
-                          self.groups, self.categories);
-                }
-                if !(self.tau_start.is_finite()
-                    && self.tau_end.is_finite()
-                    && self.tau_start >= 0.01
-                    && self.tau_end >= 0.01
-                    && self.tau_start <= 100.0
-                    && self.tau_end <= 100.0)
-                {
-                    bail!(
-                        "--tau-start {} --tau-end {}: temperatures must lie in [0.01, 100]",
-                        self.tau_start,
-                        self.tau_end
-                    );
-                }
-                if self.objective != Objective::Elbo
-                    || self.estimator != Estimator::Reparam
-                    || self.free_bits != 0.0
-                    || self.conditional
-                {
-                    bail!(
-                        "--latent categorical trains the ELBO with the Gumbel-softmax (reparameterized) gradient, \
-                           without --free-bits or --conditional"
-                    );
-                }
-            }
-            _ => {}
-        }
-        if let Some(bad) = self.hidden.iter().find(|&&h| h == 0 || h > 16_384) {
-            bail!("--hidden {bad}: each width must be between 1 and 16384");
-        }
-        if self.mc_samples == 0 || self.mc_samples > 1024 {
-            bail!("--mc-samples {}: must be between 1 and 1024", self.mc_samples);
-        }
-        if let Some(k) = self.k.filter(|&k| k == 0 || k > 1024) {
-            bail!("--k {k}: must be between 1 and 1024");
-        }
-        if self.batch * self.samples() > 65_536 {
-            bail!("--batch {} x {} samples per input: at most 65536 rows", self.batch, self.samples());
-        }
-        if !(self.beta.is_finite() && (0.0..=1000.0).contains(&self.beta)) {
-            bail!("--beta {}: must be a number in [0, 1000]", self.beta);
-        }
-        if !(self.free_bits.is_finite() && (0.0..=100.0).contains(&self.free_bits)) {
-            bail!("--free-bits {}: must be a number of nats in [0, 100]", self.free_bits);
-        }
-        if self.kl_warmup > 100_000 {
-            bail!("--kl-warmup {}: at most 100000 epochs", self.kl_warmup);
-        }
-        match self.objective {
-            Objective::Iwae => {
-                if self.estimator == Estimator::Score {
-                    bail!("--objective iwae trains with --estimator reparam only");
-                }
-                if self.mc_samples != 1 {
-                    bail!("--objective iwae takes its samples from --k, not --mc-samples");
-                }
-                if self.beta != 1.0 || self.kl_warmup != 0 || self.free_bits != 0.0 {
-                    bail!("--beta, --kl-warmup and --free-bits act on the ELBO's KL term; --objective iwae has none");
-                }
-            }
-            Objective::Elbo => {
-                if self.k.is_some() {
-                    bail!("--k is the number of importance samples of --objective iwae; the ELBO uses --mc-samples");
-                }
-            }
-        }
-        if self.estimator == Estimator::Score && self.free_bits != 0.0 {
-            bail!("--free-bits acts on the closed-form KL gradient, which --estimator score does not use");
-        }
-        if self.baseline != Baseline::None && self.estimator != Estimator::Score {
-            bail!("--baseline is a control variate of --estimator score");
-        }
-        if self.conditional
-            && (self.objective != Objective::Elbo || self.estimator != Estimator::Reparam || self.free_bits != 0.0)
-        {
-            bail!("--conditional trains the ELBO with --estimator reparam, without --free-bits");
-        }
-        if self.inference == Inference::PerDatapoint {
-            if self.objective != Objective::Elbo
-                || self.estimator != Estimator::Reparam
-                || self.mc_samples != 1
-                || self.conditional
-                || self.latent == Latent::Categorical
-                || self.free_bits != 0.0
-            {
-                bail!(
-                    "--inference per-datapoint trains the one-sample ELBO of a Gaussian latent (no --objective iwae, \
-                       --estimator score, --mc-samples, --conditional, --latent categorical or --free-bits)"
-                );
-            }
-            if self.inner_steps > 100 {
-                bail!("--inner-steps {}: at most 100", self.inner_steps);
-            }
-            if !(self.inner_lr.is_finite() && self.inner_lr > 0.0 && self.inner_lr <= 1.0) {
-                bail!("--inner-lr {}: must be a number in (0, 1]", self.inner_lr);
-            }
-        }
-        if self.baseline == Baseline::Loo && self.mc_samples < 2 {
-            bail!("--baseline loo needs --mc-samples 2 or more (each sample's baseline is the others' mean)");
-        }
-        Ok(())
-    }
-
-    /// Samples of z per input: --k for IWAE, else --mc-samples.
-    pub fn samples(&self) -> usize {
-        match self.objective {
-            Objective::Iwae => self.k.unwrap_or(5),
-            Objective::Elbo => self.mc_samples,
-        }
-    }
-}
-
-impl TrainArgs {
-    pub fn check(&self) -> Result<()> {
-        if let Some(e) = self.epochs.filter(|&e| e == 0 || e > 100_000) {
-            bail!("--epochs {e}: must be between 1 and 100000");
-        }
-        self.model.check()
-    }
-}
-
-/// Rejects sizes no picture command can use, naming the flag.
-fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
-    if n == 0 || n > max {
-        bail!("{flag} {n}: must be between 1 and {max}");
-    }
-    Ok(())
-}
-
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Train(args) => {
-            args.check()?;
-            crate::train::train(&args)
-        }
-        Command::Eval(args) => {
-            check_count("--iw-samples", args.iw_samples, 1_000_000)?;
-            if let Some(n) = args.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            crate::eval::eval(&args)
-        }
-        Command::Sample(args) => {
-            check_count("--n", args.n, 10_000)?;
-            check_count("--cols", args.cols, 1_000)?;
-            if !(args.temperature.is_finite() && args.temperature > 0.0 && args.temperature <= 100.0) {
-                bail!("--temperature {}: must be a number in (0, 100]", args.temperature);
-            }
-            crate::pictures::sample(&args)
-        }
-        Command::Reconstruct(args) => {
-            check_count("--n", args.n, 1_000)?;
-            crate::pictures::reconstruct(&args)
-        }
-        Command::Interpolate(args) => {
-            check_count("--frames", args.frames, 100)?;
-            crate::pictures::interpolate(&args)
-        }
-        Command::Manifold(args) => {
-            check_count("--n", args.n, 100)?;
-            crate::pictures::manifold(&args)
-        }
-        Command::Refine(args) => {
-            check_count("--steps", args.steps, 100_000)?;
-            check_count("--draws", args.draws, 10_000)?;
-            if let Some(n) = args.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            if !(args.lr.is_finite() && args.lr > 0.0 && args.lr <= 1.0) {
-                bail!("--lr {}: must be a number in (0, 1]", args.lr);
-            }
-            crate::eval::refine(&args)
-        }
-        Command::Gradvar(args) => {
-            args.model.check()?;
-            check_count("--repeats", args.repeats, 100_000)?;
-            check_count("--samples", args.samples, 1024)?;
-            if args.repeats < 2 {
-                bail!("--repeats {}: a variance needs at least 2 draws", args.repeats);
-            }
-            crate::gradvar::gradvar(&args)
-        }
-        Command::Bench(args) => {
-            args.model.check()?;
-            if args.steps == 0 || args.kernel_reps == 0 {
-                bail!("--steps and --kernel-reps must be at least 1");
-            }
-            crate::bench::bench(&args)
-        }
-        Command::Devices(args) => {
-            let adapters = crate::gpu::list_adapters(args.backend);
-            if adapters.is_empty() {
-                bail!("{}", crate::gpu::context::NO_ADAPTER_HINT);
-            }
-            for a in adapters {
-                println!("{}\t{:?}\t{:?}\tdriver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
-            }
-            Ok(())
-        }
-    }
 }

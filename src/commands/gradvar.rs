@@ -8,15 +8,27 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
-use crate::checkpoint::RunConfig;
-use crate::cli::GradvarArgs;
+use crate::commands::draws::epoch_order;
+use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::files::write_atomic;
-use crate::gpu::{self, Gpu, Kernels};
+use crate::gpu::{self, DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
 use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
+
+pub struct GradvarOptions {
+    /// The model the flags describe: measured at its initialisation unless `checkpoint` is given.
+    pub config: RunConfig,
+    /// Measure at a checkpoint's weights, with its architecture, data and batch.
+    pub checkpoint: Option<PathBuf>,
+    /// Independent gradient estimates per estimator.
+    pub repeats: usize,
+    /// Samples of z per input, for every estimator.
+    pub samples: usize,
+    pub out: Option<PathBuf>,
+    pub device: DeviceChoice,
+}
 use crate::session;
-use crate::train::epoch_order;
 use crate::trainer::GpuTrainer;
 
 /// Unrecorded draws first, so the running-mean baseline has settled as it would in training.
@@ -65,7 +77,7 @@ pub fn measure(
         .iter()
         .map(|(name, objective)| {
             let started = Instant::now();
-            let mut settings = session::settings(config, data.train.len() / config.batch);
+            let mut settings = config.train_settings(data.train.len() / config.batch);
             settings.objective = objective.clone();
             let trainer = GpuTrainer::new(gpu, kernels, model.clone(), settings, params, &data.train, &data.val);
             trainer.start_epoch(gpu, &order);
@@ -98,15 +110,14 @@ pub fn measure(
         .collect()
 }
 
-pub fn gradvar(args: &GradvarArgs) -> Result<()> {
-    let m = &args.model;
+pub fn gradvar(args: &GradvarOptions) -> Result<()> {
+    let m = &args.config;
     if m.objective != Objective::Elbo
         || m.estimator != Estimator::Reparam
         || m.baseline != Baseline::None
-        || m.mc_samples != 1
-        || m.k.is_some()
+        || m.samples != 1
         || m.conditional
-        || m.latent == crate::cli::Latent::Categorical
+        || m.latent_groups > 0
     {
         bail!("gradvar compares the estimators itself; drop --objective, --estimator, --baseline, --mc-samples, --k, --conditional and --latent categorical \
                (--samples sets the samples per input)");
@@ -119,9 +130,7 @@ pub fn gradvar(args: &GradvarArgs) -> Result<()> {
             (ck.config, data, ck.params, out)
         }
         None => {
-            let mut config = session::config_from_args(m, 1);
-            let data = session::load_data(&config, None)?;
-            config.data_fingerprint = data.fingerprint();
+            let (config, data) = session::new_run_data(args.config.clone())?;
             let params = Model::new(config.architecture()).init_params(config.seed as u64);
             let secs =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -138,7 +147,7 @@ pub fn gradvar(args: &GradvarArgs) -> Result<()> {
     println!("adapter: {}", gpu.describe());
     println!(
         "model {} at {}; batch {} of {}; {} samples per input; {} draws per estimator",
-        crate::checkpoint::describe(&config),
+        config.describe(),
         args.checkpoint.as_ref().map_or("initialisation".to_string(), |p| p.display().to_string()),
         config.batch,
         data.name,

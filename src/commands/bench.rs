@@ -6,21 +6,32 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::cli::BenchArgs;
+use crate::commands::draws::epoch_order;
+use crate::config::RunConfig;
 use crate::gpu::kernels::submit;
+use crate::gpu::DeviceChoice;
 use crate::gpu::{self, Launch};
 use crate::session::{self, Session};
-use crate::train::epoch_order;
 
-pub fn bench(args: &BenchArgs) -> Result<()> {
-    let Session { gpu, data, trainer, .. } = session::open_new(&args.model, 1, &args.device)?;
+pub struct BenchOptions {
+    /// The model and batch to time (one epoch's worth of steps at most).
+    pub config: RunConfig,
+    /// Timed training steps, after 5 warm-up steps.
+    pub steps: usize,
+    /// Repetitions of each kernel when timing kernels one by one.
+    pub kernel_reps: usize,
+    pub device: DeviceChoice,
+}
+
+pub fn bench(args: &BenchOptions) -> Result<()> {
+    let Session { gpu, data, trainer, .. } = session::open_new(args.config.clone(), &args.device)?;
     println!("adapter: {}", gpu.describe());
     if let Ok(width) = std::env::var("LP_NATIVE_VECTOR_WIDTH") {
         println!("LP_NATIVE_VECTOR_WIDTH={width}");
     }
-    let b = args.model.batch;
+    let b = args.config.batch;
     let steps = args.steps.min(trainer.steps_per_epoch - 5.min(trainer.steps_per_epoch - 1));
-    trainer.start_epoch(&gpu, &epoch_order(data.train.len(), args.model.seed, 1));
+    trainer.start_epoch(&gpu, &epoch_order(data.train.len(), args.config.seed, 1));
     trainer.train_steps(&gpu, 5.min(trainer.steps_per_epoch - 1));
     gpu::wait(&gpu);
 

@@ -4,9 +4,31 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use crate::cli::{EvalArgs, RefineArgs};
+use std::path::PathBuf;
+
 use crate::importance::{ImportanceResult, ImportanceSampler};
-use crate::session;
+use crate::session::{self, CheckpointSource};
+
+pub struct EvalOptions {
+    pub from: CheckpointSource,
+    /// Importance samples per image for the estimate of -log p(x).
+    pub iw_samples: usize,
+    /// An IDX folder whose test split (or held-out tenth) replaces the checkpoint's validation split.
+    pub data: Option<PathBuf>,
+    pub max_images: Option<usize>,
+    /// Seed of the importance samples.
+    pub seed: u32,
+}
+
+pub struct RefineOptions {
+    pub from: CheckpointSource,
+    /// Adam steps on each input's (mu, logvar), at learning rate `lr`.
+    pub steps: usize,
+    pub lr: f32,
+    /// Draws of z per input when measuring the ELBO before and after (the same draws both times).
+    pub draws: usize,
+    pub max_images: Option<usize>,
+}
 
 /// Mean and standard error of the mean.
 pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
@@ -29,11 +51,11 @@ fn unconditional_gaussian(s: &session::Session, what: &str, code: &str) -> Resul
 }
 
 /// The `refine` command: the amortization gap on the validation split.
-pub fn refine(args: &RefineArgs) -> Result<()> {
+pub fn refine(args: &RefineOptions) -> Result<()> {
     let (s, _) = session::open_checkpoint(&args.from, None, args.max_images)?;
     unconditional_gaussian(&s, "refine", "src/refine.rs")?;
     println!("adapter: {}", s.gpu.describe());
-    let adam = crate::reference::kernels::AdamConfig { lr: args.lr, ..s.config.adam() };
+    let adam = crate::config::AdamConfig { lr: args.lr, ..s.config.adam() };
     // A per-datapoint model has no encoder: its q(z|x) is inferred from the prior.
     let from_prior = s.config.inference == crate::objective::Inference::PerDatapoint;
     if from_prior {
@@ -55,7 +77,7 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
     let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64));
     bar.finish_and_clear();
-    let per = |t: &crate::reference::kernels::LossTotals| {
+    let per = |t: &crate::gpu::params::LossTotals| {
         let n = t.examples.max(1.0) as f64;
         ((t.rec_sum + t.kl_sum) as f64 / n, t.rec_sum as f64 / n, t.kl_sum as f64 / n)
     };
@@ -82,7 +104,7 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn eval(args: &EvalArgs) -> Result<()> {
+pub fn eval(args: &EvalOptions) -> Result<()> {
     let (s, ck) = session::open_checkpoint(&args.from, args.data.as_ref(), args.max_images)?;
     session::require_encoder(&s, "the importance-sampled likelihood")?;
     let config = ck.config.clone();
@@ -90,7 +112,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     println!(
         "checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
         args.from.checkpoint.display(),
-        crate::checkpoint::describe(&config),
+        config.describe(),
         ck.progress.as_ref().map_or("?".into(), |p| p.epochs_done.to_string()),
         s.data.val.len(),
         s.data.name

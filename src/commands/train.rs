@@ -4,15 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, Progress, RngPosition};
-use crate::cli::{TrainArgs, DEFAULT_EPOCHS};
+use crate::commands::draws::{epoch_order, prior_draws};
+use crate::config::RunConfig;
 use crate::data::Dataset;
-use crate::gpu::Gpu;
+use crate::gpu::params::{LossTotals, NO_BAD_STEP};
+use crate::gpu::{DeviceChoice, Gpu};
 use crate::images::write_grid;
-use crate::reference::kernels::{normal4, philox4x32_10, LossTotals, NO_BAD_STEP};
+use crate::images::write_reconstructions;
 use crate::session::{self, Session};
 use crate::trainer::GpuTrainer;
 
@@ -20,41 +20,6 @@ use crate::trainer::GpuTrainer;
 pub const TICK_STEPS: usize = 25;
 /// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
 pub const VAL_REFINE_STEPS: usize = 50;
-
-/// The epoch's shuffle, a function of (seed, epoch) alone.
-pub fn epoch_order(n: usize, seed: u32, epoch: usize) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(((seed as u64) << 32) ^ epoch as u64);
-    order.shuffle(&mut rng);
-    order
-}
-
-/// Fixed prior draws for the sample grids, so each epoch's grid shows the same z.
-pub fn prior_latents(n: usize, latent: usize, seed: u32) -> Vec<f32> {
-    (0..(n * latent).div_ceil(4))
-        .flat_map(|i| normal4(philox4x32_10([i as u32, 0, 0, 0x5A3D], [seed, 1])))
-        .take(n * latent)
-        .collect()
-}
-
-/// Fixed draws from a categorical prior: each group's category uniform, as one-hot codes [n, groups x categories].
-pub fn categorical_prior_codes(n: usize, groups: usize, categories: usize, seed: u32) -> Vec<f32> {
-    let mut codes = vec![0.0; n * groups * categories];
-    for i in 0..n * groups {
-        let bits = philox4x32_10([i as u32, 0, 0, 0x5A3E], [seed, 1]);
-        codes[i * categories + (bits[0] as usize % categories)] = 1.0;
-    }
-    codes
-}
-
-/// Fixed prior draws of the run's latent, Gaussian or categorical, for the sample grids.
-pub fn prior_draws(config: &crate::checkpoint::RunConfig, n: usize, seed: u32) -> Vec<f32> {
-    if config.latent_groups > 0 {
-        categorical_prior_codes(n, config.latent_groups, config.latent_categories, seed)
-    } else {
-        prior_latents(n, config.latent, seed)
-    }
-}
 
 fn mean(t: &LossTotals) -> (f32, f32, f32) {
     let n = t.examples.max(1.0);
@@ -114,6 +79,19 @@ fn install_ctrl_c() {
     ctrlc::set_handler(handler).ok();
 }
 
+/// What `train` needs: a new run's config, or a run directory to resume (with more epochs).
+pub struct TrainOptions {
+    /// A new run's config (epochs included); None with `resume`.
+    pub new: Option<RunConfig>,
+    pub resume: Option<PathBuf>,
+    /// With `resume`: train to this many epochs instead of the checkpoint's.
+    pub epochs: Option<usize>,
+    pub out: Option<PathBuf>,
+    /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
+    pub interrupt_after_steps: Option<u32>,
+    pub device: DeviceChoice,
+}
+
 /// Where a run starts: from scratch, or from a checkpoint's progress.
 struct Start {
     epochs_done: usize,
@@ -124,9 +102,10 @@ struct Start {
 }
 
 /// Opens a new run from flags, or reopens the run in --resume's directory with its training state.
-fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
+fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start)> {
     let Some(dir) = &args.resume else {
-        let session = session::open_new(&args.model, args.epochs.unwrap_or(DEFAULT_EPOCHS), &args.device)?;
+        let config = args.new.clone().context("train: neither a new run's config nor --resume")?;
+        let session = session::open_new(config, &args.device)?;
         let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
         prepare_out_dir(&out)?;
         let start = Start {
@@ -193,7 +172,7 @@ fn open_run(args: &TrainArgs) -> Result<(Session, PathBuf, Start)> {
     Ok((session, dir.clone(), start))
 }
 
-pub fn train(args: &TrainArgs) -> Result<()> {
+pub fn train(args: &TrainOptions) -> Result<()> {
     let (session, out, start) = open_run(args)?;
     let Session { config, gpu, data, trainer, .. } = &session;
     println!("adapter: {}", gpu.describe());
@@ -202,7 +181,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         data.name,
         data.train.len(),
         data.val.len(),
-        checkpoint::describe(config),
+        config.describe(),
         trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(),
         out.display()
     );
@@ -220,7 +199,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let prior = prior_draws(config, 64, config.seed);
     let mut history = start.history;
     let val_refiner = (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
-        let adam = crate::reference::kernels::AdamConfig { lr: config.inner_lr, ..config.adam() };
+        let adam = crate::config::AdamConfig { lr: config.inner_lr, ..config.adam() };
         crate::refine::Refiner::new(
             gpu,
             &session.kernels,
@@ -311,20 +290,20 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 
         // Prior samples: 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y).
         let (samples, count) = if config.classes > 0 {
-            (crate::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0), 8 * config.classes)
+            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0), 8 * config.classes)
         } else {
             (trainer.decode(gpu, &prior), 64)
         };
-        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.side, 8)?;
+        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.shape.side(), 8)?;
         if epoch == config.epochs {
-            write_grid(&out.join("samples.png"), &samples, count, data.side, 8)?;
+            write_grid(&out.join("samples.png"), &samples, count, data.shape.side(), 8)?;
         }
         // Reconstructions need an encoder.
         if epoch == config.epochs && val_refiner.is_none() {
             let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
             let (x, probs) = trainer.reconstruct(gpu, &picks);
-            write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.side)?;
+            write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.shape.side())?;
         }
         write_checkpoint(&session, &out, &history, epoch, 0, LossTotals::default())?;
         if STOP.load(Ordering::SeqCst) && epoch < config.epochs {
@@ -408,18 +387,4 @@ fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Rows of 8 inputs, each followed by a row of their reconstructions.
-pub fn write_reconstructions(path: &Path, x: &[f32], probs: &[f32], n: usize, side: (usize, usize)) -> Result<()> {
-    let pixels = side.0 * side.1;
-    let mut grid = Vec::with_capacity(2 * n * pixels);
-    for start in (0..n).step_by(8) {
-        let end = (start + 8).min(n);
-        grid.extend_from_slice(&x[start * pixels..end * pixels]);
-        grid.resize(grid.len() + (8 - (end - start)) * pixels, 0.0);
-        grid.extend_from_slice(&probs[start * pixels..end * pixels]);
-        grid.resize(grid.len() + (8 - (end - start)) * pixels, 0.0);
-    }
-    write_grid(path, &grid, grid.len() / pixels, side, 8)
 }

@@ -1,0 +1,223 @@
+//! The command line: parses the flags (flags.rs), turns them once into a validated `RunConfig` and
+//! each command's options, and runs the command. Nothing below this module sees a clap struct.
+mod flags;
+
+pub use flags::{Cli, Command, Latent, ModelArgs};
+
+use anyhow::{bail, Result};
+
+use crate::commands::{self, bench, eval, gradvar, pictures, train};
+use crate::config::{in_unit_interval, RunConfig};
+use crate::data::ImageShape;
+use crate::gpu::DeviceChoice;
+use crate::objective::Objective;
+use crate::session::CheckpointSource;
+use flags::{CheckpointArgs, DeviceArgs};
+
+/// Epochs of a new run when --epochs is not given.
+pub const DEFAULT_EPOCHS: usize = 10;
+
+impl ModelArgs {
+    /// Width of z: the Gaussian's dimensions, or groups x categories.
+    pub fn latent_width(&self) -> usize {
+        match self.latent {
+            Latent::Gaussian(z) => z,
+            Latent::Categorical => self.groups * self.categories,
+        }
+    }
+
+    /// Samples of z per input: --k for IWAE, else --mc-samples.
+    pub fn samples(&self) -> usize {
+        match self.objective {
+            Objective::Iwae => self.k.unwrap_or(5),
+            Objective::Elbo => self.mc_samples,
+        }
+    }
+
+    /// The config these flags describe, validated. The data's shape and classes and its fingerprint
+    /// are filled in when the data is loaded (session::open_new).
+    pub fn to_config(&self, epochs: usize) -> Result<RunConfig> {
+        // The flags that RunConfig folds into one field (samples) must not contradict each other.
+        match self.objective {
+            Objective::Iwae if self.mc_samples != 1 => {
+                bail!("--objective iwae takes its samples from --k, not --mc-samples")
+            }
+            Objective::Elbo if self.k.is_some() => {
+                bail!("--k is the number of importance samples of --objective iwae; the ELBO uses --mc-samples")
+            }
+            _ => {}
+        }
+        let categorical = self.latent == Latent::Categorical;
+        let config = RunConfig {
+            shape: ImageShape::mnist(),
+            hidden: self.hidden.clone(),
+            latent: self.latent_width(),
+            batch: self.batch,
+            epochs,
+            lr: self.lr,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            seed: self.seed,
+            binarize: self.binarize,
+            data: self.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
+            dataset: self.dataset,
+            data_fingerprint: String::new(),
+            wgvae_version: env!("CARGO_PKG_VERSION").to_string(),
+            objective: self.objective,
+            estimator: self.estimator,
+            baseline: self.baseline,
+            samples: self.samples(),
+            beta: self.beta,
+            kl_warmup_epochs: self.kl_warmup,
+            free_bits: self.free_bits,
+            decoder: self.decoder,
+            conditional: self.conditional,
+            classes: 0,
+            latent_groups: if categorical { self.groups } else { 0 },
+            latent_categories: if categorical { self.categories } else { 0 },
+            tau_start: self.tau_start,
+            tau_end: self.tau_end,
+            inference: self.inference,
+            inner_steps: self.inner_steps,
+            inner_lr: self.inner_lr,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl DeviceArgs {
+    fn choice(&self) -> DeviceChoice {
+        DeviceChoice { backend: self.backend, adapter: self.adapter.clone() }
+    }
+}
+
+impl CheckpointArgs {
+    fn source(&self) -> CheckpointSource {
+        CheckpointSource { checkpoint: self.checkpoint.clone(), device: self.device.choice() }
+    }
+}
+
+/// Rejects sizes no command can use, naming the flag.
+fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
+    if n == 0 || n > max {
+        bail!("{flag} {n}: must be between 1 and {max}");
+    }
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => {
+            // With --resume the checkpoint brings its config; clap refuses model flags beside it.
+            let new = match a.resume {
+                Some(_) => {
+                    if let Some(e) = a.epochs {
+                        check_count("--epochs", e, crate::config::MAX_EPOCHS)?;
+                    }
+                    None
+                }
+                None => Some(a.model.to_config(a.epochs.unwrap_or(DEFAULT_EPOCHS))?),
+            };
+            train::train(&train::TrainOptions {
+                new,
+                resume: a.resume,
+                epochs: a.epochs,
+                out: a.out,
+                interrupt_after_steps: a.interrupt_after_steps,
+                device: a.device.choice(),
+            })
+        }
+        Command::Eval(a) => {
+            check_count("--iw-samples", a.iw_samples, 1_000_000)?;
+            if let Some(n) = a.max_images {
+                check_count("--max-images", n, usize::MAX)?;
+            }
+            let opts = eval::EvalOptions {
+                from: a.from.source(),
+                iw_samples: a.iw_samples,
+                data: a.data,
+                max_images: a.max_images,
+                seed: a.seed,
+            };
+            eval::eval(&opts)
+        }
+        Command::Sample(a) => {
+            check_count("--n", a.n, 10_000)?;
+            check_count("--cols", a.cols, 1_000)?;
+            if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 100.0) {
+                bail!("--temperature {}: must be a number in (0, 100]", a.temperature);
+            }
+            pictures::sample(&pictures::SampleOptions {
+                from: a.from.source(),
+                n: a.n,
+                seed: a.seed,
+                temperature: a.temperature,
+                class: a.class,
+                cols: a.cols,
+                out: a.out,
+            })
+        }
+        Command::Reconstruct(a) => {
+            check_count("--n", a.n, 1_000)?;
+            pictures::reconstruct(&pictures::ReconstructOptions { from: a.from.source(), n: a.n, out: a.out })
+        }
+        Command::Interpolate(a) => {
+            check_count("--frames", a.frames, 100)?;
+            pictures::interpolate(&pictures::InterpolateOptions {
+                from: a.from.source(),
+                start: a.start,
+                end: a.end,
+                frames: a.frames,
+                out: a.out,
+            })
+        }
+        Command::Manifold(a) => {
+            check_count("--n", a.n, 100)?;
+            pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out })
+        }
+        Command::Refine(a) => {
+            check_count("--steps", a.steps, 100_000)?;
+            check_count("--draws", a.draws, 10_000)?;
+            if let Some(n) = a.max_images {
+                check_count("--max-images", n, usize::MAX)?;
+            }
+            in_unit_interval("--lr", a.lr)?;
+            eval::refine(&eval::RefineOptions {
+                from: a.from.source(),
+                steps: a.steps,
+                lr: a.lr,
+                draws: a.draws,
+                max_images: a.max_images,
+            })
+        }
+        Command::Gradvar(a) => {
+            check_count("--repeats", a.repeats, 100_000)?;
+            check_count("--samples", a.samples, 1024)?;
+            if a.repeats < 2 {
+                bail!("--repeats {}: a variance needs at least 2 draws", a.repeats);
+            }
+            gradvar::gradvar(&gradvar::GradvarOptions {
+                config: a.model.to_config(1)?,
+                checkpoint: a.checkpoint,
+                repeats: a.repeats,
+                samples: a.samples,
+                out: a.out,
+                device: a.device.choice(),
+            })
+        }
+        Command::Bench(a) => {
+            if a.steps == 0 || a.kernel_reps == 0 {
+                bail!("--steps and --kernel-reps must be at least 1");
+            }
+            bench::bench(&bench::BenchOptions {
+                config: a.model.to_config(1)?,
+                steps: a.steps,
+                kernel_reps: a.kernel_reps,
+                device: a.device.choice(),
+            })
+        }
+        Command::Devices(a) => commands::devices(a.backend),
+    }
+}

@@ -1,0 +1,24 @@
+//! The commands, each taking its options (built by cli/ from the flags) and a validated config:
+//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `bench` and `devices`.
+pub mod bench;
+pub mod draws;
+pub mod eval;
+pub mod gradvar;
+pub mod pictures;
+pub mod train;
+
+use anyhow::{bail, Result};
+
+use crate::gpu::{self, Backend};
+
+/// The adapters wgpu can use, one per line.
+pub fn devices(backend: Option<Backend>) -> Result<()> {
+    let adapters = gpu::list_adapters(backend);
+    if adapters.is_empty() {
+        bail!("{}", gpu::context::NO_ADAPTER_HINT);
+    }
+    for a in adapters {
+        println!("{}\t{:?}\t{:?}\tdriver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    }
+    Ok(())
+}
