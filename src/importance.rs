@@ -5,10 +5,11 @@
 use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::Counters;
-use crate::gpu::params::{groups_of_64, GatherParams, IwParams, STREAM_BINARIZE};
+use crate::gpu::params::{GatherParams, IwParams, STREAM_BINARIZE};
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::Model;
 use crate::network;
+use crate::shaders::{self, Entry};
 
 /// Decoder rows per chunk: [ROWS, 784] logits are 12.8 MB.
 pub const ROWS: usize = 4096;
@@ -102,33 +103,51 @@ impl ImportanceSampler {
         let gather_u = gpu::uniform_with(gpu, "iw gather params", &gather);
         let mulv = enc.last().expect("encoder has a layer");
         let logits = dec.last().expect("decoder has a layer");
-        let mut encode = vec![kernels.get("gather_batch").launch(
+        let mut encode = vec![kernels.get(Entry::GatherBatch).launch_over(
             gpu,
-            &[bind(0, &gather_u), bind(1, &counters), bind(2, image_buf), bind(3, &order), bind(4, &x)],
-            groups_of_64(images * pixels / 4),
+            &[
+                bind(shaders::data::PARAMS, &gather_u),
+                bind(shaders::data::COUNTERS, &counters),
+                bind(shaders::data::IMAGES, image_buf),
+                bind(shaders::data::ORDER, &order),
+                bind(shaders::data::X, &x),
+            ],
+            images * pixels / 4,
         )];
         encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
 
         // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.
-        let mut chunk_launches = vec![kernels.get("iw_sample").launch(
+        let mut chunk_launches = vec![kernels.get(Entry::IwSample).launch_over(
             gpu,
-            &[bind(0, &params_u), bind(1, mulv), bind(2, &z), bind(3, &log_ratio)],
-            groups_of_64(rows),
+            &[
+                bind(shaders::importance::PARAMS, &params_u),
+                bind(shaders::importance::MULV, mulv),
+                bind(shaders::importance::Z, &z),
+                bind(shaders::importance::LOG_RATIO, &log_ratio),
+            ],
+            rows,
         )];
         chunk_launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, rows, &z, &dec));
-        let log_weight = match model.arch.decoder {
-            crate::model::Decoder::Bernoulli => "iw_log_weight",
-            crate::model::Decoder::Gaussian => "iw_log_weight_gaussian",
-        };
-        chunk_launches.push(kernels.get(log_weight).launch(
+        chunk_launches.push(kernels.get(model.arch.decoder.log_weight_kernel()).launch_over(
             gpu,
-            &[bind(0, &params_u), bind(3, &log_ratio), bind(4, logits), bind(5, &x), bind(6, &log_w)],
-            groups_of_64(rows),
+            &[
+                bind(shaders::importance::PARAMS, &params_u),
+                bind(shaders::importance::LOG_RATIO, &log_ratio),
+                bind(shaders::importance::LOGITS, logits),
+                bind(shaders::importance::X, &x),
+                bind(shaders::importance::LOG_W, &log_w),
+            ],
+            rows,
         ));
-        chunk_launches.push(kernels.get("iw_accumulate").launch(
+        chunk_launches.push(kernels.get(Entry::IwAccumulate).launch_over(
             gpu,
-            &[bind(0, &params_u), bind(6, &log_w), bind(7, &state), bind(8, &result)],
-            groups_of_64(images),
+            &[
+                bind(shaders::importance::PARAMS, &params_u),
+                bind(shaders::importance::LOG_W, &log_w),
+                bind(shaders::importance::STATE, &state),
+                bind(shaders::importance::RESULT, &result),
+            ],
+            images,
         ));
 
         ImportanceSampler {

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
+use crate::shaders::Entry;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
@@ -60,10 +61,18 @@ pub enum Decoder {
 
 impl Decoder {
     /// Entry points of -log p(x|z) and its gradient (shaders/loss.wgsl).
-    pub fn loss_kernels(self) -> (&'static str, &'static str) {
+    pub fn loss_kernels(self) -> (Entry, Entry) {
         match self {
-            Decoder::Bernoulli => ("bernoulli_rec_forward", "bernoulli_rec_backward"),
-            Decoder::Gaussian => ("gaussian_rec_forward", "gaussian_rec_backward"),
+            Decoder::Bernoulli => (Entry::BernoulliRecForward, Entry::BernoulliRecBackward),
+            Decoder::Gaussian => (Entry::GaussianRecForward, Entry::GaussianRecBackward),
+        }
+    }
+
+    /// Entry point of the importance weights log p(x|z) + log p(z) - log q(z|x) (shaders/importance.wgsl).
+    pub fn log_weight_kernel(self) -> Entry {
+        match self {
+            Decoder::Bernoulli => Entry::IwLogWeight,
+            Decoder::Gaussian => Entry::IwLogWeightGaussian,
         }
     }
 

@@ -1,17 +1,56 @@
 //! Launches for the MLP's linear layers at a given batch size, shared by the trainer and the
 //! evaluators (which run the same weights on other row counts).
 use crate::gpu::kernels::{bind, bind_range};
-use crate::gpu::params::{linear_groups, Dims};
+use crate::gpu::params::Dims;
 use crate::gpu::{self, Gpu, Kernel, Kernels, Launch};
 use crate::model::Layer;
+use crate::shaders::{self, Entry};
+
+use shaders::linear::{AUX, DIMS, LHS, OUT, RHS};
+
+// The host binds both variants with linear.wgsl's numbers.
+const _: () = assert!(
+    shaders::linear_vec4::DIMS == DIMS
+        && shaders::linear_vec4::LHS == LHS
+        && shaders::linear_vec4::RHS == RHS
+        && shaders::linear_vec4::AUX == AUX
+        && shaders::linear_vec4::OUT == OUT,
+    "linear.wgsl and linear_vec4.wgsl must number their bindings alike"
+);
+
+use shaders::linear::{COLS_PER_LANE, TILE_ROWS, WG};
+
+// linear_vec4.wgsl has linear.wgsl's dispatch shape (WG lanes x one vec4 of columns, TILE_ROWS rows),
+// so linear_groups serves both.
+const _: () = assert!(
+    COLS_PER_LANE == 4 && shaders::linear_vec4::TILE_ROWS == TILE_ROWS && shaders::linear_vec4::WG == WG,
+    "linear_vec4.wgsl shares linear.wgsl's dispatch shape: change both together"
+);
+
+/// Workgroups for a linear.wgsl or linear_vec4.wgsl product with `rows` x `cols` outputs.
+pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
+    [(cols as u32).div_ceil(WG * COLS_PER_LANE), (rows as u32).div_ceil(TILE_ROWS), 1]
+}
+
+/// The three products of a linear layer, each with a scalar and a vec4 variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearOp {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
+}
 
 /// The vec4 variant (linear_vec4.wgsl) when both widths are multiples of 4, else the scalar one.
-pub fn linear_kernel<'k>(kernels: &'k Kernels, name: &str, l: &Layer) -> &'k Kernel {
-    if l.n_in.is_multiple_of(4) && l.n_out.is_multiple_of(4) {
-        kernels.get(&format!("{name}_vec4"))
-    } else {
-        kernels.get(name)
-    }
+pub fn linear_kernel<'k>(kernels: &'k Kernels, op: LinearOp, l: &Layer) -> &'k Kernel {
+    let vec4 = l.n_in.is_multiple_of(4) && l.n_out.is_multiple_of(4);
+    kernels.get(match (op, vec4) {
+        (LinearOp::Forward, false) => Entry::LinearForward,
+        (LinearOp::Forward, true) => Entry::LinearForwardVec4,
+        (LinearOp::BackwardInput, false) => Entry::LinearBackwardInput,
+        (LinearOp::BackwardInput, true) => Entry::LinearBackwardInputVec4,
+        (LinearOp::BackwardWeight, false) => Entry::LinearBackwardWeight,
+        (LinearOp::BackwardWeight, true) => Entry::LinearBackwardWeightVec4,
+    })
 }
 
 pub fn dims(gpu: &Gpu, l: &Layer, batch: usize, relu: bool) -> wgpu::Buffer {
@@ -30,14 +69,14 @@ pub fn forward(
     output: &wgpu::Buffer,
 ) -> Launch {
     let u = dims(gpu, l, batch, l.relu);
-    linear_kernel(kernels, "linear_forward", l).launch(
+    linear_kernel(kernels, LinearOp::Forward, l).launch(
         gpu,
         &[
-            bind(0, &u),
-            bind(1, input),
-            bind_range(2, params, l.weight_at, l.n_in * l.n_out),
-            bind_range(3, params, l.bias_at, l.n_out),
-            bind(4, output),
+            bind(DIMS, &u),
+            bind(LHS, input),
+            bind_range(RHS, params, l.weight_at, l.n_in * l.n_out),
+            bind_range(AUX, params, l.bias_at, l.n_out),
+            bind(OUT, output),
         ],
         linear_groups(batch, l.n_out),
     )
@@ -57,14 +96,14 @@ pub fn backward_input(
     d_input: &wgpu::Buffer,
 ) -> Launch {
     let u = dims(gpu, l, batch, l.relu_input);
-    linear_kernel(kernels, "linear_backward_input", l).launch(
+    linear_kernel(kernels, LinearOp::BackwardInput, l).launch(
         gpu,
         &[
-            bind(0, &u),
-            bind(1, d_output),
-            bind_range(2, params, l.weight_at, l.n_in * l.n_out),
-            bind(3, input),
-            bind(4, d_input),
+            bind(DIMS, &u),
+            bind(LHS, d_output),
+            bind_range(RHS, params, l.weight_at, l.n_in * l.n_out),
+            bind(AUX, input),
+            bind(OUT, d_input),
         ],
         linear_groups(batch, l.n_in),
     )

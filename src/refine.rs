@@ -13,6 +13,7 @@ use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::Model;
 use crate::network;
+use crate::shaders::{self, Entry};
 
 /// Negative ELBO totals of a pass, before and after refinement.
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,7 +58,7 @@ impl Refiner {
         from_prior: bool,
     ) -> Refiner {
         let (input, latent) = (model.arch.input(), model.arch.latent);
-        let k = |name: &str| kernels.get(name);
+        let k = |entry: Entry| kernels.get(entry);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
@@ -84,10 +85,16 @@ impl Refiner {
             pad: [0; 2],
         };
         let gather_u = gpu::uniform_with(gpu, "refine gather", &gather);
-        let mut encode = vec![k("gather_batch").launch(
+        let mut encode = vec![k(Entry::GatherBatch).launch_over(
             gpu,
-            &[bind(0, &gather_u), bind(1, &counters), bind(2, images), bind(3, &order), bind(4, &x)],
-            groups_of_64(batch * input / 4),
+            &[
+                bind(shaders::data::PARAMS, &gather_u),
+                bind(shaders::data::COUNTERS, &counters),
+                bind(shaders::data::IMAGES, images),
+                bind(shaders::data::ORDER, &order),
+                bind(shaders::data::X, &x),
+            ],
+            batch * input / 4,
         )];
         if !from_prior {
             encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
@@ -126,27 +133,48 @@ impl Refiner {
         );
         let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
         let forward = |latent_params: &wgpu::Buffer| {
-            let mut launches = vec![k("reparam_forward").launch(
+            let mut launches = vec![k(Entry::ReparamForward).launch_over(
                 gpu,
-                &[bind(0, latent_params), bind(1, &counters), bind(2, mulv), bind(3, &eps), bind(4, &z)],
-                groups_of_64((batch * latent).div_ceil(4)),
+                &[
+                    bind(shaders::latent::PARAMS, latent_params),
+                    bind(shaders::latent::COUNTERS, &counters),
+                    bind(shaders::latent::MULV, mulv),
+                    bind(shaders::latent::EPS, &eps),
+                    bind(shaders::latent::Z, &z),
+                ],
+                (batch * latent).div_ceil(4),
             )];
             launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, batch, &z, &dec));
-            launches.push(k(rec_forward_name).launch(
+            launches.push(k(rec_forward_name).launch_over(
                 gpu,
-                &[bind(0, &loss_params), bind(2, logits), bind(3, &x), bind(4, &rec)],
-                groups_of_64(batch),
+                &[
+                    bind(shaders::loss::PARAMS, &loss_params),
+                    bind(shaders::loss::LOGITS, logits),
+                    bind(shaders::loss::X, &x),
+                    bind(shaders::loss::REC, &rec),
+                ],
+                batch,
             ));
-            launches.push(k("gaussian_kl_forward").launch(
+            launches.push(k(Entry::GaussianKlForward).launch_over(
                 gpu,
-                &[bind(0, latent_params), bind(2, mulv), bind(7, &kl)],
-                groups_of_64(batch),
+                &[
+                    bind(shaders::latent::PARAMS, latent_params),
+                    bind(shaders::latent::MULV, mulv),
+                    bind(shaders::latent::KL, &kl),
+                ],
+                batch,
             ));
             launches
         };
-        let finish = k("finish_step").launch(
+        let finish = k(Entry::FinishStep).launch(
             gpu,
-            &[bind(0, &loss_params), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)],
+            &[
+                bind(shaders::loss::PARAMS, &loss_params),
+                bind(shaders::loss::COUNTERS, &counters),
+                bind(shaders::loss::REC, &rec),
+                bind(shaders::loss::KL, &kl),
+                bind(shaders::loss::TOTALS, &totals),
+            ],
             [1, 1, 1],
         );
 
@@ -156,30 +184,41 @@ impl Refiner {
 
         // A refinement step: the ELBO's gradient reaches mulv through the frozen decoder only.
         let mut step = forward(&step_latent);
-        step.push(k(rec_backward_name).launch(
+        step.push(k(rec_backward_name).launch_over(
             gpu,
             &[
-                bind(0, &loss_params),
-                bind(2, logits),
-                bind(3, &x),
-                bind(5, &d_dec[model.decoder.len() - 1]),
-                bind(8, &coef),
+                bind(shaders::loss::PARAMS, &loss_params),
+                bind(shaders::loss::LOGITS, logits),
+                bind(shaders::loss::X, &x),
+                bind(shaders::loss::DLOGITS, &d_dec[model.decoder.len() - 1]),
+                bind(shaders::loss::COEF, &coef),
             ],
-            groups_of_64(batch * input),
+            batch * input,
         ));
         for (i, l) in model.decoder.iter().enumerate().rev() {
             let (layer_in, d_in) = if i == 0 { (&z, &dz) } else { (&dec[i - 1], &d_dec[i - 1]) };
             step.push(network::backward_input(gpu, kernels, params, l, batch, &d_dec[i], layer_in, d_in));
         }
-        step.push(k("reparam_backward").launch(
+        step.push(k(Entry::ReparamBackward).launch_over(
             gpu,
-            &[bind(0, &step_latent), bind(2, mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)],
-            groups_of_64(batch * latent),
+            &[
+                bind(shaders::latent::PARAMS, &step_latent),
+                bind(shaders::latent::MULV, mulv),
+                bind(shaders::latent::EPS, &eps),
+                bind(shaders::latent::DZ, &dz),
+                bind(shaders::latent::DMULV, &d_mulv),
+            ],
+            batch * latent,
         ));
-        step.push(k("gaussian_kl_backward").launch(
+        step.push(k(Entry::GaussianKlBackward).launch_over(
             gpu,
-            &[bind(0, &step_latent), bind(1, &counters), bind(2, mulv), bind(6, &d_mulv)],
-            groups_of_64(batch * latent),
+            &[
+                bind(shaders::latent::PARAMS, &step_latent),
+                bind(shaders::latent::COUNTERS, &counters),
+                bind(shaders::latent::MULV, mulv),
+                bind(shaders::latent::DMULV, &d_mulv),
+            ],
+            batch * latent,
         ));
         let adam_u = gpu::uniform_with(
             gpu,
@@ -193,17 +232,17 @@ impl Refiner {
                 pad: [0; 3],
             },
         );
-        step.push(k("adam_step").launch(
+        step.push(k(Entry::AdamStep).launch_over(
             gpu,
             &[
-                bind(0, &adam_u),
-                bind(1, &counters),
-                bind(2, &d_mulv),
-                bind(3, mulv),
-                bind(4, &adam_m),
-                bind(5, &adam_v),
+                bind(shaders::adam::PARAMS, &adam_u),
+                bind(shaders::adam::COUNTERS, &counters),
+                bind(shaders::adam::GRADS, &d_mulv),
+                bind(shaders::adam::WEIGHTS, mulv),
+                bind(shaders::adam::M, &adam_m),
+                bind(shaders::adam::V, &adam_v),
             ],
-            groups_of_64(batch * 2 * latent),
+            batch * 2 * latent,
         ));
         step.push(finish);
 

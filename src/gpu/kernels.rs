@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use super::Gpu;
-use crate::shaders::{module_source, SHADER_MODULES};
+use crate::shaders::Entry;
 
 #[derive(Clone)]
 pub struct Kernel {
     pub name: &'static str,
+    pub entry: Entry,
     pipeline: wgpu::ComputePipeline,
 }
 
@@ -28,6 +29,11 @@ pub fn bind_range(binding: u32, buffer: &wgpu::Buffer, first: usize, count: usiz
 }
 
 impl Kernel {
+    /// `launch` with the workgroups covering `n` invocations of a 1-D kernel.
+    pub fn launch_over(&self, gpu: &Gpu, binds: &[Bind], n: usize) -> Launch {
+        self.launch(gpu, binds, self.entry.groups_for(n))
+    }
+
     /// Binds `binds` and fixes the workgroup count: the finished, replayable launch.
     pub fn launch(&self, gpu: &Gpu, binds: &[Bind], workgroups: [u32; 3]) -> Launch {
         let layout = self.pipeline.get_bind_group_layout(0);
@@ -85,83 +91,38 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) {
     gpu.queue.submit([encoder.finish()]);
 }
 
-/// Every entry point of every module, by name.
+/// A pipeline for every entry point of every module, by `Entry`.
 pub struct Kernels {
-    by_name: HashMap<&'static str, Kernel>,
+    by_entry: HashMap<Entry, Kernel>,
 }
-
-pub const ENTRY_POINTS: &[(&str, &[&str])] = &[
-    ("linear", &["linear_forward", "linear_backward_input", "linear_backward_weight", "linear_backward_bias"]),
-    ("linear_vec4", &["linear_forward_vec4", "linear_backward_input_vec4", "linear_backward_weight_vec4"]),
-    (
-        "latent",
-        &[
-            "reparam_forward",
-            "reparam_backward",
-            "gaussian_kl_forward",
-            "gaussian_kl_backward",
-            "gaussian_kl2_forward",
-            "gaussian_kl2_backward",
-        ],
-    ),
-    (
-        "loss",
-        &[
-            "bernoulli_rec_forward",
-            "bernoulli_rec_backward",
-            "gaussian_rec_forward",
-            "gaussian_rec_backward",
-            "finish_step",
-        ],
-    ),
-    ("adam", &["adam_step"]),
-    ("data", &["gather_batch", "gather_labels"]),
-    ("importance", &["iw_sample", "iw_log_weight", "iw_log_weight_gaussian", "iw_accumulate"]),
-    (
-        "samples",
-        &["log_weight_forward", "iwae_weights", "sampled_latent_backward", "score_backward", "score_baseline_update"],
-    ),
-    ("rows", &["repeat_rows", "sum_row_groups"]),
-    ("condition", &["copy_columns", "one_hot_columns"]),
-    ("table", &["gather_table_rows", "table_adam_step"]),
-    (
-        "categorical",
-        &["gumbel_softmax_forward", "gumbel_softmax_backward", "categorical_kl_forward", "categorical_kl_backward"],
-    ),
-];
 
 impl Kernels {
     pub fn new(gpu: &Gpu) -> Kernels {
-        let mut by_name = HashMap::new();
-        for (module_name, _) in SHADER_MODULES {
-            let source = module_source(module_name);
-            // Checked module (naga adds bounds checks): the design notes measured no cost from
+        let mut modules: HashMap<&str, wgpu::ShaderModule> = HashMap::new();
+        let mut by_entry = HashMap::new();
+        for &entry in Entry::ALL {
+            // Checked modules (naga adds bounds checks): the design notes measured no cost from
             // them on lavapipe, and they keep a host-side shape bug from reading out of bounds.
-            let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(module_name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
+            let module = modules.entry(entry.module()).or_insert_with(|| {
+                gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(entry.module()),
+                    source: wgpu::ShaderSource::Wgsl(entry.source().into()),
+                })
             });
-            let entries = ENTRY_POINTS
-                .iter()
-                .find(|(m, _)| m == module_name)
-                .map(|(_, e)| *e)
-                .unwrap_or_else(|| panic!("no entry points listed for module {module_name}"));
-            for entry in entries {
-                let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                });
-                by_name.insert(*entry, Kernel { name: entry, pipeline });
-            }
+            let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry.name()),
+                layout: None,
+                module,
+                entry_point: Some(entry.name()),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        Kernels { by_name }
+        Kernels { by_entry }
     }
 
-    pub fn get(&self, name: &str) -> &Kernel {
-        self.by_name.get(name).unwrap_or_else(|| panic!("no kernel named {name}"))
+    pub fn get(&self, entry: Entry) -> &Kernel {
+        &self.by_entry[&entry]
     }
 }

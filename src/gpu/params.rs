@@ -173,26 +173,3 @@ pub const STREAM_BINARIZE: u32 = 2;
 pub const STREAM_IMPORTANCE: u32 = 3;
 /// Per-datapoint inference: inner step i draws from stream STREAM_INNER_EPS + i.
 pub const STREAM_INNER_EPS: u32 = 16;
-
-/// Workgroup shapes of shaders/linear.wgsl.
-pub const LINEAR_WG: u32 = 64;
-pub const LINEAR_TILE_ROWS: u32 = 8;
-pub const LINEAR_COLS_PER_LANE: u32 = 4;
-
-// linear_vec4.wgsl has the same dispatch shape (64 lanes x one vec4 of columns, 8 rows, written as
-// two vec4s of dy in linear_backward_weight_vec4), so linear_groups serves both modules only while
-// these stay 4 and 8.
-const _: () = assert!(
-    LINEAR_COLS_PER_LANE == 4 && LINEAR_TILE_ROWS == 8 && LINEAR_WG == 64,
-    "linear_vec4.wgsl shares linear.wgsl's dispatch shape: change both together"
-);
-
-/// Workgroups for a linear.wgsl or linear_vec4.wgsl product with `rows` x `cols` outputs.
-pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
-    [(cols as u32).div_ceil(LINEAR_WG * LINEAR_COLS_PER_LANE), (rows as u32).div_ceil(LINEAR_TILE_ROWS), 1]
-}
-
-/// Workgroups of 64 covering `n` invocations.
-pub fn groups_of_64(n: usize) -> [u32; 3] {
-    [(n as u32).div_ceil(64).max(1), 1, 1]
-}

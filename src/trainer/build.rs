@@ -7,8 +7,9 @@ use crate::gpu::kernels::{bind, bind_range};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
 use crate::model::{Layer, Model};
-use crate::network;
+use crate::network::{self, LinearOp};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
+use crate::shaders::{self, Entry};
 
 impl GpuTrainer {
     pub fn new(
@@ -115,10 +116,10 @@ impl GpuTrainer {
             .per_datapoint
             .map(|_| ["table", "table m", "table v"].map(|l| gpu::storage_zeroed(gpu, l, f32s(train.len() * enc_out))));
 
-        let k = |name: &str| kernels.get(name);
+        let k = |entry: Entry| kernels.get(entry);
         let w_of = |l: &Layer| (l.weight_at, l.n_in * l.n_out);
         let b_of = |l: &Layer| (l.bias_at, l.n_out);
-        let kernel = |name: &str, l: &Layer| network::linear_kernel(kernels, name, l);
+        let kernel = |op: LinearOp, l: &Layer| network::linear_kernel(kernels, op, l);
         // Backward of one layer over `n` rows: its parameters' gradients, and its input's gradient when wanted.
         let backward =
             |l: &Layer, n: usize, input: &wgpu::Buffer, d_output: &wgpu::Buffer, d_input: Option<&wgpu::Buffer>| {
@@ -129,15 +130,24 @@ impl GpuTrainer {
                 let u = network::dims(gpu, l, n, false);
                 let (wa, wn) = w_of(l);
                 let (ba, bn) = b_of(l);
-                launches.push(kernel("linear_backward_weight", l).launch(
+                launches.push(kernel(LinearOp::BackwardWeight, l).launch(
                     gpu,
-                    &[bind(0, &u), bind(1, d_output), bind(2, input), bind_range(4, &grads, wa, wn)],
-                    linear_groups(l.n_out, l.n_in),
+                    &[
+                        bind(shaders::linear::DIMS, &u),
+                        bind(shaders::linear::LHS, d_output),
+                        bind(shaders::linear::RHS, input),
+                        bind_range(shaders::linear::OUT, &grads, wa, wn),
+                    ],
+                    network::linear_groups(l.n_out, l.n_in),
                 ));
-                launches.push(k("linear_backward_bias").launch(
+                launches.push(k(Entry::LinearBackwardBias).launch_over(
                     gpu,
-                    &[bind(0, &u), bind(1, d_output), bind_range(4, &grads, ba, bn)],
-                    groups_of_64(l.n_out),
+                    &[
+                        bind(shaders::linear::DIMS, &u),
+                        bind(shaders::linear::LHS, d_output),
+                        bind_range(shaders::linear::OUT, &grads, ba, bn),
+                    ],
+                    l.n_out,
                 ));
                 launches
             };
@@ -153,10 +163,16 @@ impl GpuTrainer {
                 pad: [0; 2],
             };
             let u = gpu::uniform_with(gpu, "gather params", &p);
-            k("gather_batch").launch(
+            k(Entry::GatherBatch).launch_over(
                 gpu,
-                &[bind(0, &u), bind(1, &counters), bind(2, &s.images), bind(3, &s.order), bind(4, &x)],
-                groups_of_64(b * input / 4),
+                &[
+                    bind(shaders::data::PARAMS, &u),
+                    bind(shaders::data::COUNTERS, &counters),
+                    bind(shaders::data::IMAGES, &s.images),
+                    bind(shaders::data::ORDER, &s.order),
+                    bind(shaders::data::X, &x),
+                ],
+                b * input / 4,
             )
         };
         let gather_labels = |s: &GpuSplit, pass_rows: usize| {
@@ -170,10 +186,16 @@ impl GpuTrainer {
                 pad: [0; 2],
             };
             let u = gpu::uniform_with(gpu, "gather labels params", &p);
-            k("gather_labels").launch(
+            k(Entry::GatherLabels).launch_over(
                 gpu,
-                &[bind(0, &u), bind(1, &counters), bind(3, &s.order), bind(5, &s.labels), bind(6, &y)],
-                groups_of_64(b),
+                &[
+                    bind(shaders::data::PARAMS, &u),
+                    bind(shaders::data::COUNTERS, &counters),
+                    bind(shaders::data::ORDER, &s.order),
+                    bind(shaders::data::LABELS, &s.labels),
+                    bind(shaders::data::Y, &y),
+                ],
+                b,
             )
         };
         // dst[.., dst_offset..] = src columns, or the one-hot of `labels` (one label per `repeat` rows).
@@ -195,7 +217,15 @@ impl GpuTrainer {
                     pad: 0,
                 },
             );
-            k("copy_columns").launch(gpu, &[bind(0, &u), bind(1, src), bind(2, dst)], groups_of_64(n * count))
+            k(Entry::CopyColumns).launch_over(
+                gpu,
+                &[
+                    bind(shaders::condition::PARAMS, &u),
+                    bind(shaders::condition::SRC, src),
+                    bind(shaders::condition::DST, dst),
+                ],
+                n * count,
+            )
         };
         let one_hot =
             |n: usize, labels: &wgpu::Buffer, repeat: usize, (dst, dst_w, dst_off): (&wgpu::Buffer, usize, usize)| {
@@ -213,7 +243,15 @@ impl GpuTrainer {
                         pad: 0,
                     },
                 );
-                k("one_hot_columns").launch(gpu, &[bind(0, &u), bind(2, dst), bind(3, labels)], groups_of_64(n * cb))
+                k(Entry::OneHotColumns).launch_over(
+                    gpu,
+                    &[
+                        bind(shaders::condition::PARAMS, &u),
+                        bind(shaders::condition::DST, dst),
+                        bind(shaders::condition::LABELS, labels),
+                    ],
+                    n * cb,
+                )
             };
         // Conditional: the batch's labels, [x | onehot(y)], onehot(y), and the prior p(z|y) per sample.
         let condition_inputs = |s: &GpuSplit, pass_rows: usize| -> Vec<Launch> {
@@ -231,10 +269,14 @@ impl GpuTrainer {
                     "row params",
                     &RowParams { inputs: b as u32, samples: samples as u32, width: (2 * latent) as u32, pad: 0 },
                 );
-                launches.push(k("repeat_rows").launch(
+                launches.push(k(Entry::RepeatRows).launch_over(
                     gpu,
-                    &[bind(0, &u), bind(1, &mulv_p), bind(2, &mulv_p_s)],
-                    groups_of_64(rows * 2 * latent),
+                    &[
+                        bind(shaders::rows::PARAMS, &u),
+                        bind(shaders::rows::SRC, &mulv_p),
+                        bind(shaders::rows::DST, &mulv_p_s),
+                    ],
+                    rows * 2 * latent,
                 ));
             }
             launches
@@ -255,10 +297,14 @@ impl GpuTrainer {
             &RowParams { inputs: b as u32, samples: samples as u32, width: enc_out as u32, pad: 0 },
         );
         let repeat_mulv = (samples > 1).then(|| {
-            k("repeat_rows").launch(
+            k(Entry::RepeatRows).launch_over(
                 gpu,
-                &[bind(0, &row_params), bind(1, &mulv), bind(2, &mulv_s)],
-                groups_of_64(rows * enc_out),
+                &[
+                    bind(shaders::rows::PARAMS, &row_params),
+                    bind(shaders::rows::SRC, &mulv),
+                    bind(shaders::rows::DST, &mulv_s),
+                ],
+                rows * enc_out,
             )
         });
         // Categorical latents: Gumbel-softmax sampling and the KL to the uniform prior.
@@ -304,17 +350,29 @@ impl GpuTrainer {
         let sample_latent = |training: bool| {
             if model.arch.categorical.is_some() {
                 let u = if training { &train_categorical } else { &eval_categorical };
-                k("gumbel_softmax_forward").launch(
+                k(Entry::GumbelSoftmaxForward).launch_over(
                     gpu,
-                    &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
-                    groups_of_64(rows * groups),
+                    &[
+                        bind(shaders::categorical::PARAMS, u),
+                        bind(shaders::categorical::COUNTERS, &counters),
+                        bind(shaders::categorical::LOGITS, &mulv_s),
+                        bind(shaders::categorical::NOISE, &eps),
+                        bind(shaders::categorical::Z, &z),
+                    ],
+                    rows * groups,
                 )
             } else {
                 let u = if training { &train_latent } else { &eval_latent };
-                k("reparam_forward").launch(
+                k(Entry::ReparamForward).launch_over(
                     gpu,
-                    &[bind(0, u), bind(1, &counters), bind(2, &mulv_s), bind(3, &eps), bind(4, &z)],
-                    groups_of_64((rows * latent).div_ceil(4)),
+                    &[
+                        bind(shaders::latent::PARAMS, u),
+                        bind(shaders::latent::COUNTERS, &counters),
+                        bind(shaders::latent::MULV, &mulv_s),
+                        bind(shaders::latent::EPS, &eps),
+                        bind(shaders::latent::Z, &z),
+                    ],
+                    (rows * latent).div_ceil(4),
                 )
             }
         };
@@ -335,36 +393,60 @@ impl GpuTrainer {
         let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
         let losses = |u: &wgpu::Buffer| {
             vec![
-                k(rec_forward_name).launch(
+                k(rec_forward_name).launch_over(
                     gpu,
-                    &[bind(0, u), bind(2, &logits), bind(3, &x), bind(4, &rec)],
-                    groups_of_64(rows),
+                    &[
+                        bind(shaders::loss::PARAMS, u),
+                        bind(shaders::loss::LOGITS, &logits),
+                        bind(shaders::loss::X, &x),
+                        bind(shaders::loss::REC, &rec),
+                    ],
+                    rows,
                 ),
                 if cond {
-                    k("gaussian_kl2_forward").launch(
+                    k(Entry::GaussianKl2Forward).launch_over(
                         gpu,
-                        &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl), bind(8, &mulv_p_s)],
-                        groups_of_64(rows),
+                        &[
+                            bind(shaders::latent::PARAMS, &train_latent),
+                            bind(shaders::latent::MULV, &mulv_s),
+                            bind(shaders::latent::KL, &kl),
+                            bind(shaders::latent::PRIOR, &mulv_p_s),
+                        ],
+                        rows,
                     )
                 } else if model.arch.categorical.is_some() {
-                    k("categorical_kl_forward").launch(
+                    k(Entry::CategoricalKlForward).launch_over(
                         gpu,
-                        &[bind(0, &train_categorical), bind(2, &mulv_s), bind(7, &kl)],
-                        groups_of_64(rows),
+                        &[
+                            bind(shaders::categorical::PARAMS, &train_categorical),
+                            bind(shaders::categorical::LOGITS, &mulv_s),
+                            bind(shaders::categorical::KL, &kl),
+                        ],
+                        rows,
                     )
                 } else {
-                    k("gaussian_kl_forward").launch(
+                    k(Entry::GaussianKlForward).launch_over(
                         gpu,
-                        &[bind(0, &train_latent), bind(2, &mulv_s), bind(7, &kl)],
-                        groups_of_64(rows),
+                        &[
+                            bind(shaders::latent::PARAMS, &train_latent),
+                            bind(shaders::latent::MULV, &mulv_s),
+                            bind(shaders::latent::KL, &kl),
+                        ],
+                        rows,
                     )
                 },
             ]
         };
         let finish = |u: &wgpu::Buffer| {
-            k("finish_step").launch(
+            k(Entry::FinishStep).launch(
                 gpu,
-                &[bind(0, u), bind(1, &counters), bind(4, &rec), bind(6, &kl), bind(7, &totals)],
+                &[
+                    bind(shaders::loss::PARAMS, u),
+                    bind(shaders::loss::COUNTERS, &counters),
+                    bind(shaders::loss::REC, &rec),
+                    bind(shaders::loss::KL, &kl),
+                    bind(shaders::loss::TOTALS, &totals),
+                ],
                 [1, 1, 1],
             )
         };
@@ -382,10 +464,11 @@ impl GpuTrainer {
                 pad: 0,
             },
         );
-        let samples_kernel = |name: &str, binds: &[(u32, &wgpu::Buffer)], invocations: usize| {
-            let mut all = vec![bind(0, &sample_params)];
+        // A shaders/samples.wgsl kernel: its uniforms, then (binding, buffer) pairs.
+        let samples_kernel = |entry: Entry, binds: &[(u32, &wgpu::Buffer)], invocations: usize| {
+            let mut all = vec![bind(shaders::samples::PARAMS, &sample_params)];
             all.extend(binds.iter().map(|&(i, buf)| bind(i, buf)));
-            k(name).launch(gpu, &all, groups_of_64(invocations))
+            k(entry).launch_over(gpu, &all, invocations)
         };
 
         let encoder_forward = network::forward_path(gpu, kernels, &params_buf, &model.encoder, b, enc_in, &enc);
@@ -403,27 +486,34 @@ impl GpuTrainer {
             }
             launches
         };
-        let rec_backward = k(rec_backward_name).launch(
+        let rec_backward = k(rec_backward_name).launch_over(
             //                      dlogits = coef d(rec)/d(logits)
             gpu,
             &[
-                bind(0, &train_loss),
-                bind(2, &logits),
-                bind(3, &x),
-                bind(5, &d_dec[model.decoder.len() - 1]),
-                bind(8, &coef),
+                bind(shaders::loss::PARAMS, &train_loss),
+                bind(shaders::loss::LOGITS, &logits),
+                bind(shaders::loss::X, &x),
+                bind(shaders::loss::DLOGITS, &d_dec[model.decoder.len() - 1]),
+                bind(shaders::loss::COEF, &coef),
             ],
-            groups_of_64(rows * input),
+            rows * input,
         );
         let log_weight = samples_kernel(
-            "log_weight_forward", // log w = log p(x|z) + log p(z) - log q(z|x)
-            &[(1, &counters), (2, &mulv_s), (3, &eps), (4, &z), (5, &rec), (6, &log_w)],
+            Entry::LogWeightForward, // log w = log p(x|z) + log p(z) - log q(z|x)
+            &[
+                (shaders::samples::COUNTERS, &counters),
+                (shaders::samples::MULV, &mulv_s),
+                (shaders::samples::EPS, &eps),
+                (shaders::samples::Z, &z),
+                (shaders::samples::REC, &rec),
+                (shaders::samples::LOG_W, &log_w),
+            ],
             rows,
         );
 
         // Per-datapoint inference: the batch's rows of the table stand in for the encoder's output,
         // and Adam updates them where the encoder would get its gradient.
-        let table_launch = |name: &str, update_index: usize| {
+        let table_launch = |entry: Entry, update_index: usize| {
             let (table, (inner, lr)) = (table.as_ref().expect("a table"), obj.per_datapoint.expect("per-datapoint"));
             let u = gpu::uniform_with(
                 gpu,
@@ -441,13 +531,19 @@ impl GpuTrainer {
                     pad: [0; 3],
                 },
             );
-            let mut binds = vec![bind(0, &u), bind(1, &counters), bind(2, &train_split.order), bind(3, &table[0])];
-            if name == "gather_table_rows" {
-                binds.push(bind(5, &mulv));
+            use shaders::table::{COUNTERS, DMULV, M, MULV, ORDER, PARAMS, TABLE, V};
+            let mut binds = vec![
+                bind(PARAMS, &u),
+                bind(COUNTERS, &counters),
+                bind(ORDER, &train_split.order),
+                bind(TABLE, &table[0]),
+            ];
+            if entry == Entry::GatherTableRows {
+                binds.push(bind(MULV, &mulv));
             } else {
-                binds.extend([bind(4, &d_mulv), bind(6, &table[1]), bind(7, &table[2])]);
+                binds.extend([bind(DMULV, &d_mulv), bind(M, &table[1]), bind(V, &table[2])]);
             }
-            k(name).launch(gpu, &binds, groups_of_64(b * enc_out))
+            k(entry).launch_over(gpu, &binds, b * enc_out)
         };
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
@@ -470,28 +566,45 @@ impl GpuTrainer {
                         sample_scale: 1.0,
                     },
                 );
-                train_step.push(table_launch("gather_table_rows", 0)); //      mulv = table rows
-                train_step.push(k("reparam_forward").launch(
+                train_step.push(table_launch(Entry::GatherTableRows, 0)); //      mulv = table rows
+                train_step.push(k(Entry::ReparamForward).launch_over(
                     gpu,
-                    &[bind(0, &u), bind(1, &counters), bind(2, &mulv), bind(3, &eps), bind(4, &z)],
-                    groups_of_64((rows * latent).div_ceil(4)),
+                    &[
+                        bind(shaders::latent::PARAMS, &u),
+                        bind(shaders::latent::COUNTERS, &counters),
+                        bind(shaders::latent::MULV, &mulv),
+                        bind(shaders::latent::EPS, &eps),
+                        bind(shaders::latent::Z, &z),
+                    ],
+                    (rows * latent).div_ceil(4),
                 ));
                 train_step.extend(decoder_forward.iter().cloned());
                 train_step.push(rec_backward.clone());
                 train_step.extend(decoder_backward(true)); //                   (the decoder's gradients are overwritten below)
-                train_step.push(k("reparam_backward").launch(
+                train_step.push(k(Entry::ReparamBackward).launch_over(
                     gpu,
-                    &[bind(0, &u), bind(2, &mulv), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv)],
-                    groups_of_64(rows * latent),
+                    &[
+                        bind(shaders::latent::PARAMS, &u),
+                        bind(shaders::latent::MULV, &mulv),
+                        bind(shaders::latent::EPS, &eps),
+                        bind(shaders::latent::DZ, &dz),
+                        bind(shaders::latent::DMULV, &d_mulv),
+                    ],
+                    rows * latent,
                 ));
-                train_step.push(k("gaussian_kl_backward").launch(
+                train_step.push(k(Entry::GaussianKlBackward).launch_over(
                     gpu,
-                    &[bind(0, &u), bind(1, &counters), bind(2, &mulv), bind(6, &d_mulv)],
-                    groups_of_64(rows * latent),
+                    &[
+                        bind(shaders::latent::PARAMS, &u),
+                        bind(shaders::latent::COUNTERS, &counters),
+                        bind(shaders::latent::MULV, &mulv),
+                        bind(shaders::latent::DMULV, &d_mulv),
+                    ],
+                    rows * latent,
                 ));
-                train_step.push(table_launch("table_adam_step", i));
+                train_step.push(table_launch(Entry::TableAdamStep, i));
             }
-            train_step.push(table_launch("gather_table_rows", 0)); //          then the step itself
+            train_step.push(table_launch(Entry::GatherTableRows, 0)); //          then the step itself
         } else {
             train_step.extend(encoder_forward.iter().cloned()); //              mulv = encoder(x)
         }
@@ -504,59 +617,92 @@ impl GpuTrainer {
             (Objective::Elbo, Estimator::Reparam) if model.arch.categorical.is_some() => {
                 train_step.push(rec_backward.clone()); //                       dlogits
                 train_step.extend(decoder_backward(true)); //                   -> dz
-                train_step.push(k("gumbel_softmax_backward").launch(
+                train_step.push(k(Entry::GumbelSoftmaxBackward).launch_over(
                     //         d logits of q through the softmax
                     gpu,
-                    &[bind(0, &train_categorical), bind(1, &counters), bind(4, &z), bind(5, &dz), bind(6, &d_mulv_s)],
-                    groups_of_64(rows * groups),
+                    &[
+                        bind(shaders::categorical::PARAMS, &train_categorical),
+                        bind(shaders::categorical::COUNTERS, &counters),
+                        bind(shaders::categorical::Z, &z),
+                        bind(shaders::categorical::DZ, &dz),
+                        bind(shaders::categorical::DLOGITS, &d_mulv_s),
+                    ],
+                    rows * groups,
                 ));
-                train_step.push(k("categorical_kl_backward").launch(
+                train_step.push(k(Entry::CategoricalKlBackward).launch_over(
                     //         += weighted dKL(q || uniform)
                     gpu,
-                    &[bind(0, &train_categorical), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
-                    groups_of_64(rows * groups),
+                    &[
+                        bind(shaders::categorical::PARAMS, &train_categorical),
+                        bind(shaders::categorical::COUNTERS, &counters),
+                        bind(shaders::categorical::LOGITS, &mulv_s),
+                        bind(shaders::categorical::DLOGITS, &d_mulv_s),
+                    ],
+                    rows * groups,
                 ));
             }
             (Objective::Elbo, Estimator::Reparam) => {
                 train_step.push(rec_backward.clone()); //                       dlogits
                 train_step.extend(decoder_backward(true)); //                   -> dz
-                train_step.push(k("reparam_backward").launch(
+                train_step.push(k(Entry::ReparamBackward).launch_over(
                     //                dmulv = dz through the sample
                     gpu,
-                    &[bind(0, &train_latent), bind(2, &mulv_s), bind(3, &eps), bind(5, &dz), bind(6, &d_mulv_s)],
-                    groups_of_64(rows * latent),
+                    &[
+                        bind(shaders::latent::PARAMS, &train_latent),
+                        bind(shaders::latent::MULV, &mulv_s),
+                        bind(shaders::latent::EPS, &eps),
+                        bind(shaders::latent::DZ, &dz),
+                        bind(shaders::latent::DMULV, &d_mulv_s),
+                    ],
+                    rows * latent,
                 ));
                 if cond {
                     //                                                   dmulv += dKL(q || p(z|y)); dprior
-                    train_step.push(k("gaussian_kl2_backward").launch(
+                    train_step.push(k(Entry::GaussianKl2Backward).launch_over(
                         gpu,
                         &[
-                            bind(0, &train_latent),
-                            bind(1, &counters),
-                            bind(2, &mulv_s),
-                            bind(6, &d_mulv_s),
-                            bind(8, &mulv_p_s),
-                            bind(9, &dprior_s),
+                            bind(shaders::latent::PARAMS, &train_latent),
+                            bind(shaders::latent::COUNTERS, &counters),
+                            bind(shaders::latent::MULV, &mulv_s),
+                            bind(shaders::latent::DMULV, &d_mulv_s),
+                            bind(shaders::latent::PRIOR, &mulv_p_s),
+                            bind(shaders::latent::DPRIOR, &dprior_s),
                         ],
-                        groups_of_64(rows * latent),
+                        rows * latent,
                     ));
                 } else {
                     //                                                    dmulv += weighted dKL
-                    train_step.push(k("gaussian_kl_backward").launch(
+                    train_step.push(k(Entry::GaussianKlBackward).launch_over(
                         gpu,
-                        &[bind(0, &train_latent), bind(1, &counters), bind(2, &mulv_s), bind(6, &d_mulv_s)],
-                        groups_of_64(rows * latent),
+                        &[
+                            bind(shaders::latent::PARAMS, &train_latent),
+                            bind(shaders::latent::COUNTERS, &counters),
+                            bind(shaders::latent::MULV, &mulv_s),
+                            bind(shaders::latent::DMULV, &d_mulv_s),
+                        ],
+                        rows * latent,
                     ));
                 }
             }
             (Objective::Iwae, _) => {
                 train_step.push(log_weight.clone()); //                         log w per sample
-                train_step.push(samples_kernel("iwae_weights", &[(6, &log_w), (7, &coef)], b)); // coef = softmax(log w)
+                train_step.push(samples_kernel(
+                    Entry::IwaeWeights,
+                    &[(shaders::samples::LOG_W, &log_w), (shaders::samples::COEF, &coef)],
+                    b,
+                )); // coef = softmax(log w)
                 train_step.push(rec_backward.clone()); //                       dlogits = coef (sigmoid - x)
                 train_step.extend(decoder_backward(true)); //                   -> dz
                 train_step.push(samples_kernel(
-                    "sampled_latent_backward", //    dmulv through z, log p(z), log q
-                    &[(2, &mulv_s), (3, &eps), (4, &z), (7, &coef), (8, &dz), (9, &d_mulv_s)],
+                    Entry::SampledLatentBackward, //    dmulv through z, log p(z), log q
+                    &[
+                        (shaders::samples::MULV, &mulv_s),
+                        (shaders::samples::EPS, &eps),
+                        (shaders::samples::Z, &z),
+                        (shaders::samples::COEF, &coef),
+                        (shaders::samples::DZ, &dz),
+                        (shaders::samples::DMULV, &d_mulv_s),
+                    ],
                     rows * latent,
                 ));
             }
@@ -565,27 +711,45 @@ impl GpuTrainer {
                 train_step.push(rec_backward.clone()); //                       decoder: pathwise, dlogits / samples
                 train_step.extend(decoder_backward(false));
                 train_step.push(samples_kernel(
-                    "score_backward", //             dmulv = -(f - b) grad log q / samples
-                    &[(2, &mulv_s), (3, &eps), (6, &log_w), (9, &d_mulv_s), (10, &baseline)],
+                    Entry::ScoreBackward, //             dmulv = -(f - b) grad log q / samples
+                    &[
+                        (shaders::samples::MULV, &mulv_s),
+                        (shaders::samples::EPS, &eps),
+                        (shaders::samples::LOG_W, &log_w),
+                        (shaders::samples::DMULV, &d_mulv_s),
+                        (shaders::samples::BASELINE, &baseline),
+                    ],
                     rows * latent,
                 ));
                 if obj.baseline == Baseline::Mean {
-                    train_step.push(samples_kernel("score_baseline_update", &[(6, &log_w), (10, &baseline)], 1));
+                    train_step.push(samples_kernel(
+                        Entry::ScoreBaselineUpdate,
+                        &[(shaders::samples::LOG_W, &log_w), (shaders::samples::BASELINE, &baseline)],
+                        1,
+                    ));
                 }
             }
         }
         if samples > 1 {
             //                                                    sum the samples' dmulv per input
-            train_step.push(k("sum_row_groups").launch(
+            train_step.push(k(Entry::SumRowGroups).launch_over(
                 gpu,
-                &[bind(0, &row_params), bind(1, &d_mulv_s), bind(2, &d_mulv)],
-                groups_of_64(b * enc_out),
+                &[
+                    bind(shaders::rows::PARAMS, &row_params),
+                    bind(shaders::rows::SRC, &d_mulv_s),
+                    bind(shaders::rows::DST, &d_mulv),
+                ],
+                b * enc_out,
             ));
             if cond {
-                train_step.push(k("sum_row_groups").launch(
+                train_step.push(k(Entry::SumRowGroups).launch_over(
                     gpu,
-                    &[bind(0, &row_params), bind(1, &dprior_s), bind(2, &dprior)],
-                    groups_of_64(b * 2 * latent),
+                    &[
+                        bind(shaders::rows::PARAMS, &row_params),
+                        bind(shaders::rows::SRC, &dprior_s),
+                        bind(shaders::rows::DST, &dprior),
+                    ],
+                    b * 2 * latent,
                 ));
             }
         }
@@ -595,7 +759,7 @@ impl GpuTrainer {
         }
         if let Some((inner, _)) = obj.per_datapoint {
             //                       the table takes the encoder's gradient
-            train_step.push(table_launch("table_adam_step", inner));
+            train_step.push(table_launch(Entry::TableAdamStep, inner));
         } else {
             for (i, l) in model.encoder.iter().enumerate().rev() {
                 //          encoder backward
@@ -614,18 +778,18 @@ impl GpuTrainer {
         };
         let adam_u = gpu::uniform_with(gpu, "adam params", &adam);
         let gradient_len = train_step.len(); //                                 everything before is the gradient
-        train_step.push(k("adam_step").launch(
+        train_step.push(k(Entry::AdamStep).launch_over(
             //                              params -= Adam(grads)
             gpu,
             &[
-                bind(0, &adam_u),
-                bind(1, &counters),
-                bind(2, &grads),
-                bind(3, &params_buf),
-                bind(4, &adam_m),
-                bind(5, &adam_v),
+                bind(shaders::adam::PARAMS, &adam_u),
+                bind(shaders::adam::COUNTERS, &counters),
+                bind(shaders::adam::GRADS, &grads),
+                bind(shaders::adam::WEIGHTS, &params_buf),
+                bind(shaders::adam::M, &adam_m),
+                bind(shaders::adam::V, &adam_v),
             ],
-            groups_of_64(model.param_count),
+            model.param_count,
         ));
         train_step.push(finish(&train_loss)); //                               totals += losses; step += 1
 

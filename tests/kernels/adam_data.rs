@@ -1,0 +1,77 @@
+//! shaders/adam.wgsl and shaders/data.wgsl: the optimizer and the batch gather.
+use crate::common::*;
+
+#[test]
+fn adam_step_should_match_reference() {
+    let n = 1000;
+    let (g, w0, m0) = (random(n, 23, 1.0), random(n, 24, 1.0), random(n, 25, 0.1));
+    let v0: Vec<f32> = random(n, 26, 0.1).iter().map(|v| v * v).collect();
+    let cfg = wgvae::config::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let p = uniform(&AdamParams {
+        count: n as u32,
+        lr: cfg.lr,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        pad: [0; 3],
+    });
+    let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
+    let (gb, wb, mb, vb) = (storage(&g), storage(&w0), storage(&m0), storage(&v0));
+    run(gpu().1.get(Entry::AdamStep).launch_over(
+        &gpu().0,
+        &[
+            bind(shaders::adam::PARAMS, &p),
+            bind(shaders::adam::COUNTERS, &cb),
+            bind(shaders::adam::GRADS, &gb),
+            bind(shaders::adam::WEIGHTS, &wb),
+            bind(shaders::adam::M, &mb),
+            bind(shaders::adam::V, &vb),
+        ],
+        n,
+    ));
+    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+    r::adam_step(&g, &mut w, &mut m, &mut v, 4, &cfg);
+    assert_close("adam_step weights", &read(&wb, n), &w, 1e-6);
+    assert_close("adam_step m", &read(&mb, n), &m, 1e-6);
+    assert_close("adam_step v", &read(&vb, n), &v, 1e-6);
+}
+
+#[test]
+fn gather_batch_should_match_reference_in_every_binarize_mode() {
+    let (images_n, pixels) = (29usize, 84usize);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(27);
+    let images: Vec<u8> = (0..images_n * pixels).map(|_| rng.random()).collect();
+    let words: Vec<u32> = images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let order: Vec<u32> = (0..20).map(|_| rng.random_range(0..images_n as u32)).collect();
+    let c = counters(3, 10); // rows 10.. of a 20-row pass: the last 3 of 13 are padding
+    for binarize in [wgvae::data::Binarize::None, wgvae::data::Binarize::Dynamic, wgvae::data::Binarize::Static] {
+        let p = uniform(&GatherParams {
+            batch: B as u32,
+            words: (pixels / 4) as u32,
+            pass_rows: 20,
+            binarize: binarize.code(),
+            seed: 99,
+            stream: STREAM_BINARIZE,
+            pad: [0; 2],
+        });
+        let cb = gpu::storage_with(&gpu().0, "c", &[c]);
+        let (ib, ob, xb) = (
+            gpu::storage_with(&gpu().0, "images", &words),
+            gpu::storage_with(&gpu().0, "order", &order),
+            storage(&vec![7.0; B * pixels]),
+        );
+        run(gpu().1.get(Entry::GatherBatch).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::data::PARAMS, &p),
+                bind(shaders::data::COUNTERS, &cb),
+                bind(shaders::data::IMAGES, &ib),
+                bind(shaders::data::ORDER, &ob),
+                bind(shaders::data::X, &xb),
+            ],
+            B * pixels / 4,
+        ));
+        let want = r::gather_batch(&images, pixels, &order, B, 20, binarize, 99, STREAM_BINARIZE, &c);
+        assert_close(&format!("gather_batch {binarize:?}"), &read(&xb, B * pixels), &want, 0.0);
+    }
+}

@@ -1,0 +1,160 @@
+//! Shared by every family: the test device (it must exist: these tests never skip), seeded
+//! inputs, upload and readback, the tolerance check, and the uniforms several families use.
+use std::sync::OnceLock;
+
+pub use rand::{Rng, SeedableRng};
+pub use wgvae::gpu::kernels::{bind, submit};
+pub use wgvae::gpu::params::*;
+pub use wgvae::gpu::{self, Gpu, Kernels, Launch};
+pub use wgvae::model::Decoder;
+pub use wgvae::objective::ObjectiveSettings;
+pub use wgvae::reference::kernels as r;
+pub use wgvae::shaders::{self, Entry};
+
+pub fn gpu() -> &'static (Gpu, Kernels) {
+    static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let gpu = Gpu::open(None, None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e:#}"));
+        let kernels = Kernels::new(&gpu);
+        (gpu, kernels)
+    })
+}
+
+pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+pub fn run(launch: Launch) {
+    submit(&gpu().0, &[std::slice::from_ref(&launch)]);
+}
+
+pub fn storage(data: &[f32]) -> wgpu::Buffer {
+    gpu::storage_with(&gpu().0, "test", data)
+}
+
+pub fn uniform<T: bytemuck::Pod>(value: &T) -> wgpu::Buffer {
+    gpu::uniform_with(&gpu().0, "test params", value)
+}
+
+pub fn read(buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    gpu::read(&gpu().0, buffer, 0, len)
+}
+
+/// Max |a - b| / (1 + |b|) must stay under tol; prints the first mismatches otherwise.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // !(a <= b) also catches NaN
+pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{name}: lengths differ");
+    let err = |i: usize| (got[i] - want[i]).abs() / (1.0 + want[i].abs());
+    let worst = (0..got.len()).map(err).fold(0.0f32, f32::max);
+    if !(worst <= tol) {
+        let bad: Vec<String> = (0..got.len())
+            .filter(|&i| !(err(i) <= tol))
+            .take(5)
+            .map(|i| format!("[{i}] gpu {} ref {}", got[i], want[i]))
+            .collect();
+        panic!("{name}: max relative error {worst} > {tol}; first mismatches: {}", bad.join(", "));
+    }
+}
+
+// Awkward sizes: rows, latents and pixels that are not multiples of the workgroup sizes or of 4.
+pub const B: usize = 13;
+pub const LATENT: usize = 7;
+pub const PIXELS: usize = 83;
+
+pub fn latent_params(batch: usize) -> wgpu::Buffer {
+    latent_params_with(batch, 1.0, 0, 0.0, 1.0)
+}
+
+pub fn latent_params_with(
+    batch: usize,
+    beta: f32,
+    warmup_steps: u32,
+    free_bits: f32,
+    sample_scale: f32,
+) -> wgpu::Buffer {
+    uniform(&LatentParams {
+        batch: batch as u32,
+        latent: LATENT as u32,
+        seed: 1234,
+        stream: 3,
+        beta,
+        warmup_steps,
+        free_bits,
+        sample_scale,
+    })
+}
+
+pub fn counters(step: u32, cursor: u32) -> Counters {
+    Counters { step, cursor, ..Counters::new() }
+}
+
+pub fn loss_params_repeat(pass_rows: u32, training: bool, repeat: usize) -> wgpu::Buffer {
+    uniform(&LossParams {
+        batch: B as u32,
+        pixels: PIXELS as u32,
+        pass_rows,
+        training: training as u32,
+        repeat: repeat as u32,
+        fixed_batch: 0,
+        pad: [0; 2],
+    })
+}
+
+// ---- finite differences ----
+
+/// Central difference of f at x along coordinate i.
+pub fn numeric_grad(f: &dyn Fn(&[f32]) -> f64, x: &[f32], i: usize, h: f32) -> f64 {
+    let (mut up, mut down) = (x.to_vec(), x.to_vec());
+    up[i] += h;
+    down[i] -= h;
+    (f(&up) - f(&down)) / (2.0 * h as f64)
+}
+
+/// Compares analytic with central differences on about 40 coordinates. `smooth(up, down)` says
+/// whether f is differentiable between the two perturbed points (no ReLU changed side); a
+/// difference across a kink measures nothing, so those coordinates are skipped, and at least
+/// three quarters of them must be checked.
+pub fn check_grad(
+    name: &str,
+    f: &dyn Fn(&[f32]) -> f64,
+    smooth: &dyn Fn(&[f32], &[f32]) -> bool,
+    x: &[f32],
+    analytic: &[f32],
+) {
+    let h = 1e-2;
+    let (mut checked, mut tried) = (0, 0);
+    for i in (0..x.len()).step_by(x.len().div_ceil(40).max(1)) {
+        tried += 1;
+        let (mut up, mut down) = (x.to_vec(), x.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        if !smooth(&up, &down) {
+            continue;
+        }
+        checked += 1;
+        let num = numeric_grad(f, x, i, h);
+        let err = (num - analytic[i] as f64).abs() / (1.0 + num.abs());
+        assert!(err < 2e-2, "{name}[{i}]: analytic {} vs finite difference {num}", analytic[i]);
+    }
+    assert!(4 * checked >= 3 * tried, "{name}: only {checked} of {tried} coordinates were away from a ReLU kink");
+}
+
+pub fn always(_: &[f32], _: &[f32]) -> bool {
+    true
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+/// Mean over the batch of latent dimension j's KL.
+pub fn dim_mean_kl(mulv: &[f32], batch: usize, latent: usize, j: usize) -> f64 {
+    (0..batch)
+        .map(|b| {
+            let (m, l) = (mulv[b * 2 * latent + j] as f64, mulv[b * 2 * latent + latent + j] as f64);
+            -0.5 * (1.0 + l - m * m - l.exp())
+        })
+        .sum::<f64>()
+        / batch as f64
+}

@@ -1,0 +1,204 @@
+//! shaders/importance.wgsl: importance samples, log weights, the running log-sum-exp.
+use crate::common::*;
+use wgvae::reference::importance as ri;
+
+// 5 images x 13 samples = 65 rows (not a multiple of 64); latent 7 (not a multiple of 4).
+const IMAGES: usize = 5;
+const SAMPLES: usize = 13;
+
+fn params(first_sample: u32, total: u32) -> IwParams {
+    IwParams {
+        images: IMAGES as u32,
+        samples: SAMPLES as u32,
+        latent: LATENT as u32,
+        pixels: PIXELS as u32,
+        first_image: 17,
+        first_sample,
+        total_samples: total,
+        seed: 99,
+    }
+}
+
+fn launch(entry: Entry, p: &IwParams, binds: &[(u32, &wgpu::Buffer)], invocations: usize) {
+    let u = uniform(p);
+    let mut all = vec![bind(shaders::importance::PARAMS, &u)];
+    all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
+    run(gpu().1.get(entry).launch_over(&gpu().0, &all, invocations));
+}
+
+#[test]
+fn iw_sample_should_match_reference() {
+    let p = params(26, 1000);
+    let mulv = random(IMAGES * 2 * LATENT, 40, 1.5);
+    let rows = IMAGES * SAMPLES;
+    let (mb, zb, lb) = (storage(&mulv), storage(&vec![0.0; rows * LATENT]), storage(&vec![0.0; rows]));
+    launch(
+        Entry::IwSample,
+        &p,
+        &[(shaders::importance::MULV, &mb), (shaders::importance::Z, &zb), (shaders::importance::LOG_RATIO, &lb)],
+        rows,
+    );
+    let (z, log_ratio) = ri::iw_sample(&p, &mulv);
+    assert_close("iw_sample z", &read(&zb, rows * LATENT), &z, 1e-5);
+    assert_close("iw_sample log_ratio", &read(&lb, rows), &log_ratio, 1e-4);
+}
+
+#[test]
+fn iw_log_weight_should_match_reference() {
+    let p = params(0, SAMPLES as u32);
+    let rows = IMAGES * SAMPLES;
+    let (logits, log_ratio) = (random(rows * PIXELS, 41, 6.0), random(rows, 42, 5.0));
+    let x: Vec<f32> = random(IMAGES * PIXELS, 43, 1.0).iter().map(|v| v.abs()).collect();
+    let (lb, xb, rb, wb) = (storage(&logits), storage(&x), storage(&log_ratio), storage(&vec![0.0; rows]));
+    launch(
+        Entry::IwLogWeight,
+        &p,
+        &[
+            (shaders::importance::LOG_RATIO, &rb),
+            (shaders::importance::LOGITS, &lb),
+            (shaders::importance::X, &xb),
+            (shaders::importance::LOG_W, &wb),
+        ],
+        rows,
+    );
+    assert_close("iw_log_weight", &read(&wb, rows), &ri::iw_log_weight(&p, &logits, &x, &log_ratio), 1e-5);
+}
+
+/// Three chunks of one image batch: the running log-sum-exp and the final estimate must match
+/// the reference chunk by chunk, and the estimate must equal a direct log-mean-exp.
+#[test]
+fn iw_log_weight_gaussian_should_match_reference() {
+    let p = params(0, SAMPLES as u32);
+    let rows = IMAGES * SAMPLES;
+    let (logits, log_ratio) = (random(rows * 2 * PIXELS, 62, 3.0), random(rows, 63, 5.0));
+    let x: Vec<f32> = random(IMAGES * PIXELS, 64, 1.0).iter().map(|v| v.abs()).collect();
+    let (lb, xb, rb, wb) = (storage(&logits), storage(&x), storage(&log_ratio), storage(&vec![0.0; rows]));
+    launch(
+        Entry::IwLogWeightGaussian,
+        &p,
+        &[
+            (shaders::importance::LOG_RATIO, &rb),
+            (shaders::importance::LOGITS, &lb),
+            (shaders::importance::X, &xb),
+            (shaders::importance::LOG_W, &wb),
+        ],
+        rows,
+    );
+    assert_close(
+        "iw_log_weight_gaussian",
+        &read(&wb, rows),
+        &ri::iw_log_weight_gaussian(&p, &logits, &x, &log_ratio),
+        1e-5,
+    );
+}
+
+#[test]
+fn iw_accumulate_should_match_reference_across_chunks() {
+    let total = 3 * SAMPLES as u32;
+    // Log weights around -500 with a spread of 60 nats: exp without the max would underflow.
+    let chunks: Vec<Vec<f32>> =
+        (0..3).map(|c| random(IMAGES * SAMPLES, 50 + c, 30.0).iter().map(|v| v - 500.0).collect()).collect();
+    let n_results = 17 + IMAGES;
+    let (sb, resb) = (storage(&[0.0; IMAGES * 4]), storage(&vec![0.0; n_results * 2]));
+    let (mut state, mut result) = (vec![0.0; IMAGES * 4], vec![0.0; n_results * 2]);
+    for (c, log_w) in chunks.iter().enumerate() {
+        let p = params(c as u32 * SAMPLES as u32, total);
+        let wb = storage(log_w);
+        launch(
+            Entry::IwAccumulate,
+            &p,
+            &[
+                (shaders::importance::LOG_W, &wb),
+                (shaders::importance::STATE, &sb),
+                (shaders::importance::RESULT, &resb),
+            ],
+            IMAGES,
+        );
+        ri::iw_accumulate(&p, log_w, &mut state, &mut result);
+        assert_close(&format!("iw_accumulate state after chunk {c}"), &read(&sb, IMAGES * 4), &state, 1e-5);
+    }
+    let got = read(&resb, n_results * 2);
+    assert_close("iw_accumulate result", &got, &result, 1e-5);
+    for i in 0..IMAGES {
+        let all: Vec<f64> =
+            chunks.iter().flat_map(|c| c[i * SAMPLES..(i + 1) * SAMPLES].to_vec()).map(|v| v as f64).collect();
+        let m = all.iter().cloned().fold(f64::MIN, f64::max);
+        let lme = m + (all.iter().map(|v| (v - m).exp()).sum::<f64>() / all.len() as f64).ln();
+        let at = (17 + i) * 2;
+        assert!((got[at] as f64 + lme).abs() < 1e-3, "image {i}: estimate {} vs direct {}", got[at], -lme);
+        let mean = all.iter().sum::<f64>() / all.len() as f64;
+        assert!((got[at + 1] as f64 + mean).abs() < 1e-3, "image {i}: mean log weight");
+        assert!(got[at] <= got[at + 1] + 1e-4, "log-mean-exp >= mean (Jensen) for image {i}");
+    }
+}
+
+/// The whole GPU estimate (ImportanceSampler: gather, encoder, chunks of decoder passes) against
+/// the CPU references composed by hand, with K split into several chunks.
+#[test]
+fn importance_sampler_should_match_the_composed_references() {
+    use wgvae::importance::{plan, ImportanceSampler, ROWS};
+    use wgvae::model::{Architecture, Decoder, Model};
+    let data = wgvae::data::embedded().expect("embedded data");
+    let n = 3;
+    let split = wgvae::data::Split {
+        images: data.val.images[..n * 784].to_vec(),
+        labels: data.val.labels[..n].to_vec(),
+        pixels: 784,
+    };
+    let model = Model::new(Architecture {
+        image: wgvae::data::ImageShape::mnist(),
+        hidden: vec![9],
+        latent: 3,
+        decoder: Decoder::Bernoulli,
+        classes: 0,
+        categorical: None,
+    });
+    let params = model.init_params(3);
+    let k = ROWS + 5; // two chunks per image, the second smaller
+    assert_eq!(plan(k, n), (1, (ROWS + 5).div_ceil(2)));
+    let (g, kernels) = gpu();
+    let pb = storage(&params);
+    let sampler = ImportanceSampler::new(
+        g,
+        kernels,
+        &model,
+        &pb,
+        (&gpu::images_with(g, "images", &split.images), n),
+        k,
+        wgvae::data::Binarize::None,
+        1,
+        7,
+    );
+    let got = sampler.run(g, k, |_| {});
+    let w = |l: &wgvae::model::Layer| {
+        (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
+    };
+    for i in 0..n {
+        let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();
+        let mut h = x.clone();
+        for l in &model.encoder {
+            let (wt, b) = w(l);
+            h = r::linear_forward(&h, wt, b, 1, l.n_in, l.n_out, l.relu);
+        }
+        let p = IwParams {
+            images: 1,
+            samples: k as u32,
+            latent: 3,
+            pixels: 784,
+            first_image: i as u32,
+            first_sample: 0,
+            total_samples: k as u32,
+            seed: 7,
+        };
+        let (z, log_ratio) = ri::iw_sample(&p, &h);
+        let mut d = z;
+        for l in &model.decoder {
+            let (wt, b) = w(l);
+            d = r::linear_forward(&d, wt, b, k, l.n_in, l.n_out, l.relu);
+        }
+        let log_w = ri::iw_log_weight(&p, &d, &x, &log_ratio);
+        let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 2]);
+        ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
+        assert_close(&format!("image {i}: -log p(x), K = {k}"), &[got.nll[i], got.neg_elbo[i]], &result[i * 2..], 1e-4);
+    }
+}

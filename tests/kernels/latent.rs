@@ -1,0 +1,99 @@
+//! shaders/latent.wgsl: the reparameterized sample and the Gaussian KL.
+use crate::common::*;
+
+#[test]
+fn reparam_forward_should_match_reference() {
+    let mulv = random(B * 2 * LATENT, 10, 1.5);
+    let c = counters(5, 26);
+    let (p, cb, mb) = (latent_params(B), gpu::storage_with(&gpu().0, "counters", &[c]), storage(&mulv));
+    let (eb, zb) = (storage(&[0.0; B * LATENT]), storage(&[0.0; B * LATENT]));
+    run(gpu().1.get(Entry::ReparamForward).launch_over(
+        &gpu().0,
+        &[
+            bind(shaders::latent::PARAMS, &p),
+            bind(shaders::latent::COUNTERS, &cb),
+            bind(shaders::latent::MULV, &mb),
+            bind(shaders::latent::EPS, &eb),
+            bind(shaders::latent::Z, &zb),
+        ],
+        (B * LATENT).div_ceil(4),
+    ));
+    let (eps, z) = r::reparam_forward(&mulv, B, LATENT, 1234, 3, &c);
+    assert_close("reparam_forward eps", &read(&eb, B * LATENT), &eps, 1e-5);
+    assert_close("reparam_forward z", &read(&zb, B * LATENT), &z, 1e-5);
+}
+
+#[test]
+fn reparam_backward_should_match_reference() {
+    let (mulv, eps, dz) = (random(B * 2 * LATENT, 11, 1.5), random(B * LATENT, 12, 2.0), random(B * LATENT, 13, 1.0));
+    let p = latent_params(B);
+    let (mb, eb, dzb, db) = (storage(&mulv), storage(&eps), storage(&dz), storage(&[0.0; B * 2 * LATENT]));
+    run(gpu().1.get(Entry::ReparamBackward).launch_over(
+        &gpu().0,
+        &[
+            bind(shaders::latent::PARAMS, &p),
+            bind(shaders::latent::MULV, &mb),
+            bind(shaders::latent::EPS, &eb),
+            bind(shaders::latent::DZ, &dzb),
+            bind(shaders::latent::DMULV, &db),
+        ],
+        B * LATENT,
+    ));
+    assert_close(
+        "reparam_backward",
+        &read(&db, B * 2 * LATENT),
+        &r::reparam_backward(&dz, &eps, &mulv, B, LATENT),
+        1e-5,
+    );
+}
+
+#[test]
+fn gaussian_kl_forward_should_match_reference() {
+    let mulv = random(B * 2 * LATENT, 14, 2.0);
+    let (p, mb, kb) = (latent_params(B), storage(&mulv), storage(&[0.0; B]));
+    run(gpu().1.get(Entry::GaussianKlForward).launch_over(
+        &gpu().0,
+        &[bind(shaders::latent::PARAMS, &p), bind(shaders::latent::MULV, &mb), bind(shaders::latent::KL, &kb)],
+        B,
+    ));
+    assert_close("gaussian_kl_forward", &read(&kb, B), &r::gaussian_kl_forward(&mulv, B, LATENT), 1e-5);
+}
+
+#[test]
+fn gaussian_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() {
+    let (mulv, start) = (random(B * 2 * LATENT, 15, 2.0), random(B * 2 * LATENT, 16, 1.0));
+    // A free-bits threshold between the dimensions' mean KLs, so some dimensions pass and some do not.
+    let mut means: Vec<f64> = (0..LATENT).map(|j| dim_mean_kl(&mulv, B, LATENT, j)).collect();
+    means.sort_by(f64::total_cmp);
+    let free_bits = ((means[LATENT / 2] + means[LATENT / 2 - 1]) / 2.0) as f32;
+    // (beta, warm-up steps, free bits, sample scale) at optimizer step 7.
+    for (beta, warmup, fb, scale) in [(1.0, 0, 0.0, 1.0), (0.5, 20, 0.0, 1.0), (2.0, 0, free_bits, 0.25)] {
+        let (p, mb, db) = (latent_params_with(B, beta, warmup, fb, scale), storage(&mulv), storage(&start));
+        let cb = gpu::storage_with(&gpu().0, "c", &[counters(7, 0)]);
+        run(gpu().1.get(Entry::GaussianKlBackward).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::latent::PARAMS, &p),
+                bind(shaders::latent::COUNTERS, &cb),
+                bind(shaders::latent::MULV, &mb),
+                bind(shaders::latent::DMULV, &db),
+            ],
+            B * LATENT,
+        ));
+        let mut want = start.clone();
+        r::gaussian_kl_backward(&mulv, &mut want, B, LATENT, r::kl_weight(beta, warmup, 7) * scale, fb);
+        assert_close(
+            &format!("gaussian_kl_backward beta {beta} warm-up {warmup} free bits {fb}"),
+            &read(&db, B * 2 * LATENT),
+            &want,
+            1e-5,
+        );
+        if fb > 0.0 {
+            let untouched =
+                (0..LATENT).filter(|&j| (0..B).all(|b| want[b * 2 * LATENT + j] == start[b * 2 * LATENT + j])).count();
+            assert!(untouched > 0 && untouched < LATENT, "free bits should stop some dimensions, not all: {untouched}");
+        }
+    }
+    assert_eq!(r::kl_weight(0.5, 20, 7), 0.5 * 7.0 / 20.0);
+    assert_eq!(r::kl_weight(0.5, 20, 70), 0.5);
+}

@@ -1,0 +1,159 @@
+//! shaders/loss.wgsl: the reconstruction terms and finish_step.
+use crate::common::*;
+
+#[test]
+fn bernoulli_rec_forward_should_match_reference() {
+    // Logits up to +-40: the stable softplus must not overflow or lose the tail. Rows are samples of
+    // ceil(13 / repeat) inputs.
+    let logits = random(B * PIXELS, 17, 40.0);
+    let x: Vec<f32> = random(B * PIXELS, 18, 1.0).iter().map(|v| v.abs()).collect();
+    for repeat in [1, 3] {
+        let (p, lb, xb, rb) =
+            (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&[0.0; B]));
+        run(gpu().1.get(Entry::BernoulliRecForward).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
+                bind(shaders::loss::REC, &rb),
+            ],
+            B,
+        ));
+        assert_close(
+            &format!("bernoulli_rec_forward repeat {repeat}"),
+            &read(&rb, B),
+            &r::bernoulli_rec_forward(&logits, &x, B, PIXELS, repeat),
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn bernoulli_rec_backward_should_match_reference() {
+    let logits = random(B * PIXELS, 19, 40.0);
+    let x: Vec<f32> = random(B * PIXELS, 20, 1.0).iter().map(|v| v.abs()).collect();
+    let coef: Vec<f32> = random(B, 44, 1.0).iter().map(|v| v.abs()).collect();
+    for repeat in [1, 3] {
+        let (p, lb, xb, db) =
+            (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&[0.0; B * PIXELS]));
+        let cb = storage(&coef);
+        run(gpu().1.get(Entry::BernoulliRecBackward).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
+                bind(shaders::loss::DLOGITS, &db),
+                bind(shaders::loss::COEF, &cb),
+            ],
+            B * PIXELS,
+        ));
+        assert_close(
+            &format!("bernoulli_rec_backward repeat {repeat}"),
+            &read(&db, B * PIXELS),
+            &r::bernoulli_rec_backward(&logits, &x, &coef, PIXELS, repeat),
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn gaussian_rec_forward_and_backward_should_match_reference() {
+    // Log-variances from -9 to 7: some rows outside the clamp [-6, 4] on each side.
+    let logits: Vec<f32> = random(B * 2 * PIXELS, 56, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if (i / PIXELS) % 2 == 1 { v * 8.0 - 1.0 } else { v * 1.5 })
+        .collect();
+    let x: Vec<f32> = random(B * PIXELS, 57, 1.0).iter().map(|v| v.abs()).collect();
+    let coef: Vec<f32> = random(B, 58, 1.0).iter().map(|v| v.abs()).collect();
+    for repeat in [1, 3] {
+        let p = loss_params_repeat(B as u32, true, repeat);
+        let (lb, xb, rb, db, cb) =
+            (storage(&logits), storage(&x), storage(&[0.0; B]), storage(&[0.0; B * 2 * PIXELS]), storage(&coef));
+        run(gpu().1.get(Entry::GaussianRecForward).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
+                bind(shaders::loss::REC, &rb),
+            ],
+            B,
+        ));
+        assert_close(
+            &format!("gaussian_rec_forward repeat {repeat}"),
+            &read(&rb, B),
+            &r::gaussian_rec_forward(&logits, &x, B, PIXELS, repeat),
+            1e-5,
+        );
+        run(gpu().1.get(Entry::GaussianRecBackward).launch_over(
+            &gpu().0,
+            &[
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
+                bind(shaders::loss::DLOGITS, &db),
+                bind(shaders::loss::COEF, &cb),
+            ],
+            B * PIXELS,
+        ));
+        assert_close(
+            &format!("gaussian_rec_backward repeat {repeat}"),
+            &read(&db, B * 2 * PIXELS),
+            &r::gaussian_rec_backward(&logits, &x, &coef, PIXELS, repeat),
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn finish_step_should_match_reference_and_catch_non_finite_losses() {
+    let rec = random(B, 21, 100.0);
+    let kl = random(B, 22, 10.0);
+    let mut nan_rec = rec.clone();
+    nan_rec[3] = f32::NAN;
+    // (rec, pass_rows, training, repeat): pass_rows 30 or 23 cuts the batch inside it.
+    for (rec, pass_rows, training, repeat, fixed) in [
+        (rec.clone(), 100u32, true, 1, false),
+        (rec.clone(), 30, false, 1, false),
+        (nan_rec, 100, true, 1, false),
+        (rec.clone(), 23, true, 4, false),
+        (rec.clone(), 30, true, 1, true),
+    ] {
+        let start_counters = counters(7, 20);
+        let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
+        let p = uniform(&LossParams {
+            batch: B as u32,
+            pixels: PIXELS as u32,
+            pass_rows,
+            training: training as u32,
+            repeat: repeat as u32,
+            fixed_batch: fixed as u32,
+            pad: [0; 2],
+        });
+        let (cb, rb, kb) = (gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
+        let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
+        run(gpu().1.get(Entry::FinishStep).launch(
+            &gpu().0,
+            &[
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::COUNTERS, &cb),
+                bind(shaders::loss::REC, &rb),
+                bind(shaders::loss::KL, &kb),
+                bind(shaders::loss::TOTALS, &tb),
+            ],
+            [1, 1, 1],
+        ));
+        let (mut want_c, mut want_t) = (start_counters, start_totals);
+        r::finish_step(&rec, &kl, pass_rows, training, repeat, fixed, &mut want_c, &mut want_t);
+        assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c);
+        let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
+        if rec.iter().all(|v| v.is_finite()) {
+            assert_close("finish_step totals", bytemuck::cast_slice(&[got_t]), bytemuck::cast_slice(&[want_t]), 1e-5);
+        } else {
+            assert_eq!(want_c.bad_step, 7, "the reference must flag the NaN");
+        }
+    }
+}

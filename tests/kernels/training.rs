@@ -1,0 +1,190 @@
+//! A few GPU training steps against the reference trainer (src/reference/trainer.rs), in every
+//! mode: losses after each step, every step's gradient, and the weights after four steps.
+use crate::common::*;
+use wgvae::objective::{Baseline, Estimator, Objective};
+
+/// One model and objective to train on both sides. Widths pick the kernel variants: hidden 45 or
+/// latent 6 keep layers on the scalar kernels, hidden 44 with latent 8 puts every layer on vec4.
+#[derive(Clone)]
+struct Case {
+    hidden: Vec<usize>,
+    latent: usize,
+    objective: ObjectiveSettings,
+    decoder: Decoder,
+    /// Classes of a conditional model, 0 for none.
+    classes: usize,
+    categorical: Option<(usize, usize)>,
+}
+
+impl Case {
+    fn new(hidden: usize, latent: usize) -> Case {
+        Case {
+            hidden: vec![hidden],
+            latent,
+            objective: ObjectiveSettings::default(),
+            decoder: Decoder::Bernoulli,
+            classes: 0,
+            categorical: None,
+        }
+    }
+
+    fn scalar() -> Case {
+        Case::new(45, 6)
+    }
+
+    fn vec4() -> Case {
+        Case::new(44, 8)
+    }
+
+    fn objective(self, objective: ObjectiveSettings) -> Case {
+        Case { objective, ..self }
+    }
+
+    fn gaussian(self) -> Case {
+        Case { decoder: Decoder::Gaussian, ..self }
+    }
+
+    fn conditional(self, classes: usize) -> Case {
+        Case { classes, ..self }
+    }
+
+    fn categorical(self, groups: usize, categories: usize) -> Case {
+        Case { latent: groups * categories, categorical: Some((groups, categories)), ..self }
+    }
+
+    /// Trains four steps of batch 13 on 61 images with both trainers and compares them.
+    fn check(self) {
+        use wgvae::config::TrainSettings;
+        use wgvae::model::{Architecture, Model};
+        use wgvae::reference::trainer::ReferenceTrainer;
+        use wgvae::trainer::GpuTrainer;
+        let data = wgvae::data::embedded().expect("embedded data");
+        let take = |from: usize, n: usize| wgvae::data::Split {
+            images: data.train.images[from * 784..(from + n) * 784].to_vec(),
+            labels: data.train.labels[from..from + n].to_vec(),
+            pixels: 784,
+        };
+        let (train, val) = (take(0, 61), take(3000, 9));
+        let Case { hidden, latent, objective, decoder, classes, categorical } = self;
+        let model = Model::new(Architecture {
+            image: wgvae::data::ImageShape::mnist(),
+            hidden,
+            latent,
+            decoder,
+            classes,
+            categorical,
+        });
+        let settings = TrainSettings {
+            batch: 13,
+            adam: wgvae::config::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            seed: 5,
+            binarize: wgvae::data::Binarize::Dynamic,
+            objective: objective.clone(),
+            tau_start: 2.0,
+            tau_end: 0.5,
+            anneal_steps: 3,
+        };
+        let mut params = model.init_params(5);
+        if let Some(prior) = &model.prior {
+            // A prior that is not N(0, I), so that every term of the two-Gaussian KL is exercised.
+            let noise = random(prior.n_in * prior.n_out, 77, 0.3);
+            params[prior.weight_at..prior.weight_at + noise.len()].copy_from_slice(&noise);
+        }
+        let (g, k) = gpu();
+        let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
+        let mut reference = ReferenceTrainer::new(model, settings, params);
+        let order = wgvae::commands::draws::epoch_order(train.len(), 5, 1);
+        gpu_trainer.start_epoch(g, &order);
+        reference.start_pass();
+        let pass_rows = (gpu_trainer.steps_per_epoch * 13) as u32;
+        for step in 0..4 {
+            gpu_trainer.train_steps(g, 1);
+            reference.train_step(&train.images, &train.labels, &order, pass_rows);
+            let (got, want) = (gpu_trainer.totals(g), reference.totals);
+            // Running totals after each step: every step's rec and kl must agree.
+            assert_close(
+                &format!("{objective:?}: losses through step {step}"),
+                &[got.rec_sum, got.kl_sum, got.examples],
+                &[want.rec_sum, want.kl_sum, want.examples],
+                1e-4,
+            );
+            // Every step's gradient, relative to its largest component: the first at the same weights
+            // (float rounding only); later ones at weights that Adam moved apart by rounding.
+            let (gg, gr) = (gpu_trainer.read_grads(g), &reference.grads);
+            let scale = gr.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = gg.iter().zip(gr).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            let tol = if step == 0 { 2e-5 } else { 2e-3 };
+            assert!(
+                worst < tol,
+                "{objective:?} {decoder:?}: gradient of step {step} differs by {worst} of its largest component"
+            );
+        }
+        // Adam moves a weight by about lr per step whatever the gradient's size, so a component whose
+        // gradient is rounding noise may step the other way: allow that (2 lr) but nothing more, and
+        // require the weights to agree closely on the whole.
+        let (wg, wr) = (gpu_trainer.read_params(g), &reference.params);
+        let diffs: Vec<f32> = wg.iter().zip(wr).map(|(a, b)| (a - b).abs()).collect();
+        let (worst, mean) =
+            (diffs.iter().fold(0.0f32, |m, &d| m.max(d)), diffs.iter().sum::<f32>() / diffs.len() as f32);
+        assert!(
+            worst <= 2.0 * 3e-3 && mean < 1e-5,
+            "{objective:?} {decoder:?}: weights after 4 steps differ by up to {worst}, {mean} on average"
+        );
+        assert_eq!(gpu_trainer.counters(g).step, 4);
+    }
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer() {
+    Case::scalar().check();
+    Case::vec4().check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_for_every_objective() {
+    let base = ObjectiveSettings::default();
+    let modes = [
+        ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Loo, samples: 3, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Mean, samples: 2, ..base.clone() },
+        ObjectiveSettings { estimator: Estimator::Score, samples: 1, beta: 0.7, warmup_steps: 3, ..base.clone() },
+        ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 3, free_bits: 0.05, ..base.clone() },
+    ];
+    for mode in modes {
+        Case::scalar().objective(mode).check();
+    }
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_a_gaussian_decoder() {
+    Case::vec4().gaussian().check();
+    let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 2, ..ObjectiveSettings::default() };
+    Case::scalar().objective(iwae).gaussian().check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_for_a_conditional_model() {
+    // latent 6 + class block 12: scalar kernels; latent 8 + 12 = 20 and 784 + 12: vec4 kernels.
+    Case::scalar().conditional(10).check();
+    let two = ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 2, ..ObjectiveSettings::default() };
+    Case::vec4().objective(two).gaussian().conditional(10).check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_per_datapoint_inference() {
+    let per_datapoint = ObjectiveSettings {
+        per_datapoint: Some((2, 0.05)),
+        beta: 0.7,
+        warmup_steps: 3,
+        ..ObjectiveSettings::default()
+    };
+    Case::scalar().objective(per_datapoint.clone()).check();
+    Case::vec4().objective(per_datapoint).gaussian().check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_categorical_latents() {
+    Case::scalar().categorical(4, 5).check();
+    let warm = ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 2, ..ObjectiveSettings::default() };
+    Case::vec4().objective(warm).categorical(3, 4).check();
+}
