@@ -5,8 +5,9 @@
 use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::Counters;
-use crate::gpu::params::{GatherParams, IwParams, STREAM_BINARIZE};
+use crate::gpu::params::IwParams;
 use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::launches::Gather;
 use crate::model::Model;
 use crate::network;
 use crate::shaders::{self, Entry};
@@ -91,29 +92,20 @@ impl ImportanceSampler {
         };
         let params_u = gpu::uniform_with(gpu, "iw params", &iw);
 
-        let gather = GatherParams {
-            batch: images as u32,
-            words: (pixels / 4) as u32,
-            pass_rows: n as u32,
-            binarize: binarize.code(),
-            seed: data_seed,
-            stream: STREAM_BINARIZE,
-            pad: [0; 2],
-        };
-        let gather_u = gpu::uniform_with(gpu, "iw gather params", &gather);
         let mulv = enc.last().expect("encoder has a layer");
         let logits = dec.last().expect("decoder has a layer");
-        let mut encode = vec![kernels.get(Entry::GatherBatch).launch_over(
-            gpu,
-            &[
-                bind(shaders::data::PARAMS, &gather_u),
-                bind(shaders::data::COUNTERS, &counters),
-                bind(shaders::data::IMAGES, image_buf),
-                bind(shaders::data::ORDER, &order),
-                bind(shaders::data::X, &x),
-            ],
-            images * pixels / 4,
-        )];
+        let gather = Gather {
+            images: image_buf,
+            order: &order,
+            counters: &counters,
+            x: &x,
+            rows: images,
+            pixels,
+            pass_rows: n,
+            binarize,
+            seed: data_seed,
+        };
+        let mut encode = vec![gather.launch(gpu, kernels)];
         encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
 
         // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.

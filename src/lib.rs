@@ -15,6 +15,7 @@ pub mod files;
 pub mod gpu;
 pub mod images;
 pub mod importance;
+pub mod launches;
 pub mod model;
 pub mod network;
 pub mod objective;

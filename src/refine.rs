@@ -11,6 +11,7 @@ use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::launches::{Gather, StepEnd};
 use crate::model::Model;
 use crate::network;
 use crate::shaders::{self, Entry};
@@ -75,27 +76,18 @@ impl Refiner {
         let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
         let coef = gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]);
 
-        let gather = GatherParams {
-            batch: batch as u32,
-            words: (input / 4) as u32,
-            pass_rows: n as u32,
-            binarize: binarize.code(),
+        let gather = Gather {
+            images,
+            order: &order,
+            counters: &counters,
+            x: &x,
+            rows: batch,
+            pixels: input,
+            pass_rows: n,
+            binarize,
             seed: data_seed,
-            stream: STREAM_BINARIZE,
-            pad: [0; 2],
         };
-        let gather_u = gpu::uniform_with(gpu, "refine gather", &gather);
-        let mut encode = vec![k(Entry::GatherBatch).launch_over(
-            gpu,
-            &[
-                bind(shaders::data::PARAMS, &gather_u),
-                bind(shaders::data::COUNTERS, &counters),
-                bind(shaders::data::IMAGES, images),
-                bind(shaders::data::ORDER, &order),
-                bind(shaders::data::X, &x),
-            ],
-            batch * input / 4,
-        )];
+        let mut encode = vec![gather.launch(gpu, kernels)];
         if !from_prior {
             encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
         }
@@ -166,17 +158,8 @@ impl Refiner {
             ));
             launches
         };
-        let finish = k(Entry::FinishStep).launch(
-            gpu,
-            &[
-                bind(shaders::loss::PARAMS, &loss_params),
-                bind(shaders::loss::COUNTERS, &counters),
-                bind(shaders::loss::REC, &rec),
-                bind(shaders::loss::KL, &kl),
-                bind(shaders::loss::TOTALS, &totals),
-            ],
-            [1, 1, 1],
-        );
+        let finish =
+            StepEnd { counters: &counters, rec: &rec, kl: &kl, totals: &totals }.launch(gpu, kernels, &loss_params);
 
         // A measurement: one draw of z per input, its rec and the analytic KL added to the totals.
         let mut draw = forward(&measure_latent);

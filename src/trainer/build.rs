@@ -6,6 +6,7 @@ use crate::data::Split;
 use crate::gpu::kernels::{bind, bind_range};
 use crate::gpu::params::*;
 use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::launches::{Gather, StepEnd};
 use crate::model::{Layer, Model};
 use crate::network::{self, LinearOp};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
@@ -153,27 +154,10 @@ impl GpuTrainer {
             };
 
         let gather = |s: &GpuSplit, pass_rows: usize| {
-            let p = GatherParams {
-                batch: b as u32,
-                words: (input / 4) as u32,
-                pass_rows: pass_rows as u32,
-                binarize: settings.binarize.code(),
-                seed: settings.seed,
-                stream: STREAM_BINARIZE,
-                pad: [0; 2],
-            };
-            let u = gpu::uniform_with(gpu, "gather params", &p);
-            k(Entry::GatherBatch).launch_over(
-                gpu,
-                &[
-                    bind(shaders::data::PARAMS, &u),
-                    bind(shaders::data::COUNTERS, &counters),
-                    bind(shaders::data::IMAGES, &s.images),
-                    bind(shaders::data::ORDER, &s.order),
-                    bind(shaders::data::X, &x),
-                ],
-                b * input / 4,
-            )
+            let (binarize, seed) = (settings.binarize, settings.seed);
+            let (images, order, counters, x) = (&s.images, &s.order, &counters, &x);
+            Gather { images, order, counters, x, rows: b, pixels: input, pass_rows, binarize, seed }
+                .launch(gpu, kernels)
         };
         let gather_labels = |s: &GpuSplit, pass_rows: usize| {
             let p = GatherParams {
@@ -437,19 +421,8 @@ impl GpuTrainer {
                 },
             ]
         };
-        let finish = |u: &wgpu::Buffer| {
-            k(Entry::FinishStep).launch(
-                gpu,
-                &[
-                    bind(shaders::loss::PARAMS, u),
-                    bind(shaders::loss::COUNTERS, &counters),
-                    bind(shaders::loss::REC, &rec),
-                    bind(shaders::loss::KL, &kl),
-                    bind(shaders::loss::TOTALS, &totals),
-                ],
-                [1, 1, 1],
-            )
-        };
+        let step_end = StepEnd { counters: &counters, rec: &rec, kl: &kl, totals: &totals };
+        let finish = |u: &wgpu::Buffer| step_end.launch(gpu, kernels, u);
         let sample_params = gpu::uniform_with(
             gpu,
             "sample params",
