@@ -101,7 +101,7 @@ pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
     let hidden = model.arch.hidden.len();
     let z = model.arch.latent;
     let slot = |name: String, at: usize, shape: Vec<usize>| TensorSlot { name, at, shape };
-    let linear = |name: String, l: &crate::model::Layer| {
+    let linear = |name: String, l: &crate::network::Layer| {
         [
             slot(format!("{name}.weight"), l.weight_at, vec![l.n_out, l.n_in]),
             slot(format!("{name}.bias"), l.bias_at, vec![l.n_out]),

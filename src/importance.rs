@@ -6,7 +6,7 @@ use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::Counters;
 use crate::gpu::params::IwParams;
-use crate::gpu::{self, Gpu, Kernels, Launch};
+use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
 use crate::launches::Gather;
 use crate::model::Model;
 use crate::network;
@@ -63,6 +63,7 @@ impl ImportanceSampler {
         data_seed: u32,
         seed: u32,
     ) -> ImportanceSampler {
+        let l = Launcher { gpu, kernels };
         let (images, chunk) = plan(k, n);
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input());
@@ -105,8 +106,8 @@ impl ImportanceSampler {
             binarize,
             seed: data_seed,
         };
-        let mut encode = vec![gather.launch(gpu, kernels)];
-        encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, images, &x, &enc));
+        let mut encode = vec![gather.launch(l)];
+        encode.extend(network::forward_path(l, params, &model.encoder, images, &x, &enc));
 
         // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.
         let mut chunk_launches = vec![kernels.get(Entry::IwSample).launch_over(
@@ -119,7 +120,7 @@ impl ImportanceSampler {
             ],
             rows,
         )];
-        chunk_launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, rows, &z, &dec));
+        chunk_launches.extend(network::forward_path(l, params, &model.decoder, rows, &z, &dec));
         chunk_launches.push(kernels.get(model.arch.decoder.log_weight_kernel()).launch_over(
             gpu,
             &[

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
+use crate::network::{Layer, LayerKind};
 use crate::shaders::Entry;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,20 +86,6 @@ impl Decoder {
     }
 }
 
-/// One linear layer y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Layer {
-    pub n_in: usize,
-    pub n_out: usize,
-    /// ReLU on the output.
-    pub relu: bool,
-    /// Whether the input came out of a ReLU (its gradient is masked where the input is 0).
-    pub relu_input: bool,
-    /// Offsets of W and b in the flat parameter buffer, in floats.
-    pub weight_at: usize,
-    pub bias_at: usize,
-}
-
 #[derive(Clone, Debug)]
 pub struct Model {
     pub arch: Architecture,
@@ -118,7 +105,7 @@ impl Model {
             at += align_floats(n_in * n_out);
             let bias_at = at;
             at += align_floats(n_out);
-            Layer { n_in, n_out, relu, relu_input, weight_at, bias_at }
+            Layer { kind: LayerKind::Linear, n_in, n_out, relu, relu_input, weight_at, bias_at }
         };
         // Widths along each path; every layer but the last of a path has a ReLU.
         let mut encoder_widths = vec![arch.input() + arch.class_block()];
@@ -149,11 +136,11 @@ impl Model {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut params = vec![0.0f32; self.param_count];
         for layer in self.encoder.iter().chain(&self.decoder) {
-            let bound = 1.0 / (layer.n_in as f32).sqrt();
-            for w in &mut params[layer.weight_at..layer.weight_at + layer.n_in * layer.n_out] {
+            let bound = 1.0 / (layer.fan_in() as f32).sqrt();
+            for w in &mut params[layer.weight_at..layer.weight_at + layer.weight_len()] {
                 *w = rng.random_range(-bound..bound);
             }
-            for b in &mut params[layer.bias_at..layer.bias_at + layer.n_out] {
+            for b in &mut params[layer.bias_at..layer.bias_at + layer.bias_len()] {
                 *b = rng.random_range(-bound..bound);
             }
         }
@@ -163,8 +150,8 @@ impl Model {
     /// Multiply-adds of one training step per example: forward and the three backward products,
     /// without the first layer's input gradient, which is never computed.
     pub fn flops_per_example(&self) -> f64 {
-        let macs: usize = self.layers().map(|l| l.n_in * l.n_out).sum();
-        let first = self.encoder[0].n_in * self.encoder[0].n_out;
+        let macs: usize = self.layers().map(|l| l.macs_per_row()).sum();
+        let first = self.encoder[0].macs_per_row();
         2.0 * (3 * macs - first) as f64
     }
 }

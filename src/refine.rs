@@ -8,13 +8,12 @@
 //! per-datapoint inference, on images it has not seen.
 use crate::config::AdamConfig;
 use crate::data::Binarize;
-use crate::gpu::kernels::{bind, submit};
-use crate::gpu::params::*;
-use crate::gpu::{self, Gpu, Kernels, Launch};
-use crate::launches::{Gather, StepEnd};
+use crate::gpu::kernels::submit;
+use crate::gpu::params::{Counters, LatentParams, LossTotals, STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
+use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::launches::{adam_step, loss_params, Gather, GaussianRows, Reconstruction, StepEnd};
 use crate::model::Model;
 use crate::network;
-use crate::shaders::{self, Entry};
 
 /// Negative ELBO totals of a pass, before and after refinement.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,8 +57,8 @@ impl Refiner {
         adam: AdamConfig,
         from_prior: bool,
     ) -> Refiner {
+        let l = Launcher { gpu, kernels };
         let (input, latent) = (model.arch.input(), model.arch.latent);
-        let k = |entry: Entry| kernels.get(entry);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
@@ -67,8 +66,7 @@ impl Refiner {
         let enc = network::activations(gpu, "refine encoder out ", &model.encoder, batch);
         let dec = network::activations(gpu, "refine decoder out ", &model.decoder, batch);
         let d_dec = network::activations(gpu, "refine d decoder out ", &model.decoder, batch);
-        let mulv = enc.last().expect("encoder has a layer");
-        let logits = dec.last().expect("decoder has a layer");
+        let mulv = enc.last().expect("encoder has a layer"); // [B, 2 latent]: the parameters refined
         let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
         let (eps, z, dz, rec, kl) =
             (f32s(batch * latent), f32s(batch * latent), f32s(batch * latent), f32s(batch), f32s(batch));
@@ -76,90 +74,52 @@ impl Refiner {
         let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
         let coef = gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]);
 
+        let (images, order_b, counters_b, x_b) = (images, &order, &counters, &x);
         let gather = Gather {
             images,
-            order: &order,
-            counters: &counters,
-            x: &x,
+            order: order_b,
+            counters: counters_b,
+            x: x_b,
             rows: batch,
             pixels: input,
             pass_rows: n,
             binarize,
             seed: data_seed,
         };
-        let mut encode = vec![gather.launch(gpu, kernels)];
+        let mut encode = vec![gather.launch(l)];
         if !from_prior {
-            encode.extend(network::forward_path(gpu, kernels, params, &model.encoder, batch, &x, &enc));
+            encode.extend(network::forward_path(l, params, &model.encoder, batch, &x, &enc));
         }
 
         let latent_u = |stream: u32| {
-            gpu::uniform_with(
-                gpu,
-                "refine latent",
-                &LatentParams {
-                    batch: batch as u32,
-                    latent: latent as u32,
-                    seed: data_seed,
-                    stream,
-                    beta: 1.0,
-                    warmup_steps: 0,
-                    free_bits: 0.0,
-                    sample_scale: 1.0,
-                },
-            )
+            let p = LatentParams {
+                batch: batch as u32,
+                latent: latent as u32,
+                seed: data_seed,
+                stream,
+                beta: 1.0,
+                warmup_steps: 0,
+                free_bits: 0.0,
+                sample_scale: 1.0,
+            };
+            l.uniform("refine latent", &p)
         };
         let (measure_latent, step_latent) = (latent_u(STREAM_EVAL_EPS), latent_u(STREAM_TRAIN_EPS));
         // pass_rows is the current batch's real inputs, rewritten per batch; the cursor stays at 0.
-        let loss_params = gpu::uniform_with(
-            gpu,
-            "refine loss",
-            &LossParams {
-                batch: batch as u32,
-                pixels: input as u32,
-                pass_rows: 0,
-                training: 1,
-                repeat: 1,
-                fixed_batch: 1,
-                pad: [0; 2],
-            },
-        );
-        let (rec_forward_name, rec_backward_name) = model.arch.decoder.loss_kernels();
+        let loss_params = loss_params(l, batch, input, 0, 1, true, true);
+        let q =
+            GaussianRows { rows: batch, latent, counters: &counters, mulv, d_mulv: &d_mulv, eps: &eps, z: &z, dz: &dz };
+        let logits = dec.last().expect("decoder has a layer");
+        let recon =
+            Reconstruction { decoder: model.arch.decoder, logits, x: &x, rec: &rec, rows: batch, pixels: input };
         let forward = |latent_params: &wgpu::Buffer| {
-            let mut launches = vec![k(Entry::ReparamForward).launch_over(
-                gpu,
-                &[
-                    bind(shaders::latent::PARAMS, latent_params),
-                    bind(shaders::latent::COUNTERS, &counters),
-                    bind(shaders::latent::MULV, mulv),
-                    bind(shaders::latent::EPS, &eps),
-                    bind(shaders::latent::Z, &z),
-                ],
-                (batch * latent).div_ceil(4),
-            )];
-            launches.extend(network::forward_path(gpu, kernels, params, &model.decoder, batch, &z, &dec));
-            launches.push(k(rec_forward_name).launch_over(
-                gpu,
-                &[
-                    bind(shaders::loss::PARAMS, &loss_params),
-                    bind(shaders::loss::LOGITS, logits),
-                    bind(shaders::loss::X, &x),
-                    bind(shaders::loss::REC, &rec),
-                ],
-                batch,
-            ));
-            launches.push(k(Entry::GaussianKlForward).launch_over(
-                gpu,
-                &[
-                    bind(shaders::latent::PARAMS, latent_params),
-                    bind(shaders::latent::MULV, mulv),
-                    bind(shaders::latent::KL, &kl),
-                ],
-                batch,
-            ));
+            let mut launches = vec![q.reparam_forward(l, latent_params)];
+            launches.extend(network::forward_path(l, params, &model.decoder, batch, &z, &dec));
+            launches.push(recon.forward(l, &loss_params));
+            launches.push(q.kl_forward(l, latent_params, &kl));
             launches
         };
-        let finish =
-            StepEnd { counters: &counters, rec: &rec, kl: &kl, totals: &totals }.launch(gpu, kernels, &loss_params);
+        let finish = StepEnd { counters: &counters, rec: &rec, kl: &kl, totals: &totals }.launch(l, &loss_params);
 
         // A measurement: one draw of z per input, its rec and the analytic KL added to the totals.
         let mut draw = forward(&measure_latent);
@@ -167,66 +127,11 @@ impl Refiner {
 
         // A refinement step: the ELBO's gradient reaches mulv through the frozen decoder only.
         let mut step = forward(&step_latent);
-        step.push(k(rec_backward_name).launch_over(
-            gpu,
-            &[
-                bind(shaders::loss::PARAMS, &loss_params),
-                bind(shaders::loss::LOGITS, logits),
-                bind(shaders::loss::X, &x),
-                bind(shaders::loss::DLOGITS, &d_dec[model.decoder.len() - 1]),
-                bind(shaders::loss::COEF, &coef),
-            ],
-            batch * input,
-        ));
-        for (i, l) in model.decoder.iter().enumerate().rev() {
-            let (layer_in, d_in) = if i == 0 { (&z, &dz) } else { (&dec[i - 1], &d_dec[i - 1]) };
-            step.push(network::backward_input(gpu, kernels, params, l, batch, &d_dec[i], layer_in, d_in));
-        }
-        step.push(k(Entry::ReparamBackward).launch_over(
-            gpu,
-            &[
-                bind(shaders::latent::PARAMS, &step_latent),
-                bind(shaders::latent::MULV, mulv),
-                bind(shaders::latent::EPS, &eps),
-                bind(shaders::latent::DZ, &dz),
-                bind(shaders::latent::DMULV, &d_mulv),
-            ],
-            batch * latent,
-        ));
-        step.push(k(Entry::GaussianKlBackward).launch_over(
-            gpu,
-            &[
-                bind(shaders::latent::PARAMS, &step_latent),
-                bind(shaders::latent::COUNTERS, &counters),
-                bind(shaders::latent::MULV, mulv),
-                bind(shaders::latent::DMULV, &d_mulv),
-            ],
-            batch * latent,
-        ));
-        let adam_u = gpu::uniform_with(
-            gpu,
-            "refine adam",
-            &AdamParams {
-                count: (batch * 2 * latent) as u32,
-                lr: adam.lr,
-                beta1: adam.beta1,
-                beta2: adam.beta2,
-                eps: adam.eps,
-                pad: [0; 3],
-            },
-        );
-        step.push(k(Entry::AdamStep).launch_over(
-            gpu,
-            &[
-                bind(shaders::adam::PARAMS, &adam_u),
-                bind(shaders::adam::COUNTERS, &counters),
-                bind(shaders::adam::GRADS, &d_mulv),
-                bind(shaders::adam::WEIGHTS, mulv),
-                bind(shaders::adam::M, &adam_m),
-                bind(shaders::adam::V, &adam_v),
-            ],
-            batch * 2 * latent,
-        ));
+        step.push(recon.backward(l, &loss_params, d_dec.last().expect("decoder has a layer"), &coef));
+        step.extend(network::backward_inputs(l, params, &model.decoder, batch, (&z, &dec, &d_dec), &dz));
+        step.push(q.reparam_backward(l, &step_latent));
+        step.push(q.kl_backward(l, &step_latent));
+        step.push(adam_step(l, &adam, &counters, (&d_mulv, mulv), (&adam_m, &adam_v), batch * 2 * latent));
         step.push(finish);
 
         Refiner {

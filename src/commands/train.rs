@@ -204,7 +204,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             gpu,
             &session.kernels,
             &trainer.model,
-            &trainer.params,
+            trainer.params(),
             trainer.val_images(),
             config.batch,
             config.binarize,

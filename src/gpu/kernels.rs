@@ -126,3 +126,26 @@ impl Kernels {
         &self.by_entry[&entry]
     }
 }
+
+/// The device and its kernels together: what every launch builder needs.
+#[derive(Clone, Copy)]
+pub struct Launcher<'a> {
+    pub gpu: &'a Gpu,
+    pub kernels: &'a Kernels,
+}
+
+impl Launcher<'_> {
+    /// `entry` over `n` invocations of a 1-D kernel.
+    pub fn over(&self, entry: Entry, binds: &[Bind], n: usize) -> Launch {
+        self.kernels.get(entry).launch_over(self.gpu, binds, n)
+    }
+
+    /// `entry` with an explicit grid.
+    pub fn grid(&self, entry: Entry, binds: &[Bind], workgroups: [u32; 3]) -> Launch {
+        self.kernels.get(entry).launch(self.gpu, binds, workgroups)
+    }
+
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        super::uniform_with(self.gpu, label, value)
+    }
+}

@@ -6,4 +6,4 @@ pub mod params;
 
 pub use buffers::*;
 pub use context::{list_adapters, Backend, DeviceChoice, Gpu};
-pub use kernels::{Kernel, Kernels, Launch};
+pub use kernels::{Kernel, Kernels, Launch, Launcher};

@@ -21,7 +21,7 @@ pub fn refine(
     adam: &AdamConfig,
 ) -> (LossTotals, LossTotals) {
     let (input, latent) = (model.arch.input(), model.arch.latent);
-    let w = |l: &crate::model::Layer| {
+    let w = |l: &crate::network::Layer| {
         (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
     };
     let mut h = x.to_vec();

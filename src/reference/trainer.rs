@@ -7,7 +7,8 @@ use super::samples::*;
 use super::table::*;
 use crate::config::TrainSettings;
 use crate::gpu::params::{Counters, LossTotals};
-use crate::model::{Layer, Model};
+use crate::model::Model;
+use crate::network::Layer;
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 
 pub struct ReferenceTrainer {

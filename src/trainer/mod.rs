@@ -1,7 +1,12 @@
 //! The GPU trainer: every buffer the model needs, and the training step as a list of launches
 //! recorded once. The host only starts passes, submits runs of steps and reads totals back.
-//! `build.rs` records the buffers and launch lists; this file is the trainer's API.
-mod build;
+//! buffers.rs allocates, latent.rs is the latent block, step.rs records the launch lists; this
+//! file is the trainer's API.
+mod buffers;
+mod latent;
+mod step;
+
+use buffers::{Buffers, GpuSplit};
 
 use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;
@@ -9,33 +14,13 @@ use crate::gpu::params::{Counters, LossTotals};
 use crate::gpu::{self, Gpu, Launch};
 use crate::model::{Decoder, Model};
 
-/// One split of the data, resident on the GPU.
-struct GpuSplit {
-    images: wgpu::Buffer, // [n, pixels / 4] u32, 4 pixels a word
-    labels: wgpu::Buffer, // [n] u32
-    order: wgpu::Buffer,  // [pass_rows] u32 image indices
-    rows: usize,
-}
-
 pub struct GpuTrainer {
     pub model: Model,
     pub settings: TrainSettings,
     pub steps_per_epoch: usize,
-    pub params: wgpu::Buffer, // every weight and bias, layout in model.rs
-    grads: wgpu::Buffer,      // same layout
-    adam_m: wgpu::Buffer,
-    adam_v: wgpu::Buffer,
-    counters: wgpu::Buffer, // Counters
-    totals: wgpu::Buffer,   // LossTotals of the current pass
-    baseline: wgpu::Buffer, // the score estimator's running-mean control variate [mean, initialised]
+    bufs: Buffers,
     train: GpuSplit,
     val: GpuSplit,
-    pub x: wgpu::Buffer,              // [B, input] the gathered batch
-    pub z: wgpu::Buffer,              // [R, latent], R = B x samples per input
-    pub logits: wgpu::Buffer,         // [R, input] (Gaussian: [R, 2 * input]), the decoder's last output
-    pub mulv: wgpu::Buffer,           // [B, 2 * latent], the encoder's output: rows of mu then logvar
-    decode_labels: wgpu::Buffer,      // [R] u32: a CVAE's class per decoded row
-    table: Option<[wgpu::Buffer; 3]>, // per-datapoint inference: (mu, logvar) per training image, Adam m, v
     train_step: Vec<Launch>,
     gradient_len: usize, // train_step[..gradient_len] computes the gradient; Adam and bookkeeping follow
     encode: Vec<Launch>,
@@ -49,8 +34,8 @@ impl GpuTrainer {
         if let Some((split, order)) = split_order {
             gpu.queue.write_buffer(&split.order, 0, bytemuck::cast_slice(order));
         }
-        gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&0u32));
-        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&LossTotals::default()));
+        gpu.queue.write_buffer(&self.bufs.counters, 4, bytemuck::bytes_of(&0u32));
+        gpu.queue.write_buffer(&self.bufs.totals, 0, bytemuck::bytes_of(&LossTotals::default()));
     }
 
     /// Starts a training epoch over `order` (a permutation of the training images).
@@ -64,36 +49,39 @@ impl GpuTrainer {
     pub fn resume_epoch(&self, gpu: &Gpu, order: &[u32], steps_done: usize, totals: LossTotals) {
         self.start_epoch(gpu, order);
         let cursor = (steps_done * self.settings.batch) as u32;
-        gpu.queue.write_buffer(&self.counters, 4, bytemuck::bytes_of(&cursor));
-        gpu.queue.write_buffer(&self.totals, 0, bytemuck::bytes_of(&totals));
+        gpu.queue.write_buffer(&self.bufs.counters, 4, bytemuck::bytes_of(&cursor));
+        gpu.queue.write_buffer(&self.bufs.totals, 0, bytemuck::bytes_of(&totals));
     }
 
     /// The score estimator's running-mean baseline, [mean, initialised (0 or 1)].
     pub fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
-        let v = gpu::read::<f32>(gpu, &self.baseline, 0, 2);
+        let v = gpu::read::<f32>(gpu, &self.bufs.baseline, 0, 2);
         [v[0], v[1]]
     }
 
     pub fn set_baseline_state(&self, gpu: &Gpu, state: [f32; 2]) {
-        gpu.queue.write_buffer(&self.baseline, 0, bytemuck::cast_slice(&state));
+        gpu.queue.write_buffer(&self.bufs.baseline, 0, bytemuck::cast_slice(&state));
     }
 
     /// Puts a checkpoint's training state back: weights, Adam's moments and the optimizer step.
     pub fn restore(&self, gpu: &Gpu, params: &[f32], adam_m: &[f32], adam_v: &[f32], optimizer_step: u32) {
-        gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
-        gpu.queue.write_buffer(&self.adam_m, 0, bytemuck::cast_slice(adam_m));
-        gpu.queue.write_buffer(&self.adam_v, 0, bytemuck::cast_slice(adam_v));
+        gpu.queue.write_buffer(&self.bufs.params, 0, bytemuck::cast_slice(params));
+        gpu.queue.write_buffer(&self.bufs.adam_m, 0, bytemuck::cast_slice(adam_m));
+        gpu.queue.write_buffer(&self.bufs.adam_v, 0, bytemuck::cast_slice(adam_v));
         let counters = Counters { step: optimizer_step, ..Counters::new() };
-        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+        gpu.queue.write_buffer(&self.bufs.counters, 0, bytemuck::bytes_of(&counters));
     }
 
     /// Per-datapoint inference: the table of (mu, logvar) per training image and its Adam moments.
     pub fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
-        self.table.as_ref().map(|t| [gpu::read_all(gpu, &t[0]), gpu::read_all(gpu, &t[1]), gpu::read_all(gpu, &t[2])])
+        self.bufs
+            .table
+            .as_ref()
+            .map(|t| [gpu::read_all(gpu, &t[0]), gpu::read_all(gpu, &t[1]), gpu::read_all(gpu, &t[2])])
     }
 
     pub fn set_table(&self, gpu: &Gpu, table: &[Vec<f32>; 3]) {
-        if let Some(t) = &self.table {
+        if let Some(t) = &self.bufs.table {
             for (buffer, values) in t.iter().zip(table) {
                 gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(values));
             }
@@ -102,7 +90,11 @@ impl GpuTrainer {
 
     /// (params, Adam m, Adam v), each in the flat layout of model.rs.
     pub fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        (gpu::read_all(gpu, &self.params), gpu::read_all(gpu, &self.adam_m), gpu::read_all(gpu, &self.adam_v))
+        (
+            gpu::read_all(gpu, &self.bufs.params),
+            gpu::read_all(gpu, &self.bufs.adam_m),
+            gpu::read_all(gpu, &self.bufs.adam_v),
+        )
     }
 
     /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
@@ -117,7 +109,7 @@ impl GpuTrainer {
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
             submit(gpu, &[&self.encode]);
-            out.extend(gpu::read::<f32>(gpu, &self.mulv, 0, chunk.len() * width));
+            out.extend(gpu::read::<f32>(gpu, self.bufs.mulv(), 0, chunk.len() * width));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
         out
@@ -131,11 +123,11 @@ impl GpuTrainer {
 
     /// The current pass's loss totals (waits for the GPU).
     pub fn totals(&self, gpu: &Gpu) -> LossTotals {
-        gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]
+        gpu::read::<LossTotals>(gpu, &self.bufs.totals, 0, 1)[0]
     }
 
     pub fn counters(&self, gpu: &Gpu) -> Counters {
-        gpu::read::<Counters>(gpu, &self.counters, 0, 1)[0]
+        gpu::read::<Counters>(gpu, &self.bufs.counters, 0, 1)[0]
     }
 
     /// Negative ELBO totals over the whole validation split (z sampled, as pytorch/examples).
@@ -158,10 +150,10 @@ impl GpuTrainer {
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
             submit(gpu, &[&self.eval_step]);
-            x.extend(gpu::read::<f32>(gpu, &self.x, 0, chunk.len() * input));
+            x.extend(gpu::read::<f32>(gpu, &self.bufs.x, 0, chunk.len() * input));
             // With several samples per input, each input's first sample.
             let (samples, width) = (self.settings.objective.samples, self.output_width());
-            let out = gpu::read::<f32>(gpu, &self.logits, 0, chunk.len() * samples * width);
+            let out = gpu::read::<f32>(gpu, self.bufs.logits(), 0, chunk.len() * samples * width);
             probs.extend(self.pictures(&out.chunks(width).step_by(samples).flatten().copied().collect::<Vec<_>>()));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
@@ -185,17 +177,14 @@ impl GpuTrainer {
         let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input());
         for (i, chunk) in z.chunks(rows * latent).enumerate() {
-            gpu.queue.write_buffer(&self.z, 0, bytemuck::cast_slice(chunk));
-            if !classes.is_empty() {
-                gpu.queue.write_buffer(
-                    &self.decode_labels,
-                    0,
-                    bytemuck::cast_slice(&classes[i * rows..(i * rows + rows).min(classes.len())]),
-                );
+            gpu.queue.write_buffer(&self.bufs.z, 0, bytemuck::cast_slice(chunk));
+            if let (Some(c), false) = (&self.bufs.cond, classes.is_empty()) {
+                let chunk_classes = &classes[i * rows..(i * rows + rows).min(classes.len())];
+                gpu.queue.write_buffer(&c.decode_labels, 0, bytemuck::cast_slice(chunk_classes));
             }
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;
-            out.extend(self.pictures(&gpu::read::<f32>(gpu, &self.logits, 0, rows * self.output_width())));
+            out.extend(self.pictures(&gpu::read::<f32>(gpu, self.bufs.logits(), 0, rows * self.output_width())));
         }
         out
     }
@@ -220,16 +209,21 @@ impl GpuTrainer {
         (&self.val.images, self.val.rows)
     }
 
+    /// Every weight and bias (model.rs layout), for the evaluators that run the same weights.
+    pub fn params(&self) -> &wgpu::Buffer {
+        &self.bufs.params
+    }
+
     pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
-        gpu::read_all(gpu, &self.params)
+        gpu::read_all(gpu, &self.bufs.params)
     }
 
     pub fn grads_buffer(&self) -> &wgpu::Buffer {
-        &self.grads
+        &self.bufs.grads
     }
 
     pub fn read_grads(&self, gpu: &Gpu) -> Vec<f32> {
-        gpu::read_all(gpu, &self.grads)
+        gpu::read_all(gpu, &self.bufs.grads)
     }
 
     /// The training step's launches in order, for the benchmark's per-kernel timing.
@@ -242,13 +236,13 @@ impl GpuTrainer {
     /// running-mean baseline does move, as it would in training).
     pub fn gradient_at(&self, gpu: &Gpu, draw: u32) {
         let counters = Counters { step: draw, ..Counters::new() };
-        gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&counters));
+        gpu.queue.write_buffer(&self.bufs.counters, 0, bytemuck::bytes_of(&counters));
         submit(gpu, &[&self.train_step[..self.gradient_len]]);
     }
 
     /// Adam's first and second moments (same layout as the parameters).
     pub fn optimizer_state(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
-        (&self.adam_m, &self.adam_v)
+        (&self.bufs.adam_m, &self.bufs.adam_v)
     }
 }
 

@@ -170,7 +170,7 @@ fn importance_sampler_should_match_the_composed_references() {
         7,
     );
     let got = sampler.run(g, k, |_| {});
-    let w = |l: &wgvae::model::Layer| {
+    let w = |l: &wgvae::network::Layer| {
         (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
     };
     for i in 0..n {

@@ -7,7 +7,7 @@ use crate::common::*;
 const SCALAR: (usize, usize) = (37, 261);
 const VEC4: (usize, usize) = (36, 268);
 use shaders::linear::{AUX, DIMS, LHS, OUT, RHS};
-use wgvae::network::linear_groups;
+use wgvae::network::linear::linear_groups;
 
 type Forward = fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>;
 type BackwardWeight = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;

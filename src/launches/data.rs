@@ -1,0 +1,74 @@
+//! shaders/data.wgsl: the batch's images and labels, gathered on the GPU from the resident dataset.
+use crate::data::Binarize;
+use crate::gpu::kernels::bind;
+use crate::gpu::params::{GatherParams, STREAM_BINARIZE};
+use crate::gpu::{Launch, Launcher};
+use crate::shaders::{data, Entry};
+
+/// x [rows, pixels] = the decoder targets of the next `rows` images of a pass: `order` [pass_rows]
+/// read at the cursor in `counters`, images packed 4 pixels a word; rows past the pass are 0.
+pub struct Gather<'a> {
+    pub images: &'a wgpu::Buffer,
+    pub order: &'a wgpu::Buffer,
+    pub counters: &'a wgpu::Buffer,
+    pub x: &'a wgpu::Buffer,
+    pub rows: usize,
+    pub pixels: usize,
+    pub pass_rows: usize,
+    /// How grey levels become targets, with the run's seed for the Bernoulli draws.
+    pub binarize: Binarize,
+    pub seed: u32,
+}
+
+impl Gather<'_> {
+    pub fn launch(&self, l: Launcher) -> Launch {
+        let p = GatherParams {
+            batch: self.rows as u32,
+            words: (self.pixels / 4) as u32,
+            pass_rows: self.pass_rows as u32,
+            binarize: self.binarize.code(),
+            seed: self.seed,
+            stream: STREAM_BINARIZE,
+            pad: [0; 2],
+        };
+        let u = l.uniform("gather params", &p);
+        use data::{COUNTERS, IMAGES, ORDER, PARAMS, X};
+        l.over(
+            Entry::GatherBatch,
+            &[
+                bind(PARAMS, &u),
+                bind(COUNTERS, self.counters),
+                bind(IMAGES, self.images),
+                bind(ORDER, self.order),
+                bind(X, self.x),
+            ],
+            self.rows * self.pixels / 4,
+        )
+    }
+}
+
+/// y [rows] = the labels of the same `rows` images of the pass as Gather takes.
+pub fn gather_labels(
+    l: Launcher,
+    (labels, order, counters): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    rows: usize,
+    pass_rows: usize,
+    y: &wgpu::Buffer,
+) -> Launch {
+    let p = GatherParams {
+        batch: rows as u32,
+        words: 0,
+        pass_rows: pass_rows as u32,
+        binarize: 0,
+        seed: 0,
+        stream: 0,
+        pad: [0; 2],
+    };
+    let u = l.uniform("gather labels params", &p);
+    use data::{COUNTERS, LABELS, ORDER, PARAMS, Y};
+    l.over(
+        Entry::GatherLabels,
+        &[bind(PARAMS, &u), bind(COUNTERS, counters), bind(ORDER, order), bind(LABELS, labels), bind(Y, y)],
+        rows,
+    )
+}

@@ -1,0 +1,96 @@
+//! shaders/loss.wgsl: -log p(x|z) per row and its gradient, and the end of a step.
+use crate::gpu::kernels::bind;
+use crate::gpu::params::LossParams;
+use crate::gpu::{Launch, Launcher};
+use crate::model::Decoder;
+use crate::shaders::{loss, Entry};
+
+/// Where a step's losses go: rec and kl per row are added to `totals` (LossTotals), and `counters`
+/// (Counters) moves on, as `params` (LossParams) says.
+pub struct StepEnd<'a> {
+    pub counters: &'a wgpu::Buffer,
+    pub rec: &'a wgpu::Buffer,
+    pub kl: &'a wgpu::Buffer,
+    pub totals: &'a wgpu::Buffer,
+}
+
+impl StepEnd<'_> {
+    /// finish_step: one invocation sums the rows, so the totals are the same on every adapter.
+    pub fn launch(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
+        use loss::{COUNTERS, KL, PARAMS, REC, TOTALS};
+        l.grid(
+            Entry::FinishStep,
+            &[
+                bind(PARAMS, params),
+                bind(COUNTERS, self.counters),
+                bind(REC, self.rec),
+                bind(KL, self.kl),
+                bind(TOTALS, self.totals),
+            ],
+            [1, 1, 1],
+        )
+    }
+}
+
+/// The reconstruction term over `rows` decoder rows: logits [rows, outputs per pixel x pixels] of x
+/// [rows / repeat, pixels] (LossParams says repeat), rec [rows] = -log p(x|z), and its gradient
+/// dlogits weighted per row by coef [rows].
+pub struct Reconstruction<'a> {
+    pub decoder: Decoder,
+    pub logits: &'a wgpu::Buffer,
+    pub x: &'a wgpu::Buffer,
+    pub rec: &'a wgpu::Buffer,
+    pub rows: usize,
+    pub pixels: usize,
+}
+
+impl Reconstruction<'_> {
+    pub fn forward(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
+        let (forward, _) = self.decoder.loss_kernels();
+        use loss::{LOGITS, PARAMS, REC, X};
+        l.over(
+            forward,
+            &[bind(PARAMS, params), bind(LOGITS, self.logits), bind(X, self.x), bind(REC, self.rec)],
+            self.rows,
+        )
+    }
+
+    /// dlogits = coef d(rec)/d(logits), one invocation per pixel of each row.
+    pub fn backward(&self, l: Launcher, params: &wgpu::Buffer, dlogits: &wgpu::Buffer, coef: &wgpu::Buffer) -> Launch {
+        let (_, backward) = self.decoder.loss_kernels();
+        use loss::{COEF, DLOGITS, LOGITS, PARAMS, X};
+        l.over(
+            backward,
+            &[
+                bind(PARAMS, params),
+                bind(LOGITS, self.logits),
+                bind(X, self.x),
+                bind(DLOGITS, dlogits),
+                bind(COEF, coef),
+            ],
+            self.rows * self.pixels,
+        )
+    }
+}
+
+/// LossParams of a pass over `pass_rows` inputs, `rows` decoder rows a step (`repeat` per input).
+pub fn loss_params(
+    l: Launcher,
+    rows: usize,
+    pixels: usize,
+    pass_rows: usize,
+    repeat: usize,
+    training: bool,
+    fixed_batch: bool,
+) -> wgpu::Buffer {
+    let p = LossParams {
+        batch: rows as u32,
+        pixels: pixels as u32,
+        pass_rows: pass_rows as u32,
+        training: training as u32,
+        repeat: repeat as u32,
+        fixed_batch: fixed_batch as u32,
+        pad: [0; 2],
+    };
+    l.uniform("loss params", &p)
+}

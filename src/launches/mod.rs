@@ -1,0 +1,17 @@
+//! One thin launcher per shader family: each binds its kernel's buffers by name and owns its
+//! dispatch shape, so the trainer, the refiner and the importance sampler write launch sequences
+//! as calls (network/ holds the layers' launchers).
+pub mod adam;
+pub mod categorical;
+pub mod data;
+pub mod latent;
+pub mod loss;
+pub mod rows;
+pub mod samples;
+
+pub use adam::{adam_step, Table};
+pub use categorical::CategoricalRows;
+pub use data::{gather_labels, Gather};
+pub use latent::GaussianRows;
+pub use loss::{loss_params, Reconstruction, StepEnd};
+pub use samples::SampleRows;

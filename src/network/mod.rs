@@ -1,0 +1,183 @@
+//! A network as an ordered list of layers, each reading the previous one's output, with the
+//! launches of its forward and backward passes at any row count. The trainer, the refiner and the
+//! importance sampler run the same layers on their own buffers; reference/network.rs follows the
+//! same list on the CPU.
+pub mod linear;
+
+use crate::gpu::{self, Launch, Launcher};
+
+/// What a layer computes. Each kind has its shaders, its launcher (network/<kind>.rs), its CPU
+/// reference (reference/network.rs) and its tests; this enum is the one place kinds are listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
+    Linear,
+}
+
+/// One layer of a path: `n_in` values per row in, `n_out` out, its parameters at fixed offsets of
+/// the one flat parameter buffer (and of the gradient buffer, which has the same layout).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layer {
+    pub kind: LayerKind,
+    pub n_in: usize,
+    pub n_out: usize,
+    /// ReLU on the output.
+    pub relu: bool,
+    /// Whether the input came out of a ReLU (its gradient is masked where the input is 0).
+    pub relu_input: bool,
+    /// Offsets of the weight and the bias in the flat parameter buffer, in floats.
+    pub weight_at: usize,
+    pub bias_at: usize,
+}
+
+impl Layer {
+    /// The weight's shape as PyTorch stores it.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        match self.kind {
+            LayerKind::Linear => vec![self.n_out, self.n_in],
+        }
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.weight_shape().iter().product()
+    }
+
+    pub fn bias_len(&self) -> usize {
+        match self.kind {
+            LayerKind::Linear => self.n_out,
+        }
+    }
+
+    /// Inputs each output sums over: PyTorch's initialisation bound is 1 / sqrt(fan_in).
+    pub fn fan_in(&self) -> usize {
+        match self.kind {
+            LayerKind::Linear => self.n_in,
+        }
+    }
+
+    /// Multiply-adds of the forward pass per row (each backward product costs as many).
+    pub fn macs_per_row(&self) -> usize {
+        self.weight_len()
+    }
+
+    /// output [rows, n_out] = the layer of input [rows, n_in], weights read from `params`.
+    pub fn forward(
+        &self,
+        l: Launcher,
+        params: &wgpu::Buffer,
+        rows: usize,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Launch {
+        match self.kind {
+            LayerKind::Linear => linear::forward(l, self, params, rows, input, output),
+        }
+    }
+
+    /// d_input [rows, n_in] from d_output [rows, n_out], masked where the layer's input (`input`)
+    /// came out of a ReLU.
+    pub fn backward_input(
+        &self,
+        l: Launcher,
+        params: &wgpu::Buffer,
+        rows: usize,
+        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+        d_input: &wgpu::Buffer,
+    ) -> Launch {
+        match self.kind {
+            LayerKind::Linear => linear::backward_input(l, self, params, rows, d_output, input, d_input),
+        }
+    }
+
+    /// The gradients of the layer's parameters over `rows` rows, written into `grads`.
+    pub fn backward_params(
+        &self,
+        l: Launcher,
+        grads: &wgpu::Buffer,
+        rows: usize,
+        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+    ) -> Vec<Launch> {
+        match self.kind {
+            LayerKind::Linear => linear::backward_params(l, self, grads, rows, input, d_output),
+        }
+    }
+
+    /// Its whole backward pass: the input's gradient (when `d_input` is given), then the parameters'.
+    pub fn backward(
+        &self,
+        l: Launcher,
+        (params, grads): (&wgpu::Buffer, &wgpu::Buffer),
+        rows: usize,
+        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+        d_input: Option<&wgpu::Buffer>,
+    ) -> Vec<Launch> {
+        let mut launches = Vec::new();
+        if let Some(d_input) = d_input {
+            launches.push(self.backward_input(l, params, rows, (input, d_output), d_input));
+        }
+        launches.extend(self.backward_params(l, grads, rows, (input, d_output)));
+        launches
+    }
+}
+
+/// One zeroed [rows, n_out] buffer per layer.
+pub fn activations(gpu: &gpu::Gpu, label: &str, layers: &[Layer], rows: usize) -> Vec<wgpu::Buffer> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| gpu::storage_zeroed(gpu, &format!("{label}{i}"), rows * layer.n_out * 4))
+        .collect()
+}
+
+/// The layers in order: input -> outputs[0] -> ... -> outputs[last].
+pub fn forward_path(
+    l: Launcher,
+    params: &wgpu::Buffer,
+    layers: &[Layer],
+    rows: usize,
+    input: &wgpu::Buffer,
+    outputs: &[wgpu::Buffer],
+) -> Vec<Launch> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| layer.forward(l, params, rows, if i == 0 { input } else { &outputs[i - 1] }, &outputs[i]))
+        .collect()
+}
+
+/// Backward through the layers, last first: every layer's parameter gradients into `grads`, and
+/// the gradient of the path's input into `d_input` when given. `outputs` and `d_outputs` are the
+/// forward pass's activations and their gradients (d_outputs[last] holds the loss's gradient).
+pub fn backward_path(
+    l: Launcher,
+    weights: (&wgpu::Buffer, &wgpu::Buffer),
+    layers: &[Layer],
+    rows: usize,
+    (input, outputs, d_outputs): (&wgpu::Buffer, &[wgpu::Buffer], &[wgpu::Buffer]),
+    d_input: Option<&wgpu::Buffer>,
+) -> Vec<Launch> {
+    let mut launches = Vec::new();
+    for (i, layer) in layers.iter().enumerate().rev() {
+        let layer_input = if i == 0 { input } else { &outputs[i - 1] };
+        let layer_d_input = if i == 0 { d_input } else { Some(&d_outputs[i - 1]) };
+        launches.extend(layer.backward(l, weights, rows, (layer_input, &d_outputs[i]), layer_d_input));
+    }
+    launches
+}
+
+/// Backward through frozen layers: the input gradients alone, down to `d_input`.
+pub fn backward_inputs(
+    l: Launcher,
+    params: &wgpu::Buffer,
+    layers: &[Layer],
+    rows: usize,
+    (input, outputs, d_outputs): (&wgpu::Buffer, &[wgpu::Buffer], &[wgpu::Buffer]),
+    d_input: &wgpu::Buffer,
+) -> Vec<Launch> {
+    let mut launches = Vec::new();
+    for (i, layer) in layers.iter().enumerate().rev() {
+        let (layer_input, layer_d_input) = if i == 0 { (input, d_input) } else { (&outputs[i - 1], &d_outputs[i - 1]) };
+        launches.push(layer.backward_input(l, params, rows, (layer_input, &d_outputs[i]), layer_d_input));
+    }
+    launches
+}

@@ -1,0 +1,313 @@
+//! GpuTrainer::new: the buffers, then each launch list (the training step, encode, evaluation,
+//! decode) recorded once as an ordered list of launches.
+use super::buffers::{Buffers, GpuSplit};
+use super::latent::LatentHead;
+use super::GpuTrainer;
+use crate::config::TrainSettings;
+use crate::data::Split;
+use crate::gpu::params::{LatentParams, SampleParams, TableParams, STREAM_INNER_EPS};
+use crate::gpu::{Gpu, Kernels, Launch, Launcher};
+use crate::launches::{adam_step, loss_params, rows, Gather, GaussianRows, Reconstruction, SampleRows, StepEnd, Table};
+use crate::model::Model;
+use crate::network;
+use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
+
+/// What every launch list of one trainer shares.
+struct Parts<'a> {
+    l: Launcher<'a>,
+    model: &'a Model,
+    s: &'a TrainSettings,
+    b: &'a Buffers,
+    head: LatentHead,
+    rows: usize, // R = batch x samples
+}
+
+impl Parts<'_> {
+    /// x = the batch at the cursor of `split`'s order.
+    fn gather(&self, split: &GpuSplit, pass_rows: usize) -> Launch {
+        let (images, order, counters, x) = (&split.images, &split.order, &self.b.counters, &self.b.x);
+        let (rows, pixels, binarize, seed) = (self.s.batch, self.model.arch.input(), self.s.binarize, self.s.seed);
+        Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }.launch(self.l)
+    }
+
+    fn encoder_forward(&self) -> Vec<Launch> {
+        let (input, _, _) = self.b.path_inputs();
+        network::forward_path(self.l, &self.b.params, &self.model.encoder, self.s.batch, input, &self.b.enc)
+    }
+
+    fn decoder_forward(&self) -> Vec<Launch> {
+        let (_, input, _) = self.b.path_inputs();
+        network::forward_path(self.l, &self.b.params, &self.model.decoder, self.rows, input, &self.b.dec)
+    }
+
+    /// The decoder's gradients, and dz when `with_dz` (a CVAE's: the z columns of d[z | onehot]).
+    fn decoder_backward(&self, with_dz: bool) -> Vec<Launch> {
+        let (b, (_, input, d_input)) = (self.b, self.b.path_inputs());
+        let acts = (input, b.dec.as_slice(), b.d_dec.as_slice());
+        let mut launches = network::backward_path(
+            self.l,
+            (&b.params, &b.grads),
+            &self.model.decoder,
+            self.rows,
+            acts,
+            with_dz.then_some(d_input),
+        );
+        if let (true, Some(c)) = (with_dz, &b.cond) {
+            let (z, cb) = (self.model.arch.latent, self.model.arch.class_block());
+            launches.push(rows::copy_columns(self.l, self.rows, (&c.dzc, z + cb, 0), (&b.dz, z, 0), z));
+        }
+        launches
+    }
+
+    fn reconstruction(&self) -> Reconstruction<'_> {
+        let (decoder, logits, x, rec) = (self.model.arch.decoder, self.b.logits(), &self.b.x, &self.b.rec);
+        Reconstruction { decoder, logits, x, rec, rows: self.rows, pixels: self.model.arch.input() }
+    }
+
+    /// dlogits = coef d(rec)/d(logits).
+    fn rec_backward(&self, loss_params: &wgpu::Buffer) -> Launch {
+        let d_logits = self.b.d_dec.last().expect("a decoder layer");
+        self.reconstruction().backward(self.l, loss_params, d_logits, &self.b.coef)
+    }
+
+    fn step_end(&self, loss_params: &wgpu::Buffer) -> Launch {
+        let b = self.b;
+        StepEnd { counters: &b.counters, rec: &b.rec, kl: &b.kl, totals: &b.totals }.launch(self.l, loss_params)
+    }
+
+    fn samples<'a>(&'a self, params: &'a wgpu::Buffer) -> SampleRows<'a> {
+        let b = self.b;
+        SampleRows {
+            rows: self.rows,
+            latent: self.model.arch.latent,
+            params,
+            counters: &b.counters,
+            mulv: &b.mulv_s,
+            d_mulv: &b.d_mulv_s,
+            eps: &b.eps,
+            z: &b.z,
+            dz: &b.dz,
+            rec: &b.rec,
+            log_w: &b.log_w,
+            coef: &b.coef,
+            baseline: &b.baseline,
+        }
+    }
+
+    /// The gradient in q's parameters per sample (d_mulv_s), and the decoder's, by objective and
+    /// estimator; rec and kl per row are already there.
+    fn latent_gradient(&self, train_loss: &wgpu::Buffer) -> Vec<Launch> {
+        let (l, s) = (self.l, &self.s.objective);
+        let sample_params = l.uniform(
+            "sample params",
+            &SampleParams {
+                rows: self.rows as u32,
+                samples: s.samples as u32,
+                latent: self.model.arch.latent as u32,
+                baseline: s.baseline.code(),
+                beta: s.beta,
+                warmup_steps: s.warmup_steps,
+                decay: BASELINE_DECAY,
+                pad: 0,
+            },
+        );
+        let q = self.samples(&sample_params);
+        let mut launches = Vec::new();
+        match (s.objective, s.estimator) {
+            (Objective::Elbo, Estimator::Reparam) => {
+                launches.push(self.rec_backward(train_loss)); // dlogits
+                launches.extend(self.decoder_backward(true)); // -> dz
+                launches.extend(self.head.backward(l, self.b)); // dmulv through the sample, + dKL
+            }
+            (Objective::Iwae, _) => {
+                launches.push(q.log_weight(l)); // log w per sample
+                launches.push(q.iwae_weights(l, self.s.batch)); // coef = softmax(log w)
+                launches.push(self.rec_backward(train_loss)); // dlogits = coef d(rec)/d(logits)
+                launches.extend(self.decoder_backward(true)); // -> dz
+                launches.push(q.sampled_latent_backward(l)); // dmulv through z, log p(z), log q
+            }
+            (Objective::Elbo, Estimator::Score) => {
+                launches.push(q.log_weight(l)); // the learning signal f = log w
+                launches.push(self.rec_backward(train_loss)); // the decoder's stays pathwise
+                launches.extend(self.decoder_backward(false));
+                launches.push(q.score_backward(l)); // dmulv = -(f - b) grad log q / samples
+                if s.baseline == Baseline::Mean {
+                    launches.push(q.score_baseline_update(l));
+                }
+            }
+        }
+        launches
+    }
+
+    /// Per-datapoint inference's launches on the table: gathering the batch's rows (update 0), or
+    /// Adam on them (update `index` of the step's inner + 1).
+    fn table(&self, split: &GpuSplit, adam_index: Option<usize>) -> Launch {
+        let (b, s) = (self.b, self.s);
+        let [table, m, v] = b.table.as_ref().expect("a per-datapoint run has a table");
+        let (inner, lr) = s.objective.per_datapoint.expect("per-datapoint settings");
+        let width = self.model.arch.encoder_outputs();
+        let p = TableParams {
+            batch: s.batch as u32,
+            width: width as u32,
+            pass_rows: split.order_rows(s.batch) as u32,
+            updates_per_step: (inner + 1) as u32,
+            update_index: adam_index.unwrap_or(0) as u32,
+            lr,
+            beta1: s.adam.beta1,
+            beta2: s.adam.beta2,
+            eps: s.adam.eps,
+            pad: [0; 3],
+        };
+        let u = self.l.uniform("table params", &p);
+        let t = Table { table, m, v, order: &split.order, counters: &b.counters };
+        match adam_index {
+            None => t.gather(self.l, &u, b.mulv(), s.batch * width),
+            Some(_) => t.adam_step(self.l, &u, b.d_mulv(), s.batch * width),
+        }
+    }
+
+    /// Per-datapoint inference's inner step `i`: the batch's (mu, logvar) alone, decoder fixed, on
+    /// a fresh draw of eps, then Adam on their table rows.
+    fn inner_step(&self, split: &GpuSplit, i: usize, train_loss: &wgpu::Buffer) -> Vec<Launch> {
+        let (b, s, l) = (self.b, &self.s.objective, self.l);
+        let latent = self.model.arch.latent;
+        let u = l.uniform(
+            "inner latent params",
+            &LatentParams {
+                batch: self.rows as u32,
+                latent: latent as u32,
+                seed: self.s.seed,
+                stream: STREAM_INNER_EPS + i as u32,
+                beta: s.beta,
+                warmup_steps: s.warmup_steps,
+                free_bits: 0.0,
+                sample_scale: 1.0,
+            },
+        );
+        let (counters, mulv, d_mulv, eps, z, dz) = (&b.counters, b.mulv(), b.d_mulv(), &b.eps, &b.z, &b.dz);
+        let q = GaussianRows { rows: self.rows, latent, counters, mulv, d_mulv, eps, z, dz };
+        let mut launches = vec![self.table(split, None), q.reparam_forward(l, &u)]; // mulv = table rows; z
+        launches.extend(self.decoder_forward());
+        launches.push(self.rec_backward(train_loss));
+        launches.extend(self.decoder_backward(true)); // (the decoder's gradients are overwritten later)
+        launches.extend([q.reparam_backward(l, &u), q.kl_backward(l, &u), self.table(split, Some(i))]);
+        launches
+    }
+}
+
+impl GpuSplit {
+    /// Rows of the pass's order: every full batch of the training split, as the epoch runs them.
+    fn order_rows(&self, batch: usize) -> usize {
+        self.rows / batch * batch
+    }
+}
+
+impl GpuTrainer {
+    pub fn new(
+        gpu: &Gpu,
+        kernels: &Kernels,
+        model: Model,
+        settings: TrainSettings,
+        params: &[f32],
+        train: &Split,
+        val: &Split,
+    ) -> GpuTrainer {
+        let l = Launcher { gpu, kernels };
+        let (batch, samples) = (settings.batch, settings.objective.samples);
+        let steps_per_epoch = train.len() / batch;
+        let train_split = GpuSplit::new(gpu, "train", train, train.len());
+        let val_split = GpuSplit::new(gpu, "validation", val, val.len().div_ceil(batch) * batch);
+        let b = Buffers::new(gpu, &model, &settings, params, train.len());
+        let head = LatentHead::new(l, &model, &settings);
+        let p = Parts { l, model: &model, s: &settings, b: &b, head, rows: batch * samples };
+        let (pixels, enc_out) = (model.arch.input(), model.arch.encoder_outputs());
+        let train_rows = steps_per_epoch * batch;
+        let train_loss = loss_params(l, p.rows, pixels, train_rows, samples, true, false);
+        let eval_loss = loss_params(l, p.rows, pixels, val.len(), samples, false, false);
+        let row_params = rows::row_params(l, batch, samples, enc_out);
+        let repeat_mulv =
+            (samples > 1).then(|| rows::repeat_rows(l, &row_params, b.mulv(), &b.mulv_s, p.rows * enc_out));
+
+        // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
+        let mut step = vec![p.gather(&train_split, train_rows)]; //             x = the batch
+        step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x | y], p(z|y)
+        if let Some((inner, _)) = settings.objective.per_datapoint {
+            for i in 0..inner {
+                step.extend(p.inner_step(&train_split, i, &train_loss)); //     the batch's q alone
+            }
+            step.push(p.table(&train_split, None)); //                          mulv = the table's rows
+        } else {
+            step.extend(p.encoder_forward()); //                                mulv = encoder(x)
+        }
+        step.extend(repeat_mulv.clone()); //                                    one row per sample
+        step.push(p.head.sample(l, &b, true)); //                               z ~ q(z|x)
+        step.extend(p.head.condition_z(l, &b, false, samples)); //                  CVAE: [z | y]
+        step.extend(p.decoder_forward()); //                                    logits = decoder(z)
+        step.push(p.reconstruction().forward(l, &train_loss)); //               rec per row
+        step.push(p.head.kl(l, &b)); //                                         kl per row
+        step.extend(p.latent_gradient(&train_loss)); //                         decoder grads; dmulv per sample
+        if samples > 1 {
+            step.push(rows::sum_row_groups(l, &row_params, &b.d_mulv_s, b.d_mulv(), batch * enc_out));
+            if let Some(c) = &b.cond {
+                // (the rows' width is the encoder's, 2 latent: a CVAE's latent is Gaussian)
+                step.push(rows::sum_row_groups(l, &row_params, &c.d_prior_s, &c.d_prior, batch * enc_out));
+            }
+        }
+        if let (Some(prior), Some(c)) = (&model.prior, &b.cond) {
+            step.extend(prior.backward_params(l, &b.grads, batch, (&c.yc, &c.d_prior)));
+            // CVAE: p(z|y)'s grads
+        }
+        if settings.objective.per_datapoint.is_some() {
+            let inner = settings.objective.per_datapoint.map_or(0, |(inner, _)| inner);
+            step.push(p.table(&train_split, Some(inner))); //                   the table takes q's gradient
+        } else {
+            let (input, acts) = (b.path_inputs().0, (b.enc.as_slice(), b.d_enc.as_slice()));
+            let weights = (&b.params, &b.grads);
+            step.extend(network::backward_path(l, weights, &model.encoder, batch, (input, acts.0, acts.1), None));
+        }
+        let gradient_len = step.len(); //                                       everything before is the gradient
+        step.push(adam_step(
+            l,
+            &settings.adam,
+            &b.counters,
+            (&b.grads, &b.params),
+            (&b.adam_m, &b.adam_v),
+            model.param_count,
+        ));
+        step.push(p.step_end(&train_loss)); //                                  totals += losses; step += 1
+
+        // Encoding validation images: q's parameters in mulv.
+        let mut encode = vec![p.gather(&val_split, val.len())];
+        encode.extend(p.head.condition_inputs(l, &model, &b, &val_split, val.len()));
+        encode.extend(p.encoder_forward());
+
+        // Evaluation: the same forward on its own random stream, no backward.
+        let mut eval_step = encode.clone();
+        eval_step.extend(repeat_mulv);
+        eval_step.push(p.head.sample(l, &b, false));
+        eval_step.extend(p.head.condition_z(l, &b, false, samples));
+        eval_step.extend(p.decoder_forward());
+        eval_step.push(p.reconstruction().forward(l, &eval_loss));
+        eval_step.push(p.head.kl(l, &b));
+        eval_step.push(p.step_end(&eval_loss));
+
+        // Decoding given latents (and, for a CVAE, classes in decode_labels).
+        let mut decode = p.head.condition_z(l, &b, true, 1);
+        decode.extend(p.decoder_forward());
+
+        drop(p);
+        GpuTrainer {
+            model,
+            settings,
+            steps_per_epoch,
+            bufs: b,
+            train: train_split,
+            val: val_split,
+            train_step: step,
+            gradient_len,
+            encode,
+            eval_step,
+            decode,
+        }
+    }
+}
