@@ -9,6 +9,7 @@ pub mod categorical;
 pub mod condition;
 pub mod importance;
 pub mod kernels;
+pub mod network;
 pub mod refine;
 pub mod samples;
 pub mod table;

@@ -1,6 +1,7 @@
 //! src/refine.rs on the CPU, from the reference kernels in the same order: tests compare the
 //! ELBO before and after refinement with the GPU's.
 use super::kernels::*;
+use super::network::{backward_path, forward_path};
 use crate::config::AdamConfig;
 use crate::gpu::params::{Counters, LossTotals};
 use crate::gpu::params::{STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
@@ -21,23 +22,11 @@ pub fn refine(
     adam: &AdamConfig,
 ) -> (LossTotals, LossTotals) {
     let (input, latent) = (model.arch.input(), model.arch.latent);
-    let w = |l: &crate::network::Layer| {
-        (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
-    };
-    let mut h = x.to_vec();
-    for l in &model.encoder {
-        let (wt, b) = w(l);
-        h = linear_forward(&h, wt, b, batch, l.n_in, l.n_out, l.relu);
-    }
-    let mut mulv = h;
+    let mut mulv = forward_path(&model.encoder, params, x.to_vec(), batch).pop().expect("q's parameters");
     // One draw: (eps, z, decoder activations, logits, rec, kl) at the counters.
     let forward = |mulv: &[f32], stream: u32, counters: &Counters| {
         let (eps, z) = reparam_forward(mulv, batch, latent, seed, stream, counters);
-        let mut acts = vec![z.clone()];
-        for l in &model.decoder {
-            let (wt, b) = w(l);
-            acts.push(linear_forward(acts.last().expect("input"), wt, b, batch, l.n_in, l.n_out, l.relu));
-        }
+        let acts = forward_path(&model.decoder, params, z, batch);
         let logits = acts.last().expect("logits").clone();
         let rec = match model.arch.decoder {
             crate::model::Decoder::Bernoulli => bernoulli_rec_forward(&logits, x, batch, input, 1),
@@ -59,13 +48,11 @@ pub fn refine(
     for _ in 0..steps {
         let (eps, acts, logits, rec, kl) = forward(&mulv, STREAM_TRAIN_EPS, &counters);
         let ones = vec![1.0; batch];
-        let mut d = match model.arch.decoder {
+        let d_logits = match model.arch.decoder {
             crate::model::Decoder::Bernoulli => bernoulli_rec_backward(&logits, x, &ones, input, 1),
             crate::model::Decoder::Gaussian => gaussian_rec_backward(&logits, x, &ones, input, 1),
         };
-        for (i, l) in model.decoder.iter().enumerate().rev() {
-            d = linear_backward_input(&d, w(l).0, &acts[i], batch, l.n_in, l.n_out, l.relu_input);
-        }
+        let d = backward_path(&model.decoder, params, None, &acts, d_logits, batch, true).expect("dz");
         let mut d_mulv = reparam_backward(&d, &eps, &mulv, batch, latent);
         gaussian_kl_backward(&mulv, &mut d_mulv, batch, latent, 1.0, 0.0);
         adam_step(&d_mulv, &mut mulv, &mut m, &mut v, counters.step, adam);

@@ -3,12 +3,12 @@
 use super::categorical::*;
 use super::condition::*;
 use super::kernels::*;
+use super::network::{backward_path, forward_path, layer_backward_params, layer_forward};
 use super::samples::*;
 use super::table::*;
 use crate::config::TrainSettings;
 use crate::gpu::params::{Counters, LossTotals};
 use crate::model::Model;
-use crate::network::Layer;
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 
 pub struct ReferenceTrainer {
@@ -24,14 +24,6 @@ pub struct ReferenceTrainer {
     pub baseline: [f32; 2],
     /// Per-datapoint inference: the (mu, logvar) table over the training images and its Adam moments.
     pub table: [Vec<f32>; 3],
-}
-
-fn weight(params: &[f32], l: &Layer) -> Vec<f32> {
-    params[l.weight_at..l.weight_at + l.n_in * l.n_out].to_vec()
-}
-
-fn bias(params: &[f32], l: &Layer) -> Vec<f32> {
-    params[l.bias_at..l.bias_at + l.n_out].to_vec()
 }
 
 impl ReferenceTrainer {
@@ -86,14 +78,7 @@ impl ReferenceTrainer {
         };
         let mut yc = vec![0.0; b * cb];
         one_hot_columns(&y, &mut yc, b, cb, cb, 0, 1);
-        let prior = model.prior.map(|p| {
-            repeat_rows(
-                &linear_forward(&yc, &weight(&self.params, &p), &bias(&self.params, &p), b, p.n_in, p.n_out, false),
-                b,
-                samples,
-                2 * latent,
-            )
-        });
+        let prior = model.prior.map(|p| repeat_rows(&layer_forward(&p, &self.params, &yc, b), b, samples, 2 * latent));
 
         // Per-datapoint inference: inner steps on the batch's rows of the table, then the table
         // stands in for the encoder's output.
@@ -126,29 +111,16 @@ impl ReferenceTrainer {
                     crate::gpu::params::STREAM_INNER_EPS + i as u32,
                     &self.counters,
                 );
-                let mut acts = vec![z];
-                for l in &model.decoder {
-                    acts.push(linear_forward(
-                        acts.last().expect("z"),
-                        &weight(&self.params, l),
-                        &bias(&self.params, l),
-                        b,
-                        l.n_in,
-                        l.n_out,
-                        l.relu,
-                    ));
-                }
+                let acts = forward_path(&model.decoder, &self.params, z, b);
                 let logits = acts.last().expect("logits");
                 let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
                 let ones = vec![1.0; b];
-                let mut d = if gaussian {
+                let d_logits = if gaussian {
                     gaussian_rec_backward(logits, &x, &ones, input, 1)
                 } else {
                     bernoulli_rec_backward(logits, &x, &ones, input, 1)
                 };
-                for (j, l) in model.decoder.iter().enumerate().rev() {
-                    d = linear_backward_input(&d, &weight(&self.params, l), &acts[j], b, l.n_in, l.n_out, l.relu_input);
-                }
+                let d = backward_path(&model.decoder, &self.params, None, &acts, d_logits, b, true).expect("dz");
                 let mut d_mulv = reparam_backward(&d, &eps, &mulv, b, latent);
                 gaussian_kl_backward(
                     &mulv,
@@ -164,23 +136,12 @@ impl ReferenceTrainer {
         }
 
         // Forward, keeping every activation.
-        let mut enc = vec![if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() }];
-        if obj.per_datapoint.is_none() {
-            for l in &model.encoder {
-                let y = linear_forward(
-                    enc.last().expect("input"),
-                    &weight(&self.params, l),
-                    &bias(&self.params, l),
-                    b,
-                    l.n_in,
-                    l.n_out,
-                    l.relu,
-                );
-                enc.push(y);
-            }
+        let enc_in = if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() };
+        let enc = if obj.per_datapoint.is_none() {
+            forward_path(&model.encoder, &self.params, enc_in, b)
         } else {
-            enc.push(gather_table_rows(&table_params(0), &self.table[0], order, &self.counters));
-        }
+            vec![enc_in, gather_table_rows(&table_params(0), &self.table[0], order, &self.counters)]
+        };
         let mulv = repeat_rows(enc.last().expect("mulv"), b, samples, model.arch.encoder_outputs());
         let (groups, categories) = model.arch.categorical.unwrap_or((0, 0));
         let cat = crate::gpu::params::CategoricalParams {
@@ -202,19 +163,8 @@ impl ReferenceTrainer {
         } else {
             reparam_forward(&mulv, rows, latent, s.seed, crate::gpu::params::STREAM_TRAIN_EPS, &self.counters)
         };
-        let mut dec = vec![if prior.is_some() { with_class(&z, rows, latent, samples) } else { z.clone() }];
-        for l in &model.decoder {
-            let y = linear_forward(
-                dec.last().expect("z"),
-                &weight(&self.params, l),
-                &bias(&self.params, l),
-                rows,
-                l.n_in,
-                l.n_out,
-                l.relu,
-            );
-            dec.push(y);
-        }
+        let dec_in = if prior.is_some() { with_class(&z, rows, latent, samples) } else { z.clone() };
+        let dec = forward_path(&model.decoder, &self.params, dec_in, rows);
         let logits = dec.last().expect("logits").clone();
         let gaussian = model.arch.decoder == crate::model::Decoder::Gaussian;
         let rec = if gaussian {
@@ -237,15 +187,13 @@ impl ReferenceTrainer {
             Objective::Iwae => iwae_weights(&log_w, samples),
             Objective::Elbo => vec![1.0 / samples as f32; rows],
         };
-        let mut d = if gaussian {
+        let d_logits = if gaussian {
             gaussian_rec_backward(&logits, &x, &coef, input, samples)
         } else {
             bernoulli_rec_backward(&logits, &x, &coef, input, samples)
         };
-        for (i, l) in model.decoder.iter().enumerate().rev() {
-            layer_backward(&mut self.grads, rows, l, &dec[i], &d);
-            d = linear_backward_input(&d, &weight(&self.params, l), &dec[i], rows, l.n_in, l.n_out, l.relu_input);
-        }
+        let d = backward_path(&model.decoder, &self.params, Some(&mut self.grads), &dec, d_logits, rows, true)
+            .expect("the decoder input's gradient");
         let mut dz = vec![0.0; rows * latent];
         copy_columns(&d, &mut dz, rows, latent + cb, latent, latent, 0, 0);
         let mut dprior = None;
@@ -275,28 +223,17 @@ impl ReferenceTrainer {
             }
         };
         if let (Some(p), Some(dp)) = (&model.prior, dprior) {
-            layer_backward(&mut self.grads, b, p, &yc, &sum_row_groups(&dp, b, samples, 2 * latent));
+            layer_backward_params(p, &mut self.grads, &yc, &sum_row_groups(&dp, b, samples, 2 * latent), b);
         }
-        let mut d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
+        let d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
         if let Some((inner, _)) = obj.per_datapoint {
             let [table, m, v] = &mut self.table;
             table_adam_step(&table_params(inner), table, m, v, &d, order, &self.counters);
         }
-        for (i, l) in model.encoder.iter().enumerate().rev().filter(|_| obj.per_datapoint.is_none()) {
-            layer_backward(&mut self.grads, b, l, &enc[i], &d);
-            if i > 0 {
-                d = linear_backward_input(&d, &weight(&self.params, l), &enc[i], b, l.n_in, l.n_out, l.relu_input);
-            }
+        if obj.per_datapoint.is_none() {
+            backward_path(&model.encoder, &self.params, Some(&mut self.grads), &enc, d, b, false);
         }
         adam_step(&self.grads, &mut self.params, &mut self.m, &mut self.v, self.counters.step, &s.adam);
         finish_step(&rec, &kl, pass_rows, true, samples, false, &mut self.counters, &mut self.totals);
     }
-}
-
-/// Writes one layer's weight and bias gradients into the flat gradient vector.
-fn layer_backward(grads: &mut [f32], b: usize, l: &Layer, input: &[f32], d_output: &[f32]) {
-    let dw = linear_backward_weight(d_output, input, b, l.n_in, l.n_out);
-    let db = linear_backward_bias(d_output, b, l.n_out);
-    grads[l.weight_at..l.weight_at + dw.len()].copy_from_slice(&dw);
-    grads[l.bias_at..l.bias_at + db.len()].copy_from_slice(&db);
 }

@@ -170,16 +170,10 @@ fn importance_sampler_should_match_the_composed_references() {
         7,
     );
     let got = sampler.run(g, k, |_| {});
-    let w = |l: &wgvae::network::Layer| {
-        (&params[l.weight_at..l.weight_at + l.n_in * l.n_out], &params[l.bias_at..l.bias_at + l.n_out])
-    };
+    use wgvae::reference::network::forward_path;
     for i in 0..n {
         let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();
-        let mut h = x.clone();
-        for l in &model.encoder {
-            let (wt, b) = w(l);
-            h = r::linear_forward(&h, wt, b, 1, l.n_in, l.n_out, l.relu);
-        }
+        let h = forward_path(&model.encoder, &params, x.clone(), 1).pop().expect("q's parameters");
         let p = IwParams {
             images: 1,
             samples: k as u32,
@@ -191,11 +185,7 @@ fn importance_sampler_should_match_the_composed_references() {
             seed: 7,
         };
         let (z, log_ratio) = ri::iw_sample(&p, &h);
-        let mut d = z;
-        for l in &model.decoder {
-            let (wt, b) = w(l);
-            d = r::linear_forward(&d, wt, b, k, l.n_in, l.n_out, l.relu);
-        }
+        let d = forward_path(&model.decoder, &params, z, k).pop().expect("logits");
         let log_w = ri::iw_log_weight(&p, &d, &x, &log_ratio);
         let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 2]);
         ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
