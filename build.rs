@@ -24,9 +24,61 @@ fn locate(files: &[(String, String)], line: u32) -> (String, u32) {
     (files.last().map(|f| f.0.clone()).unwrap_or_default(), line)
 }
 
+/// LatentParams -> LATENT_PARAMS.
+fn screaming(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The layouts of the structs the host mirrors (gpu/params.rs checks its copies against them at
+/// compile time); a struct bound in several modules must have one layout.
+fn generate_layouts(modules: &[Reflected]) -> String {
+    let mut seen: Vec<(&Layout, &str)> = Vec::new();
+    for m in modules {
+        for layout in &m.structs {
+            match seen.iter().find(|s| s.0.name == layout.name) {
+                Some((first, module)) if (first.size, &first.fields) != (layout.size, &layout.fields) => {
+                    panic!("struct {} differs between shaders/{module}.wgsl and shaders/{}.wgsl", layout.name, m.name)
+                }
+                Some(_) => {}
+                None => seen.push((layout, &m.name)),
+            }
+        }
+    }
+    let mut out = String::from(
+        "/// The WGSL structs bound as uniforms or storage: size and field offsets in bytes.\npub mod layout {\n",
+    );
+    out += "    use super::StructLayout;\n";
+    for (Layout { name, size, fields }, module) in seen {
+        let list: Vec<String> = fields.iter().map(|(f, o)| format!("(\"{f}\", {o})")).collect();
+        writeln!(out, "    /// `{name}` (first in shaders/{module}.wgsl).").unwrap();
+        writeln!(
+            out,
+            "    pub const {}: StructLayout = StructLayout {{ size: {size}, fields: &[{}] }};",
+            screaming(name),
+            list.join(", ")
+        )
+        .unwrap();
+    }
+    out + "}\n"
+}
+
 /// linear_forward -> LinearForward.
 fn camel(name: &str) -> String {
     name.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
+}
+
+/// A struct bound as a uniform or storage: its name, size and (field, offset) list, in bytes.
+struct Layout {
+    name: String,
+    size: u32,
+    fields: Vec<(String, u32)>,
 }
 
 /// What the host needs of one validated module.
@@ -36,6 +88,7 @@ struct Reflected {
     entries: Vec<(String, [u32; 3])>,
     bindings: Vec<(String, u32)>,
     constants: Vec<(String, u32)>,
+    structs: Vec<Layout>,
 }
 
 fn reflect(module_name: &str, files: &[(String, String)], module: &naga::Module) -> Reflected {
@@ -60,8 +113,18 @@ fn reflect(module_name: &str, files: &[(String, String)], module: &naga::Module)
             }
         })
         .collect();
+    let mut structs: Vec<Layout> = Vec::new();
+    for (_, v) in module.global_variables.iter().filter(|(_, v)| v.binding.is_some()) {
+        let ty = &module.types[v.ty];
+        if let (Some(name), naga::TypeInner::Struct { members, span }) = (&ty.name, &ty.inner) {
+            let fields = members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect();
+            if !structs.iter().any(|s| &s.name == name) {
+                structs.push(Layout { name: name.clone(), size: *span, fields });
+            }
+        }
+    }
     let files = files.iter().map(|f| f.0.clone()).collect();
-    Reflected { name: module_name.to_string(), files, entries, bindings, constants }
+    Reflected { name: module_name.to_string(), files, entries, bindings, constants, structs }
 }
 
 /// src/shaders.rs's generated half: a Rust module per shader module, and the `Entry` enum.
@@ -166,5 +229,6 @@ fn main() {
         panic!("{} shader module(s) failed naga validation:\n{}", failures.len(), failures.join("\n"));
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shaders.rs");
-    std::fs::write(&out, generate(&modules)).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+    std::fs::write(&out, generate(&modules) + &generate_layouts(&modules))
+        .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::files::write_atomic;
 use crate::model::Model;
+pub use crate::network::TensorSlot;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -77,36 +78,12 @@ pub struct Progress {
     pub history: Vec<EpochMetrics>,
 }
 
-/// A named tensor's place in the flat parameter buffer: `len` floats from `at`, shape [rows, cols]
-/// for weights or [rows] for biases.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TensorSlot {
-    pub name: String,
-    pub at: usize,
-    pub shape: Vec<usize>,
-}
-
-impl TensorSlot {
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// The model's tensors, in state_dict order, with their names (see the module comment).
 pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
     let hidden = model.arch.hidden.len();
     let z = model.arch.latent;
     let slot = |name: String, at: usize, shape: Vec<usize>| TensorSlot { name, at, shape };
-    let linear = |name: String, l: &crate::network::Layer| {
-        [
-            slot(format!("{name}.weight"), l.weight_at, vec![l.n_out, l.n_in]),
-            slot(format!("{name}.bias"), l.bias_at, vec![l.n_out]),
-        ]
-    };
+    let linear = |name: String, l: &crate::network::Layer| l.tensors(&name);
     let mut slots = Vec::new();
     for (i, l) in model.encoder[..hidden].iter().enumerate() {
         slots.extend(linear(if hidden == 1 { "fc1".to_string() } else { format!("encoder.{i}") }, l));

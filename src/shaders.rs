@@ -3,6 +3,54 @@
 //! variable name (`shaders::loss::LOGITS`); and `Entry`, every entry point with its module, name and workgroup size.
 include!(concat!(env!("OUT_DIR"), "/shaders.rs"));
 
+/// A WGSL struct's layout as naga computed it: its size and each field's offset, in bytes.
+pub struct StructLayout {
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+impl StructLayout {
+    /// The offset of field `name` (a compile error when evaluated in a const for a missing field).
+    pub const fn offset(&self, name: &str) -> usize {
+        let mut i = 0;
+        while i < self.fields.len() {
+            if same_str(self.fields[i].0, name) {
+                return self.fields[i].1;
+            }
+            i += 1;
+        }
+        panic!("the WGSL struct has no field of that name")
+    }
+
+    /// Fields that are not padding (named pad, pad0, ...).
+    pub const fn named_fields(&self) -> usize {
+        let (mut i, mut n) = (0, 0);
+        while i < self.fields.len() {
+            let f = self.fields[i].0.as_bytes();
+            if !(f.len() >= 3 && f[0] == b'p' && f[1] == b'a' && f[2] == b'd') {
+                n += 1;
+            }
+            i += 1;
+        }
+        n
+    }
+}
+
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl Entry {
     /// Workgroups covering `n` invocations of a 1-D kernel (at least one workgroup).
     pub fn groups_for(self, n: usize) -> [u32; 3] {

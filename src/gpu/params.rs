@@ -173,3 +173,42 @@ pub const STREAM_BINARIZE: u32 = 2;
 pub const STREAM_IMPORTANCE: u32 = 3;
 /// Per-datapoint inference: inner step i draws from stream STREAM_INNER_EPS + i.
 pub const STREAM_INNER_EPS: u32 = 16;
+
+/// Checks at compile time that a host mirror has its WGSL struct's size and, for every field the
+/// WGSL names (padding aside), the same offset; the list must name them all.
+macro_rules! mirrors {
+    ($host:ty, $layout:expr, [$($field:ident),+ $(,)?]) => {
+        const _: () = {
+            let layout = $layout;
+            assert!(std::mem::size_of::<$host>() == layout.size, "host mirror and WGSL struct differ in size");
+            $(assert!(
+                std::mem::offset_of!($host, $field) == layout.offset(stringify!($field)),
+                "host mirror and WGSL struct differ in a field's offset"
+            );)+
+            assert!([$(stringify!($field)),+].len() == layout.named_fields(), "a WGSL field is not mirrored");
+        };
+    };
+}
+
+use crate::shaders::layout as wgsl;
+mirrors!(Counters, wgsl::COUNTERS, [step, cursor, bad_step]);
+mirrors!(LossTotals, wgsl::LOSS_TOTALS, [rec_sum, kl_sum, examples]);
+mirrors!(Dims, wgsl::DIMS, [batch, n_in, n_out, relu]);
+mirrors!(LatentParams, wgsl::LATENT_PARAMS, [batch, latent, seed, stream, beta, warmup_steps, free_bits, sample_scale]);
+mirrors!(LossParams, wgsl::LOSS_PARAMS, [batch, pixels, pass_rows, training, repeat, fixed_batch]);
+mirrors!(SampleParams, wgsl::SAMPLE_PARAMS, [rows, samples, latent, baseline, beta, warmup_steps, decay]);
+mirrors!(
+    TableParams,
+    wgsl::TABLE_PARAMS,
+    [batch, width, pass_rows, updates_per_step, update_index, lr, beta1, beta2, eps]
+);
+mirrors!(
+    CategoricalParams,
+    wgsl::CATEGORICAL_PARAMS,
+    [rows, groups, categories, seed, stream, anneal_steps, tau_start, tau_end, beta, warmup_steps, sample_scale]
+);
+mirrors!(ColumnParams, wgsl::COLUMN_PARAMS, [rows, src_width, dst_width, count, src_offset, dst_offset, repeat]);
+mirrors!(RowParams, wgsl::ROW_PARAMS, [inputs, samples, width]);
+mirrors!(AdamParams, wgsl::ADAM_PARAMS, [count, lr, beta1, beta2, eps]);
+mirrors!(GatherParams, wgsl::GATHER_PARAMS, [batch, words, pass_rows, binarize, seed, stream]);
+mirrors!(IwParams, wgsl::IW_PARAMS, [images, samples, latent, pixels, first_image, first_sample, total_samples, seed]);

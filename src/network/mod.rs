@@ -55,6 +55,14 @@ impl Layer {
         }
     }
 
+    /// The layer's tensors as a PyTorch module named `name` holds them: `name.weight`, `name.bias`.
+    pub fn tensors(&self, name: &str) -> [TensorSlot; 2] {
+        [
+            TensorSlot { name: format!("{name}.weight"), at: self.weight_at, shape: self.weight_shape() },
+            TensorSlot { name: format!("{name}.bias"), at: self.bias_at, shape: vec![self.bias_len()] },
+        ]
+    }
+
     /// Multiply-adds of the forward pass per row (each backward product costs as many).
     pub fn macs_per_row(&self) -> usize {
         self.weight_len()
@@ -117,6 +125,24 @@ impl Layer {
         }
         launches.extend(self.backward_params(l, grads, rows, (input, d_output)));
         launches
+    }
+}
+
+/// A named tensor's place in the flat parameter buffer: `len` floats from `at`, in PyTorch's shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorSlot {
+    pub name: String,
+    pub at: usize,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSlot {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

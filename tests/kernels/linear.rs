@@ -7,7 +7,7 @@ use crate::common::*;
 const SCALAR: (usize, usize) = (37, 261);
 const VEC4: (usize, usize) = (36, 268);
 use shaders::linear::{AUX, DIMS, LHS, OUT, RHS};
-use wgvae::network::linear::linear_groups;
+use wgvae::network::linear::{LinearOp, LinearVariant};
 
 type Forward = fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>;
 type BackwardWeight = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
@@ -16,7 +16,8 @@ fn dims(n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
     uniform(&Dims { batch: B as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
 }
 
-fn check_linear_forward(entry: Entry, (n_in, n_out): (usize, usize), reference: Forward) {
+fn check_linear_forward(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: Forward) {
+    let entry = variant.entry(LinearOp::Forward);
     let (x, w, b) = (random(B * n_in, 1, 1.0), random(n_out * n_in, 2, 0.5), random(n_out, 3, 0.5));
     for relu in [false, true] {
         let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; B * n_out]));
@@ -25,13 +26,14 @@ fn check_linear_forward(entry: Entry, (n_in, n_out): (usize, usize), reference: 
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &xb), bind(RHS, &wb), bind(AUX, &bb), bind(OUT, &yb)],
-            linear_groups(B, n_out),
+            variant.groups(B, n_out),
         ));
         assert_close(name, &read(&yb, B * n_out), &reference(&x, &w, &b, B, n_in, n_out, relu), 1e-5);
     }
 }
 
-fn check_linear_backward_input(entry: Entry, (n_in, n_out): (usize, usize), reference: Forward) {
+fn check_linear_backward_input(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: Forward) {
+    let entry = variant.entry(LinearOp::BackwardInput);
     let (dy, w) = (random(B * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
     let x: Vec<f32> = random(B * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
     for relu_input in [false, true] {
@@ -41,13 +43,14 @@ fn check_linear_backward_input(entry: Entry, (n_in, n_out): (usize, usize), refe
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &wb), bind(AUX, &xb), bind(OUT, &dxb)],
-            linear_groups(B, n_in),
+            variant.groups(B, n_in),
         ));
         assert_close(name, &read(&dxb, B * n_in), &reference(&dy, &w, &x, B, n_in, n_out, relu_input), 1e-5);
     }
 }
 
-fn check_linear_backward_weight(entry: Entry, (n_in, n_out): (usize, usize), reference: BackwardWeight) {
+fn check_linear_backward_weight(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: BackwardWeight) {
+    let entry = variant.entry(LinearOp::BackwardWeight);
     let (dy, x) = (random(B * n_out, 7, 1.0), random(B * n_in, 8, 1.0));
     let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; n_out * n_in]));
     let d = dims(n_in, n_out, false);
@@ -55,39 +58,39 @@ fn check_linear_backward_weight(entry: Entry, (n_in, n_out): (usize, usize), ref
     run(gpu().1.get(entry).launch(
         &gpu().0,
         &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &dwb)],
-        linear_groups(n_out, n_in),
+        variant.groups(n_out, n_in),
     ));
     assert_close(name, &read(&dwb, n_out * n_in), &reference(&dy, &x, B, n_in, n_out), 1e-5);
 }
 
 #[test]
 fn linear_forward_should_match_reference() {
-    check_linear_forward(Entry::LinearForward, SCALAR, r::linear_forward);
+    check_linear_forward(LinearVariant::Scalar, SCALAR, r::linear_forward);
 }
 
 #[test]
 fn linear_forward_vec4_should_match_reference() {
-    check_linear_forward(Entry::LinearForwardVec4, VEC4, r::linear_forward_vec4);
+    check_linear_forward(LinearVariant::Vec4, VEC4, r::linear_forward_vec4);
 }
 
 #[test]
 fn linear_backward_input_should_match_reference() {
-    check_linear_backward_input(Entry::LinearBackwardInput, SCALAR, r::linear_backward_input);
+    check_linear_backward_input(LinearVariant::Scalar, SCALAR, r::linear_backward_input);
 }
 
 #[test]
 fn linear_backward_input_vec4_should_match_reference() {
-    check_linear_backward_input(Entry::LinearBackwardInputVec4, VEC4, r::linear_backward_input_vec4);
+    check_linear_backward_input(LinearVariant::Vec4, VEC4, r::linear_backward_input_vec4);
 }
 
 #[test]
 fn linear_backward_weight_should_match_reference() {
-    check_linear_backward_weight(Entry::LinearBackwardWeight, SCALAR, r::linear_backward_weight);
+    check_linear_backward_weight(LinearVariant::Scalar, SCALAR, r::linear_backward_weight);
 }
 
 #[test]
 fn linear_backward_weight_vec4_should_match_reference() {
-    check_linear_backward_weight(Entry::LinearBackwardWeightVec4, VEC4, r::linear_backward_weight_vec4);
+    check_linear_backward_weight(LinearVariant::Vec4, VEC4, r::linear_backward_weight_vec4);
 }
 
 #[test]
