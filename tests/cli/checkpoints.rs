@@ -299,6 +299,16 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
     eval(&shapes, &["fc1.weight", "[30, 784]", "784-24-2", "[24, 784]"]);
     let deeper = save_mismatched(&d.join("deeper"), vec![24], vec![24, 12]);
     eval(&deeper, &["fc1.weight is missing", "784-24-2"]);
+    // A config edited to a combination the flags refuse goes through the same validation.
+    let ck = checkpoint::load(trained()).expect("load");
+    let model = Model::new(ck.config.architecture());
+    let mut config = ck.config.clone();
+    (config.objective, config.samples, config.conditional, config.classes) =
+        (wgvae::objective::Objective::Iwae, 5, true, 10);
+    let edited = Checkpoint { config, params: ck.params.clone(), adam: None, progress: None, table: None };
+    std::fs::create_dir_all(d.join("edited")).expect("dir");
+    checkpoint::save(&d.join("edited"), &edited, &model).expect("save");
+    eval(&d.join("edited").join(checkpoint::MODEL_FILE), &["not one wgvae can run", "--conditional"]);
 
     let run = d.join("run");
     std::fs::create_dir_all(&run).expect("dir");
