@@ -1,10 +1,11 @@
 //! wgvae: variational autoencoders trained entirely in WGSL compute shaders through wgpu.
 //!
-//! Layout: `shaders/` holds the kernels, `gpu` runs them, `reference` mirrors each one on the CPU,
-//! `model` is the architecture, `network` builds its layers' launches, `trainer` the GPU training
-//! step, `importance` the GPU likelihood estimate, `checkpoint` the safetensors files, `session`
-//! opens a run; `train`, `eval`, `pictures`, `gradvar` and `bench` are the commands, `curves` and `images`
-//! draw what they write.
+//! Layout, in the direction imports run: `cli` turns flags into a validated `config::RunConfig`
+//! and runs one of `commands`; `session` opens a run (data, adapter, trainer) and `checkpoint`
+//! reads and writes its files; `trainer`, `refine` and `importance` record launch lists from
+//! `launches` (one launcher per shader family) and `network` (the layers), for the architecture
+//! in `model`; `gpu` runs them, `shaders` is what build.rs read of the WGSL. `reference` mirrors
+//! every kernel on the CPU, for the tests.
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
