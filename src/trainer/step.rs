@@ -195,6 +195,52 @@ impl Parts<'_> {
     }
 }
 
+impl Parts<'_> {
+    /// q's parameters per input: the encoder's output, or (per-datapoint inference) the table's
+    /// rows after the inner steps.
+    fn q_forward(&self, split: &GpuSplit, train_loss: &wgpu::Buffer) -> Vec<Launch> {
+        let Some((inner, _)) = self.s.objective.per_datapoint else { return self.encoder_forward() };
+        let mut launches: Vec<Launch> = (0..inner).flat_map(|i| self.inner_step(split, i, train_loss)).collect();
+        launches.push(self.table(split, None));
+        launches
+    }
+
+    /// The gradient in q's parameters (and a CVAE's prior) summed over each input's samples.
+    fn sum_samples(&self, row_params: &wgpu::Buffer) -> Vec<Launch> {
+        let (b, n) = (self.b, self.s.batch * self.model.arch.encoder_outputs());
+        let mut launches = vec![rows::sum_row_groups(self.l, row_params, &b.d_mulv_s, b.d_mulv(), n)];
+        if let Some(c) = &b.cond {
+            // A CVAE's latent is Gaussian: the prior's rows are as wide as the encoder's, 2 latent.
+            launches.push(rows::sum_row_groups(self.l, row_params, &c.d_prior_s, &c.d_prior, n));
+        }
+        launches
+    }
+
+    fn prior_backward(&self) -> Vec<Launch> {
+        let (b, batch) = (self.b, self.s.batch);
+        match (&self.model.prior, &b.cond) {
+            (Some(prior), Some(c)) => prior.backward_params(self.l, &b.grads, batch, (&c.yc, &c.d_prior)),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The encoder's gradients from q's, or per-datapoint inference's Adam step on the table.
+    fn q_backward(&self, split: &GpuSplit) -> Vec<Launch> {
+        if let Some((inner, _)) = self.s.objective.per_datapoint {
+            return vec![self.table(split, Some(inner))];
+        }
+        let b = self.b;
+        let acts = (b.path_inputs().0, b.enc.as_slice(), b.d_enc.as_slice());
+        network::backward_path(self.l, (&b.params, &b.grads), &self.model.encoder, self.s.batch, acts, None)
+    }
+
+    fn adam(&self) -> Launch {
+        let b = self.b;
+        let (grads, moments) = ((&b.grads, &b.params), (&b.adam_m, &b.adam_v));
+        adam_step(self.l, &self.s.adam, &b.counters, grads, moments, self.model.param_count)
+    }
+}
+
 impl GpuSplit {
     /// Rows of the pass's order: every full batch of the training split, as the epoch runs them.
     fn order_rows(&self, batch: usize) -> usize {
@@ -230,50 +276,22 @@ impl GpuTrainer {
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
         let mut step = vec![p.gather(&train_split, train_rows)]; //             x = the batch
-        step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x | y], p(z|y)
-        if let Some((inner, _)) = settings.objective.per_datapoint {
-            for i in 0..inner {
-                step.extend(p.inner_step(&train_split, i, &train_loss)); //     the batch's q alone
-            }
-            step.push(p.table(&train_split, None)); //                          mulv = the table's rows
-        } else {
-            step.extend(p.encoder_forward()); //                                mulv = encoder(x)
-        }
+        step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x|y], p(z|y)
+        step.extend(p.q_forward(&train_split, &train_loss)); //                 mulv = encoder(x), or the table's rows
         step.extend(repeat_mulv.clone()); //                                    one row per sample
         step.push(p.head.sample(l, &b, true)); //                               z ~ q(z|x)
-        step.extend(p.head.condition_z(l, &b, false, samples)); //                  CVAE: [z | y]
+        step.extend(p.head.condition_z(l, &b, false, samples)); //              CVAE: [z | y]
         step.extend(p.decoder_forward()); //                                    logits = decoder(z)
         step.push(p.reconstruction().forward(l, &train_loss)); //               rec per row
         step.push(p.head.kl(l, &b)); //                                         kl per row
         step.extend(p.latent_gradient(&train_loss)); //                         decoder grads; dmulv per sample
         if samples > 1 {
-            step.push(rows::sum_row_groups(l, &row_params, &b.d_mulv_s, b.d_mulv(), batch * enc_out));
-            if let Some(c) = &b.cond {
-                // (the rows' width is the encoder's, 2 latent: a CVAE's latent is Gaussian)
-                step.push(rows::sum_row_groups(l, &row_params, &c.d_prior_s, &c.d_prior, batch * enc_out));
-            }
+            step.extend(p.sum_samples(&row_params)); //                         dmulv (and dprior) per input
         }
-        if let (Some(prior), Some(c)) = (&model.prior, &b.cond) {
-            step.extend(prior.backward_params(l, &b.grads, batch, (&c.yc, &c.d_prior)));
-            // CVAE: p(z|y)'s grads
-        }
-        if settings.objective.per_datapoint.is_some() {
-            let inner = settings.objective.per_datapoint.map_or(0, |(inner, _)| inner);
-            step.push(p.table(&train_split, Some(inner))); //                   the table takes q's gradient
-        } else {
-            let (input, acts) = (b.path_inputs().0, (b.enc.as_slice(), b.d_enc.as_slice()));
-            let weights = (&b.params, &b.grads);
-            step.extend(network::backward_path(l, weights, &model.encoder, batch, (input, acts.0, acts.1), None));
-        }
+        step.extend(p.prior_backward()); //                                     CVAE: p(z|y)'s gradients
+        step.extend(p.q_backward(&train_split)); //                             the encoder's, or the table's step
         let gradient_len = step.len(); //                                       everything before is the gradient
-        step.push(adam_step(
-            l,
-            &settings.adam,
-            &b.counters,
-            (&b.grads, &b.params),
-            (&b.adam_m, &b.adam_v),
-            model.param_count,
-        ));
+        step.push(p.adam()); //                                                 params -= Adam(grads)
         step.push(p.step_end(&train_loss)); //                                  totals += losses; step += 1
 
         // Encoding validation images: q's parameters in mulv.
