@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Binarize, Builtin, ImageShape};
+use crate::data::{Binarize, Builtin, ColorMode, FolderOptions, ImageShape};
 use crate::model::{Architecture, Decoder};
 use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
 
@@ -30,6 +30,14 @@ pub struct RunConfig {
     /// IDX folder given with --data, else None and `dataset` names the built-in set.
     pub data: Option<PathBuf>,
     pub dataset: Builtin,
+    /// A folder of images: the (height, width) they are resized to (None: their own), grey or RGB,
+    /// and whether undecodable files are skipped.
+    #[serde(default)]
+    pub image_size: Option<(usize, usize)>,
+    #[serde(default)]
+    pub color: ColorMode,
+    #[serde(default)]
+    pub skip_bad: bool,
     /// Dataset::fingerprint of the data the run trained on.
     pub data_fingerprint: String,
     pub wgvae_version: String,
@@ -56,6 +64,9 @@ pub struct RunConfig {
     /// Classes of a conditional model, 0 until the data is loaded and for an unconditional one.
     #[serde(default)]
     pub classes: usize,
+    /// Their names (class folder names, or digits), as `sample --class NAME` takes them.
+    #[serde(default)]
+    pub class_names: Vec<String>,
     /// Relaxed categorical latents: groups x categories (then latent = their product); 0 groups
     /// for a Gaussian latent.
     #[serde(default)]
@@ -164,6 +175,9 @@ impl RunConfig {
         if self.kl_warmup_epochs > MAX_EPOCHS {
             bail!("--kl-warmup {}: at most {MAX_EPOCHS} epochs", self.kl_warmup_epochs);
         }
+        if let Some((h, w)) = self.image_size.filter(|&(h, w)| h == 0 || w == 0 || h > 4096 || w > 4096) {
+            bail!("--image-size {h}x{w}: each side must be between 1 and 4096");
+        }
         if self.classes > MAX_CLASSES || (self.classes > 0 && !self.conditional) {
             bail!("{} classes: a conditional model (--conditional) knows 1 to {MAX_CLASSES}", self.classes);
         }
@@ -232,6 +246,11 @@ impl RunConfig {
             in_unit_interval("--inner-lr", self.inner_lr)?;
         }
         Ok(())
+    }
+
+    /// How a folder of images becomes this run's input.
+    pub fn folder_options(&self) -> FolderOptions {
+        FolderOptions { size: self.image_size, color: self.color, skip_bad: self.skip_bad }
     }
 
     pub fn architecture(&self) -> Architecture {

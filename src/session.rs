@@ -29,7 +29,7 @@ pub struct CheckpointSource {
 
 /// The config's data, or `data_override` (an IDX folder) in its place; it must fit the config.
 pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<Dataset> {
-    let data = data::load(data_override.or(config.data.as_ref()), config.dataset)?;
+    let data = data::load(data_override.or(config.data.as_ref()), config.dataset, &config.folder_options())?;
     if data.shape != config.shape {
         bail!("{}: images are {}, but the model was built for {}", data.name, data.shape, config.shape);
     }
@@ -55,11 +55,19 @@ fn check_fits(config: &RunConfig, data: &Dataset) -> Result<()> {
 /// A new run's config completed from its data: the images' shape, the class count of a
 /// conditional model and the fingerprint; validated again with them.
 pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
-    let data = data::load(config.data.as_ref(), config.dataset)?;
+    let data = data::load(config.data.as_ref(), config.dataset, &config.folder_options())?;
     config.shape = data.shape;
     config.data_fingerprint = data.fingerprint();
     if config.conditional {
+        let Some(names) = &data.class_names else {
+            bail!(
+                "--conditional needs labelled data, but {} is a flat folder of images: put them in class folders \
+                 (DIR/<class>/*.png)",
+                data.name
+            );
+        };
         config.classes = data.classes();
+        config.class_names = names.clone();
     }
     config.validate()?;
     check_fits(&config, &data)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::Binarize;
-use crate::data::Builtin;
+use crate::data::{Builtin, ColorMode};
 use crate::gpu::Backend;
 use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
@@ -87,10 +87,22 @@ pub struct ModelArgs {
     /// How grey levels become decoder targets.
     #[arg(long, value_enum, default_value_t = Binarize::None)]
     pub binarize: Binarize,
-    /// Folder of IDX files: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and
-    /// optionally t10k-* (then used for validation; otherwise every tenth training image is).
+    /// Your data: a folder of images (DIR/<class>/*.png|jpg|bmp|webp, or a flat folder; DIR/train
+    /// with DIR/val or DIR/test as splits), or of IDX files (train-images-idx3-ubyte[.gz],
+    /// train-labels-idx1-ubyte[.gz], optionally t10k-*). Without a validation split every tenth
+    /// training image is held out.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Folders of images: resize every image to N x N or H x W (HxW) [default: their own size,
+    /// which must then agree].
+    #[arg(long, value_name = "N|HxW", value_parser = parse_size)]
+    pub image_size: Option<(usize, usize)>,
+    /// Folders of images: grey (one channel) or RGB (three); auto is RGB when any image has colour.
+    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+    /// Folders of images: leave out files that cannot be decoded (and say how many) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Built-in dataset, when --data is not given.
     #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
     pub dataset: Builtin,
@@ -240,9 +252,10 @@ pub struct SampleArgs {
     /// Scales the prior's standard deviation (below 1: more typical, less varied samples).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
-    /// For a conditional model: samples of this class only [default: a row of --cols per class].
+    /// For a conditional model: samples of this class only, by number or by name (a class folder's)
+    /// [default: a row of --cols per class].
     #[arg(long)]
-    pub class: Option<usize>,
+    pub class: Option<String>,
     /// Images per row.
     #[arg(long, default_value_t = 8)]
     pub cols: usize,
@@ -305,6 +318,19 @@ pub struct BenchArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// --image-size: N (square) or HxW.
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("'{s}' is not a size: give N or HxW, e.g. 32 or 64x48");
+    let (h, w) = match s.split_once(['x', 'X']) {
+        Some((h, w)) => (h.trim().parse().map_err(|_| bad())?, w.trim().parse().map_err(|_| bad())?),
+        None => {
+            let n = s.trim().parse().map_err(|_| bad())?;
+            (n, n)
+        }
+    };
+    Ok((h, w))
 }
 
 /// --latent: a Gaussian latent's dimensions, or relaxed categorical latents.

@@ -15,8 +15,9 @@ pub struct SampleOptions {
     pub seed: u32,
     /// Scales the prior's standard deviation.
     pub temperature: f32,
-    /// For a conditional model: samples of this class only (else a row of `cols` per class).
-    pub class: Option<usize>,
+    /// For a conditional model: samples of this class only, a number or a name (else a row of
+    /// `cols` per class).
+    pub class: Option<String>,
     /// Images per row.
     pub cols: usize,
     pub out: Option<PathBuf>,
@@ -46,25 +47,37 @@ pub struct ManifoldOptions {
     pub out: Option<PathBuf>,
 }
 
+/// --class: a class number, or one of the model's class names.
+fn class_index(config: &crate::config::RunConfig, class: &str, checkpoint: &std::path::Path) -> Result<usize> {
+    let classes = config.classes;
+    if classes == 0 {
+        bail!("--class {class}: {} is not a conditional model (train with --conditional)", checkpoint.display());
+    }
+    if let Some(i) = config.class_names.iter().position(|n| n == class) {
+        return Ok(i);
+    }
+    match class.parse::<usize>() {
+        Ok(c) if c < classes => Ok(c),
+        _ => {
+            let names = if config.class_names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", config.class_names.join(", "))
+            };
+            bail!("--class {class}: the model knows classes 0 to {}{names}", classes - 1)
+        }
+    }
+}
+
 pub fn sample(args: &SampleOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, None, None)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
     let classes = s.config.classes;
-    if let Some(c) = args.class {
-        if classes == 0 {
-            bail!(
-                "--class {c}: {} is not a conditional model (train with --conditional)",
-                args.from.checkpoint.display()
-            );
-        }
-        if c >= classes {
-            bail!("--class {c}: the model knows classes 0 to {}", classes - 1);
-        }
-    }
-    if classes > 0 && args.class.is_none() {
+    let class = args.class.as_deref().map(|c| class_index(&s.config, c, &args.from.checkpoint)).transpose()?;
+    if classes > 0 && class.is_none() {
         // One row of --cols samples per class.
         let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature);
-        write_grid(&out, &images, args.cols * classes, s.data.shape.side(), args.cols)?;
+        write_grid(&out, &images, args.cols * classes, s.data.shape, args.cols)?;
         println!(
             "wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})",
             out.display(),
@@ -79,19 +92,19 @@ pub fn sample(args: &SampleOptions) -> Result<()> {
     } else {
         prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect()
     };
-    let images = match args.class {
+    let images = match class {
         Some(c) => {
             let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z);
             s.trainer.decode_classes(&s.gpu, &z, &labels)
         }
         None => s.trainer.decode(&s.gpu, &z),
     };
-    write_grid(&out, &images, args.n, s.data.shape.side(), args.cols)?;
+    write_grid(&out, &images, args.n, s.data.shape, args.cols)?;
     println!(
         "wrote {} ({} prior samples{}, temperature {})",
         out.display(),
         args.n,
-        args.class.map_or(String::new(), |c| format!(" of class {c}")),
+        args.class.as_ref().map_or(String::new(), |c| format!(" of class {c}")),
         args.temperature
     );
     Ok(())
@@ -142,7 +155,7 @@ pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
     let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "reconstruct.png"));
-    write_reconstructions(&out, &x, &probs, n, s.data.shape.side())?;
+    write_reconstructions(&out, &x, &probs, n, s.data.shape)?;
     println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
     Ok(())
 }
@@ -205,7 +218,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
         grid.extend(input(end[p]));
     }
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "interpolate.png"));
-    write_grid(&out, &grid, pairs * (frames + 2), s.data.shape.side(), frames + 2)?;
+    write_grid(&out, &grid, pairs * (frames + 2), s.data.shape, frames + 2)?;
     println!(
         "wrote {} ({pairs} rows: input, {frames} frames decoded from the path between the two posterior means, input)",
         out.display()
@@ -235,7 +248,7 @@ pub fn manifold(args: &ManifoldOptions) -> Result<()> {
     let z: Vec<f32> = (0..n).flat_map(|row| (0..n).flat_map(move |col| [q(col), q(n - 1 - row)])).collect();
     let images = s.trainer.decode(&s.gpu, &z);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
-    write_grid(&out, &images, n * n, s.data.shape.side(), n)?;
+    write_grid(&out, &images, n * n, s.data.shape, n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());
     Ok(())
 }

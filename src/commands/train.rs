@@ -294,16 +294,16 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         } else {
             (trainer.decode(gpu, &prior), 64)
         };
-        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.shape.side(), 8)?;
+        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.shape, 8)?;
         if epoch == config.epochs {
-            write_grid(&out.join("samples.png"), &samples, count, data.shape.side(), 8)?;
+            write_grid(&out.join("samples.png"), &samples, count, data.shape, 8)?;
         }
         // Reconstructions need an encoder.
         if epoch == config.epochs && val_refiner.is_none() {
             let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
             let (x, probs) = trainer.reconstruct(gpu, &picks);
-            write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.shape.side())?;
+            write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.shape)?;
         }
         write_checkpoint(&session, &out, &history, epoch, 0, LossTotals::default())?;
         if STOP.load(Ordering::SeqCst) && epoch < config.epochs {

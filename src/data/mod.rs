@@ -1,6 +1,9 @@
 //! Datasets: IDX folders, the embedded MNIST digits, Fashion-MNIST from Debian, and the
 //! train / validation split.
+pub mod folder;
 pub mod idx;
+
+pub use folder::{ColorMode, FolderOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -46,11 +49,6 @@ impl ImageShape {
     pub fn pixels(&self) -> usize {
         self.channels * self.height * self.width
     }
-
-    /// (height, width), as the picture grids lay images out.
-    pub fn side(&self) -> (usize, usize) {
-        (self.height, self.width)
-    }
 }
 
 impl std::fmt::Display for ImageShape {
@@ -91,6 +89,8 @@ pub struct Dataset {
     pub train: Split,
     pub val: Split,
     pub shape: ImageShape,
+    /// The labels' names: class folder names, or digits for IDX sets; None when unlabelled.
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -140,6 +140,17 @@ fn load_pair(images: &[u8], images_name: &str, labels: &[u8], labels_name: &str)
     Ok((Split { images: imgs.pixels, labels, pixels: shape.pixels() }, shape))
 }
 
+/// An IDX set's class names: its labels as numbers, 0 to the largest.
+fn digit_names(split: &Split) -> Option<Vec<String>> {
+    let classes = split.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    Some((0..classes).map(|c| c.to_string()).collect())
+}
+
+/// Whether `dir` holds an IDX set (its training images file), rather than a folder of images.
+pub fn is_idx_dir(dir: &Path) -> bool {
+    ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"].iter().any(|f| dir.join(f).is_file())
+}
+
 /// A fixed split for sets without a test split: every tenth image (index % 10 == 9) is validation.
 /// The embedded set is grouped by digit, so this keeps the classes balanced: 9,000 / 1,000.
 pub fn hold_out_every_tenth(all: &Split) -> (Split, Split) {
@@ -158,7 +169,7 @@ pub fn embedded() -> Result<Dataset> {
     let labels = idx::maybe_gunzip(EMBEDDED_LABELS.to_vec(), "embedded labels")?;
     let (all, shape) = load_pair(&images, "embedded images", &labels, "embedded labels")?;
     let (train, val) = hold_out_every_tenth(&all);
-    Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, shape })
+    Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, shape, class_names: digit_names(&all) })
 }
 
 /// An IDX folder: train-{images,labels} are required; t10k-* when present become validation,
@@ -191,12 +202,16 @@ pub fn from_dir(dir: &Path, name: &str) -> Result<Dataset> {
             bail!("{}: t10k-labels-idx1-ubyte is there but t10k-images-idx3-ubyte is not", dir.display())
         }
     };
-    Ok(Dataset { name: name.to_string(), train, val, shape })
+    let class_names = digit_names(&train);
+    Ok(Dataset { name: name.to_string(), train, val, shape, class_names })
 }
 
-pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin) -> Result<Dataset> {
+/// --data's folder (IDX files or images), else the built-in set.
+pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin, folder: &FolderOptions) -> Result<Dataset> {
     match (data_dir, builtin) {
-        (Some(dir), _) => from_dir(dir, &dir.display().to_string()),
+        (Some(dir), _) if !dir.is_dir() => bail!("--data {}: not a directory", dir.display()),
+        (Some(dir), _) if is_idx_dir(dir) => from_dir(dir, &dir.display().to_string()),
+        (Some(dir), _) => folder::load(dir, &dir.display().to_string(), folder),
         (None, Builtin::Mnist10k) => embedded(),
         (None, Builtin::FashionMnist) => {
             let dir = Path::new(FASHION_DIR);

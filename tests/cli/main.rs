@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod checkpoints;
+mod images;
 mod objectives;
 
 pub fn wgvae(args: &[&str]) -> Output {
@@ -111,7 +112,7 @@ fn bad_idx_files_should_be_rejected_naming_the_file_and_the_problem() {
     let out = d.join("out");
     let out = out.to_str().expect("utf-8");
 
-    assert_fails_with(&["train", "--data", data, "--out", out], &["missing train-images-idx3-ubyte"]);
+    assert_fails_with(&["train", "--data", data, "--out", out], &["holds no images", "train-images-idx3-ubyte"]);
 
     write_idx_images(&images, 300, 28, 28, -100); // truncated
     write_idx_labels(&labels, 300);

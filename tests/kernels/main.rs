@@ -10,6 +10,7 @@ mod categorical;
 mod condition;
 mod estimators;
 mod finite_differences;
+mod folder;
 mod importance;
 mod latent;
 mod linear;

@@ -1,0 +1,130 @@
+//! Folders of images (ImageFolder layout, flat folders, splits, PNG and JPEG, grey and colour) as
+//! `--data`: training writes RGB grids for colour data, conditional models sample by class name,
+//! and every bad folder fails with a message that names the problem.
+use std::path::{Path, PathBuf};
+
+use super::{assert_fails_with, stderr, wgvae};
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(|a| a.as_str()).collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Image `i` of class `c`: a (height, width) image whose values depend on (i, c, channel, y, x).
+fn pixels(i: usize, c: usize, (h, w): (usize, usize), channels: usize) -> Vec<u8> {
+    (0..h * w * channels).map(|k| ((k * 7 + i * 31 + c * 90) % 256) as u8).collect()
+}
+
+/// Writes `n` images per class (no class folders when `classes` is empty) under `dir`.
+fn write_folder(dir: &Path, classes: &[&str], n: usize, size: (usize, usize), colour: bool) {
+    let names: Vec<&str> = if classes.is_empty() { vec![""] } else { classes.to_vec() };
+    for (c, class) in names.iter().enumerate() {
+        let d = dir.join(class);
+        std::fs::create_dir_all(&d).expect("class dir");
+        for i in 0..n {
+            let (w, h) = (size.1 as u32, size.0 as u32);
+            let path = d.join(format!("{i:03}.{}", if i % 4 == 3 { "jpg" } else { "png" }));
+            if colour {
+                let img = image::RgbImage::from_raw(w, h, pixels(i, c, size, 3)).expect("rgb image");
+                img.save(&path).expect("save");
+            } else {
+                let img = image::GrayImage::from_raw(w, h, pixels(i, c, size, 1)).expect("grey image");
+                img.save(&path).expect("save");
+            }
+        }
+    }
+}
+
+const SMALL: &[&str] = &["--epochs", "1", "--hidden", "16", "--latent", "2", "--batch", "8"];
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--data", s(data), "--out", s(out)];
+    args.extend(SMALL);
+    args.extend(extra);
+    wgvae(&args)
+}
+
+#[test]
+fn a_colour_image_folder_should_train_and_write_rgb_grids() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("shapes");
+    write_folder(&data.join("train"), &["cat", "dog"], 20, (6, 10), true);
+    write_folder(&data.join("val"), &["cat", "dog"], 4, (6, 10), true);
+    let out = dir.path().join("run");
+    let o = train(&data, &out, &["--conditional"]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("40 train / 8 validation") && stdout.contains("180-16-2"), "{stdout}");
+    for png in ["samples.png", "reconstructions.png"] {
+        let img = image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert_eq!(img.color(), image::ColorType::Rgb8, "{png} is RGB");
+    }
+    let cat = dir.path().join("cat.png");
+    let o = wgvae(&["sample", "--checkpoint", s(&out), "--class", "dog", "--n", "4", "--out", s(&cat)]);
+    assert!(o.status.success() && cat.is_file(), "sample --class dog: {}", stderr(&o));
+    assert_fails_with(&["sample", "--checkpoint", s(&out), "--class", "cow"], &["--class cow", "cat, dog"]);
+}
+
+#[test]
+fn a_flat_grey_folder_should_train_and_refuse_a_conditional_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("flat");
+    write_folder(&data, &[], 30, (8, 8), false);
+    std::fs::write(data.join("notes.txt"), "not an image").expect("write");
+    let o = train(&data, &dir.path().join("run"), &[]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    assert!(stderr(&o).contains("ignored 1 files"), "the text file is counted: {}", stderr(&o));
+    let o = train(&data, &dir.path().join("run2"), &["--conditional"]);
+    assert!(!o.status.success() && stderr(&o).contains("flat folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn mixed_sizes_need_image_size_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("mixed");
+    write_folder(&data.join("a"), &[], 12, (8, 8), false);
+    write_folder(&data.join("b"), &[], 12, (12, 10), true);
+    let out = dir.path().join("run");
+    let (data_s, out_s) = (s(&data).to_string(), s(&out).to_string());
+    let base = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["train", "--data", &data_s, "--out", &out_s].map(String::from).to_vec();
+        args.extend(SMALL.iter().chain(extra).map(|a| a.to_string()));
+        args
+    };
+    assert_fails_with(&strs(&base(&[])), &["differ in size", "--image-size"]);
+    let o = wgvae(&strs(&base(&["--image-size", "8"])));
+    assert!(o.status.success(), "--image-size 8: {}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("192-16-2"), "resized to 8x8 in RGB (auto)");
+    assert_fails_with(&strs(&base(&["--image-size", "0x8"])), &["--image-size 0x8"]);
+    assert_fails_with(&strs(&base(&["--image-size", "big"])), &["big", "HxW"]);
+
+    let broken = data.join("a").join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").expect("write");
+    std::fs::write(data.join("a").join("empty.png"), b"").expect("write");
+    assert_fails_with(&strs(&base(&["--image-size", "8"])), &["broken.png", "--skip-bad"]);
+    let o = wgvae(&strs(&base(&["--image-size", "8", "--skip-bad"])));
+    assert!(o.status.success() && stderr(&o).contains("skipped 2 images"), "{}", stderr(&o));
+
+    std::fs::create_dir_all(data.join("c")).expect("dir");
+    assert_fails_with(&strs(&base(&["--image-size", "8", "--skip-bad"])), &["\"c\"", "holds no images"]);
+}
+
+#[test]
+fn folders_without_images_and_symlink_loops_should_be_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let out = dir.path().join("run");
+    assert_fails_with(&["train", "--data", s(&empty), "--out", s(&out)], &["holds no images"]);
+    let looped: PathBuf = dir.path().join("looped");
+    write_folder(&looped.join("a"), &[], 4, (4, 4), false);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&looped, looped.join("a").join("again")).expect("symlink");
+        assert_fails_with(&["train", "--data", s(&looped), "--out", s(&out)], &["symlink loop"]);
+    }
+    assert!(!out.join("metrics.csv").exists(), "no run started");
+}
