@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
+use super::cache::{self, CacheState};
 use super::{hold_out_every_tenth, Dataset, ImageShape, Split};
 
 pub const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
@@ -247,10 +248,35 @@ fn choose_shape(headers: &[Headed], opts: &FolderOptions) -> Result<ImageShape> 
     Ok(ImageShape { channels, height, width })
 }
 
-/// A folder of images as a dataset (see the module comment).
-pub fn load(dir: &Path, name: &str, opts: &FolderOptions) -> Result<Dataset> {
+/// A folder of images as a dataset (see the module comment), from the decoded cache when it is
+/// current, else decoded (and cached).
+pub fn load(dir: &Path, name: &str, opts: &FolderOptions) -> Result<(Dataset, CacheState)> {
+    load_with_cache(dir, name, opts, cache::cache_path(dir, opts))
+}
+
+/// `load` with the cache in `cache_file` (None: no cache).
+pub fn load_with_cache(
+    dir: &Path,
+    name: &str,
+    opts: &FolderOptions,
+    cache_file: Option<PathBuf>,
+) -> Result<(Dataset, CacheState)> {
     let (train, val) = list(dir)?;
+    let ignored = train.ignored + val.as_ref().map_or(0, |v| v.ignored);
+    if ignored > 0 {
+        eprintln!(
+            "{name}: ignored {ignored} files that are not images ({}) or lie beside class folders",
+            EXTENSIONS.join(", ")
+        );
+    }
+    let build = || decode_all(name, opts, &train, val.as_ref());
+    cache::load_or_build(cache_file, name, (&train, val.as_ref()), build)
+}
+
+/// Reads every header, fixes the shape, and decodes both splits.
+fn decode_all(name: &str, opts: &FolderOptions, train: &Listing, val: Option<&Listing>) -> Result<Dataset> {
     let all: Vec<&PathBuf> = train.files.iter().chain(val.iter().flat_map(|v| &v.files)).map(|(p, _)| p).collect();
+    let started = std::time::Instant::now();
     let headers: Vec<Headed> = all.par_iter().map(|p| ((*p).clone(), header(p))).collect();
     if !opts.skip_bad {
         if let Some((_, Err(e))) = headers.iter().find(|(_, h)| h.is_err()) {
@@ -263,8 +289,8 @@ pub fn load(dir: &Path, name: &str, opts: &FolderOptions) -> Result<Dataset> {
         indicatif::ProgressStyle::with_template("decoding {pos}/{len} images [{bar:30}] {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let (train_split, bad_train) = decode_split(&train, shape, opts.skip_bad, &bar)?;
-    let (train_split, val_split, bad_val) = match &val {
+    let (train_split, bad_train) = decode_split(train, shape, opts.skip_bad, &bar)?;
+    let (train_split, val_split, bad_val) = match val {
         Some(v) => {
             let (val_split, bad) = decode_split(v, shape, opts.skip_bad, &bar)?;
             (train_split, val_split, bad)
@@ -275,13 +301,7 @@ pub fn load(dir: &Path, name: &str, opts: &FolderOptions) -> Result<Dataset> {
         }
     };
     bar.finish_and_clear();
-    let ignored = train.ignored + val.as_ref().map_or(0, |v| v.ignored);
-    if ignored > 0 {
-        eprintln!(
-            "{name}: ignored {ignored} files that are not images ({}) or lie beside class folders",
-            EXTENSIONS.join(", ")
-        );
-    }
+    eprintln!("{name}: decoded {} images in {:.1} s", all.len(), started.elapsed().as_secs_f64());
     if bad_train + bad_val > 0 {
         eprintln!("{name}: skipped {} images that could not be decoded", bad_train + bad_val);
     }
@@ -292,5 +312,6 @@ pub fn load(dir: &Path, name: &str, opts: &FolderOptions) -> Result<Dataset> {
             val_split.len()
         );
     }
-    Ok(Dataset { name: name.to_string(), train: train_split, val: val_split, shape, class_names: train.classes })
+    let class_names = train.classes.clone();
+    Ok(Dataset { name: name.to_string(), train: train_split, val: val_split, shape, class_names })
 }

@@ -1,5 +1,6 @@
 //! Datasets: IDX folders, the embedded MNIST digits, Fashion-MNIST from Debian, and the
 //! train / validation split.
+pub mod cache;
 pub mod folder;
 pub mod idx;
 
@@ -211,7 +212,18 @@ pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin, folder: &FolderOptions
     match (data_dir, builtin) {
         (Some(dir), _) if !dir.is_dir() => bail!("--data {}: not a directory", dir.display()),
         (Some(dir), _) if is_idx_dir(dir) => from_dir(dir, &dir.display().to_string()),
-        (Some(dir), _) => folder::load(dir, &dir.display().to_string(), folder),
+        (Some(dir), _) => {
+            let (data, state) = folder::load(dir, &dir.display().to_string(), folder)?;
+            match state {
+                cache::CacheState::Hit(path) => eprintln!("{}: read from the cache {}", data.name, path.display()),
+                cache::CacheState::Written(_, why) if why != "none yet" => {
+                    eprintln!("{}: the cache was {why}; decoded again", data.name)
+                }
+                cache::CacheState::Unavailable(why) => eprintln!("{}: not cached: {why}", data.name),
+                cache::CacheState::Written(..) => {}
+            }
+            Ok(data)
+        }
         (None, Builtin::Mnist10k) => embedded(),
         (None, Builtin::FashionMnist) => {
             let dir = Path::new(FASHION_DIR);

@@ -8,7 +8,9 @@ mod images;
 mod objectives;
 
 pub fn wgvae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgvae")).args(args).output().expect("running wgvae")
+    // Decoded image caches go to a test folder, not the user's ~/.cache.
+    let cache = std::env::temp_dir().join("wgvae-test-cache");
+    Command::new(env!("CARGO_BIN_EXE_wgvae")).args(args).env("WGVAE_CACHE_DIR", cache).output().expect("running wgvae")
 }
 
 pub fn stderr(o: &Output) -> String {

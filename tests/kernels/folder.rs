@@ -1,7 +1,12 @@
 //! A folder of PNGs through the loader and onto the GPU: the u8 values survive decoding (as
 //! channel-major planes) and gather_batch returns them exactly, / 255.
 use crate::common::*;
+use wgvae::data::cache::CacheState;
 use wgvae::data::{folder, FolderOptions, ImageShape};
+
+fn pixels_of(h: usize, w: usize) -> usize {
+    3 * h * w
+}
 use wgvae::launches::Gather;
 
 #[test]
@@ -23,11 +28,29 @@ fn png_folder_values_should_reach_the_gathered_batch_exactly() {
             expected.extend((0..3).flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| value(i, c, y, x)))));
         }
     }
-    let data = folder::load(dir.path(), "test folder", &FolderOptions::default()).expect("load");
+    let cache_file = dir.path().join("cache.bin");
+    let load =
+        || folder::load_with_cache(dir.path(), "test folder", &FolderOptions::default(), Some(cache_file.clone()));
+    let (data, state) = load().expect("load");
+    assert_eq!(state, CacheState::Written(cache_file.clone(), "none yet".into()));
     assert_eq!(data.shape, ImageShape { channels: 3, height: h, width: w });
     assert_eq!(data.class_names, Some(vec!["a".to_string(), "b".to_string()]));
     assert_eq!(data.train.labels, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
     assert_eq!(data.train.images, expected, "decoded values, channel-major");
+    let (cached, state) = load().expect("load from the cache");
+    assert_eq!(state, CacheState::Hit(cache_file.clone()));
+    assert_eq!((&cached.train.images, &cached.val.labels), (&data.train.images, &data.val.labels));
+    // A changed file makes the cache stale; a truncated cache is rebuilt.
+    image::RgbImage::new(w as u32, h as u32).save(dir.path().join("train/a/00.png")).expect("save");
+    let (changed, state) = load().expect("load after a change");
+    assert!(matches!(state, CacheState::Written(_, ref why) if why.starts_with("stale")), "{state:?}");
+    assert_eq!(changed.train.images[..pixels_of(h, w)], vec![0u8; pixels_of(h, w)][..]);
+    let bytes = std::fs::read(&cache_file).expect("cache");
+    std::fs::write(&cache_file, &bytes[..bytes.len() - 1]).expect("truncate");
+    let (_, state) = load().expect("load after truncation");
+    assert!(matches!(state, CacheState::Written(_, ref why) if why.contains("truncated")), "{state:?}");
+    let data = changed;
+    let expected = data.train.images.clone();
 
     let (g, k) = gpu();
     let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
