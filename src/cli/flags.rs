@@ -42,6 +42,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
     Devices(DeviceArgs),
+    /// What a run would load from a data folder (or the built-in set): images per class and
+    /// split, size, colour, the decoded cache; and a grid of a few of the images.
+    Data(DataArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -302,6 +305,30 @@ pub struct ManifoldArgs {
     #[arg(long, default_value_t = 20)]
     pub n: usize,
     /// PNG to write [default: manifold.png beside the checkpoint].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// A folder of images or of IDX files [default: the built-in --dataset].
+    pub dir: Option<PathBuf>,
+    /// Built-in dataset, when no folder is given.
+    #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
+    pub dataset: Builtin,
+    /// Resize every image to N x N or H x W, as `train --image-size` would.
+    #[arg(long, value_name = "N|HxW", value_parser = parse_size)]
+    pub image_size: Option<(usize, usize)>,
+    /// Grey or RGB, as `train --color` would.
+    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+    /// Leave out files that cannot be decoded.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Training images in the grid.
+    #[arg(long, default_value_t = 32)]
+    pub n: usize,
+    /// PNG to write [default: data.png in the current folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

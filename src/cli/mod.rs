@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::commands::{self, bench, eval, gradvar, pictures, train};
 use crate::config::{in_unit_interval, RunConfig};
-use crate::data::ImageShape;
+use crate::data::{FolderOptions, ImageShape};
 use crate::gpu::DeviceChoice;
 use crate::objective::Objective;
 use crate::session::CheckpointSource;
@@ -223,5 +223,16 @@ pub fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Devices(a) => commands::devices(a.backend),
+        Command::Data(a) => {
+            check_count("--n", a.n, 1_000)?;
+            let folder = FolderOptions { size: a.image_size, color: a.color, skip_bad: a.skip_bad };
+            commands::data::data(&commands::data::DataOptions {
+                dir: a.dir,
+                dataset: a.dataset,
+                folder,
+                n: a.n,
+                out: a.out.unwrap_or_else(|| "data.png".into()),
+            })
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The commands, each taking its options (built by cli/ from the flags) and a validated config:
 //! `train`, `eval` and `refine`, the picture commands, `gradvar`, `bench` and `devices`.
 pub mod bench;
+pub mod data;
 pub mod draws;
 pub mod eval;
 pub mod gradvar;

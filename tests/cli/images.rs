@@ -69,6 +69,24 @@ fn a_colour_image_folder_should_train_and_write_rgb_grids() {
 }
 
 #[test]
+fn the_data_command_should_describe_a_folder_and_its_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("pets");
+    write_folder(&data, &["cat", "dog"], 10, (6, 10), true);
+    let grid = dir.path().join("grid.png");
+    let run = || wgvae(&["data", s(&data), "--out", s(&grid), "--n", "5"]);
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "data failed: {}", stderr(&o));
+    for needle in ["6x10x3 RGB", "classes: 2 (cat, dog)", "train:      18 images (cat 9, dog 9)", "written to"] {
+        assert!(out.contains(needle), "expected {needle:?} in: {out}");
+    }
+    assert_eq!(image::open(&grid).expect("grid").color(), image::ColorType::Rgb8);
+    let again = String::from_utf8_lossy(&run().stdout).to_string();
+    assert!(again.contains("cache: read from"), "the second look reads the cache: {again}");
+}
+
+#[test]
 fn a_flat_grey_folder_should_train_and_refuse_a_conditional_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("flat");
