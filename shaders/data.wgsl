@@ -1,7 +1,10 @@
 // Batch gather from the GPU-resident dataset. Prelude: common.wgsl.
 //
-// images: every image's bytes packed little-endian into u32 words (4 pixels a word; 784 pixels =
-// 196 words, so images stay word-aligned). order: the pass's image indices (a shuffle for training).
+// images: one shard of the dataset, images first_image .. first_image + shard_images, each image's
+// bytes packed little-endian into u32 words (4 values a word; 784 pixels = 196 words, so images stay
+// word-aligned). A dataset larger than one storage binding is several shards, gathered by one
+// launch each: a row whose image lies in another shard is left to that shard's launch.
+// order: the pass's image indices (a shuffle for training).
 // x [batch, words * 4] gets pixel / 255, or a binarized version:
 //   binarize 0: none (grey levels, as pytorch/examples);
 //   binarize 1: dynamic, a fresh Bernoulli(pixel / 255) draw every step;
@@ -16,8 +19,8 @@ struct GatherParams {
     binarize: u32,
     seed: u32,
     stream: u32,
-    pad0: u32,
-    pad1: u32,
+    first_image: u32,  // the shard's first image
+    shard_images: u32, // and its number of images
 }
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
@@ -56,7 +59,10 @@ fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let image = order[row];
-    let word = images[image * params.words + w];
+    if (image < params.first_image || image - params.first_image >= params.shard_images) {
+        return;
+    }
+    let word = images[(image - params.first_image) * params.words + w];
     var draw_step = counters.step;
     if (params.binarize == 2u) {
         draw_step = 0u;

@@ -6,7 +6,7 @@ use crate::data::Binarize;
 use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::Counters;
 use crate::gpu::params::IwParams;
-use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::gpu::{self, Gpu, ImageShards, Kernels, Launch, Launcher};
 use crate::launches::Gather;
 use crate::model::Model;
 use crate::network;
@@ -57,13 +57,14 @@ impl ImportanceSampler {
         kernels: &Kernels,
         model: &Model,
         params: &wgpu::Buffer,
-        (image_buf, n): (&wgpu::Buffer, usize),
+        image_buf: &ImageShards,
         k: usize,
         binarize: Binarize,
         data_seed: u32,
         seed: u32,
     ) -> ImportanceSampler {
         let l = Launcher { gpu, kernels };
+        let n = image_buf.images;
         let (images, chunk) = plan(k, n);
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input());
@@ -106,7 +107,7 @@ impl ImportanceSampler {
             binarize,
             seed: data_seed,
         };
-        let mut encode = vec![gather.launch(l)];
+        let mut encode = gather.launches(l);
         encode.extend(network::forward_path(l, params, &model.encoder, images, &x, &enc));
 
         // One chunk: z_k ~ q(z|x) -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.

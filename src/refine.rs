@@ -10,7 +10,7 @@ use crate::config::AdamConfig;
 use crate::data::Binarize;
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, LatentParams, LossTotals, STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
-use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::gpu::{self, Gpu, ImageShards, Kernels, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, Gather, GaussianRows, Reconstruction, StepEnd};
 use crate::model::Model;
 use crate::network;
@@ -50,7 +50,7 @@ impl Refiner {
         kernels: &Kernels,
         model: &Model,
         params: &wgpu::Buffer,
-        (images, n): (&wgpu::Buffer, usize),
+        images: &ImageShards,
         batch: usize,
         binarize: Binarize,
         data_seed: u32,
@@ -58,6 +58,7 @@ impl Refiner {
         from_prior: bool,
     ) -> Refiner {
         let l = Launcher { gpu, kernels };
+        let n = images.images;
         let (input, latent) = (model.arch.input(), model.arch.latent);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
@@ -86,7 +87,7 @@ impl Refiner {
             binarize,
             seed: data_seed,
         };
-        let mut encode = vec![gather.launch(l)];
+        let mut encode = gather.launches(l);
         if !from_prior {
             encode.extend(network::forward_path(l, params, &model.encoder, batch, &x, &enc));
         }

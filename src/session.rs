@@ -74,9 +74,35 @@ pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
     Ok((config, data))
 }
 
+/// Refuses a run whose buffers the adapter cannot bind, before anything is allocated: an image (a
+/// shard holds whole images), or the parameters, or the widest activation.
+fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
+    let max = crate::gpu::max_binding_bytes(gpu);
+    let image = config.shape.pixels() as u64;
+    if image > max {
+        bail!(
+            "images of {} take {image} bytes, more than this adapter's largest storage binding ({max} bytes)",
+            config.shape
+        );
+    }
+    let params = model.param_count as u64 * 4;
+    let rows = (config.batch * config.samples) as u64;
+    let widest = model.layers().map(|l| l.n_in.max(l.n_out) as u64).max().unwrap_or(0) * rows * 4;
+    for (what, bytes) in [("the parameters", params), ("the widest activation (batch x samples x width)", widest)] {
+        if bytes > max {
+            bail!(
+                "{what} take {bytes} bytes, more than this adapter's largest storage binding ({max} bytes): use a \
+                   smaller model or --batch"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
 pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
     let gpu = Gpu::open(device.backend, device.adapter.as_deref())?;
+    check_limits(&gpu, &config, &Model::new(config.architecture()))?;
     let model = Model::new(config.architecture());
     let kernels = Kernels::new(&gpu);
     let settings = config.train_settings(data.train.len() / config.batch);

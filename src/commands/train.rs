@@ -182,9 +182,13 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         data.train.len(),
         data.val.len(),
         config.describe(),
-        trainer.model.layers().map(|l| l.n_in * l.n_out + l.n_out).sum::<usize>(),
+        trainer.model.layers().map(|l| l.weight_len() + l.bias_len()).sum::<usize>(),
         out.display()
     );
+    let (train_shards, val_shards) = trainer.image_shards();
+    if train_shards + val_shards > 2 {
+        println!("data: on the GPU in {train_shards} + {val_shards} buffers (one storage binding holds fewer images)");
+    }
     if args.resume.is_some() {
         println!(
             "resuming after epoch {} step {} (optimizer step {})",

@@ -41,6 +41,46 @@ pub fn images_with(gpu: &Gpu, label: &str, images: &[u8]) -> wgpu::Buffer {
     storage_with(gpu, label, &words)
 }
 
+/// The largest storage binding this device allows: the smaller of its binding and buffer limits.
+pub fn max_binding_bytes(gpu: &Gpu) -> u64 {
+    let limits = gpu.device.limits();
+    limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+}
+
+/// The most bytes of images one shard holds: the largest binding, or less when WGVAE_SHARD_BYTES
+/// says so (to exercise sharding on any adapter, or to keep buffers small).
+pub fn shard_bytes(gpu: &Gpu) -> u64 {
+    let device = max_binding_bytes(gpu);
+    let requested = std::env::var("WGVAE_SHARD_BYTES").ok().and_then(|v| v.parse::<u64>().ok());
+    requested.map_or(device, |r| r.clamp(4, device))
+}
+
+/// A split's images on the GPU in shards of whole images, each within one storage binding:
+/// (buffer, first image, images) in order.
+pub struct ImageShards {
+    pub shards: Vec<(wgpu::Buffer, usize, usize)>,
+    pub images: usize,
+}
+
+impl ImageShards {
+    /// Uploads `images` [n, pixels] in as few shards as the device's largest binding allows (one,
+    /// unless the split is larger). An image larger than a binding is refused before this, by
+    /// session::check_limits.
+    pub fn new(gpu: &Gpu, label: &str, images: &[u8], pixels: usize) -> ImageShards {
+        let n = images.len() / pixels.max(1);
+        let per_shard = ((shard_bytes(gpu) / pixels.max(1) as u64) as usize).clamp(1, n.max(1));
+        let shards = (0..n.max(1))
+            .step_by(per_shard)
+            .map(|first| {
+                let count = per_shard.min(n - first.min(n));
+                let bytes = &images[first * pixels..(first + count) * pixels];
+                (images_with(gpu, &format!("{label} {first}.."), bytes), first, count)
+            })
+            .collect();
+        ImageShards { shards, images: n }
+    }
+}
+
 pub fn uniform_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu::Buffer {
     gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),

@@ -149,7 +149,8 @@ pub struct GatherParams {
     pub binarize: u32,
     pub seed: u32,
     pub stream: u32,
-    pub pad: [u32; 2],
+    pub first_image: u32,
+    pub shard_images: u32,
 }
 
 #[repr(C)]
@@ -210,5 +211,9 @@ mirrors!(
 mirrors!(ColumnParams, wgsl::COLUMN_PARAMS, [rows, src_width, dst_width, count, src_offset, dst_offset, repeat]);
 mirrors!(RowParams, wgsl::ROW_PARAMS, [inputs, samples, width]);
 mirrors!(AdamParams, wgsl::ADAM_PARAMS, [count, lr, beta1, beta2, eps]);
-mirrors!(GatherParams, wgsl::GATHER_PARAMS, [batch, words, pass_rows, binarize, seed, stream]);
+mirrors!(
+    GatherParams,
+    wgsl::GATHER_PARAMS,
+    [batch, words, pass_rows, binarize, seed, stream, first_image, shard_images]
+);
 mirrors!(IwParams, wgsl::IW_PARAMS, [images, samples, latent, pixels, first_image, first_sample, total_samples, seed]);

@@ -2,13 +2,13 @@
 use crate::data::Binarize;
 use crate::gpu::kernels::bind;
 use crate::gpu::params::{GatherParams, STREAM_BINARIZE};
-use crate::gpu::{Launch, Launcher};
+use crate::gpu::{ImageShards, Launch, Launcher};
 use crate::shaders::{data, Entry};
 
 /// x [rows, pixels] = the decoder targets of the next `rows` images of a pass: `order` [pass_rows]
 /// read at the cursor in `counters`, images packed 4 pixels a word; rows past the pass are 0.
 pub struct Gather<'a> {
-    pub images: &'a wgpu::Buffer,
+    pub images: &'a ImageShards,
     pub order: &'a wgpu::Buffer,
     pub counters: &'a wgpu::Buffer,
     pub x: &'a wgpu::Buffer,
@@ -21,29 +21,31 @@ pub struct Gather<'a> {
 }
 
 impl Gather<'_> {
-    pub fn launch(&self, l: Launcher) -> Launch {
-        let p = GatherParams {
-            batch: self.rows as u32,
-            words: (self.pixels / 4) as u32,
-            pass_rows: self.pass_rows as u32,
-            binarize: self.binarize.code(),
-            seed: self.seed,
-            stream: STREAM_BINARIZE,
-            pad: [0; 2],
-        };
-        let u = l.uniform("gather params", &p);
+    /// One launch per shard: each writes the rows whose images it holds.
+    pub fn launches(&self, l: Launcher) -> Vec<Launch> {
         use data::{COUNTERS, IMAGES, ORDER, PARAMS, X};
-        l.over(
-            Entry::GatherBatch,
-            &[
+        let shard = |(images, first, count): &(wgpu::Buffer, usize, usize)| {
+            let p = GatherParams {
+                batch: self.rows as u32,
+                words: (self.pixels / 4) as u32,
+                pass_rows: self.pass_rows as u32,
+                binarize: self.binarize.code(),
+                seed: self.seed,
+                stream: STREAM_BINARIZE,
+                first_image: *first as u32,
+                shard_images: *count as u32,
+            };
+            let u = l.uniform("gather params", &p);
+            let binds = [
                 bind(PARAMS, &u),
                 bind(COUNTERS, self.counters),
-                bind(IMAGES, self.images),
+                bind(IMAGES, images),
                 bind(ORDER, self.order),
                 bind(X, self.x),
-            ],
-            self.rows * self.pixels / 4,
-        )
+            ];
+            l.over(Entry::GatherBatch, &binds, self.rows * self.pixels / 4)
+        };
+        self.images.shards.iter().map(shard).collect()
     }
 }
 
@@ -62,7 +64,8 @@ pub fn gather_labels(
         binarize: 0,
         seed: 0,
         stream: 0,
-        pad: [0; 2],
+        first_image: 0,
+        shard_images: 0,
     };
     let u = l.uniform("gather labels params", &p);
     use data::{COUNTERS, LABELS, ORDER, PARAMS, Y};

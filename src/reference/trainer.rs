@@ -56,17 +56,10 @@ impl ReferenceTrainer {
         let model = self.model.clone();
         let (b, input, latent, cb) = (s.batch, model.arch.input(), model.arch.latent, model.arch.class_block());
         let (samples, rows) = (obj.samples, b * obj.samples);
-        let x = gather_batch(
-            images,
-            input,
-            order,
-            b,
-            pass_rows,
-            s.binarize,
-            s.seed,
-            crate::gpu::params::STREAM_BINARIZE,
-            &self.counters,
-        );
+        let mut x = vec![0.0; b * input];
+        let shard = (0, images.len() / input); // the whole dataset
+        let draws = (s.binarize, s.seed, crate::gpu::params::STREAM_BINARIZE);
+        gather_batch(images, shard, input, order, (b, pass_rows), draws, &self.counters, &mut x);
         // A conditional model sees [x | onehot(y)] and [z | onehot(y)], and a prior p(z|y).
         let labels: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
         let y = gather_labels(&labels, order, b, pass_rows, &self.counters);

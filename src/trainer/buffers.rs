@@ -5,13 +5,13 @@
 use crate::config::TrainSettings;
 use crate::data::Split;
 use crate::gpu::params::{Counters, LossTotals};
-use crate::gpu::{self, Gpu};
+use crate::gpu::{self, Gpu, ImageShards};
 use crate::model::Model;
 use crate::network;
 
 /// One split of the data, resident on the GPU.
 pub struct GpuSplit {
-    pub images: wgpu::Buffer, // [n, D / 4] u32, 4 pixels a word
+    pub images: ImageShards,  // [n, D / 4] u32, 4 values a word, in shards of whole images
     pub labels: wgpu::Buffer, // [n] u32
     pub order: wgpu::Buffer,  // [pass rows] u32 image indices, the pass's order
     pub rows: usize,
@@ -23,7 +23,7 @@ impl GpuSplit {
         let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
         let order: Vec<u32> = (0..order_len as u32).map(|i| i.min(split.len() as u32 - 1)).collect();
         GpuSplit {
-            images: gpu::images_with(gpu, &format!("{name} images"), &split.images),
+            images: ImageShards::new(gpu, &format!("{name} images"), &split.images, split.pixels),
             labels: gpu::storage_with(gpu, &format!("{name} labels"), &labels),
             order: gpu::storage_with(gpu, &format!("{name} order"), &order),
             rows: split.len(),

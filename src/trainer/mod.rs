@@ -11,7 +11,7 @@ use buffers::{Buffers, GpuSplit};
 use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, LossTotals};
-use crate::gpu::{self, Gpu, Launch};
+use crate::gpu::{self, Gpu, ImageShards, Launch};
 use crate::model::{Decoder, Model};
 
 pub struct GpuTrainer {
@@ -205,8 +205,13 @@ impl GpuTrainer {
 
     /// The validation split's images on the GPU (packed words) and their count, for the
     /// evaluators, so they need not upload the images again.
-    pub fn val_images(&self) -> (&wgpu::Buffer, usize) {
-        (&self.val.images, self.val.rows)
+    /// How many buffers hold the training and the validation images.
+    pub fn image_shards(&self) -> (usize, usize) {
+        (self.train.images.shards.len(), self.val.images.shards.len())
+    }
+
+    pub fn val_images(&self) -> &ImageShards {
+        &self.val.images
     }
 
     /// Every weight and bias (model.rs layout), for the evaluators that run the same weights.

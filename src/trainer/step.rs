@@ -23,11 +23,11 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    /// x = the batch at the cursor of `split`'s order.
-    fn gather(&self, split: &GpuSplit, pass_rows: usize) -> Launch {
+    /// x = the batch at the cursor of `split`'s order (a launch per shard of the split's images).
+    fn gather(&self, split: &GpuSplit, pass_rows: usize) -> Vec<Launch> {
         let (images, order, counters, x) = (&split.images, &split.order, &self.b.counters, &self.b.x);
         let (rows, pixels, binarize, seed) = (self.s.batch, self.model.arch.input(), self.s.binarize, self.s.seed);
-        Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }.launch(self.l)
+        Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }.launches(self.l)
     }
 
     fn encoder_forward(&self) -> Vec<Launch> {
@@ -275,7 +275,7 @@ impl GpuTrainer {
             (samples > 1).then(|| rows::repeat_rows(l, &row_params, b.mulv(), &b.mulv_s, p.rows * enc_out));
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
-        let mut step = vec![p.gather(&train_split, train_rows)]; //             x = the batch
+        let mut step = p.gather(&train_split, train_rows); //                   x = the batch
         step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x|y], p(z|y)
         step.extend(p.q_forward(&train_split, &train_loss)); //                 mulv = encoder(x), or the table's rows
         step.extend(repeat_mulv.clone()); //                                    one row per sample
@@ -295,7 +295,7 @@ impl GpuTrainer {
         step.push(p.step_end(&train_loss)); //                                  totals += losses; step += 1
 
         // Encoding validation images: q's parameters in mulv.
-        let mut encode = vec![p.gather(&val_split, val.len())];
+        let mut encode = p.gather(&val_split, val.len());
         encode.extend(p.head.condition_inputs(l, &model, &b, &val_split, val.len()));
         encode.extend(p.encoder_forward());
 

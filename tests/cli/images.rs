@@ -86,6 +86,36 @@ fn the_data_command_should_describe_a_folder_and_its_cache() {
     assert!(again.contains("cache: read from"), "the second look reads the cache: {again}");
 }
 
+/// A dataset split into many shards (WGVAE_SHARD_BYTES forced down to 25 images of 8 x 8) trains
+/// to the same bits as the same dataset in one buffer.
+#[test]
+fn sharded_training_should_match_unsharded_bit_for_bit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("digits");
+    write_folder(&data, &["a", "b", "c"], 100, (8, 8), false);
+    let run = |name: &str, max_binding: Option<&str>| {
+        let out = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wgvae"));
+        cmd.args(["train", "--data", s(&data), "--out", s(&out), "--binarize", "dynamic"]).args(SMALL);
+        cmd.env("WGVAE_CACHE_DIR", dir.path().join("cache"));
+        if let Some(bytes) = max_binding {
+            cmd.env("WGVAE_SHARD_BYTES", bytes);
+        }
+        let o = cmd.output().expect("running wgvae");
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let shards = String::from_utf8_lossy(&o.stdout).contains("in 11 + 2 buffers");
+        assert_eq!(shards, max_binding.is_some(), "{name}: the images' buffers");
+        let csv = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics");
+        let losses: Vec<String> = csv.lines().map(|l| l.split(',').take(7).collect::<Vec<_>>().join(",")).collect();
+        let params = wgvae::checkpoint::load(&out.join("model.safetensors")).expect("model").params;
+        (losses, params.iter().map(|v| v.to_bits()).collect::<Vec<u32>>())
+    };
+    let whole = run("whole", None);
+    let sharded = run("sharded", Some("1600")); // 270 training images in 11 shards, 30 validation in 2
+    assert_eq!(whole.0, sharded.0, "the loss columns");
+    assert!(whole.1 == sharded.1, "the weights differ between the sharded and the unsharded run");
+}
+
 #[test]
 fn a_flat_grey_folder_should_train_and_refuse_a_conditional_model() {
     let dir = tempfile::tempdir().expect("temp dir");

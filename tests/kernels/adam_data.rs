@@ -37,41 +37,52 @@ fn adam_step_should_match_reference() {
 }
 
 #[test]
-fn gather_batch_should_match_reference_in_every_binarize_mode() {
+fn gather_batch_should_match_reference_in_every_binarize_mode_whole_and_sharded() {
     let (images_n, pixels) = (29usize, 84usize);
     let mut rng = rand::rngs::StdRng::seed_from_u64(27);
     let images: Vec<u8> = (0..images_n * pixels).map(|_| rng.random()).collect();
-    let words: Vec<u32> = images.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let order: Vec<u32> = (0..20).map(|_| rng.random_range(0..images_n as u32)).collect();
     let c = counters(3, 10); // rows 10.. of a 20-row pass: the last 3 of 13 are padding
     for binarize in [wgvae::data::Binarize::None, wgvae::data::Binarize::Dynamic, wgvae::data::Binarize::Static] {
-        let p = uniform(&GatherParams {
-            batch: B as u32,
-            words: (pixels / 4) as u32,
-            pass_rows: 20,
-            binarize: binarize.code(),
-            seed: 99,
-            stream: STREAM_BINARIZE,
-            pad: [0; 2],
-        });
-        let cb = gpu::storage_with(&gpu().0, "c", &[c]);
-        let (ib, ob, xb) = (
-            gpu::storage_with(&gpu().0, "images", &words),
-            gpu::storage_with(&gpu().0, "order", &order),
-            storage(&vec![7.0; B * pixels]),
-        );
-        run(gpu().1.get(Entry::GatherBatch).launch_over(
-            &gpu().0,
-            &[
-                bind(shaders::data::PARAMS, &p),
-                bind(shaders::data::COUNTERS, &cb),
-                bind(shaders::data::IMAGES, &ib),
-                bind(shaders::data::ORDER, &ob),
-                bind(shaders::data::X, &xb),
-            ],
-            B * pixels / 4,
-        ));
-        let want = r::gather_batch(&images, pixels, &order, B, 20, binarize, 99, STREAM_BINARIZE, &c);
-        assert_close(&format!("gather_batch {binarize:?}"), &read(&xb, B * pixels), &want, 0.0);
+        // The whole set as one shard, then images 10..22 alone: rows of other images keep their 7s.
+        for (first, count) in [(0, images_n), (10, 12)] {
+            let p = uniform(&GatherParams {
+                batch: B as u32,
+                words: (pixels / 4) as u32,
+                pass_rows: 20,
+                binarize: binarize.code(),
+                seed: 99,
+                stream: STREAM_BINARIZE,
+                first_image: first as u32,
+                shard_images: count as u32,
+            });
+            let shard = &images[first * pixels..(first + count) * pixels];
+            let cb = gpu::storage_with(&gpu().0, "c", &[c]);
+            let (ib, ob, xb) = (
+                gpu::images_with(&gpu().0, "images", shard),
+                gpu::storage_with(&gpu().0, "order", &order),
+                storage(&vec![7.0; B * pixels]),
+            );
+            run(gpu().1.get(Entry::GatherBatch).launch_over(
+                &gpu().0,
+                &[
+                    bind(shaders::data::PARAMS, &p),
+                    bind(shaders::data::COUNTERS, &cb),
+                    bind(shaders::data::IMAGES, &ib),
+                    bind(shaders::data::ORDER, &ob),
+                    bind(shaders::data::X, &xb),
+                ],
+                B * pixels / 4,
+            ));
+            let mut want = vec![7.0; B * pixels];
+            let draws = (binarize, 99, STREAM_BINARIZE);
+            r::gather_batch(shard, (first, count), pixels, &order, (B, 20), draws, &c, &mut want);
+            assert_close(
+                &format!("gather_batch {binarize:?} shard {first}+{count}"),
+                &read(&xb, B * pixels),
+                &want,
+                0.0,
+            );
+        }
     }
 }

@@ -67,7 +67,8 @@ fn gather_labels_should_match_reference() {
         binarize: 0,
         seed: 0,
         stream: 0,
-        pad: [0; 2],
+        first_image: 0,
+        shard_images: 0,
     });
     let (cb, ob, lb) = (
         gpu::storage_with(&gpu().0, "c", &[c]),

@@ -83,7 +83,7 @@ fn refine_should_match_the_reference_refinement() {
         k,
         &model,
         &pb,
-        (&gpu::images_with(g, "images", &split.images), n),
+        &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
         batch,
         wgvae::data::Binarize::None,
         4,

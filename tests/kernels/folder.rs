@@ -56,7 +56,7 @@ fn png_folder_values_should_reach_the_gathered_batch_exactly() {
     let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
     let pixels = data.shape.pixels();
     let rows = 7; // not a multiple of the 64-wide workgroup, nor of the 10 images
-    let images = gpu::images_with(g, "images", &data.train.images);
+    let images = gpu::ImageShards::new(g, "images", &data.train.images, pixels);
     let order_ids: Vec<u32> = (0..10).rev().collect();
     let order = gpu::storage_with(g, "order", &order_ids);
     let counters = gpu::storage_with(g, "counters", &[Counters::new()]);
@@ -73,7 +73,9 @@ fn png_folder_values_should_reach_the_gathered_batch_exactly() {
         binarize,
         seed: 1,
     };
-    run(gather.launch(l));
+    for launch in gather.launches(l) {
+        run(launch);
+    }
     let got = read(&x, rows * pixels);
     let want: Vec<f32> = order_ids[..rows]
         .iter()

@@ -163,7 +163,7 @@ fn importance_sampler_should_match_the_composed_references() {
         kernels,
         &model,
         &pb,
-        (&gpu::images_with(g, "images", &split.images), n),
+        &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
         k,
         wgvae::data::Binarize::None,
         1,
