@@ -122,6 +122,9 @@ fn a_flat_grey_folder_should_train_and_refuse_a_conditional_model() {
     let data = dir.path().join("flat");
     write_folder(&data, &[], 30, (8, 8), false);
     std::fs::write(data.join("notes.txt"), "not an image").expect("write");
+    let deep =
+        image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(8, 8, |x, y| image::Luma([(x * y * 1000) as u16]));
+    deep.save(data.join("sixteen-bit.png")).expect("a 16-bit PNG");
     let o = train(&data, &dir.path().join("run"), &[]);
     assert!(o.status.success(), "train failed: {}", stderr(&o));
     assert!(stderr(&o).contains("ignored 1 files"), "the text file is counted: {}", stderr(&o));

@@ -49,6 +49,11 @@ fn png_folder_values_should_reach_the_gathered_batch_exactly() {
     std::fs::write(&cache_file, &bytes[..bytes.len() - 1]).expect("truncate");
     let (_, state) = load().expect("load after truncation");
     assert!(matches!(state, CacheState::Written(_, ref why) if why.contains("truncated")), "{state:?}");
+    let mut other_version = std::fs::read(&cache_file).expect("cache");
+    other_version[7] = b'0';
+    std::fs::write(&cache_file, other_version).expect("write");
+    let (_, state) = load().expect("load after a version change");
+    assert!(matches!(state, CacheState::Written(_, ref why) if why.contains("version")), "{state:?}");
     let data = changed;
     let expected = data.train.images.clone();
 
