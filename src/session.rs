@@ -106,7 +106,19 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
     let model = Model::new(config.architecture());
     let kernels = Kernels::new(&gpu);
     let settings = config.train_settings(data.train.len() / config.batch);
+    // Out of device memory is an error to report with the sizes, not a panic.
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let (images, state) = (data.train.images.len() + data.val.images.len(), 16 * model.param_count);
     let trainer = GpuTrainer::new(&gpu, &kernels, model, settings, params, &data.train, &data.val);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        bail!(
+            "the GPU has too little memory for this run: {:.1} MiB of images and {:.1} MiB of weights, gradients and \
+             Adam's moments, besides the activations ({e}); try a smaller --batch, model or --image-size",
+            mib(images),
+            mib(state)
+        );
+    }
     Ok(Session { config, gpu, kernels, data, trainer })
 }
 
