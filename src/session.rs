@@ -15,6 +15,7 @@ pub struct Session {
     pub config: RunConfig,
     pub gpu: Gpu,
     pub kernels: Kernels,
+    /// The run's data; its training images are on the GPU only (data.train.images is empty).
     pub data: Dataset,
     pub trainer: GpuTrainer,
 }
@@ -119,6 +120,10 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
             mib(state)
         );
     }
+    // The training images live on the GPU from here on: the host keeps only their labels, so a
+    // run's host memory does not hold the dataset twice (decoded bytes and the device's copy).
+    let mut data = data;
+    data.train.images = Vec::new();
     Ok(Session { config, gpu, kernels, data, trainer })
 }
 
