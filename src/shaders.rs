@@ -22,18 +22,32 @@ impl StructLayout {
         panic!("the WGSL struct has no field of that name")
     }
 
-    /// Fields that are not padding (named pad, pad0, ...).
+    /// Fields that are not padding (named pad, pad0, pad1, ...).
     pub const fn named_fields(&self) -> usize {
         let (mut i, mut n) = (0, 0);
         while i < self.fields.len() {
-            let f = self.fields[i].0.as_bytes();
-            if !(f.len() >= 3 && f[0] == b'p' && f[1] == b'a' && f[2] == b'd') {
+            if !is_padding(self.fields[i].0.as_bytes()) {
                 n += 1;
             }
             i += 1;
         }
         n
     }
+}
+
+/// `pad`, `pad0`, `pad1`, ...: a field that only fills the struct out to its size.
+const fn is_padding(f: &[u8]) -> bool {
+    if f.len() < 3 || f[0] != b'p' || f[1] != b'a' || f[2] != b'd' {
+        return false;
+    }
+    let mut i = 3;
+    while i < f.len() {
+        if !f[i].is_ascii_digit() {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 const fn same_str(a: &str, b: &str) -> bool {

@@ -207,7 +207,7 @@ fn decode_split(
             }
             Err(e) if skip_bad => {
                 bad += 1;
-                eprintln!("warning: skipping {e:#}");
+                eprintln!("warning: leaving out {e:#}");
             }
             Err(e) => return Err(e.context("pass --skip-bad to leave such files out")),
         }

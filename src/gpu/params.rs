@@ -37,6 +37,24 @@ pub struct Dims {
     pub relu: u32,
 }
 
+/// A convolution's shapes (shaders/conv.wgsl): NCHW input and output, a square kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvDims {
+    pub batch: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub padding: u32,
+    pub relu: u32,
+    pub pad: u32,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LatentParams {
@@ -195,6 +213,7 @@ use crate::shaders::layout as wgsl;
 mirrors!(Counters, wgsl::COUNTERS, [step, cursor, bad_step]);
 mirrors!(LossTotals, wgsl::LOSS_TOTALS, [rec_sum, kl_sum, examples]);
 mirrors!(Dims, wgsl::DIMS, [batch, n_in, n_out, relu]);
+mirrors!(ConvDims, wgsl::CONV_DIMS, [batch, c_in, h_in, w_in, c_out, h_out, w_out, kernel, stride, padding, relu]);
 mirrors!(LatentParams, wgsl::LATENT_PARAMS, [batch, latent, seed, stream, beta, warmup_steps, free_bits, sample_scale]);
 mirrors!(LossParams, wgsl::LOSS_PARAMS, [batch, pixels, pass_rows, training, repeat, fixed_batch]);
 mirrors!(SampleParams, wgsl::SAMPLE_PARAMS, [rows, samples, latent, baseline, beta, warmup_steps, decay]);

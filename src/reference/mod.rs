@@ -7,6 +7,7 @@
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 pub mod categorical;
 pub mod condition;
+pub mod conv;
 pub mod importance;
 pub mod kernels;
 pub mod network;

@@ -8,6 +8,7 @@ mod common;
 mod adam_data;
 mod categorical;
 mod condition;
+mod conv;
 mod estimators;
 mod finite_differences;
 mod folder;

@@ -1,0 +1,149 @@
+//! shaders/conv.wgsl against src/reference/conv.rs at awkward shapes (odd sides, channel counts
+//! that are not multiples of 4, batch 3, taps across the padded borders), and the backward
+//! references against finite differences of their forwards.
+use crate::common::*;
+use wgpu::Buffer;
+use wgvae::reference::conv as rc;
+
+/// Conv2d shapes: batch 3, 3 -> 5 channels, a 7 x 9 input; the output side follows.
+fn conv(kernel: u32, stride: u32, padding: u32, relu: bool) -> ConvDims {
+    let (h_in, w_in) = (7, 9);
+    let out = |i: u32| (i + 2 * padding - kernel) / stride + 1;
+    let (h_out, w_out) = (out(h_in), out(w_in));
+    ConvDims {
+        batch: 3,
+        c_in: 3,
+        h_in,
+        w_in,
+        c_out: 5,
+        h_out,
+        w_out,
+        kernel,
+        stride,
+        padding,
+        relu: relu as u32,
+        pad: 0,
+    }
+}
+
+/// ConvTranspose2d shapes: batch 3, 5 -> 3 channels, a 3 x 4 input.
+fn transpose(kernel: u32, stride: u32, padding: u32, relu: bool) -> ConvDims {
+    let (h_in, w_in) = (3, 4);
+    let out = |i: u32| (i - 1) * stride + kernel - 2 * padding;
+    let (h_out, w_out) = (out(h_in), out(w_in));
+    ConvDims {
+        batch: 3,
+        c_in: 5,
+        h_in,
+        w_in,
+        c_out: 3,
+        h_out,
+        w_out,
+        kernel,
+        stride,
+        padding,
+        relu: relu as u32,
+        pad: 0,
+    }
+}
+
+/// The shapes every test runs: the conv VAE's (kernel 4, stride 2, padding 1) and a stride-1 one.
+fn shapes(of: fn(u32, u32, u32, bool) -> ConvDims, relu: bool) -> [ConvDims; 2] {
+    [of(4, 2, 1, relu), of(3, 1, 1, relu)]
+}
+
+/// Values in x, in y and in the weight.
+fn sizes(d: &ConvDims) -> (usize, usize, usize) {
+    let x = (d.batch * d.c_in * d.h_in * d.w_in) as usize;
+    let y = (d.batch * d.c_out * d.h_out * d.w_out) as usize;
+    (x, y, (d.c_in * d.c_out * d.kernel * d.kernel) as usize)
+}
+
+use shaders::conv::{AUX, SRC, WEIGHT};
+
+/// Runs `entry` over `n` outputs with the (binding, buffer) pairs it reads and returns dst.
+fn launch(entry: Entry, d: &ConvDims, binds: &[(u32, &Buffer)], n: usize) -> Vec<f32> {
+    let (u, dst) = (uniform(d), storage(&vec![0.0; n]));
+    let mut all = vec![bind(shaders::conv::DIMS, &u), bind(shaders::conv::DST, &dst)];
+    all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
+    run(gpu().1.get(entry).launch_over(&gpu().0, &all, n));
+    read(&dst, n)
+}
+
+#[test]
+fn conv2d_kernels_should_match_reference() {
+    for relu in [false, true] {
+        for d in shapes(conv, relu) {
+            let (nx, ny, nw) = sizes(&d);
+            // x is a ReLU output (some zeros), for the input gradient's mask.
+            let x: Vec<f32> = random(nx, 1, 1.0).iter().map(|v| v.max(0.0)).collect();
+            let (w, b, dy) = (random(nw, 2, 0.5), random(d.c_out as usize, 3, 0.5), random(ny, 4, 1.0));
+            let (xb, wb, bb, dyb) = (storage(&x), storage(&w), storage(&b), storage(&dy));
+            let got = launch(Entry::Conv2dForward, &d, &[(SRC, &xb), (WEIGHT, &wb), (AUX, &bb)], ny);
+            assert_close(&format!("conv2d_forward {d:?}"), &got, &rc::conv2d_forward(&d, &x, &w, &b), 1e-5);
+            let got = launch(Entry::Conv2dBackwardInput, &d, &[(SRC, &dyb), (WEIGHT, &wb), (AUX, &xb)], nx);
+            let want = rc::conv2d_backward_input(&d, &dy, &w, &x);
+            assert_close(&format!("conv2d_backward_input {d:?}"), &got, &want, 1e-5);
+            let got = launch(Entry::Conv2dBackwardWeight, &d, &[(SRC, &dyb), (AUX, &xb)], nw);
+            assert_close(
+                &format!("conv2d_backward_weight {d:?}"),
+                &got,
+                &rc::conv2d_backward_weight(&d, &dy, &x),
+                1e-5,
+            );
+            let got = launch(Entry::ConvBackwardBias, &d, &[(SRC, &dyb)], d.c_out as usize);
+            assert_close("conv_backward_bias", &got, &rc::conv_backward_bias(&d, &dy), 1e-5);
+        }
+    }
+}
+
+#[test]
+fn conv_transpose2d_kernels_should_match_reference() {
+    for relu in [false, true] {
+        for d in shapes(transpose, relu) {
+            let (nx, ny, nw) = sizes(&d);
+            let x: Vec<f32> = random(nx, 5, 1.0).iter().map(|v| v.max(0.0)).collect();
+            let (w, b, dy) = (random(nw, 6, 0.5), random(d.c_out as usize, 7, 0.5), random(ny, 8, 1.0));
+            let (xb, wb, bb, dyb) = (storage(&x), storage(&w), storage(&b), storage(&dy));
+            let got = launch(Entry::ConvTranspose2dForward, &d, &[(SRC, &xb), (WEIGHT, &wb), (AUX, &bb)], ny);
+            let want = rc::conv_transpose2d_forward(&d, &x, &w, &b);
+            assert_close(&format!("conv_transpose2d_forward {d:?}"), &got, &want, 1e-5);
+            let got = launch(Entry::ConvTranspose2dBackwardInput, &d, &[(SRC, &dyb), (WEIGHT, &wb), (AUX, &xb)], nx);
+            let want = rc::conv_transpose2d_backward_input(&d, &dy, &w, &x);
+            assert_close(&format!("conv_transpose2d_backward_input {d:?}"), &got, &want, 1e-5);
+            let got = launch(Entry::ConvTranspose2dBackwardWeight, &d, &[(SRC, &dyb), (AUX, &xb)], nw);
+            let want = rc::conv_transpose2d_backward_weight(&d, &dy, &x);
+            assert_close(&format!("conv_transpose2d_backward_weight {d:?}"), &got, &want, 1e-5);
+            let got = launch(Entry::ConvBackwardBias, &d, &[(SRC, &dyb)], d.c_out as usize);
+            assert_close("conv_backward_bias (transposed)", &got, &rc::conv_backward_bias(&d, &dy), 1e-5);
+        }
+    }
+}
+
+/// L = sum(probe * forward(x, W, b)) without the ReLU: its gradients in x, W and b are the
+/// backward references given dy = probe.
+#[test]
+fn conv_backward_references_should_match_finite_differences() {
+    type Forward = fn(&ConvDims, &[f32], &[f32], &[f32]) -> Vec<f32>;
+    type Input = fn(&ConvDims, &[f32], &[f32], &[f32]) -> Vec<f32>;
+    type Weight = fn(&ConvDims, &[f32], &[f32]) -> Vec<f32>;
+    let cases: [(&str, ConvDims, Forward, Input, Weight); 2] = [
+        ("conv2d", conv(4, 2, 1, false), rc::conv2d_forward, rc::conv2d_backward_input, rc::conv2d_backward_weight),
+        (
+            "conv_transpose2d",
+            transpose(4, 2, 1, false),
+            rc::conv_transpose2d_forward,
+            rc::conv_transpose2d_backward_input,
+            rc::conv_transpose2d_backward_weight,
+        ),
+    ];
+    for (name, d, forward, input, weight) in cases {
+        let (nx, ny, nw) = sizes(&d);
+        let (x, w, b, probe) =
+            (random(nx, 11, 1.0), random(nw, 12, 0.5), random(d.c_out as usize, 13, 0.5), random(ny, 14, 1.0));
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| dot(&probe, &forward(&d, x, w, b));
+        check_grad(&format!("{name} dx"), &|x| loss(x, &w, &b), &always, &x, &input(&d, &probe, &w, &x));
+        check_grad(&format!("{name} dW"), &|w| loss(&x, w, &b), &always, &w, &weight(&d, &probe, &x));
+        check_grad(&format!("{name} db"), &|b| loss(&x, &w, b), &always, &b, &rc::conv_backward_bias(&d, &probe));
+    }
+}
