@@ -2,6 +2,7 @@
 //! launches of its forward and backward passes at any row count. The trainer, the refiner and the
 //! importance sampler run the same layers on their own buffers; reference/network.rs follows the
 //! same list on the CPU.
+pub mod conv;
 pub mod linear;
 
 use crate::gpu::{self, Launch, Launcher};
@@ -12,6 +13,20 @@ use crate::gpu::{self, Launch, Launcher};
 pub enum LayerKind {
     /// y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
     Linear,
+    /// nn.Conv2d on NCHW rows, W [c_out, c_in, k, k].
+    Conv2d(ConvShape),
+    /// nn.ConvTranspose2d on NCHW rows, W [c_in, c_out, k, k].
+    ConvTranspose2d(ConvShape),
+}
+
+/// A convolution's input and output maps (channels, height, width) and its square kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub input: (usize, usize, usize),
+    pub output: (usize, usize, usize),
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
 }
 
 /// One layer of a path: `n_in` values per row in, `n_out` out, its parameters at fixed offsets of
@@ -35,6 +50,8 @@ impl Layer {
     pub fn weight_shape(&self) -> Vec<usize> {
         match self.kind {
             LayerKind::Linear => vec![self.n_out, self.n_in],
+            LayerKind::Conv2d(c) => vec![c.output.0, c.input.0, c.kernel, c.kernel],
+            LayerKind::ConvTranspose2d(c) => vec![c.input.0, c.output.0, c.kernel, c.kernel],
         }
     }
 
@@ -45,14 +62,14 @@ impl Layer {
     pub fn bias_len(&self) -> usize {
         match self.kind {
             LayerKind::Linear => self.n_out,
+            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => c.output.0,
         }
     }
 
-    /// Inputs each output sums over: PyTorch's initialisation bound is 1 / sqrt(fan_in).
+    /// PyTorch's fan-in, whose 1 / sqrt is its initialisation bound: the weight's second dimension
+    /// times the kernel's area (so, as PyTorch computes it, c_out k^2 for a transposed convolution).
     pub fn fan_in(&self) -> usize {
-        match self.kind {
-            LayerKind::Linear => self.n_in,
-        }
+        self.weight_shape()[1..].iter().product()
     }
 
     /// The layer's tensors as a PyTorch module named `name` holds them: `name.weight`, `name.bias`.
@@ -63,9 +80,14 @@ impl Layer {
         ]
     }
 
-    /// Multiply-adds of the forward pass per row (each backward product costs as many).
+    /// Multiply-adds of the forward pass per row (each backward product costs as many), padding
+    /// taps included.
     pub fn macs_per_row(&self) -> usize {
-        self.weight_len()
+        match self.kind {
+            LayerKind::Linear => self.weight_len(),
+            LayerKind::Conv2d(c) => c.output.1 * c.output.2 * self.weight_len(),
+            LayerKind::ConvTranspose2d(c) => c.input.1 * c.input.2 * self.weight_len(),
+        }
     }
 
     /// output [rows, n_out] = the layer of input [rows, n_in], weights read from `params`.
@@ -79,6 +101,9 @@ impl Layer {
     ) -> Launch {
         match self.kind {
             LayerKind::Linear => linear::forward(l, self, params, rows, input, output),
+            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
+                conv::forward(l, self, &c, params, rows, (input, output))
+            }
         }
     }
 
@@ -94,6 +119,9 @@ impl Layer {
     ) -> Launch {
         match self.kind {
             LayerKind::Linear => linear::backward_input(l, self, params, rows, d_output, input, d_input),
+            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
+                conv::backward_input(l, self, &c, params, rows, (input, d_output), d_input)
+            }
         }
     }
 
@@ -107,6 +135,9 @@ impl Layer {
     ) -> Vec<Launch> {
         match self.kind {
             LayerKind::Linear => linear::backward_params(l, self, grads, rows, input, d_output),
+            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
+                conv::backward_params(l, self, &c, grads, rows, (input, d_output))
+            }
         }
     }
 

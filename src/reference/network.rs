@@ -1,6 +1,8 @@
 //! src/network/ on the CPU: a layer's forward and backward by kind, from the kernels' references,
 //! and the same walks along a path of layers that the GPU side records.
+use super::conv::*;
 use super::kernels::{linear_backward_bias, linear_backward_input, linear_backward_weight, linear_forward};
+use crate::network::conv::conv_dims;
 use crate::network::{Layer, LayerKind};
 
 fn weight<'a>(params: &'a [f32], layer: &Layer) -> &'a [f32] {
@@ -13,6 +15,10 @@ pub fn layer_forward(layer: &Layer, params: &[f32], input: &[f32], rows: usize) 
     match layer.kind {
         LayerKind::Linear => {
             linear_forward(input, weight(params, layer), bias, rows, layer.n_in, layer.n_out, layer.relu)
+        }
+        LayerKind::Conv2d(c) => conv2d_forward(&conv_dims(&c, rows, layer.relu), input, weight(params, layer), bias),
+        LayerKind::ConvTranspose2d(c) => {
+            conv_transpose2d_forward(&conv_dims(&c, rows, layer.relu), input, weight(params, layer), bias)
         }
     }
 }
@@ -29,6 +35,15 @@ pub fn layer_backward_input(layer: &Layer, params: &[f32], input: &[f32], d_outp
             layer.n_out,
             layer.relu_input,
         ),
+        LayerKind::Conv2d(c) => {
+            conv2d_backward_input(&conv_dims(&c, rows, layer.relu_input), d_output, weight(params, layer), input)
+        }
+        LayerKind::ConvTranspose2d(c) => conv_transpose2d_backward_input(
+            &conv_dims(&c, rows, layer.relu_input),
+            d_output,
+            weight(params, layer),
+            input,
+        ),
     }
 }
 
@@ -39,6 +54,14 @@ pub fn layer_backward_params(layer: &Layer, grads: &mut [f32], input: &[f32], d_
             linear_backward_weight(d_output, input, rows, layer.n_in, layer.n_out),
             linear_backward_bias(d_output, rows, layer.n_out),
         ),
+        LayerKind::Conv2d(c) => {
+            let d = conv_dims(&c, rows, false);
+            (conv2d_backward_weight(&d, d_output, input), conv_backward_bias(&d, d_output))
+        }
+        LayerKind::ConvTranspose2d(c) => {
+            let d = conv_dims(&c, rows, false);
+            (conv_transpose2d_backward_weight(&d, d_output, input), conv_backward_bias(&d, d_output))
+        }
     };
     grads[layer.weight_at..layer.weight_at + dw.len()].copy_from_slice(&dw);
     grads[layer.bias_at..layer.bias_at + db.len()].copy_from_slice(&db);

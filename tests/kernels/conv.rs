@@ -147,3 +147,58 @@ fn conv_backward_references_should_match_finite_differences() {
         check_grad(&format!("{name} db"), &|b| loss(&x, &w, b), &always, &b, &rc::conv_backward_bias(&d, &probe));
     }
 }
+
+/// A path of convolution layers, as network/ records it on the GPU and reference/network.rs walks
+/// it on the CPU: the output, every parameter's gradient and the input's gradient agree.
+#[test]
+fn conv_layer_paths_should_match_the_reference_path() {
+    use wgvae::gpu::align_floats;
+    use wgvae::network::{self, ConvShape, Layer, LayerKind};
+    use wgvae::reference::network as rn;
+    let shape = |input, output, kernel, stride| ConvShape { input, output, kernel, stride, padding: 1 };
+    let kinds = [
+        LayerKind::Conv2d(shape((2, 7, 9), (3, 3, 4), 4, 2)),
+        LayerKind::Conv2d(shape((3, 3, 4), (5, 3, 4), 3, 1)),
+        LayerKind::ConvTranspose2d(shape((5, 3, 4), (3, 6, 8), 4, 2)),
+        LayerKind::ConvTranspose2d(shape((3, 6, 8), (2, 6, 8), 3, 1)),
+    ];
+    let mut at = 0;
+    let layers: Vec<Layer> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| {
+            let c = match kind {
+                LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => c,
+                LayerKind::Linear => unreachable!("only convolutions here"),
+            };
+            let (n_in, n_out) = (c.input.0 * c.input.1 * c.input.2, c.output.0 * c.output.1 * c.output.2);
+            let mut layer = Layer { kind, n_in, n_out, relu: i < 3, relu_input: i > 0, weight_at: at, bias_at: 0 };
+            at += align_floats(layer.weight_len());
+            layer.bias_at = at;
+            at += align_floats(layer.bias_len());
+            layer
+        })
+        .collect();
+    let rows = 3;
+    let (params, x) = (random(at, 21, 0.4), random(rows * layers[0].n_in, 22, 1.0));
+    let probe = random(rows * layers[3].n_out, 23, 1.0);
+
+    let (g, k) = gpu();
+    let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
+    let (pb, gb, xb, dxb) = (storage(&params), storage(&vec![0.0; at]), storage(&x), storage(&vec![0.0; x.len()]));
+    let (outs, d_outs) =
+        (network::activations(g, "out", &layers, rows), network::activations(g, "d out", &layers, rows));
+    g.queue.write_buffer(&d_outs[3], 0, bytemuck::cast_slice(&probe));
+    let mut launches = network::forward_path(l, &pb, &layers, rows, &xb, &outs);
+    launches.extend(network::backward_path(l, (&pb, &gb), &layers, rows, (&xb, &outs, &d_outs), Some(&dxb)));
+    for launch in launches {
+        run(launch);
+    }
+
+    let acts = rn::forward_path(&layers, &params, x.clone(), rows);
+    let mut grads = vec![0.0; at];
+    let dx = rn::backward_path(&layers, &params, Some(&mut grads), &acts, probe, rows, true).expect("dx");
+    assert_close("conv path output", &read(&outs[3], acts[4].len()), &acts[4], 1e-4);
+    assert_close("conv path parameter gradients", &read(&gb, at), &grads, 1e-4);
+    assert_close("conv path input gradient", &read(&dxb, x.len()), &dx, 1e-4);
+}
