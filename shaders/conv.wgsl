@@ -39,12 +39,17 @@ fn conv_tap(o: u32, k: u32, size: u32) -> i32 {
     return select(-1, i, i >= 0 && i < i32(size));
 }
 
-// The inverse: the output coordinate whose tap k reads input coordinate i, or -1 when none does
-// (i + padding - k must be a non-negative multiple of stride, and the quotient < size).
+// The inverse: the taps k that reach input coordinate i are those with i + padding - k a
+// non-negative multiple of stride, so they start at (i + padding) % stride and step by stride
+// (only 1 in stride^2 of a 2-D kernel's taps, so the loops below visit no others). Tap k reads
+// output coordinate (i + padding - k) / stride, or -1 when that lies outside `size` or k is past
+// i + padding.
 fn conv_source(i: u32, k: u32, size: u32) -> i32 {
-    let t = i32(i + dims.padding) - i32(k);
-    let o = t / i32(dims.stride);
-    return select(-1, o, t >= 0 && t % i32(dims.stride) == 0 && o < i32(size));
+    if (k > i + dims.padding) {
+        return -1;
+    }
+    let o = (i + dims.padding - k) / dims.stride;
+    return select(-1, i32(o), o < size);
 }
 
 fn at4(a: u32, b: u32, c: u32, d: u32, nb: u32, nc: u32, nd: u32) -> u32 {
@@ -92,9 +97,9 @@ fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>) {
     let n = id.x / (d.w_in * d.h_in * d.c_in);
     var acc = 0.0;
     for (var co = 0u; co < d.c_out; co++) {
-        for (var ky = 0u; ky < d.kernel; ky++) {
+        for (var ky = (iy + d.padding) % d.stride; ky < d.kernel; ky += d.stride) {
             let oy = conv_source(iy, ky, d.h_out);
-            for (var kx = 0u; kx < d.kernel; kx++) {
+            for (var kx = (ix + d.padding) % d.stride; kx < d.kernel; kx += d.stride) {
                 let ox = conv_source(ix, kx, d.w_out);
                 if (oy >= 0 && ox >= 0) {
                     acc += weight[at4(co, ci, ky, kx, d.c_in, d.kernel, d.kernel)]
@@ -164,9 +169,9 @@ fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     let n = id.x / (d.w_out * d.h_out * d.c_out);
     var acc = aux[co];
     for (var ci = 0u; ci < d.c_in; ci++) {
-        for (var ky = 0u; ky < d.kernel; ky++) {
+        for (var ky = (oy + d.padding) % d.stride; ky < d.kernel; ky += d.stride) {
             let iy = conv_source(oy, ky, d.h_in);
-            for (var kx = 0u; kx < d.kernel; kx++) {
+            for (var kx = (ox + d.padding) % d.stride; kx < d.kernel; kx += d.stride) {
                 let ix = conv_source(ox, kx, d.w_in);
                 if (iy >= 0 && ix >= 0) {
                     acc += weight[at4(ci, co, ky, kx, d.c_out, d.kernel, d.kernel)]

@@ -10,6 +10,17 @@ use crate::data::{Binarize, Builtin, ColorMode, FolderOptions, ImageShape};
 use crate::model::{Architecture, Decoder};
 use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
 
+/// The encoder and decoder: an MLP (`--hidden`) or convolutions (`--conv-channels`); auto picks
+/// the MLP (session::new_run_data says why).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchChoice {
+    Auto,
+    #[default]
+    Mlp,
+    Conv,
+}
+
 /// Everything that defines a run, as checkpoints store it (the JSON of `wgvae.config`). Fields added
 /// after the first release have defaults, so older checkpoints still load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,6 +29,12 @@ pub struct RunConfig {
     #[serde(default = "ImageShape::mnist")]
     pub shape: ImageShape,
     pub hidden: Vec<usize>,
+    /// MLP or conv (auto only until the data is loaded; checkpoints before it were MLPs).
+    #[serde(default)]
+    pub arch: ArchChoice,
+    /// The conv encoder's channel widths (the decoder mirrors them).
+    #[serde(default)]
+    pub conv_channels: Vec<usize>,
     pub latent: usize,
     pub batch: usize,
     pub epochs: usize,
@@ -154,6 +171,17 @@ impl RunConfig {
         if self.hidden.is_empty() {
             bail!("--hidden: at least one hidden layer");
         }
+        if self.arch == ArchChoice::Conv {
+            if self.conv_channels.is_empty() || self.conv_channels.len() > 6 {
+                bail!("--conv-channels: 1 to 6 widths, got {}", self.conv_channels.len());
+            }
+            if let Some(bad) = self.conv_channels.iter().find(|&&c| c == 0 || c > 1024) {
+                bail!("--conv-channels {bad}: each width must be between 1 and 1024");
+            }
+            if self.conditional {
+                bail!("--arch conv does not take --conditional yet (the class block goes on the MLP's inputs)");
+            }
+        }
         if self.latent_groups > 0 {
             self.validate_categorical()?;
         } else if self.latent == 0 || self.latent > MAX_LATENT {
@@ -261,6 +289,7 @@ impl RunConfig {
             decoder: self.decoder,
             classes: self.classes,
             categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)),
+            conv: (self.arch == ArchChoice::Conv).then(|| self.conv_channels.clone()),
         }
     }
 
@@ -295,12 +324,34 @@ impl RunConfig {
         }
     }
 
-    /// "784-400-20", the architecture as the train command prints it.
+    /// "784-400-20", or "28x28-conv32-conv64-20": the architecture as the train command prints it.
     pub fn describe(&self) -> String {
-        let mut widths = vec![self.shape.pixels()];
-        widths.extend(&self.hidden);
-        widths.push(self.latent);
-        widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
+        let mut parts = vec![self.shape.pixels().to_string()];
+        match self.arch {
+            ArchChoice::Conv => {
+                parts[0] = self.shape.to_string();
+                parts.extend(self.conv_channels.iter().map(|c| format!("conv{c}")));
+            }
+            _ => parts.extend(self.hidden.iter().map(|h| h.to_string())),
+        }
+        parts.push(self.latent.to_string());
+        parts.join("-")
+    }
+
+    /// The conv VAE halves each side once per width: the images' sides must allow it.
+    pub fn check_conv_sides(&self) -> Result<()> {
+        let depth = self.conv_channels.len() as u32;
+        let step = 1usize << depth;
+        let s = self.shape;
+        if self.arch == ArchChoice::Conv
+            && (!s.height.is_multiple_of(step) || !s.width.is_multiple_of(step) || s.height < step)
+        {
+            bail!(
+                "--arch conv with {depth} widths halves each side {depth} times: the images' {s} sides must be \
+                 multiples of {step} (pass --image-size, or fewer --conv-channels)"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
-use crate::network::{Layer, LayerKind};
+use crate::network::{ConvShape, Layer, LayerKind};
 use crate::shaders::Entry;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +24,9 @@ pub struct Architecture {
     /// Relaxed categorical latents (groups, categories) instead of a Gaussian; then
     /// latent = groups x categories and the encoder outputs that many logits.
     pub categorical: Option<(usize, usize)>,
+    /// A convolutional encoder and decoder with these channel widths (DCGAN-style, see
+    /// `conv_paths`) instead of the MLP of `hidden`.
+    pub conv: Option<Vec<usize>>,
 }
 
 impl Architecture {
@@ -97,30 +100,74 @@ pub struct Model {
     pub param_count: usize,
 }
 
+/// Places a layer (kind, n_in, n_out, relu, relu_input) in the flat parameter buffer.
+type Place<'a> = dyn FnMut(LayerKind, usize, usize, bool, bool) -> Layer + 'a;
+
+/// The MLP: widths along each path; every layer but the last of a path has a ReLU.
+fn mlp_paths(arch: &Architecture, place: &mut Place) -> (Vec<Layer>, Vec<Layer>) {
+    let mut encoder_widths = vec![arch.input() + arch.class_block()];
+    encoder_widths.extend(&arch.hidden);
+    encoder_widths.push(arch.encoder_outputs());
+    let mut decoder_widths = vec![arch.latent + arch.class_block()];
+    decoder_widths.extend(arch.hidden.iter().rev());
+    decoder_widths.push(arch.input() * arch.decoder.outputs_per_pixel());
+    let mut path = |widths: &[usize]| -> Vec<Layer> {
+        let last = widths.len() - 2;
+        widths.windows(2).enumerate().map(|(i, w)| place(LayerKind::Linear, w[0], w[1], i < last, i > 0)).collect()
+    };
+    (path(&encoder_widths), path(&decoder_widths))
+}
+
+/// The conv VAE (DCGAN-style): per channel width a Conv2d(4, stride 2, padding 1) + ReLU halving
+/// each side, then one linear layer to [mu | logvar] (fc21 and fc22); the decoder a linear layer +
+/// ReLU (fc3) to the last map, then per width in reverse a ConvTranspose2d(4, 2, 1) doubling each
+/// side, ReLU between, the last giving the image's channels (twice: means and log-variances for a
+/// Gaussian decoder, so each row is [means | log-variances] as for the MLP). The sides must be
+/// divisible by 2^depth (config checks it against the data).
+fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Vec<Layer>, Vec<Layer>) {
+    let image = arch.image;
+    let mut maps = vec![(image.channels, image.height, image.width)];
+    for &c in channels {
+        let (_, h, w) = maps[maps.len() - 1];
+        maps.push((c, h / 2, w / 2));
+    }
+    let volume = |(c, h, w): (usize, usize, usize)| c * h * w;
+    let shape = |input, output| ConvShape { input, output, kernel: 4, stride: 2, padding: 1 };
+    let mut encoder: Vec<Layer> = maps
+        .windows(2)
+        .enumerate()
+        .map(|(i, m)| place(LayerKind::Conv2d(shape(m[0], m[1])), volume(m[0]), volume(m[1]), true, i > 0))
+        .collect();
+    let deepest = volume(maps[maps.len() - 1]);
+    encoder.push(place(LayerKind::Linear, deepest, arch.encoder_outputs(), false, true));
+    let mut decoder = vec![place(LayerKind::Linear, arch.latent, deepest, true, false)];
+    for d in (1..maps.len()).rev() {
+        let to = if d == 1 {
+            (image.channels * arch.decoder.outputs_per_pixel(), image.height, image.width)
+        } else {
+            maps[d - 1]
+        };
+        decoder.push(place(LayerKind::ConvTranspose2d(shape(maps[d], to)), volume(maps[d]), volume(to), d > 1, true));
+    }
+    (encoder, decoder)
+}
+
 impl Model {
     pub fn new(arch: Architecture) -> Model {
         let mut at = 0;
-        let mut layer = |n_in: usize, n_out: usize, relu: bool, relu_input: bool| {
-            let weight_at = at;
-            at += align_floats(n_in * n_out);
-            let bias_at = at;
-            at += align_floats(n_out);
-            Layer { kind: LayerKind::Linear, n_in, n_out, relu, relu_input, weight_at, bias_at }
+        let mut place = |kind, n_in, n_out, relu, relu_input| {
+            let mut layer = Layer { kind, n_in, n_out, relu, relu_input, weight_at: at, bias_at: 0 };
+            at += align_floats(layer.weight_len());
+            layer.bias_at = at;
+            at += align_floats(layer.bias_len());
+            layer
         };
-        // Widths along each path; every layer but the last of a path has a ReLU.
-        let mut encoder_widths = vec![arch.input() + arch.class_block()];
-        encoder_widths.extend(&arch.hidden);
-        encoder_widths.push(arch.encoder_outputs());
-        let mut decoder_widths = vec![arch.latent + arch.class_block()];
-        decoder_widths.extend(arch.hidden.iter().rev());
-        decoder_widths.push(arch.input() * arch.decoder.outputs_per_pixel());
-        let mut path = |widths: &[usize]| -> Vec<Layer> {
-            let last = widths.len() - 2;
-            widths.windows(2).enumerate().map(|(i, w)| layer(w[0], w[1], i < last, i > 0)).collect()
+        let (encoder, decoder) = match &arch.conv {
+            None => mlp_paths(&arch, &mut place),
+            Some(channels) => conv_paths(&arch, channels, &mut place),
         };
-        let encoder = path(&encoder_widths);
-        let decoder = path(&decoder_widths);
-        let prior = (arch.classes > 0).then(|| layer(arch.class_block(), 2 * arch.latent, false, false));
+        let prior =
+            (arch.classes > 0).then(|| place(LayerKind::Linear, arch.class_block(), 2 * arch.latent, false, false));
         let param_count = at;
         Model { arch, encoder, decoder, prior, param_count }
     }

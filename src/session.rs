@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::RunConfig;
+use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
@@ -39,6 +39,7 @@ pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<
 }
 
 fn check_fits(config: &RunConfig, data: &Dataset) -> Result<()> {
+    config.check_conv_sides()?;
     if config.classes > 0 && data.classes() > config.classes {
         bail!(
             "{}: labels go up to {}, but the conditional model knows {} classes",
@@ -58,6 +59,15 @@ fn check_fits(config: &RunConfig, data: &Dataset) -> Result<()> {
 pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
     let data = data::load(config.data.as_ref(), config.dataset, &config.folder_options())?;
     config.shape = data.shape;
+    if config.arch == ArchChoice::Auto {
+        // The MLP for now, folders of images included: the conv kernels are the direct,
+        // one-output-per-invocation kind and run at tens of images per second on lavapipe, so a
+        // conv VAE is what --arch conv asks for, not yet the default.
+        config.arch = ArchChoice::Mlp;
+        if config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d)) {
+            println!("model: --arch auto chose the MLP (--arch conv trains a conv VAE, slowly for now)");
+        }
+    }
     config.data_fingerprint = data.fingerprint();
     if config.conditional {
         let Some(names) = &data.class_names else {

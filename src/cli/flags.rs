@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::ArchChoice;
 use crate::data::Binarize;
 use crate::data::{Builtin, ColorMode};
 use crate::gpu::Backend;
@@ -81,6 +82,14 @@ pub struct ModelArgs {
     /// Categorical latents: temperature at the end (annealed geometrically over the run).
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub tau_end: f32,
+    /// The encoder and decoder: mlp (--hidden), conv (--conv-channels), or auto (the MLP for now:
+    /// the conv kernels are not yet fast).
+    #[arg(long, value_enum, default_value_t = ArchChoice::Auto)]
+    pub arch: ArchChoice,
+    /// --arch conv: the encoder's channel widths, each a Conv2d(4, stride 2, padding 1) + ReLU
+    /// halving the sides (the decoder mirrors them with ConvTranspose2d).
+    #[arg(long, num_args = 1.., default_values_t = vec![32, 64])]
+    pub conv_channels: Vec<usize>,
     /// Hidden layer widths, encoder order (the decoder mirrors them), e.g. --hidden 512 256.
     #[arg(long, num_args = 1.., default_values_t = vec![400])]
     pub hidden: Vec<usize>,

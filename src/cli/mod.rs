@@ -51,6 +51,8 @@ impl ModelArgs {
         let config = RunConfig {
             shape: ImageShape::mnist(),
             hidden: self.hidden.clone(),
+            arch: self.arch,
+            conv_channels: self.conv_channels.clone(),
             latent: self.latent_width(),
             batch: self.batch,
             epochs,

@@ -146,9 +146,29 @@ fn mixed_sizes_need_image_size_and_bad_files_are_named() {
         args
     };
     assert_fails_with(&strs(&base(&[])), &["differ in size", "--image-size"]);
-    let o = wgvae(&strs(&base(&["--image-size", "8"])));
+    let o = wgvae(&strs(&base(&["--image-size", "8", "--arch", "conv"])));
     assert!(o.status.success(), "--image-size 8: {}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("192-16-2"), "resized to 8x8 in RGB (auto)");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(stdout.contains("8x8x3-conv32-conv64-2"), "resized to 8x8 in RGB (auto), a conv VAE: {stdout}");
+    // PyTorch's names and layouts: Conv2d [c_out, c_in, 4, 4], ConvTranspose2d [c_in, c_out, 4, 4].
+    let bytes = std::fs::read(out.join("model.safetensors")).expect("model");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let shapes: Vec<(String, Vec<usize>)> = st.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    for (name, shape) in [
+        ("enc.0.weight", vec![32, 3, 4, 4]),
+        ("enc.1.weight", vec![64, 32, 4, 4]),
+        ("fc21.weight", vec![2, 256]),
+        ("fc22.bias", vec![2]),
+        ("fc3.weight", vec![256, 2]),
+        ("dec.0.weight", vec![64, 32, 4, 4]),
+        ("dec.1.weight", vec![32, 3, 4, 4]),
+        ("dec.1.bias", vec![3]),
+    ] {
+        assert!(shapes.contains(&(name.to_string(), shape.clone())), "{name} {shape:?} in {shapes:?}");
+    }
+    assert_fails_with(&strs(&base(&["--image-size", "10", "--arch", "conv"])), &["--arch conv", "multiples of 4"]);
+    let o = wgvae(&strs(&base(&["--image-size", "10", "--arch", "mlp"])));
+    assert!(o.status.success(), "--arch mlp takes any size: {}", stderr(&o));
     assert_fails_with(&strs(&base(&["--image-size", "0x8"])), &["--image-size 0x8"]);
     assert_fails_with(&strs(&base(&["--image-size", "big"])), &["big", "HxW"]);
 

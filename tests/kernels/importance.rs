@@ -152,6 +152,7 @@ fn importance_sampler_should_match_the_composed_references() {
         decoder: Decoder::Bernoulli,
         classes: 0,
         categorical: None,
+        conv: None,
     });
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller

@@ -14,6 +14,8 @@ struct Case {
     /// Classes of a conditional model, 0 for none.
     classes: usize,
     categorical: Option<(usize, usize)>,
+    /// A conv VAE with these channel widths instead of the MLP.
+    conv: Option<Vec<usize>>,
 }
 
 impl Case {
@@ -25,6 +27,7 @@ impl Case {
             decoder: Decoder::Bernoulli,
             classes: 0,
             categorical: None,
+            conv: None,
         }
     }
 
@@ -48,6 +51,11 @@ impl Case {
         Case { classes, ..self }
     }
 
+    /// A conv VAE: 28 x 28 -> 3 x 14 x 14 -> 5 x 7 x 7 (channel counts that are not multiples of 4).
+    fn conv(latent: usize) -> Case {
+        Case { conv: Some(vec![3, 5]), ..Case::new(45, latent) }
+    }
+
     fn categorical(self, groups: usize, categories: usize) -> Case {
         Case { latent: groups * categories, categorical: Some((groups, categories)), ..self }
     }
@@ -65,7 +73,7 @@ impl Case {
             pixels: 784,
         };
         let (train, val) = (take(0, 61), take(3000, 9));
-        let Case { hidden, latent, objective, decoder, classes, categorical } = self;
+        let Case { hidden, latent, objective, decoder, classes, categorical, conv } = self;
         let model = Model::new(Architecture {
             image: wgvae::data::ImageShape::mnist(),
             hidden,
@@ -73,6 +81,7 @@ impl Case {
             decoder,
             classes,
             categorical,
+            conv,
         });
         let settings = TrainSettings {
             batch: 13,
@@ -187,4 +196,12 @@ fn gpu_training_steps_should_match_reference_trainer_with_categorical_latents() 
     Case::scalar().categorical(4, 5).check();
     let warm = ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 2, ..ObjectiveSettings::default() };
     Case::vec4().objective(warm).categorical(3, 4).check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_a_conv_vae() {
+    Case::conv(6).check();
+    let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 2, ..ObjectiveSettings::default() };
+    Case::conv(4).objective(iwae).gaussian().check();
+    Case::conv(8).categorical(2, 4).check();
 }
