@@ -52,6 +52,11 @@ fn conv_source(i: u32, k: u32, size: u32) -> i32 {
     return select(-1, i32(o), o < size);
 }
 
+// The (a, b, c, d) coordinates of flat index i into an [_, nb, nc, nd] array (at4's inverse).
+fn split4(i: u32, nb: u32, nc: u32, nd: u32) -> vec4<u32> {
+    return vec4<u32>(i / (nd * nc * nb), (i / (nd * nc)) % nb, (i / nd) % nc, i % nd);
+}
+
 fn at4(a: u32, b: u32, c: u32, d: u32, nb: u32, nc: u32, nd: u32) -> u32 {
     return ((a * nb + b) * nc + c) * nd + d;
 }
@@ -63,10 +68,8 @@ fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= d.batch * d.c_out * d.h_out * d.w_out) {
         return;
     }
-    let ox = id.x % d.w_out;
-    let oy = (id.x / d.w_out) % d.h_out;
-    let co = (id.x / (d.w_out * d.h_out)) % d.c_out;
-    let n = id.x / (d.w_out * d.h_out * d.c_out);
+    let at = split4(id.x, d.c_out, d.h_out, d.w_out);
+    let n = at.x; let co = at.y; let oy = at.z; let ox = at.w;
     var acc = aux[co];
     for (var ci = 0u; ci < d.c_in; ci++) {
         for (var ky = 0u; ky < d.kernel; ky++) {
@@ -91,10 +94,8 @@ fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= d.batch * d.c_in * d.h_in * d.w_in) {
         return;
     }
-    let ix = id.x % d.w_in;
-    let iy = (id.x / d.w_in) % d.h_in;
-    let ci = (id.x / (d.w_in * d.h_in)) % d.c_in;
-    let n = id.x / (d.w_in * d.h_in * d.c_in);
+    let at = split4(id.x, d.c_in, d.h_in, d.w_in);
+    let n = at.x; let ci = at.y; let iy = at.z; let ix = at.w;
     var acc = 0.0;
     for (var co = 0u; co < d.c_out; co++) {
         for (var ky = (iy + d.padding) % d.stride; ky < d.kernel; ky += d.stride) {
@@ -118,10 +119,8 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= d.c_out * d.c_in * d.kernel * d.kernel) {
         return;
     }
-    let kx = id.x % d.kernel;
-    let ky = (id.x / d.kernel) % d.kernel;
-    let ci = (id.x / (d.kernel * d.kernel)) % d.c_in;
-    let co = id.x / (d.kernel * d.kernel * d.c_in);
+    let at = split4(id.x, d.c_in, d.kernel, d.kernel);
+    let co = at.x; let ci = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
     for (var n = 0u; n < d.batch; n++) {
         for (var oy = 0u; oy < d.h_out; oy++) {
@@ -163,10 +162,8 @@ fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= d.batch * d.c_out * d.h_out * d.w_out) {
         return;
     }
-    let ox = id.x % d.w_out;
-    let oy = (id.x / d.w_out) % d.h_out;
-    let co = (id.x / (d.w_out * d.h_out)) % d.c_out;
-    let n = id.x / (d.w_out * d.h_out * d.c_out);
+    let at = split4(id.x, d.c_out, d.h_out, d.w_out);
+    let n = at.x; let co = at.y; let oy = at.z; let ox = at.w;
     var acc = aux[co];
     for (var ci = 0u; ci < d.c_in; ci++) {
         for (var ky = (oy + d.padding) % d.stride; ky < d.kernel; ky += d.stride) {
@@ -190,10 +187,8 @@ fn conv_transpose2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>)
     if (id.x >= d.batch * d.c_in * d.h_in * d.w_in) {
         return;
     }
-    let ix = id.x % d.w_in;
-    let iy = (id.x / d.w_in) % d.h_in;
-    let ci = (id.x / (d.w_in * d.h_in)) % d.c_in;
-    let n = id.x / (d.w_in * d.h_in * d.c_in);
+    let at = split4(id.x, d.c_in, d.h_in, d.w_in);
+    let n = at.x; let ci = at.y; let iy = at.z; let ix = at.w;
     var acc = 0.0;
     for (var co = 0u; co < d.c_out; co++) {
         for (var ky = 0u; ky < d.kernel; ky++) {
@@ -217,10 +212,8 @@ fn conv_transpose2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>
     if (id.x >= d.c_in * d.c_out * d.kernel * d.kernel) {
         return;
     }
-    let kx = id.x % d.kernel;
-    let ky = (id.x / d.kernel) % d.kernel;
-    let co = (id.x / (d.kernel * d.kernel)) % d.c_out;
-    let ci = id.x / (d.kernel * d.kernel * d.c_out);
+    let at = split4(id.x, d.c_out, d.kernel, d.kernel);
+    let ci = at.x; let co = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
     for (var n = 0u; n < d.batch; n++) {
         for (var iy = 0u; iy < d.h_in; iy++) {
