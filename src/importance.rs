@@ -25,12 +25,20 @@ pub struct ImportanceResult {
 }
 
 /// How the work is cut: `images` per batch, and `chunk` samples per image per decoder launch.
-pub fn plan(k: usize, n_images: usize) -> (usize, usize) {
-    if k <= ROWS {
-        ((ROWS / k).clamp(1, n_images.max(1)), k)
+pub fn plan(k: usize, n_images: usize, max_rows: usize) -> (usize, usize) {
+    if k <= max_rows {
+        ((max_rows / k).clamp(1, n_images.max(1)), k)
     } else {
-        (1, k.div_ceil(k.div_ceil(ROWS)))
+        (1, k.div_ceil(k.div_ceil(max_rows)))
     }
+}
+
+/// The decoder rows per chunk for `model`: ROWS, fewer where a convolution's patch buffer (CPU
+/// adapters, network/conv.rs) would pass PATCH_BYTES.
+pub fn chunk_rows(model: &Model) -> usize {
+    const PATCH_BYTES: u64 = 64 << 20;
+    let per_row = model.decoder.iter().filter_map(|l| crate::network::conv::gemm_sizes(l, 1)).map(|s| s.0).max();
+    per_row.map_or(ROWS, |bytes| ROWS.min((PATCH_BYTES / bytes.max(1)) as usize).max(1))
 }
 
 pub struct ImportanceSampler {
@@ -65,7 +73,7 @@ impl ImportanceSampler {
     ) -> ImportanceSampler {
         let l = Launcher { gpu, kernels };
         let n = image_buf.images;
-        let (images, chunk) = plan(k, n);
+        let (images, chunk) = plan(k, n, chunk_rows(model));
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input());
         let order = gpu::storage_with(

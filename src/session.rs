@@ -87,6 +87,13 @@ pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
 
 /// Refuses a run whose buffers the adapter cannot bind, before anything is allocated: an image (a
 /// shard holds whole images), or the parameters, or the widest activation.
+use crate::gpu::kernels::KernelFamily;
+use crate::network::conv::{self, ConvVariant};
+use crate::shaders::linear::TILE_ROWS;
+
+/// wgpu's default limit on workgroups per grid dimension.
+const MAX_GROUPS: u32 = 65_535;
+
 fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
     let max = crate::gpu::max_binding_bytes(gpu);
     let image = config.shape.pixels() as u64;
@@ -105,6 +112,22 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
                 "{what} take {bytes} bytes, more than this adapter's largest storage binding ({max} bytes): use a \
                    smaller model or --batch"
             );
+        }
+    }
+    // On CPU adapters a convolution copies its patches into rows (network/conv.rs): one buffer of
+    // them per layer, and as many matrix rows as images x positions. (The importance sampler
+    // sizes its chunks to fit: importance::chunk_rows.)
+    if ConvVariant::choose_for(KernelFamily::of(gpu)) == ConvVariant::Gemm {
+        let rows = config.batch * config.samples;
+        for layer in model.layers() {
+            let Some((bytes, patch_rows)) = conv::gemm_sizes(layer, rows) else { continue };
+            if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > MAX_GROUPS as usize {
+                bail!(
+                    "a convolution of {rows} images needs {bytes} bytes of patches in {patch_rows} rows, more than \
+                     this adapter allows ({max} bytes in one binding, {} rows): use a smaller --batch or --samples",
+                    MAX_GROUPS as usize * TILE_ROWS as usize
+                );
+            }
         }
     }
     Ok(())

@@ -350,6 +350,9 @@ pub struct BenchArgs {
     /// Repetitions of each kernel when timing kernels one by one.
     #[arg(long, default_value_t = 10)]
     pub kernel_reps: usize,
+    /// Also list every launch of the step in order, with its workgroup grid and time.
+    #[arg(long)]
+    pub each_launch: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]

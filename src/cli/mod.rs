@@ -221,6 +221,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 config: a.model.to_config(1)?,
                 steps: a.steps,
                 kernel_reps: a.kernel_reps,
+                each: a.each_launch,
                 device: a.device.choice(),
             })
         }

@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub steps: usize,
     /// Repetitions of each kernel when timing kernels one by one.
     pub kernel_reps: usize,
+    /// Print every launch of the step (in order, with its grid), not only the sums per kernel.
+    pub each: bool,
     pub device: DeviceChoice,
 }
 
@@ -51,7 +53,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     );
 
     // Each launch alone, repeated: the sum over a step approximates the step's time.
-    let mut by_kernel: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    let mut by_kernel: BTreeMap<&str, (usize, f64, u64)> = BTreeMap::new();
     let mut total = 0.0;
     for launch in trainer.train_step_launches() {
         let reps: Vec<&[Launch]> = (0..args.kernel_reps).map(|_| std::slice::from_ref(launch)).collect();
@@ -61,16 +63,33 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         gpu::wait(&gpu);
         let ms = t.elapsed().as_secs_f64() * 1e3 / args.kernel_reps as f64;
         total += ms;
+        if args.each {
+            println!(
+                "    {:<34} {:>16} {ms:9.3} ms{}",
+                launch.name,
+                format!("{:?}", launch.workgroups),
+                rate(launch.flops, ms)
+            );
+        }
         let entry = by_kernel.entry(launch.name).or_default();
         entry.0 += 1;
         entry.1 += ms;
+        entry.2 += launch.flops;
     }
-    println!("per kernel, each launched alone {} times (ms per step, launches per step):", args.kernel_reps);
+    println!("per kernel, each launched alone {} times (ms per step, launches per step, share):", args.kernel_reps);
     let mut rows: Vec<_> = by_kernel.into_iter().collect();
     rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
-    for (name, (count, ms)) in rows {
-        println!("  {name:<24} {ms:8.3} ms  x{count}  {:5.1}%", 100.0 * ms / total);
+    for (name, (count, ms, flops)) in rows {
+        println!("  {name:<34} {ms:9.3} ms  x{count:<2} {:5.1}%{}", 100.0 * ms / total, rate(flops, ms));
     }
-    println!("  {:<24} {total:8.3} ms (sum of kernels alone; the step took {:.3} ms)", "total", per_step * 1e3);
+    println!("  {:<34} {total:9.3} ms (sum of kernels alone; the step took {:.3} ms)", "total", per_step * 1e3);
     Ok(())
+}
+
+/// "  12.3 GFLOP/s" for a launch that counts its flops, else nothing.
+fn rate(flops: u64, ms: f64) -> String {
+    if flops == 0 {
+        return String::new();
+    }
+    format!("  {:6.2} GFLOP/s", flops as f64 / (ms * 1e6))
 }

@@ -56,7 +56,7 @@ impl Kernel {
             layout: &layout,
             entries: &entries,
         });
-        Launch { name: self.name, pipeline: self.pipeline.clone(), bind_group, workgroups }
+        Launch { name: self.name, pipeline: self.pipeline.clone(), bind_group, workgroups, flops: 0 }
     }
 }
 
@@ -66,9 +66,16 @@ pub struct Launch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     pub workgroups: [u32; 3],
+    /// Floating-point operations it does (2 per multiply-add), where the builder counts them (the
+    /// matrix products and convolutions): what `bench` divides by time.
+    pub flops: u64,
 }
 
 impl Launch {
+    pub fn with_flops(self, flops: u64) -> Launch {
+        Launch { flops, ..self }
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -92,8 +99,29 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) {
 }
 
 /// A pipeline for every entry point of every module, by `Entry`.
+#[derive(Clone)]
 pub struct Kernels {
     by_entry: HashMap<Entry, Kernel>,
+    /// Which kernels the launch builders pick where the fast shapes differ by adapter.
+    pub family: KernelFamily,
+}
+
+/// Kernels shaped for a CPU adapter (lavapipe: SIMD lanes, where loads per FMA bound a kernel)
+/// or for a GPU (many invocations, adjacent ones reading adjacent addresses). Chosen by the
+/// adapter's type; a test may set it to run the other family on the same adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFamily {
+    Cpu,
+    Gpu,
+}
+
+impl KernelFamily {
+    pub fn of(gpu: &Gpu) -> KernelFamily {
+        match gpu.info.device_type {
+            wgpu::DeviceType::Cpu => KernelFamily::Cpu,
+            _ => KernelFamily::Gpu,
+        }
+    }
 }
 
 impl Kernels {
@@ -119,7 +147,7 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        Kernels { by_entry }
+        Kernels { by_entry, family: KernelFamily::of(gpu) }
     }
 
     pub fn get(&self, entry: Entry) -> &Kernel {

@@ -1,11 +1,46 @@
-//! The convolution layers' launches (shaders/conv.wgsl): Conv2d and ConvTranspose2d over `rows`
-//! NCHW images, one invocation per value written.
-use super::{ConvShape, Layer, LayerKind};
-use crate::gpu::kernels::{bind, bind_range};
+//! The convolution layers' launches: Conv2d and ConvTranspose2d over `rows` NCHW images, by one of
+//! two kernel families chosen per adapter: the direct kernels (shaders/conv.wgsl, one invocation
+//! per value written), or patches copied into rows (shaders/im2col.wgsl) and the linear layer's
+//! matrix products (network/linear.rs).
+use super::{linear, ConvShape, Layer, LayerKind};
+use crate::gpu::kernels::KernelFamily;
+use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::ConvDims;
-use crate::gpu::{Launch, Launcher};
-use crate::shaders::{conv, Entry};
+use crate::gpu::{self, Kernels, Launch, Launcher};
+use crate::shaders::{conv, im2col, Entry};
 use conv::{AUX, DIMS, DST, SRC, WEIGHT};
+
+/// wgpu's default (and WebGPU's) limit on workgroups per grid dimension.
+const MAX_GROUPS_PER_DIMENSION: u32 = 65_535;
+
+/// The kernel families that compute a convolution layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// conv.wgsl: one invocation per value written, the most parallel form, and adjacent
+    /// invocations read adjacent positions: the one for GPUs until a workgroup-memory family exists.
+    Direct,
+    /// im2col.wgsl and the linear products: for CPU adapters, where the matmul's vec4 loads make
+    /// it many times faster than the direct kernels' scalar ones (README: speed). Needs a buffer of
+    /// patches per layer (rows x positions x c_in k^2 floats).
+    Gemm,
+}
+
+impl ConvVariant {
+    /// Every variant, for the tests (each is tested whatever the adapter picks).
+    pub const ALL: [ConvVariant; 2] = [ConvVariant::Direct, ConvVariant::Gemm];
+
+    /// Where the choice is made: by the kernel family (the adapter's type).
+    pub fn choose(kernels: &Kernels) -> ConvVariant {
+        ConvVariant::choose_for(kernels.family)
+    }
+
+    pub fn choose_for(family: KernelFamily) -> ConvVariant {
+        match family {
+            KernelFamily::Cpu => ConvVariant::Gemm,
+            KernelFamily::Gpu => ConvVariant::Direct,
+        }
+    }
+}
 
 /// The kernels' ConvDims for `rows` images of `c` (relu: on the output forward, the input's mask
 /// backward).
@@ -26,18 +61,72 @@ pub fn conv_dims(c: &ConvShape, rows: usize, relu: bool) -> ConvDims {
     }
 }
 
-fn dims(l: Launcher, c: &ConvShape, rows: usize, relu: bool) -> wgpu::Buffer {
-    l.uniform("conv dims", &conv_dims(c, rows, relu))
+/// The Conv2d geometry of a layer (im2col.wgsl's "in" and "out"): a Conv2d's own, and for a
+/// ConvTranspose2d the Conv2d it is the transpose of, from its output's shape to its input's.
+pub fn conv_view(d: ConvDims, transposed: bool) -> ConvDims {
+    if !transposed {
+        return d;
+    }
+    ConvDims { c_in: d.c_out, h_in: d.h_out, w_in: d.w_out, c_out: d.c_in, h_out: d.h_in, w_out: d.w_in, ..d }
 }
 
-/// (forward, backward input, backward weight) of the layer's kind.
-fn entries(layer: &Layer) -> (Entry, Entry, Entry) {
-    match layer.kind {
-        LayerKind::ConvTranspose2d(_) => {
-            (Entry::ConvTranspose2dForward, Entry::ConvTranspose2dBackwardInput, Entry::ConvTranspose2dBackwardWeight)
-        }
-        _ => (Entry::Conv2dForward, Entry::Conv2dBackwardInput, Entry::Conv2dBackwardWeight),
+/// The patch-row products as a linear layer: `view`'s rows are (image, out position), its inputs
+/// the patch (c_in k^2), its outputs the out channels; W [c_out, c_in k^2] is the layer's weight as
+/// it lies (a Conv2d's [c_out, c_in, k, k], or a ConvTranspose2d's [c_in, c_out, k, k]).
+fn patch_layer(layer: &Layer, view: &ConvDims, relu: bool) -> Layer {
+    let k2 = (view.kernel * view.kernel) as usize;
+    Layer {
+        kind: LayerKind::Linear,
+        n_in: view.c_in as usize * k2,
+        n_out: view.c_out as usize,
+        relu,
+        relu_input: false,
+        ..*layer
     }
+}
+
+/// Patch rows of `view`: images times out positions.
+fn patch_rows(view: &ConvDims) -> usize {
+    (view.batch * view.h_out * view.w_out) as usize
+}
+
+/// The bytes of the patch buffer the Gemm variant needs for `layer` over `rows` images, and the
+/// patch rows (the matrix products' row count): what session.rs checks against the adapter.
+pub fn gemm_sizes(layer: &Layer, rows: usize) -> Option<(u64, usize)> {
+    let (LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c)) = layer.kind else { return None };
+    let view = conv_view(conv_dims(&c, rows, false), matches!(layer.kind, LayerKind::ConvTranspose2d(_)));
+    let patch = patch_layer(layer, &view, false);
+    Some(((patch_rows(&view) * patch.n_in * 4) as u64, patch_rows(&view)))
+}
+
+/// An im2col.wgsl entry over `n` values (aux for those that read it), on a 2-D grid past 65,535
+/// workgroups.
+fn data_move(
+    l: Launcher,
+    entry: Entry,
+    dims: &wgpu::Buffer,
+    (src, aux, dst): (&wgpu::Buffer, Option<Bind>, &wgpu::Buffer),
+    n: usize,
+) -> Launch {
+    let groups = (n as u32).div_ceil(entry.workgroup_size()[0]).max(1);
+    let x = groups.min(MAX_GROUPS_PER_DIMENSION);
+    let mut binds = vec![bind(im2col::DIMS, dims), bind(im2col::SRC, src), bind(im2col::DST, dst)];
+    binds.extend(aux.map(|aux| Bind { binding: im2col::AUX, ..aux }));
+    l.grid(entry, &binds, [x, groups.div_ceil(x), 1])
+}
+
+fn scratch(l: Launcher, label: &str, floats: usize) -> wgpu::Buffer {
+    gpu::storage_zeroed(l.gpu, label, floats * 4)
+}
+
+/// A direct kernel's work: the layer's multiply-adds over `rows` images, padding taps included
+/// (as the patch products count them).
+fn flops(layer: &Layer, rows: usize) -> u64 {
+    2 * (layer.macs_per_row() * rows) as u64
+}
+
+fn is_transposed(layer: &Layer) -> bool {
+    matches!(layer.kind, LayerKind::ConvTranspose2d(_))
 }
 
 /// output [rows, c_out h_out w_out] = act(the layer of input [rows, c_in h_in w_in]).
@@ -48,58 +137,110 @@ pub fn forward(
     params: &wgpu::Buffer,
     rows: usize,
     (input, output): (&wgpu::Buffer, &wgpu::Buffer),
-) -> Launch {
-    let u = dims(l, c, rows, layer.relu);
-    let binds = [
-        bind(DIMS, &u),
-        bind(SRC, input),
-        bind_range(WEIGHT, params, layer.weight_at, layer.weight_len()),
-        bind_range(AUX, params, layer.bias_at, layer.bias_len()),
-        bind(DST, output),
-    ];
-    l.over(entries(layer).0, &binds, rows * layer.n_out)
-}
-
-/// d_input from d_output, masked where the layer's input (a ReLU output) is 0.
-pub fn backward_input(
-    l: Launcher,
-    layer: &Layer,
-    c: &ConvShape,
-    params: &wgpu::Buffer,
-    rows: usize,
-    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
-    d_input: &wgpu::Buffer,
-) -> Launch {
-    let u = dims(l, c, rows, layer.relu_input);
-    let binds = [
-        bind(DIMS, &u),
-        bind(SRC, d_output),
-        bind_range(WEIGHT, params, layer.weight_at, layer.weight_len()),
-        bind(AUX, input),
-        bind(DST, d_input),
-    ];
-    l.over(entries(layer).1, &binds, rows * layer.n_in)
-}
-
-/// The weight's and the bias's gradients, into `grads`.
-pub fn backward_params(
-    l: Launcher,
-    layer: &Layer,
-    c: &ConvShape,
-    grads: &wgpu::Buffer,
-    rows: usize,
-    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
 ) -> Vec<Launch> {
-    let u = dims(l, c, rows, false);
-    let weight = [
-        bind(DIMS, &u),
-        bind(SRC, d_output),
-        bind(AUX, input),
-        bind_range(DST, grads, layer.weight_at, layer.weight_len()),
-    ];
-    let bias = [bind(DIMS, &u), bind(SRC, d_output), bind_range(DST, grads, layer.bias_at, layer.bias_len())];
-    vec![
-        l.over(entries(layer).2, &weight, layer.weight_len()),
-        l.over(Entry::ConvBackwardBias, &bias, layer.bias_len()),
-    ]
+    let d = conv_dims(c, rows, layer.relu);
+    let u = l.uniform("conv dims", &d);
+    let weight = bind_range(WEIGHT, params, layer.weight_at, layer.weight_len());
+    let bias = bind_range(AUX, params, layer.bias_at, layer.bias_len());
+    if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
+        let entry = if is_transposed(layer) { Entry::ConvTranspose2dForward } else { Entry::Conv2dForward };
+        let binds = [bind(DIMS, &u), bind(SRC, input), weight, bias, bind(DST, output)];
+        return vec![l.over(entry, &binds, rows * layer.n_out).with_flops(flops(layer, rows))];
+    }
+    let view = conv_view(conv_dims(c, rows, false), is_transposed(layer));
+    let view_u = l.uniform("conv view", &view);
+    let (n, p) = (patch_rows(&view), patch_layer(layer, &view, false));
+    let patches = scratch(l, "conv patches", n * p.n_in);
+    let channels = scratch(l, "conv rows", n * p.n_out);
+    if !is_transposed(layer) {
+        // The patches, their product with W (bias and ReLU in it), the rows back to NCHW.
+        let act = patch_layer(layer, &view, layer.relu);
+        vec![
+            data_move(l, Entry::Im2col, &view_u, (input, None, &patches), n * p.n_in / c.kernel),
+            linear::forward(l, &act, params, n, &patches, &channels),
+            data_move(l, Entry::RowsToNchw, &view_u, (&channels, Some(bind(0, &channels)), output), n * p.n_out),
+        ]
+    } else {
+        // The input as rows, their product with W (each row's contribution to every tap), the taps
+        // summed into the output with its bias and ReLU.
+        let out_u = l.uniform("conv view", &ConvDims { relu: layer.relu as u32, ..view });
+        vec![
+            data_move(l, Entry::NchwToRows, &view_u, (input, None, &channels), n * p.n_out),
+            linear::backward_input(l, &p, params, n, &channels, &channels, &patches),
+            data_move(l, Entry::Col2imBias, &out_u, (&patches, Some(bias), output), rows * layer.n_out),
+        ]
+    }
+}
+
+/// Its backward pass: the input's gradient into `d_input` (when given, masked where the input, a
+/// ReLU output, is 0), then the weight's and the bias's gradients into `grads` (when given).
+pub fn backward(
+    l: Launcher,
+    layer: &Layer,
+    c: &ConvShape,
+    (params, grads): (&wgpu::Buffer, Option<&wgpu::Buffer>),
+    rows: usize,
+    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+    d_input: Option<&wgpu::Buffer>,
+) -> Vec<Launch> {
+    let transposed = is_transposed(layer);
+    let d = conv_dims(c, rows, layer.relu_input);
+    let u = l.uniform("conv dims", &d);
+    let weight = bind_range(WEIGHT, params, layer.weight_at, layer.weight_len());
+    // Both variants: db = dy summed over images and positions.
+    let bias = grads.map(|grads| {
+        let d_bias = bind_range(DST, grads, layer.bias_at, layer.bias_len());
+        l.over(Entry::ConvBackwardBias, &[bind(DIMS, &u), bind(SRC, d_output), d_bias], layer.bias_len())
+    });
+    let mut launches = Vec::new();
+    if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
+        let (input_entry, weight_entry) = match transposed {
+            false => (Entry::Conv2dBackwardInput, Entry::Conv2dBackwardWeight),
+            true => (Entry::ConvTranspose2dBackwardInput, Entry::ConvTranspose2dBackwardWeight),
+        };
+        if let Some(d_input) = d_input {
+            let binds = [bind(DIMS, &u), bind(SRC, d_output), weight, bind(AUX, input), bind(DST, d_input)];
+            launches.push(l.over(input_entry, &binds, rows * layer.n_in).with_flops(flops(layer, rows)));
+        }
+        if let Some(grads) = grads {
+            let d_weight = bind_range(DST, grads, layer.weight_at, layer.weight_len());
+            let binds = [bind(DIMS, &u), bind(SRC, d_output), bind(AUX, input), d_weight];
+            launches.push(l.over(weight_entry, &binds, layer.weight_len()).with_flops(flops(layer, rows)));
+        }
+        launches.extend(bias);
+        return launches;
+    }
+    let view = conv_view(conv_dims(c, rows, false), transposed);
+    let view_u = l.uniform("conv view", &view);
+    let masked_u = l.uniform("conv view", &ConvDims { relu: layer.relu_input as u32, ..view });
+    let (n, p) = (patch_rows(&view), patch_layer(layer, &view, false));
+    let patches = scratch(l, "conv patches", n * p.n_in);
+    let channels = scratch(l, "conv rows", n * p.n_out);
+    // The view's "out" side as rows and its "in" side as patches: a Conv2d's dy and x, a
+    // ConvTranspose2d's x and dy. Then dW = rows^T patches, as a linear layer's.
+    let (out_side, in_side) = if transposed { (input, d_output) } else { (d_output, input) };
+    let to_rows = (out_side, None, &channels);
+    launches.push(data_move(l, Entry::NchwToRows, &view_u, to_rows, n * p.n_out));
+    let to_patches = (in_side, None, &patches);
+    launches.push(data_move(l, Entry::Im2col, &view_u, to_patches, n * p.n_in / c.kernel));
+    if let Some(d_input) = d_input {
+        if !transposed {
+            // d patches = dy rows W, summed back into the input's map.
+            let d_patches = scratch(l, "conv d patches", n * p.n_in);
+            launches.push(linear::backward_input(l, &p, params, n, &channels, &channels, &d_patches));
+            let sum = (&d_patches, Some(bind(0, input)), d_input);
+            launches.push(data_move(l, Entry::Col2imMasked, &masked_u, sum, rows * layer.n_in));
+        } else {
+            // dx rows = dy patches W^T (no bias), back to NCHW.
+            let (zeros, d_rows) = (scratch(l, "zero bias", p.n_out), scratch(l, "conv d rows", n * p.n_out));
+            launches.push(linear::forward_with_bias(l, &p, params, bind(0, &zeros), n, (&patches, &d_rows)));
+            let back = (&d_rows, Some(bind(0, input)), d_input);
+            launches.push(data_move(l, Entry::RowsToNchw, &masked_u, back, rows * layer.n_in));
+        }
+    }
+    if let Some(grads) = grads {
+        launches.extend(linear::backward_weight(l, &p, grads, n, &patches, &channels));
+    }
+    launches.extend(bias);
+    launches
 }

@@ -1,24 +1,30 @@
-//! The linear layer's launches (shaders/linear.wgsl and shaders/linear_vec4.wgsl): the vec4 variant
-//! when both widths are multiples of 4, else the scalar one; both share one dispatch shape.
+//! The linear layer's launches (shaders/linear.wgsl, linear_vec4.wgsl and linear_rows.wgsl): the
+//! vec4 kernels when both widths are multiples of 4 (with lanes over rows for narrow outputs), else
+//! the scalar ones.
 use super::Layer;
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::Dims;
-use crate::gpu::{Kernels, Launch, Launcher};
+use crate::gpu::{Launch, Launcher};
 use crate::shaders::{self, Entry};
 use shaders::linear::{AUX, COLS_PER_LANE, DIMS, LHS, OUT, RHS, TILE_ROWS, WG};
 
-// The host binds both variants with linear.wgsl's numbers and dispatches them alike (WG lanes x
-// one vec4 of columns each, TILE_ROWS rows per workgroup).
+// The host binds every family with linear.wgsl's numbers; linear.wgsl and linear_vec4.wgsl are
+// dispatched alike (WG lanes x one vec4 of columns each, TILE_ROWS rows per workgroup).
 const _: () = assert!(
     shaders::linear_vec4::DIMS == DIMS
         && shaders::linear_vec4::LHS == LHS
         && shaders::linear_vec4::RHS == RHS
         && shaders::linear_vec4::AUX == AUX
         && shaders::linear_vec4::OUT == OUT
+        && shaders::linear_rows::DIMS == DIMS
+        && shaders::linear_rows::LHS == LHS
+        && shaders::linear_rows::RHS == RHS
+        && shaders::linear_rows::AUX == AUX
+        && shaders::linear_rows::OUT == OUT
         && COLS_PER_LANE == 4
         && shaders::linear_vec4::TILE_ROWS == TILE_ROWS
         && shaders::linear_vec4::WG == WG,
-    "linear.wgsl and linear_vec4.wgsl must share bindings and dispatch shape: change both together"
+    "the linear kernel families must share bindings (and linear_vec4.wgsl linear.wgsl's dispatch shape)"
 );
 
 /// The three products of a linear layer.
@@ -31,7 +37,7 @@ pub enum LinearOp {
 
 /// The kernel families that compute a linear layer; each owns its entry points and its dispatch
 /// shape. A new family (say, a workgroup-memory GEMM for discrete GPUs) is its WGSL file, a
-/// variant here with its two match arms, and its rule in `choose`.
+/// variant here with its match arms, and its rule in `choose`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinearVariant {
     /// linear.wgsl: register tiles with scalar loads, any widths.
@@ -39,19 +45,33 @@ pub enum LinearVariant {
     /// linear_vec4.wgsl: the same tiles with vec4 loads, for widths that are multiples of 4 (3.1x
     /// faster on lavapipe, design-notes.md).
     Vec4,
+    /// linear_rows.wgsl: vec4 loads with the lanes over rows, for products that write fewer than a
+    /// workgroup's 256 columns; bit-identical to Vec4, whose weight gradient it uses.
+    Rows,
 }
 
 impl LinearVariant {
     /// Every variant, for the tests (each is tested whatever the adapter picks).
-    pub const ALL: [LinearVariant; 2] = [LinearVariant::Scalar, LinearVariant::Vec4];
+    pub const ALL: [LinearVariant; 3] = [LinearVariant::Scalar, LinearVariant::Vec4, LinearVariant::Rows];
 
-    /// Where the choice is made, once per layer: by the layer's widths today; by the adapter too
-    /// (`kernels.adapter`) once a family is faster on some adapters than on others.
-    pub fn choose(_kernels: &Kernels, layer: &Layer) -> LinearVariant {
-        if layer.n_in.is_multiple_of(4) && layer.n_out.is_multiple_of(4) {
-            LinearVariant::Vec4
-        } else {
+    /// Where the choice is made, per product: by the layer's widths (and the adapter, once a
+    /// family is faster on some adapters than on others).
+    /// `rows`: the product's batch. The weight gradient takes Rows for a narrow n_in within one
+    /// slice (the same sums as Vec4, every lane busy) and for long batches (cut into slices).
+    pub fn choose(layer: &Layer, op: LinearOp, rows: usize) -> LinearVariant {
+        let narrow = |width: usize| width < (WG * COLS_PER_LANE) as usize;
+        let slice = shaders::linear_rows::SLICE as usize;
+        let rows_wins = match op {
+            LinearOp::Forward => narrow(layer.n_out),
+            LinearOp::BackwardInput => narrow(layer.n_in),
+            LinearOp::BackwardWeight => (narrow(layer.n_in) && rows <= slice) || rows >= 16 * slice,
+        };
+        if !(layer.n_in.is_multiple_of(4) && layer.n_out.is_multiple_of(4)) {
             LinearVariant::Scalar
+        } else if rows_wins {
+            LinearVariant::Rows
+        } else {
+            LinearVariant::Vec4
         }
     }
 
@@ -63,14 +83,40 @@ impl LinearVariant {
             (LinearVariant::Vec4, LinearOp::Forward) => Entry::LinearForwardVec4,
             (LinearVariant::Vec4, LinearOp::BackwardInput) => Entry::LinearBackwardInputVec4,
             (LinearVariant::Vec4, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4,
+            (LinearVariant::Rows, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightRows,
+            (LinearVariant::Rows, LinearOp::Forward) => Entry::LinearForwardRows,
+            (LinearVariant::Rows, LinearOp::BackwardInput) => Entry::LinearBackwardInputRows,
         }
     }
 
-    /// Workgroups for a product with `rows` x `cols` outputs: WG lanes of COLS_PER_LANE columns
-    /// (one vec4 in linear_vec4.wgsl) by TILE_ROWS rows, for both families.
-    pub fn groups(self, rows: usize, cols: usize) -> [u32; 3] {
-        match self {
-            LinearVariant::Scalar | LinearVariant::Vec4 => linear_groups(rows, cols),
+    /// Workgroups for `op` writing `rows` x `cols` outputs (for the weight gradient: n_out x
+    /// n_in, over a batch of `batch`): WG lanes of COLS_PER_LANE columns (one vec4 in
+    /// linear_vec4.wgsl) by TILE_ROWS rows for linear.wgsl and linear_vec4.wgsl; lanes of
+    /// LANE_ROWS rows by TILE_COLS columns for linear_rows.wgsl, whose weight gradient numbers its
+    /// (column, row block, slice) invocations on a 2-D grid.
+    pub fn groups(self, op: LinearOp, batch: usize, (rows, cols): (usize, usize)) -> [u32; 3] {
+        use shaders::linear_rows::{LANE_ROWS, SLICE, TILE_COLS, WG as ROWS_WG};
+        match (self, op) {
+            (LinearVariant::Rows, LinearOp::Forward | LinearOp::BackwardInput) => {
+                [(rows as u32).div_ceil(ROWS_WG * LANE_ROWS), (cols as u32).div_ceil(TILE_COLS), 1]
+            }
+            (LinearVariant::Rows, LinearOp::BackwardWeight) => {
+                let slices = (batch as u32).div_ceil(SLICE);
+                let n = (cols as u32 / 4) * (rows as u32).div_ceil(TILE_COLS) * slices;
+                let groups = n.div_ceil(ROWS_WG).max(1);
+                let x = groups.min(65_535);
+                [x, groups.div_ceil(x), 1]
+            }
+            _ => linear_groups(rows, cols),
+        }
+    }
+
+    /// The partial sums a weight gradient over `batch` rows writes before linear_sum_slices adds
+    /// them: more than one only for Rows.
+    pub fn slices(self, op: LinearOp, batch: usize) -> usize {
+        match (self, op) {
+            (LinearVariant::Rows, LinearOp::BackwardWeight) => batch.div_ceil(shaders::linear_rows::SLICE as usize),
+            _ => 1,
         }
     }
 }
@@ -80,10 +126,12 @@ pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
     [(cols as u32).div_ceil(WG * COLS_PER_LANE), (rows as u32).div_ceil(TILE_ROWS), 1]
 }
 
-/// One product of `layer` with the variant chosen for it.
-fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], (rows, cols): (usize, usize)) -> Launch {
-    let variant = LinearVariant::choose(l.kernels, layer);
-    l.grid(variant.entry(op), binds, variant.groups(rows, cols))
+/// One product of `layer` over `batch` rows, writing `rows` x `cols`, with the variant chosen for
+/// it. Each of the three is batch x n_in x n_out multiply-adds.
+fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], batch: usize, written: (usize, usize)) -> Launch {
+    let variant = LinearVariant::choose(layer, op, batch);
+    let flops = 2 * (batch * layer.n_in * layer.n_out) as u64;
+    l.grid(variant.entry(op), binds, variant.groups(op, batch, written)).with_flops(flops)
 }
 
 fn dims(l: Launcher, layer: &Layer, rows: usize, relu: bool) -> wgpu::Buffer {
@@ -100,15 +148,27 @@ pub fn forward(
     input: &wgpu::Buffer,
     output: &wgpu::Buffer,
 ) -> Launch {
+    forward_with_bias(l, layer, params, bind_range(AUX, params, layer.bias_at, layer.n_out), rows, (input, output))
+}
+
+/// `forward` with the bias bound from elsewhere (`bias`: n_out floats at binding AUX).
+pub fn forward_with_bias(
+    l: Launcher,
+    layer: &Layer,
+    params: &wgpu::Buffer,
+    bias: Bind,
+    rows: usize,
+    (input, output): (&wgpu::Buffer, &wgpu::Buffer),
+) -> Launch {
     let u = dims(l, layer, rows, layer.relu);
     let binds = [
         bind(DIMS, &u),
         bind(LHS, input),
         bind_range(RHS, params, layer.weight_at, layer.weight_len()),
-        bind_range(AUX, params, layer.bias_at, layer.n_out),
+        Bind { binding: AUX, ..bias },
         bind(OUT, output),
     ];
-    product(l, LinearOp::Forward, layer, &binds, (rows, layer.n_out))
+    product(l, LinearOp::Forward, layer, &binds, rows, (rows, layer.n_out))
 }
 
 /// d_input [rows, n_in] = d_output [rows, n_out] W, masked where `input` (a ReLU output) is 0.
@@ -129,7 +189,7 @@ pub fn backward_input(
         bind(AUX, input),
         bind(OUT, d_input),
     ];
-    product(l, LinearOp::BackwardInput, layer, &binds, (rows, layer.n_in))
+    product(l, LinearOp::BackwardInput, layer, &binds, rows, (rows, layer.n_in))
 }
 
 /// dW [n_out, n_in] = d_output^T input and db [n_out] = the column sums of d_output, into `grads`.
@@ -142,17 +202,36 @@ pub fn backward_params(
     d_output: &wgpu::Buffer,
 ) -> Vec<Launch> {
     let u = dims(l, layer, rows, false);
-    let binds = [
-        bind(DIMS, &u),
-        bind(LHS, d_output),
-        bind(RHS, input),
-        bind_range(OUT, grads, layer.weight_at, layer.weight_len()),
-    ];
-    let weight = product(l, LinearOp::BackwardWeight, layer, &binds, (layer.n_out, layer.n_in));
     let bias = l.over(
         Entry::LinearBackwardBias,
         &[bind(DIMS, &u), bind(LHS, d_output), bind_range(OUT, grads, layer.bias_at, layer.n_out)],
         layer.n_out,
     );
-    vec![weight, bias]
+    let mut launches = backward_weight(l, layer, grads, rows, input, d_output);
+    launches.push(bias);
+    launches
+}
+
+/// dW [n_out, n_in] = d_output^T input alone, into `grads`: one launch, or for a long batch the
+/// slices' partial sums and their sum.
+pub fn backward_weight(
+    l: Launcher,
+    layer: &Layer,
+    grads: &wgpu::Buffer,
+    rows: usize,
+    input: &wgpu::Buffer,
+    d_output: &wgpu::Buffer,
+) -> Vec<Launch> {
+    let u = dims(l, layer, rows, false);
+    let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
+    let slices = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows).slices(LinearOp::BackwardWeight, rows);
+    let written = (layer.n_out, layer.n_in);
+    if slices == 1 {
+        let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), d_weight];
+        return vec![product(l, LinearOp::BackwardWeight, layer, &binds, rows, written)];
+    }
+    let partials = crate::gpu::storage_zeroed(l.gpu, "weight gradient slices", slices * layer.weight_len() * 4);
+    let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), bind(OUT, &partials)];
+    let sum = l.over(Entry::LinearSumSlices, &[bind(DIMS, &u), bind(LHS, &partials), d_weight], layer.weight_len() / 4);
+    vec![product(l, LinearOp::BackwardWeight, layer, &binds, rows, written), sum]
 }

@@ -98,64 +98,40 @@ impl Layer {
         rows: usize,
         input: &wgpu::Buffer,
         output: &wgpu::Buffer,
-    ) -> Launch {
+    ) -> Vec<Launch> {
         match self.kind {
-            LayerKind::Linear => linear::forward(l, self, params, rows, input, output),
+            LayerKind::Linear => vec![linear::forward(l, self, params, rows, input, output)],
             LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
                 conv::forward(l, self, &c, params, rows, (input, output))
             }
         }
     }
 
-    /// d_input [rows, n_in] from d_output [rows, n_out], masked where the layer's input (`input`)
-    /// came out of a ReLU.
-    pub fn backward_input(
-        &self,
-        l: Launcher,
-        params: &wgpu::Buffer,
-        rows: usize,
-        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
-        d_input: &wgpu::Buffer,
-    ) -> Launch {
-        match self.kind {
-            LayerKind::Linear => linear::backward_input(l, self, params, rows, d_output, input, d_input),
-            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
-                conv::backward_input(l, self, &c, params, rows, (input, d_output), d_input)
-            }
-        }
-    }
-
-    /// The gradients of the layer's parameters over `rows` rows, written into `grads`.
-    pub fn backward_params(
-        &self,
-        l: Launcher,
-        grads: &wgpu::Buffer,
-        rows: usize,
-        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
-    ) -> Vec<Launch> {
-        match self.kind {
-            LayerKind::Linear => linear::backward_params(l, self, grads, rows, input, d_output),
-            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
-                conv::backward_params(l, self, &c, grads, rows, (input, d_output))
-            }
-        }
-    }
-
-    /// Its whole backward pass: the input's gradient (when `d_input` is given), then the parameters'.
+    /// Its backward pass: the input's gradient into `d_input` (when given; masked where the input
+    /// came out of a ReLU), then the parameters' gradients into `grads` (when given).
     pub fn backward(
         &self,
         l: Launcher,
-        (params, grads): (&wgpu::Buffer, &wgpu::Buffer),
+        (params, grads): (&wgpu::Buffer, Option<&wgpu::Buffer>),
         rows: usize,
         (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
         d_input: Option<&wgpu::Buffer>,
     ) -> Vec<Launch> {
-        let mut launches = Vec::new();
-        if let Some(d_input) = d_input {
-            launches.push(self.backward_input(l, params, rows, (input, d_output), d_input));
+        match self.kind {
+            LayerKind::Linear => {
+                let mut launches = Vec::new();
+                if let Some(d_input) = d_input {
+                    launches.push(linear::backward_input(l, self, params, rows, d_output, input, d_input));
+                }
+                if let Some(grads) = grads {
+                    launches.extend(linear::backward_params(l, self, grads, rows, input, d_output));
+                }
+                launches
+            }
+            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
+                conv::backward(l, self, &c, (params, grads), rows, (input, d_output), d_input)
+            }
         }
-        launches.extend(self.backward_params(l, grads, rows, (input, d_output)));
-        launches
     }
 }
 
@@ -198,7 +174,9 @@ pub fn forward_path(
     layers
         .iter()
         .enumerate()
-        .map(|(i, layer)| layer.forward(l, params, rows, if i == 0 { input } else { &outputs[i - 1] }, &outputs[i]))
+        .flat_map(|(i, layer)| {
+            layer.forward(l, params, rows, if i == 0 { input } else { &outputs[i - 1] }, &outputs[i])
+        })
         .collect()
 }
 
@@ -217,7 +195,13 @@ pub fn backward_path(
     for (i, layer) in layers.iter().enumerate().rev() {
         let layer_input = if i == 0 { input } else { &outputs[i - 1] };
         let layer_d_input = if i == 0 { d_input } else { Some(&d_outputs[i - 1]) };
-        launches.extend(layer.backward(l, weights, rows, (layer_input, &d_outputs[i]), layer_d_input));
+        launches.extend(layer.backward(
+            l,
+            (weights.0, Some(weights.1)),
+            rows,
+            (layer_input, &d_outputs[i]),
+            layer_d_input,
+        ));
     }
     launches
 }
@@ -234,7 +218,7 @@ pub fn backward_inputs(
     let mut launches = Vec::new();
     for (i, layer) in layers.iter().enumerate().rev() {
         let (layer_input, layer_d_input) = if i == 0 { (input, d_input) } else { (&outputs[i - 1], &d_outputs[i - 1]) };
-        launches.push(layer.backward_input(l, params, rows, (layer_input, &d_outputs[i]), layer_d_input));
+        launches.extend(layer.backward(l, (params, None), rows, (layer_input, &d_outputs[i]), Some(layer_d_input)));
     }
     launches
 }

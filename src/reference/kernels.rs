@@ -96,6 +96,55 @@ pub fn linear_backward_weight_vec4(dy: &[f32], x: &[f32], batch: usize, n_in: us
     linear_backward_weight(dy, x, batch, n_in, n_out)
 }
 
+// ---- shaders/linear_rows.wgsl: the forward and input-gradient products, lanes over rows ----
+
+pub fn linear_forward_rows(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu: bool,
+) -> Vec<f32> {
+    linear_forward(x, w, b, batch, n_in, n_out, relu)
+}
+
+pub fn linear_backward_input_rows(
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu_input: bool,
+) -> Vec<f32> {
+    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
+}
+
+/// The partial dW of each slice of `slice` rows, [slices, n_out, n_in] (one slice: dW itself).
+pub fn linear_backward_weight_rows(
+    dy: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    slice: usize,
+) -> Vec<f32> {
+    (0..batch.div_ceil(slice))
+        .flat_map(|s| {
+            let rows = (s * slice)..(batch.min((s + 1) * slice));
+            let (dy, x) = (&dy[rows.start * n_out..rows.end * n_out], &x[rows.start * n_in..rows.end * n_in]);
+            linear_backward_weight(dy, x, rows.len(), n_in, n_out)
+        })
+        .collect()
+}
+
+/// dW = the sum of `partials` [slices, len] over the slices.
+pub fn linear_sum_slices(partials: &[f32], len: usize) -> Vec<f32> {
+    (0..len).map(|i| partials.iter().skip(i).step_by(len).sum()).collect()
+}
+
 // ---- shaders/latent.wgsl ----
 
 /// (eps, z) [batch, latent] from mulv [batch, 2 latent]; eps drawn from Philox counter

@@ -106,8 +106,8 @@ impl LatentHead {
             rows::copy_columns(l, n, (&b.x, d, 0), (&c.xc, d + cb, 0), d),
             rows::one_hot_columns(l, n, &c.y, 1, cb, (&c.xc, d + cb, d)),
             rows::one_hot_columns(l, n, &c.y, 1, cb, (&c.yc, cb, 0)),
-            prior.forward(l, &b.params, n, &c.yc, &c.prior),
         ];
+        launches.extend(prior.forward(l, &b.params, n, &c.yc, &c.prior));
         if self.samples > 1 {
             let u = rows::row_params(l, n, self.samples, 2 * self.latent);
             launches.push(rows::repeat_rows(l, &u, &c.prior, &c.prior_s, self.rows * 2 * self.latent));

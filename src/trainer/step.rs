@@ -219,7 +219,9 @@ impl Parts<'_> {
     fn prior_backward(&self) -> Vec<Launch> {
         let (b, batch) = (self.b, self.s.batch);
         match (&self.model.prior, &b.cond) {
-            (Some(prior), Some(c)) => prior.backward_params(self.l, &b.grads, batch, (&c.yc, &c.d_prior)),
+            (Some(prior), Some(c)) => {
+                prior.backward(self.l, (&b.params, Some(&b.grads)), batch, (&c.yc, &c.d_prior), None)
+            }
             _ => Vec::new(),
         }
     }

@@ -153,6 +153,9 @@ fn conv_backward_references_should_match_finite_differences() {
 #[test]
 fn conv_layer_paths_should_match_the_reference_path() {
     use wgvae::gpu::align_floats;
+    use wgvae::gpu::kernels::KernelFamily;
+    use wgvae::gpu::Kernels;
+    use wgvae::network::conv::ConvVariant;
     use wgvae::network::{self, ConvShape, Layer, LayerKind};
     use wgvae::reference::network as rn;
     let shape = |input, output, kernel, stride| ConvShape { input, output, kernel, stride, padding: 1 };
@@ -183,22 +186,70 @@ fn conv_layer_paths_should_match_the_reference_path() {
     let (params, x) = (random(at, 21, 0.4), random(rows * layers[0].n_in, 22, 1.0));
     let probe = random(rows * layers[3].n_out, 23, 1.0);
 
-    let (g, k) = gpu();
-    let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
-    let (pb, gb, xb, dxb) = (storage(&params), storage(&vec![0.0; at]), storage(&x), storage(&vec![0.0; x.len()]));
-    let (outs, d_outs) =
-        (network::activations(g, "out", &layers, rows), network::activations(g, "d out", &layers, rows));
-    g.queue.write_buffer(&d_outs[3], 0, bytemuck::cast_slice(&probe));
-    let mut launches = network::forward_path(l, &pb, &layers, rows, &xb, &outs);
-    launches.extend(network::backward_path(l, (&pb, &gb), &layers, rows, (&xb, &outs, &d_outs), Some(&dxb)));
-    for launch in launches {
-        run(launch);
-    }
-
     let acts = rn::forward_path(&layers, &params, x.clone(), rows);
     let mut grads = vec![0.0; at];
-    let dx = rn::backward_path(&layers, &params, Some(&mut grads), &acts, probe, rows, true).expect("dx");
-    assert_close("conv path output", &read(&outs[3], acts[4].len()), &acts[4], 1e-4);
-    assert_close("conv path parameter gradients", &read(&gb, at), &grads, 1e-4);
-    assert_close("conv path input gradient", &read(&dxb, x.len()), &dx, 1e-4);
+    let dx = rn::backward_path(&layers, &params, Some(&mut grads), &acts, probe.clone(), rows, true).expect("dx");
+
+    // Both kernel families on this adapter: the direct kernels and the patches with the matmuls.
+    let (g, k) = gpu();
+    for family in [KernelFamily::Gpu, KernelFamily::Cpu] {
+        let mut kernels: Kernels = k.clone();
+        kernels.family = family;
+        let l = wgvae::gpu::Launcher { gpu: g, kernels: &kernels };
+        let (pb, gb, xb, dxb) = (storage(&params), storage(&vec![0.0; at]), storage(&x), storage(&vec![0.0; x.len()]));
+        let (outs, d_outs) =
+            (network::activations(g, "out", &layers, rows), network::activations(g, "d out", &layers, rows));
+        g.queue.write_buffer(&d_outs[3], 0, bytemuck::cast_slice(&probe));
+        let mut launches = network::forward_path(l, &pb, &layers, rows, &xb, &outs);
+        launches.extend(network::backward_path(l, (&pb, &gb), &layers, rows, (&xb, &outs, &d_outs), Some(&dxb)));
+        for launch in launches {
+            run(launch);
+        }
+        let variant = format!("{:?}", ConvVariant::choose(&kernels));
+        assert_close(&format!("{variant} conv path output"), &read(&outs[3], acts[4].len()), &acts[4], 1e-4);
+        assert_close(&format!("{variant} conv path parameter gradients"), &read(&gb, at), &grads, 1e-4);
+        assert_close(&format!("{variant} conv path input gradient"), &read(&dxb, x.len()), &dx, 1e-4);
+    }
+}
+
+/// Runs an im2col.wgsl entry writing `n` values (im2col: one invocation per kernel row of k, the
+/// others one per value) on a grid of 3 x ceil(g / 3) workgroups (so the flat index crosses
+/// workgroup rows), with src, aux (if any) and the dims, and returns dst.
+fn move_values(entry: Entry, d: &ConvDims, src: &[f32], aux: Option<&[f32]>, n: usize) -> Vec<f32> {
+    use shaders::im2col as m;
+    let (u, s, dst) = (uniform(d), storage(src), storage(&vec![0.0; n]));
+    let a = aux.map(storage);
+    let mut binds = vec![bind(m::DIMS, &u), bind(m::SRC, &s), bind(m::DST, &dst)];
+    binds.extend(a.as_ref().map(|a| bind(m::AUX, a)));
+    let invocations = if entry == Entry::Im2col { n as u32 / d.kernel } else { n as u32 };
+    let groups = invocations.div_ceil(entry.workgroup_size()[0]);
+    run(gpu().1.get(entry).launch(&gpu().0, &binds, [3, groups.div_ceil(3), 1]));
+    read(&dst, n)
+}
+
+#[test]
+fn im2col_kernels_should_match_reference() {
+    use wgvae::reference::im2col as ri;
+    for relu in [false, true] {
+        for d in shapes(conv, relu) {
+            let (nx, ny, _) = sizes(&d);
+            let ncol = (d.batch * d.h_out * d.w_out * d.c_in * d.kernel * d.kernel) as usize;
+            // x and y are ReLU outputs (some zeros), for the masks.
+            let x: Vec<f32> = random(nx, 31, 1.0).iter().map(|v| v.max(0.0)).collect();
+            let y: Vec<f32> = random(ny, 32, 1.0).iter().map(|v| v.max(0.0)).collect();
+            let (col, bias) = (random(ncol, 33, 1.0), random(d.c_in as usize, 34, 0.5));
+            let name = |what: &str| format!("{what} {d:?}");
+            let got = move_values(Entry::Im2col, &d, &x, None, ncol);
+            assert_close(&name("im2col"), &got, &ri::im2col(&d, &x), 0.0);
+            let got = move_values(Entry::Col2imBias, &d, &col, Some(&bias), nx);
+            assert_close(&name("col2im_bias"), &got, &ri::col2im_bias(&d, &col, &bias), 1e-5);
+            let got = move_values(Entry::Col2imMasked, &d, &col, Some(&x), nx);
+            assert_close(&name("col2im_masked"), &got, &ri::col2im_masked(&d, &col, &x), 1e-5);
+            let got = move_values(Entry::NchwToRows, &d, &y, None, ny);
+            let rows = ri::nchw_to_rows(&d, &y);
+            assert_close(&name("nchw_to_rows"), &got, &rows, 0.0);
+            let got = move_values(Entry::RowsToNchw, &d, &rows, Some(&y), ny);
+            assert_close(&name("rows_to_nchw"), &got, &ri::rows_to_nchw(&d, &rows, &y), 0.0);
+        }
+    }
 }

@@ -156,7 +156,7 @@ fn importance_sampler_should_match_the_composed_references() {
     });
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller
-    assert_eq!(plan(k, n), (1, (ROWS + 5).div_ceil(2)));
+    assert_eq!(plan(k, n, ROWS), (1, (ROWS + 5).div_ceil(2)));
     let (g, kernels) = gpu();
     let pb = storage(&params);
     let sampler = ImportanceSampler::new(

@@ -26,7 +26,7 @@ fn check_linear_forward(variant: LinearVariant, (n_in, n_out): (usize, usize), r
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &xb), bind(RHS, &wb), bind(AUX, &bb), bind(OUT, &yb)],
-            variant.groups(B, n_out),
+            variant.groups(LinearOp::Forward, B, (B, n_out)),
         ));
         assert_close(name, &read(&yb, B * n_out), &reference(&x, &w, &b, B, n_in, n_out, relu), 1e-5);
     }
@@ -43,7 +43,7 @@ fn check_linear_backward_input(variant: LinearVariant, (n_in, n_out): (usize, us
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &wb), bind(AUX, &xb), bind(OUT, &dxb)],
-            variant.groups(B, n_in),
+            variant.groups(LinearOp::BackwardInput, B, (B, n_in)),
         ));
         assert_close(name, &read(&dxb, B * n_in), &reference(&dy, &w, &x, B, n_in, n_out, relu_input), 1e-5);
     }
@@ -58,7 +58,7 @@ fn check_linear_backward_weight(variant: LinearVariant, (n_in, n_out): (usize, u
     run(gpu().1.get(entry).launch(
         &gpu().0,
         &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &dwb)],
-        variant.groups(n_out, n_in),
+        variant.groups(LinearOp::BackwardWeight, B, (n_out, n_in)),
     ));
     assert_close(name, &read(&dwb, n_out * n_in), &reference(&dy, &x, B, n_in, n_out), 1e-5);
 }
@@ -71,6 +71,53 @@ fn linear_forward_should_match_reference() {
 #[test]
 fn linear_forward_vec4_should_match_reference() {
     check_linear_forward(LinearVariant::Vec4, VEC4, r::linear_forward_vec4);
+}
+
+#[test]
+fn linear_forward_rows_should_match_reference() {
+    // Narrow and wide outputs: a partial column tile, and more than one.
+    for shape in [(36, 20), VEC4] {
+        check_linear_forward(LinearVariant::Rows, shape, r::linear_forward_rows);
+    }
+}
+
+#[test]
+fn linear_backward_input_rows_should_match_reference() {
+    for shape in [(20, 36), VEC4] {
+        check_linear_backward_input(LinearVariant::Rows, shape, r::linear_backward_input_rows);
+    }
+}
+
+#[test]
+fn linear_backward_weight_rows_should_match_reference() {
+    use shaders::linear_rows::SLICE;
+    // One slice (B rows: dW itself, the same sums as linear_backward_weight_vec4), then a batch of
+    // 17 slices, the last one short, whose partials linear_sum_slices adds.
+    let (n_in, n_out) = (20, 12);
+    for batch in [B, 16 * SLICE as usize + 37] {
+        let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
+        let slices = batch.div_ceil(SLICE as usize);
+        let (dyb, xb, pb) = (storage(&dy), storage(&x), storage(&vec![0.0; slices * n_out * n_in]));
+        let d = uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
+        let variant = LinearVariant::Rows;
+        run(gpu().1.get(variant.entry(LinearOp::BackwardWeight)).launch(
+            &gpu().0,
+            &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &pb)],
+            variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
+        ));
+        let partials = read(&pb, slices * n_out * n_in);
+        let want = r::linear_backward_weight_rows(&dy, &x, batch, n_in, n_out, SLICE as usize);
+        assert_close("linear_backward_weight_rows", &partials, &want, 1e-5);
+        let dwb = storage(&vec![0.0; n_out * n_in]);
+        run(gpu().1.get(Entry::LinearSumSlices).launch_over(
+            &gpu().0,
+            &[bind(DIMS, &d), bind(LHS, &pb), bind(OUT, &dwb)],
+            n_out * n_in / 4,
+        ));
+        let sum = read(&dwb, n_out * n_in);
+        assert_close("linear_sum_slices", &sum, &r::linear_sum_slices(&partials, n_out * n_in), 1e-6);
+        assert_close("sliced dW", &sum, &r::linear_backward_weight(&dy, &x, batch, n_in, n_out), 1e-4);
+    }
 }
 
 #[test]
