@@ -178,9 +178,6 @@ impl RunConfig {
             if let Some(bad) = self.conv_channels.iter().find(|&&c| c == 0 || c > 1024) {
                 bail!("--conv-channels {bad}: each width must be between 1 and 1024");
             }
-            if self.conditional {
-                bail!("--arch conv does not take --conditional yet (the class block goes on the MLP's inputs)");
-            }
         }
         if self.latent_groups > 0 {
             self.validate_categorical()?;

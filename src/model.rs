@@ -49,6 +49,12 @@ impl Architecture {
     pub fn class_block(&self) -> usize {
         self.classes.div_ceil(4) * 4
     }
+
+    /// The encoder layer whose input a conditional model joins with the class block: the first
+    /// (the MLP's [x | onehot]), or the conv VAE's fc21/fc22 after the convolutions ([map | onehot]).
+    pub fn encoder_class_layer(&self) -> usize {
+        self.conv.as_ref().map_or(0, |channels| channels.len())
+    }
 }
 
 /// p(x|z): what the decoder's last layer outputs per pixel.
@@ -119,8 +125,8 @@ fn mlp_paths(arch: &Architecture, place: &mut Place) -> (Vec<Layer>, Vec<Layer>)
 }
 
 /// The conv VAE (DCGAN-style): per channel width a Conv2d(4, stride 2, padding 1) + ReLU halving
-/// each side, then one linear layer to [mu | logvar] (fc21 and fc22); the decoder a linear layer +
-/// ReLU (fc3) to the last map, then per width in reverse a ConvTranspose2d(4, 2, 1) doubling each
+/// each side, then one linear layer to [mu | logvar] (fc21 and fc22; a conditional model's takes
+/// [map | onehot(y)]); the decoder a linear layer + ReLU (fc3, of [z | onehot(y)]) to the last map, then per width in reverse a ConvTranspose2d(4, 2, 1) doubling each
 /// side, ReLU between, the last giving the image's channels (twice: means and log-variances for a
 /// Gaussian decoder, so each row is [means | log-variances] as for the MLP). The sides must be
 /// divisible by 2^depth (config checks it against the data).
@@ -138,9 +144,10 @@ fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Ve
         .enumerate()
         .map(|(i, m)| place(LayerKind::Conv2d(shape(m[0], m[1])), volume(m[0]), volume(m[1]), true, i > 0))
         .collect();
-    let deepest = volume(maps[maps.len() - 1]);
-    encoder.push(place(LayerKind::Linear, deepest, arch.encoder_outputs(), false, true));
-    let mut decoder = vec![place(LayerKind::Linear, arch.latent, deepest, true, false)];
+    // A conditional model's class block joins the flattened map (fc21/fc22's input) and z.
+    let (deepest, cb) = (volume(maps[maps.len() - 1]), arch.class_block());
+    encoder.push(place(LayerKind::Linear, deepest + cb, arch.encoder_outputs(), false, true));
+    let mut decoder = vec![place(LayerKind::Linear, arch.latent + cb, deepest, true, false)];
     for d in (1..maps.len()).rev() {
         let to = if d == 1 {
             (image.channels * arch.decoder.outputs_per_pixel(), image.height, image.width)

@@ -60,12 +60,19 @@ pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
     let data = data::load(config.data.as_ref(), config.dataset, &config.folder_options())?;
     config.shape = data.shape;
     if config.arch == ArchChoice::Auto {
-        // The MLP for now, folders of images included: the conv kernels are the direct,
-        // one-output-per-invocation kind and run at tens of images per second on lavapipe, so a
-        // conv VAE is what --arch conv asks for, not yet the default.
-        config.arch = ArchChoice::Mlp;
-        if config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d)) {
-            println!("model: --arch auto chose the MLP (--arch conv trains a conv VAE, slowly for now)");
+        // IDX digits get the pytorch/examples MLP (the parity model); folders of images the conv
+        // VAE, when its depth divides their sides.
+        let folder = config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d));
+        let step = 1 << config.conv_channels.len();
+        let divisible = data.shape.height % step == 0 && data.shape.width % step == 0;
+        config.arch = if folder && divisible { ArchChoice::Conv } else { ArchChoice::Mlp };
+        if folder {
+            let why = match divisible {
+                true => format!("--conv-channels {:?}", config.conv_channels),
+                false => format!("the sides are not multiples of {step}, which --arch conv needs"),
+            };
+            let chose = if divisible { "the conv VAE" } else { "the MLP" };
+            println!("model: --arch auto chose {chose} for {} images ({why})", data.shape);
         }
     }
     config.data_fingerprint = data.fingerprint();

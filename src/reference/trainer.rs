@@ -129,9 +129,14 @@ impl ReferenceTrainer {
         }
 
         // Forward, keeping every activation.
-        let enc_in = if prior.is_some() { with_class(&x, b, input, 1) } else { x.clone() };
+        // A conditional model's encoder layer j takes [h | onehot(y)]: h = x for the MLP, the last
+        // convolution's map for the conv VAE. `below` holds the activations under layer j.
+        let j = if prior.is_some() { model.arch.encoder_class_layer() } else { 0 };
+        let below = forward_path(&model.encoder[..j], &self.params, x.clone(), b);
+        let h = below.last().expect("the input");
+        let enc_in = if prior.is_some() { with_class(h, b, h.len() / b, 1) } else { x.clone() };
         let enc = if obj.per_datapoint.is_none() {
-            forward_path(&model.encoder, &self.params, enc_in, b)
+            forward_path(&model.encoder[j..], &self.params, enc_in, b)
         } else {
             vec![enc_in, gather_table_rows(&table_params(0), &self.table[0], order, &self.counters)]
         };
@@ -224,7 +229,15 @@ impl ReferenceTrainer {
             table_adam_step(&table_params(inner), table, m, v, &d, order, &self.counters);
         }
         if obj.per_datapoint.is_none() {
-            backward_path(&model.encoder, &self.params, Some(&mut self.grads), &enc, d, b, false);
+            let (upper, lower) = (&model.encoder[j..], &model.encoder[..j]);
+            let d_in = backward_path(upper, &self.params, Some(&mut self.grads), &enc, d, b, j > 0);
+            if let Some(d_in) = d_in {
+                // d h: the first columns of d [h | onehot].
+                let width = upper[0].n_in - cb;
+                let mut d_h = vec![0.0; b * width];
+                copy_columns(&d_in, &mut d_h, b, width + cb, width, width, 0, 0);
+                backward_path(lower, &self.params, Some(&mut self.grads), &below, d_h, b, false);
+            }
         }
         adam_step(&self.grads, &mut self.params, &mut self.m, &mut self.v, self.counters.step, &s.adam);
         finish_step(&rec, &kl, pass_rows, true, samples, false, &mut self.counters, &mut self.totals);

@@ -61,7 +61,8 @@ pub struct Buffers {
 pub struct ConditionBuffers {
     pub y: wgpu::Buffer,             // [B] u32 the batch's labels
     pub decode_labels: wgpu::Buffer, // [R] u32 the class of each row `decode` is given
-    pub xc: wgpu::Buffer,            // [B, D + C] [x | onehot(y)], the encoder's input
+    pub xc: wgpu::Buffer,            // [B, H + C] [h | onehot(y)], the input of encoder layer encoder_class_layer()
+    pub d_xc: Option<wgpu::Buffer>,  // its gradient, when h is a layer's output (the conv VAE's map)
     pub zc: wgpu::Buffer,            // [R, Z + C] [z | onehot(y)], the decoder's input
     pub dzc: wgpu::Buffer,
     pub yc: wgpu::Buffer,        // [B, C] onehot(y), the prior layer's input
@@ -90,12 +91,14 @@ impl Buffers {
         let (mulv_s, d_mulv_s) =
             (per_sample("mulv per sample", mulv, enc_out), per_sample("d mulv per sample", d_mulv, enc_out));
         let cond = (model.prior.is_some()).then(|| {
-            let cb = model.arch.class_block();
+            let (cb, class_layer) = (model.arch.class_block(), model.arch.encoder_class_layer());
+            let class_joined = model.encoder[class_layer].n_in;
             let (prior, d_prior) = (zeroed("prior mulv", b * 2 * latent), zeroed("d prior mulv", b * 2 * latent));
             ConditionBuffers {
                 y: gpu::storage_zeroed(gpu, "labels y", 4 * b),
                 decode_labels: gpu::storage_zeroed(gpu, "decode labels", 4 * rows),
-                xc: zeroed("x with class", b * (input + cb)),
+                xc: zeroed("encoder input with class", b * class_joined),
+                d_xc: (class_layer > 0).then(|| zeroed("d encoder input with class", b * class_joined)),
                 zc: zeroed("z with class", rows * (latent + cb)),
                 dzc: zeroed("dz with class", rows * (latent + cb)),
                 yc: zeroed("one-hot class", b * cb),
@@ -150,12 +153,11 @@ impl Buffers {
         self.dec.last().expect("a decoder layer")
     }
 
-    /// The encoder's input, the decoder's input and that input's gradient: with the class block
-    /// appended for a conditional model.
-    pub fn path_inputs(&self) -> (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer) {
+    /// The decoder's input and its gradient: with the class block appended for a conditional model.
+    pub fn decoder_inputs(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
         match &self.cond {
-            Some(c) => (&c.xc, &c.zc, &c.dzc),
-            None => (&self.x, &self.z, &self.dz),
+            Some(c) => (&c.zc, &c.dzc),
+            None => (&self.z, &self.dz),
         }
     }
 }

@@ -29,7 +29,6 @@ pub struct LatentHead {
     batch: usize,
     samples: usize,
     latent: usize,
-    input: usize,
     classes: usize, // the class block's columns
 }
 
@@ -75,8 +74,8 @@ impl LatentHead {
             ),
         };
         let (train, eval) = (uniforms(STREAM_TRAIN_EPS), uniforms(STREAM_EVAL_EPS));
-        let (input, classes) = (model.arch.input(), model.arch.class_block());
-        LatentHead { kind, train, eval, rows, batch, samples, latent, input, classes }
+        let classes = model.arch.class_block();
+        LatentHead { kind, train, eval, rows, batch, samples, latent, classes }
     }
 
     fn gaussian<'a>(&self, b: &'a Buffers) -> GaussianRows<'a> {
@@ -89,8 +88,9 @@ impl LatentHead {
         CategoricalRows { rows: self.rows, groups, counters, logits, d_logits, noise, z, dz }
     }
 
-    /// A CVAE's inputs for the batch at the cursor of `split`: y, [x | onehot(y)], onehot(y), and
-    /// the prior p(z|y) per input, then per sample. Nothing for the other variants.
+    /// A CVAE's inputs for the batch at the cursor of `split`: y, onehot(y), and the prior p(z|y)
+    /// per input, then per sample (the encoder joins its input with onehot(y) itself). Nothing for
+    /// the other variants.
     pub fn condition_inputs(
         &self,
         l: Launcher,
@@ -100,11 +100,9 @@ impl LatentHead {
         pass_rows: usize,
     ) -> Vec<Launch> {
         let (Some(c), Some(prior)) = (&b.cond, &model.prior) else { return Vec::new() };
-        let (n, d, cb) = (self.batch, self.input, self.classes);
+        let (n, cb) = (self.batch, self.classes);
         let mut launches = vec![
             gather_labels(l, (&split.labels, &split.order, &b.counters), n, pass_rows, &c.y),
-            rows::copy_columns(l, n, (&b.x, d, 0), (&c.xc, d + cb, 0), d),
-            rows::one_hot_columns(l, n, &c.y, 1, cb, (&c.xc, d + cb, d)),
             rows::one_hot_columns(l, n, &c.y, 1, cb, (&c.yc, cb, 0)),
         ];
         launches.extend(prior.forward(l, &b.params, n, &c.yc, &c.prior));

@@ -30,19 +30,29 @@ impl Parts<'_> {
         Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }.launches(self.l)
     }
 
+    /// mulv = encoder(x). A CVAE's layer j = encoder_class_layer() takes [h | onehot(y)], h its
+    /// input (x for the MLP, the last convolution's map for the conv VAE).
     fn encoder_forward(&self) -> Vec<Launch> {
-        let (input, _, _) = self.b.path_inputs();
-        network::forward_path(self.l, &self.b.params, &self.model.encoder, self.s.batch, input, &self.b.enc)
+        let (l, b, enc, batch) = (self.l, self.b, &self.model.encoder, self.s.batch);
+        let Some(c) = &b.cond else { return network::forward_path(l, &b.params, enc, batch, &b.x, &b.enc) };
+        let (j, cb) = (self.model.arch.encoder_class_layer(), self.model.arch.class_block());
+        let width = enc[j].n_in - cb;
+        let mut launches = network::forward_path(l, &b.params, &enc[..j], batch, &b.x, &b.enc[..j]);
+        let h = if j == 0 { &b.x } else { &b.enc[j - 1] };
+        launches.push(rows::copy_columns(l, batch, (h, width, 0), (&c.xc, width + cb, 0), width));
+        launches.push(rows::one_hot_columns(l, batch, &c.y, 1, cb, (&c.xc, width + cb, width)));
+        launches.extend(network::forward_path(l, &b.params, &enc[j..], batch, &c.xc, &b.enc[j..]));
+        launches
     }
 
     fn decoder_forward(&self) -> Vec<Launch> {
-        let (_, input, _) = self.b.path_inputs();
+        let (input, _) = self.b.decoder_inputs();
         network::forward_path(self.l, &self.b.params, &self.model.decoder, self.rows, input, &self.b.dec)
     }
 
     /// The decoder's gradients, and dz when `with_dz` (a CVAE's: the z columns of d[z | onehot]).
     fn decoder_backward(&self, with_dz: bool) -> Vec<Launch> {
-        let (b, (_, input, d_input)) = (self.b, self.b.path_inputs());
+        let (b, (input, d_input)) = (self.b, self.b.decoder_inputs());
         let acts = (input, b.dec.as_slice(), b.d_dec.as_slice());
         let mut launches = network::backward_path(
             self.l,
@@ -231,9 +241,29 @@ impl Parts<'_> {
         if let Some((inner, _)) = self.s.objective.per_datapoint {
             return vec![self.table(split, Some(inner))];
         }
-        let b = self.b;
-        let acts = (b.path_inputs().0, b.enc.as_slice(), b.d_enc.as_slice());
-        network::backward_path(self.l, (&b.params, &b.grads), &self.model.encoder, self.s.batch, acts, None)
+        let (l, b, enc, batch) = (self.l, self.b, &self.model.encoder, self.s.batch);
+        let weights = (&b.params, &b.grads);
+        let Some(c) = &b.cond else {
+            return network::backward_path(l, weights, enc, batch, (&b.x, &b.enc, &b.d_enc), None);
+        };
+        // The layers above the class block, then (the conv VAE) d h out of d [h | onehot] and the
+        // layers below.
+        let (j, cb) = (self.model.arch.encoder_class_layer(), self.model.arch.class_block());
+        let upper = (&c.xc, &b.enc[j..], &b.d_enc[j..]);
+        let mut launches = network::backward_path(l, weights, &enc[j..], batch, upper, c.d_xc.as_ref());
+        if let Some(d_xc) = &c.d_xc {
+            let width = enc[j].n_in - cb;
+            launches.push(rows::copy_columns(l, batch, (d_xc, width + cb, 0), (&b.d_enc[j - 1], width, 0), width));
+            launches.extend(network::backward_path(
+                l,
+                weights,
+                &enc[..j],
+                batch,
+                (&b.x, &b.enc[..j], &b.d_enc[..j]),
+                None,
+            ));
+        }
+        launches
     }
 
     fn adam(&self) -> Launch {

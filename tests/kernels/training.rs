@@ -204,4 +204,7 @@ fn gpu_training_steps_should_match_reference_trainer_with_a_conv_vae() {
     let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 2, ..ObjectiveSettings::default() };
     Case::conv(4).objective(iwae).gaussian().check();
     Case::conv(8).categorical(2, 4).check();
+    // A conditional conv VAE: the class block joins the map at fc21/fc22 and z at fc3.
+    let two = ObjectiveSettings { samples: 2, ..ObjectiveSettings::default() };
+    Case::conv(6).objective(two).conditional(10).check();
 }
