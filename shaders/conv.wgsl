@@ -9,7 +9,7 @@
 // inside the other tensor (this direct form is the register-light variant for CPU adapters).
 // Bindings: 0 dims, 1 src (x forward, dy backward), 2 weight, 3 aux (the bias forward; the layer's
 // input x for the weight gradient and for the ReLU mask of the input gradient), 4 dst.
-// Dispatch: (ceil(values written / 64), 1, 1).
+// Dispatch: g = ceil(values written / 64) workgroups as (min(g, 65535), ceil(g / 65535), 1).
 
 struct ConvDims {
     batch: u32,
@@ -31,6 +31,11 @@ struct ConvDims {
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+// The invocation's number across a 2-D grid of 64-wide workgroups.
+fn flat_index(id: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return id.y * groups.x * 64u + id.x;
+}
 
 // The tap at output coordinate o and kernel offset k reads input coordinate o stride + k - padding
 // (Conv2d); it is inside when 0 <= that < size. Returns the coordinate, or -1 outside.
@@ -63,12 +68,13 @@ fn at4(a: u32, b: u32, c: u32, d: u32, nb: u32, nc: u32, nd: u32) -> u32 {
 
 // y = act(conv(x, W) + b). One invocation per output value.
 @compute @workgroup_size(64)
-fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.batch * d.c_out * d.h_out * d.w_out) {
+    let i = flat_index(id, groups);
+    if (i >= d.batch * d.c_out * d.h_out * d.w_out) {
         return;
     }
-    let at = split4(id.x, d.c_out, d.h_out, d.w_out);
+    let at = split4(i, d.c_out, d.h_out, d.w_out);
     let n = at.x; let co = at.y; let oy = at.z; let ox = at.w;
     var acc = aux[co];
     for (var ci = 0u; ci < d.c_in; ci++) {
@@ -83,18 +89,19 @@ fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
             }
         }
     }
-    dst[id.x] = select(acc, max(acc, 0.0), d.relu != 0u);
+    dst[i] = select(acc, max(acc, 0.0), d.relu != 0u);
 }
 
 // dx = the transposed convolution of dy with W, masked where x (a ReLU output) is 0. One
 // invocation per input value.
 @compute @workgroup_size(64)
-fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.batch * d.c_in * d.h_in * d.w_in) {
+    let i = flat_index(id, groups);
+    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
         return;
     }
-    let at = split4(id.x, d.c_in, d.h_in, d.w_in);
+    let at = split4(i, d.c_in, d.h_in, d.w_in);
     let n = at.x; let ci = at.y; let iy = at.z; let ix = at.w;
     var acc = 0.0;
     for (var co = 0u; co < d.c_out; co++) {
@@ -109,17 +116,18 @@ fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>) {
             }
         }
     }
-    dst[id.x] = select(acc, 0.0, d.relu != 0u && aux[id.x] <= 0.0);
+    dst[i] = select(acc, 0.0, d.relu != 0u && aux[i] <= 0.0);
 }
 
 // dW [c_out, c_in, k, k] = sum over the batch and output positions of dy times the tapped x.
 @compute @workgroup_size(64)
-fn conv2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.c_out * d.c_in * d.kernel * d.kernel) {
+    let i = flat_index(id, groups);
+    if (i >= d.c_out * d.c_in * d.kernel * d.kernel) {
         return;
     }
-    let at = split4(id.x, d.c_in, d.kernel, d.kernel);
+    let at = split4(i, d.c_in, d.kernel, d.kernel);
     let co = at.x; let ci = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
     for (var n = 0u; n < d.batch; n++) {
@@ -134,35 +142,37 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>) {
             }
         }
     }
-    dst[id.x] = acc;
+    dst[i] = acc;
 }
 
 // db [c_out] = the sum of dy over the batch and positions (Conv2d and ConvTranspose2d alike).
 @compute @workgroup_size(64)
-fn conv_backward_bias(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.c_out) {
+    let i = flat_index(id, groups);
+    if (i >= d.c_out) {
         return;
     }
     let plane = d.h_out * d.w_out;
     var acc = 0.0;
     for (var n = 0u; n < d.batch; n++) {
         for (var p = 0u; p < plane; p++) {
-            acc += src[(n * d.c_out + id.x) * plane + p];
+            acc += src[(n * d.c_out + i) * plane + p];
         }
     }
-    dst[id.x] = acc;
+    dst[i] = acc;
 }
 
 // y = act(conv_transpose(x, W) + b), W [c_in, c_out, k, k]. One invocation per output value: the
 // input positions whose taps land on it.
 @compute @workgroup_size(64)
-fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.batch * d.c_out * d.h_out * d.w_out) {
+    let i = flat_index(id, groups);
+    if (i >= d.batch * d.c_out * d.h_out * d.w_out) {
         return;
     }
-    let at = split4(id.x, d.c_out, d.h_out, d.w_out);
+    let at = split4(i, d.c_out, d.h_out, d.w_out);
     let n = at.x; let co = at.y; let oy = at.z; let ox = at.w;
     var acc = aux[co];
     for (var ci = 0u; ci < d.c_in; ci++) {
@@ -177,17 +187,18 @@ fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>) {
             }
         }
     }
-    dst[id.x] = select(acc, max(acc, 0.0), d.relu != 0u);
+    dst[i] = select(acc, max(acc, 0.0), d.relu != 0u);
 }
 
 // dx = the convolution of dy with W, masked where x (a ReLU output) is 0. One invocation per input.
 @compute @workgroup_size(64)
-fn conv_transpose2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv_transpose2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.batch * d.c_in * d.h_in * d.w_in) {
+    let i = flat_index(id, groups);
+    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
         return;
     }
-    let at = split4(id.x, d.c_in, d.h_in, d.w_in);
+    let at = split4(i, d.c_in, d.h_in, d.w_in);
     let n = at.x; let ci = at.y; let iy = at.z; let ix = at.w;
     var acc = 0.0;
     for (var co = 0u; co < d.c_out; co++) {
@@ -202,17 +213,18 @@ fn conv_transpose2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>)
             }
         }
     }
-    dst[id.x] = select(acc, 0.0, d.relu != 0u && aux[id.x] <= 0.0);
+    dst[i] = select(acc, 0.0, d.relu != 0u && aux[i] <= 0.0);
 }
 
 // dW [c_in, c_out, k, k] = sum over the batch and input positions of x times the dy it reaches.
 @compute @workgroup_size(64)
-fn conv_transpose2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>) {
+fn conv_transpose2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
-    if (id.x >= d.c_in * d.c_out * d.kernel * d.kernel) {
+    let i = flat_index(id, groups);
+    if (i >= d.c_in * d.c_out * d.kernel * d.kernel) {
         return;
     }
-    let at = split4(id.x, d.c_out, d.kernel, d.kernel);
+    let at = split4(i, d.c_out, d.kernel, d.kernel);
     let ci = at.x; let co = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
     for (var n = 0u; n < d.batch; n++) {
@@ -227,5 +239,5 @@ fn conv_transpose2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>
             }
         }
     }
-    dst[id.x] = acc;
+    dst[i] = acc;
 }

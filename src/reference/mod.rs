@@ -1,4 +1,4 @@
-//! Plain CPU references. `kernels`, `conv`, `im2col`, `samples`, `condition`, `categorical`, `table` and `importance` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels` (with `linear`), `conv`, `im2col`, `samples`, `condition`, `categorical`, `table` and `importance` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
 //! per-datapoint refinement in src/refine.rs's.
 //!
@@ -11,6 +11,7 @@ pub mod conv;
 pub mod im2col;
 pub mod importance;
 pub mod kernels;
+pub mod linear;
 pub mod network;
 pub mod refine;
 pub mod samples;

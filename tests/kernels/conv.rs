@@ -61,12 +61,14 @@ fn sizes(d: &ConvDims) -> (usize, usize, usize) {
 
 use shaders::conv::{AUX, SRC, WEIGHT};
 
-/// Runs `entry` over `n` outputs with the (binding, buffer) pairs it reads and returns dst.
+/// Runs `entry` over `n` outputs with the (binding, buffer) pairs it reads and returns dst, on a
+/// grid of 2 x ceil(g / 2) workgroups (so the flat index crosses workgroup rows).
 fn launch(entry: Entry, d: &ConvDims, binds: &[(u32, &Buffer)], n: usize) -> Vec<f32> {
     let (u, dst) = (uniform(d), storage(&vec![0.0; n]));
     let mut all = vec![bind(shaders::conv::DIMS, &u), bind(shaders::conv::DST, &dst)];
     all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
-    run(gpu().1.get(entry).launch_over(&gpu().0, &all, n));
+    let groups = (n as u32).div_ceil(entry.workgroup_size()[0]);
+    run(gpu().1.get(entry).launch(&gpu().0, &all, [2, groups.div_ceil(2), 1]));
     read(&dst, n)
 }
 
