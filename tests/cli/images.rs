@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::{assert_fails_with, stderr, wgvae};
 
-fn strs(v: &[String]) -> Vec<&str> {
+pub(super) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(|a| a.as_str()).collect()
 }
 
-fn s(p: &Path) -> &str {
+pub(super) fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
@@ -19,7 +19,7 @@ fn pixels(i: usize, c: usize, (h, w): (usize, usize), channels: usize) -> Vec<u8
 }
 
 /// Writes `n` images per class (no class folders when `classes` is empty) under `dir`.
-fn write_folder(dir: &Path, classes: &[&str], n: usize, size: (usize, usize), colour: bool) {
+pub(super) fn write_folder(dir: &Path, classes: &[&str], n: usize, size: (usize, usize), colour: bool) {
     let names: Vec<&str> = if classes.is_empty() { vec![""] } else { classes.to_vec() };
     for (c, class) in names.iter().enumerate() {
         let d = dir.join(class);

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod checkpoints;
+mod conv;
 mod images;
 mod objectives;
 
