@@ -232,11 +232,16 @@ pub fn backward(
     let channels = scratch(l, "conv rows", n * p.n_out);
     // The view's "out" side as rows and its "in" side as patches: a Conv2d's dy and x, a
     // ConvTranspose2d's x and dy. Then dW = rows^T patches, as a linear layer's.
+    // Without `grads` (frozen layers) only what d_input needs: a Conv2d's dy rows, a
+    // ConvTranspose2d's dy patches.
     let (out_side, in_side) = if transposed { (input, d_output) } else { (d_output, input) };
-    let to_rows = (out_side, None, &channels);
-    launches.push(data_move(l, Entry::NchwToRows, &view_u, to_rows, n * p.n_out));
-    let to_patches = (in_side, None, &patches);
-    launches.push(data_move(l, Entry::Im2col, &view_u, to_patches, n * p.n_in / c.kernel));
+    if grads.is_some() || !transposed {
+        launches.push(data_move(l, Entry::NchwToRows, &view_u, (out_side, None, &channels), n * p.n_out));
+    }
+    if grads.is_some() || transposed {
+        let to_patches = (in_side, None, &patches);
+        launches.push(data_move(l, Entry::Im2col, &view_u, to_patches, n * p.n_in / c.kernel));
+    }
     if let Some(d_input) = d_input {
         if !transposed {
             // d patches = dy rows W, summed back into the input's map.

@@ -211,6 +211,12 @@ fn conv_layer_paths_should_match_the_reference_path() {
         assert_close(&format!("{variant} conv path output"), &read(&outs[3], acts[4].len()), &acts[4], 1e-4);
         assert_close(&format!("{variant} conv path parameter gradients"), &read(&gb, at), &grads, 1e-4);
         assert_close(&format!("{variant} conv path input gradient"), &read(&dxb, x.len()), &dx, 1e-4);
+        // Frozen layers (refine's decoder): the input gradient alone.
+        let frozen = storage(&vec![0.0; x.len()]);
+        for launch in network::backward_inputs(l, &pb, &layers, rows, (&xb, &outs, &d_outs), &frozen) {
+            run(launch);
+        }
+        assert_close(&format!("{variant} frozen conv path input gradient"), &read(&frozen, x.len()), &dx, 1e-4);
     }
 }
 
