@@ -23,6 +23,7 @@ pub mod objective;
 pub mod random;
 pub mod reference;
 pub mod refine;
+pub mod run_lock;
 pub mod session;
 pub mod shaders;
 pub mod trainer;

@@ -4,7 +4,7 @@ fn main() -> std::process::ExitCode {
     let cli = wgvae::cli::Cli::parse();
     match wgvae::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if e.is::<wgvae::commands::train::Interrupted>() => {
+        Err(e) if e.is::<wgvae::commands::interrupt::Interrupted>() => {
             eprintln!("{e}");
             std::process::ExitCode::from(130)
         }

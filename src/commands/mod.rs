@@ -5,6 +5,7 @@ pub mod data;
 pub mod draws;
 pub mod eval;
 pub mod gradvar;
+pub mod interrupt;
 pub mod pictures;
 pub mod train;
 

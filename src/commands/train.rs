@@ -1,18 +1,19 @@
 //! The `train` command: epochs of GPU training steps, a validation pass, pictures and metrics.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, Progress, RngPosition};
 use crate::commands::draws::{epoch_order, prior_draws};
+use crate::commands::interrupt::{self, Interrupted};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::gpu::params::{LossTotals, NO_BAD_STEP};
 use crate::gpu::{DeviceChoice, Gpu};
 use crate::images::write_grid;
 use crate::images::write_reconstructions;
+use crate::run_lock::RunLock;
 use crate::session::{self, Session};
 use crate::trainer::GpuTrainer;
 
@@ -51,34 +52,6 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Set by Ctrl-C (or --interrupt-after-steps): stop after the steps in flight, checkpoint, exit.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// The run ended early on request, with a checkpoint to resume from; main exits with 130.
-#[derive(Debug)]
-pub struct Interrupted(pub String);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-fn install_ctrl_c() {
-    // A second Ctrl-C quits at once: checkpoints are written atomically, so nothing is torn.
-    let handler = || {
-        if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: quitting without a new checkpoint");
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: finishing the steps in flight, then writing a checkpoint (Ctrl-C again to quit at once)");
-    };
-    // Fails only if a handler is already set (a second train in one process); that one serves.
-    ctrlc::set_handler(handler).ok();
-}
-
 /// What `train` needs: a new run's config, or a run directory to resume (with more epochs).
 pub struct TrainOptions {
     /// A new run's config (epochs included); None with `resume`.
@@ -101,13 +74,15 @@ struct Start {
     history: Vec<EpochMetrics>,
 }
 
-/// Opens a new run from flags, or reopens the run in --resume's directory with its training state.
-fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start)> {
+/// Opens a new run from flags, or reopens the run in --resume's directory with its training state;
+/// either way with the run directory's lock held.
+fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
     let Some(dir) = &args.resume else {
         let config = args.new.clone().context("train: neither a new run's config nor --resume")?;
         let session = session::open_new(config, &args.device)?;
         let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
         prepare_out_dir(&out)?;
+        let lock = RunLock::acquire(&out)?;
         let start = Start {
             epochs_done: 0,
             step_in_epoch: 0,
@@ -115,8 +90,14 @@ fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start)> {
             totals: LossTotals::default(),
             history: Vec::new(),
         };
-        return Ok((session, out, start));
+        return Ok((session, out, start, lock));
     };
+    // The lock first, so that a busy run says so even before its first checkpoint.
+    let run_dir = if dir.is_file() { dir.parent().unwrap_or(dir) } else { dir.as_path() };
+    if !run_dir.is_dir() {
+        checkpoint::resolve(dir).context("--resume")?; // its error says what is missing
+    }
+    let lock = RunLock::acquire(run_dir)?;
     let file = checkpoint::resolve(dir).context("--resume")?;
     let ck = checkpoint::load(&file)?;
     let (Some((adam_m, adam_v)), Some(progress)) = (&ck.adam, &ck.progress) else {
@@ -169,11 +150,11 @@ fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start)> {
         totals: LossTotals { rec_sum, kl_sum, examples, pad: 0.0 },
         history: progress.history.clone(),
     };
-    Ok((session, dir.clone(), start))
+    Ok((session, dir.clone(), start, lock))
 }
 
 pub fn train(args: &TrainOptions) -> Result<()> {
-    let (session, out, start) = open_run(args)?;
+    let (session, out, start, _lock) = open_run(args)?;
     let Session { config, gpu, data, trainer, .. } = &session;
     println!("adapter: {}", gpu.describe());
     println!(
@@ -195,7 +176,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             start.epochs_done, start.step_in_epoch, start.optimizer_step
         );
     }
-    install_ctrl_c();
+    interrupt::install_ctrl_c();
     let stop_at = args.interrupt_after_steps;
 
     let steps = trainer.steps_per_epoch;
@@ -250,9 +231,9 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             bar.set_position(done as u64);
             bar.set_message(format!("loss {:.2}", mean(&train_totals).0));
             if stop_at.is_some_and(|at| global_step >= at) {
-                STOP.store(true, Ordering::SeqCst);
+                interrupt::request_stop();
             }
-            if STOP.load(Ordering::SeqCst) && done < steps {
+            if interrupt::stop_requested() && done < steps {
                 bar.finish_and_clear();
                 write_checkpoint(&session, &out, &history, epoch - 1, done, train_totals)?;
                 return Err(Interrupted(format!(
@@ -310,7 +291,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.shape)?;
         }
         write_checkpoint(&session, &out, &history, epoch, 0, LossTotals::default())?;
-        if STOP.load(Ordering::SeqCst) && epoch < config.epochs {
+        if interrupt::stop_requested() && epoch < config.epochs {
             return Err(Interrupted(format!(
                 "interrupted after epoch {epoch}; checkpoint written. Continue with: wgvae train --resume {}",
                 out.display()
