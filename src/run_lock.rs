@@ -41,6 +41,13 @@ impl RunLock {
                     path.display()
                 );
             }
+            Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                eprintln!(
+                    "warning: {}: this file system has no file locks, so a second run on this directory \
+                     would not be stopped",
+                    path.display()
+                );
+            }
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("{}: cannot lock the run directory", path.display()));
             }
