@@ -82,8 +82,8 @@ pub struct ModelArgs {
     /// Categorical latents: temperature at the end (annealed geometrically over the run).
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub tau_end: f32,
-    /// The encoder and decoder: mlp (--hidden), conv (--conv-channels), or auto (the MLP for now:
-    /// the conv kernels are not yet fast).
+    /// The encoder and decoder: mlp (--hidden), conv (--conv-channels), or auto (the MLP for IDX
+    /// digits, the conv VAE for image folders whose sides its depth divides).
     #[arg(long, value_enum, default_value_t = ArchChoice::Auto)]
     pub arch: ArchChoice,
     /// --arch conv: the encoder's channel widths, each a Conv2d(4, stride 2, padding 1) + ReLU
