@@ -178,12 +178,21 @@ fn a_second_run_on_a_busy_run_directory_should_be_refused_and_a_stale_lock_taken
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
     let out_s = out.to_str().expect("utf-8 path");
+    /// Kills the child however the test ends, so a failed assertion leaves no run behind.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
     let mut first = Command::new(env!("CARGO_BIN_EXE_wgvae"))
         .args(["train", "--epochs", "1000", "--hidden", "8", "--latent", "2", "--out", out_s])
         .env("WGVAE_CACHE_DIR", std::env::temp_dir().join("wgvae-test-cache"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .expect("spawn the first run");
     let lock = out.join(wgvae::run_lock::LOCK_FILE);
     let started = std::time::Instant::now();
@@ -191,12 +200,12 @@ fn a_second_run_on_a_busy_run_directory_should_be_refused_and_a_stale_lock_taken
         assert!(started.elapsed().as_secs() < 120, "the first run never took its lock");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let holder = format!("wgvae process {}", first.id());
+    let holder = format!("wgvae process {}", first.0.id());
     assert_fails_with(&["train", "--epochs", "1", "--out", out_s], &["in use by", &holder, "--out"]);
     assert_fails_with(&["train", "--resume", out_s], &["in use by", &holder]);
     // Killed, the first run leaves its lock file behind; the OS has released the lock itself.
-    first.kill().expect("kill the first run");
-    first.wait().expect("reap the first run");
+    first.0.kill().expect("kill the first run");
+    first.0.wait().expect("reap the first run");
     assert!(lock.is_file(), "a killed run cannot remove its lock file");
     let o = wgvae(&["train", "--epochs", "1", "--hidden", "8", "--latent", "2", "--out", out_s]);
     assert!(o.status.success(), "the stale lock should be taken over: {}", stderr(&o));
