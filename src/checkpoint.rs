@@ -181,7 +181,33 @@ fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result
             }
         }
     }
-    safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")
+    let bytes = safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")?;
+    sorted_header(bytes)
+}
+
+/// The same file with its JSON header's keys sorted (the safetensors crate writes its metadata
+/// from a HashMap, whose order changes from run to run), so that the same run writes the same
+/// bytes. Sorting keeps every key and value, so the header keeps its length and the data its place.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let len = u64::from_le_bytes(bytes[..8].try_into().context("safetensors header length")?) as usize;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).context("reading back the safetensors header")?;
+    let sorted: BTreeMap<&String, serde_json::Value> = header
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.as_object() {
+                Some(o) => serde_json::to_value(o.iter().collect::<BTreeMap<_, _>>()).unwrap_or(v.clone()),
+                None => v.clone(),
+            };
+            (k, v)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&sorted).context("writing the safetensors header")?;
+    anyhow::ensure!(json.len() <= len, "the sorted safetensors header grew");
+    json.resize(len, b' '); // the crate pads the header with spaces to its alignment
+    bytes[8..8 + len].copy_from_slice(&json);
+    Ok(bytes)
 }
 
 /// Writes checkpoint.safetensors and model.safetensors into `dir`.
