@@ -4,7 +4,7 @@
 //! gathers, so that the two agree only if the index arithmetic is right.
 use crate::gpu::params::ConvDims;
 
-fn sizes(d: &ConvDims) -> [usize; 10] {
+pub(super) fn sizes(d: &ConvDims) -> [usize; 10] {
     [d.batch, d.c_in, d.h_in, d.w_in, d.c_out, d.h_out, d.w_out, d.kernel, d.stride, d.padding].map(|v| v as usize)
 }
 
@@ -34,7 +34,7 @@ fn taps(d: &ConvDims, mut f: impl FnMut([usize; 9])) {
     }
 }
 
-fn relu_if(v: &mut [f32], relu: bool) {
+pub(super) fn relu_if(v: &mut [f32], relu: bool) {
     if relu {
         v.iter_mut().for_each(|x| *x = x.max(0.0));
     }
@@ -65,7 +65,7 @@ pub fn conv2d_backward_input(d: &ConvDims, dy: &[f32], w: &[f32], x: &[f32]) -> 
     dx
 }
 
-fn mask(dx: &mut [f32], x: &[f32], relu_input: bool) {
+pub(super) fn mask(dx: &mut [f32], x: &[f32], relu_input: bool) {
     if relu_input {
         dx.iter_mut().zip(x).filter(|(_, &x)| x <= 0.0).for_each(|(d, _)| *d = 0.0);
     }

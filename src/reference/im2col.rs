@@ -2,11 +2,8 @@
 //! what the taps read, "out" [batch, c_out, h_out, w_out] what they write): col [batch h_out w_out,
 //! c_in k k], rows [batch h_out w_out, c_out]. col2im is written as a scatter over the col entries,
 //! the other way round from the kernel's gather.
+use super::conv::{mask, relu_if, sizes};
 use crate::gpu::params::ConvDims;
-
-fn sizes(d: &ConvDims) -> [usize; 10] {
-    [d.batch, d.c_in, d.h_in, d.w_in, d.c_out, d.h_out, d.w_out, d.kernel, d.stride, d.padding].map(|v| v as usize)
-}
 
 /// Visits every col entry as (its flat index, the flat index of the "in" value it holds, if any).
 fn col_entries(d: &ConvDims, mut f: impl FnMut(usize, Option<usize>)) {
@@ -56,10 +53,8 @@ pub fn col2im_bias(d: &ConvDims, col: &[f32], bias: &[f32]) -> Vec<f32> {
     let mut x = col2im(d, col);
     for (i, v) in x.iter_mut().enumerate() {
         *v += bias[(i / plane) % d.c_in as usize];
-        if d.relu != 0 {
-            *v = v.max(0.0);
-        }
     }
+    relu_if(&mut x, d.relu != 0);
     x
 }
 
@@ -70,37 +65,26 @@ pub fn col2im_masked(d: &ConvDims, col: &[f32], mask_by: &[f32]) -> Vec<f32> {
     x
 }
 
-fn mask(v: &mut [f32], by: &[f32], on: bool) {
-    if on {
-        v.iter_mut().zip(by).filter(|(_, &b)| b <= 0.0).for_each(|(v, _)| *v = 0.0);
-    }
+/// Every value of an "out" map as (its NCHW index, its index in rows [batch h_out w_out, c_out]).
+fn nchw_and_row_indices(d: &ConvDims) -> impl Iterator<Item = (usize, usize)> {
+    let (b, c, plane) = (d.batch as usize, d.c_out as usize, (d.h_out * d.w_out) as usize);
+    (0..b * c * plane).map(move |i| {
+        let (n, ch, p) = (i / (c * plane), (i / plane) % c, i % plane);
+        (i, (n * plane + p) * c + ch)
+    })
 }
 
 /// rows [batch h_out w_out, c_out] of an "out" map y [batch, c_out, h_out, w_out].
 pub fn nchw_to_rows(d: &ConvDims, y: &[f32]) -> Vec<f32> {
-    let (b, c, plane) = (d.batch as usize, d.c_out as usize, (d.h_out * d.w_out) as usize);
     let mut rows = vec![0.0; y.len()];
-    for n in 0..b {
-        for ch in 0..c {
-            for p in 0..plane {
-                rows[(n * plane + p) * c + ch] = y[(n * c + ch) * plane + p];
-            }
-        }
-    }
+    nchw_and_row_indices(d).for_each(|(at, row)| rows[row] = y[at]);
     rows
 }
 
 /// The "out" map of `rows`, zero where `mask_by` (the same map, a ReLU output) is 0 when d.relu.
 pub fn rows_to_nchw(d: &ConvDims, rows: &[f32], mask_by: &[f32]) -> Vec<f32> {
-    let (b, c, plane) = (d.batch as usize, d.c_out as usize, (d.h_out * d.w_out) as usize);
     let mut y = vec![0.0; rows.len()];
-    for n in 0..b {
-        for ch in 0..c {
-            for p in 0..plane {
-                y[(n * c + ch) * plane + p] = rows[(n * plane + p) * c + ch];
-            }
-        }
-    }
+    nchw_and_row_indices(d).for_each(|(at, row)| y[at] = rows[row]);
     mask(&mut y, mask_by, d.relu != 0);
     y
 }
