@@ -2,16 +2,21 @@
 //
 //   log p(x) ~= log (1/K) sum_k w_k,   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x),  z_k ~ q(z|x)
 //
-// A lower bound on log p(x) in expectation that tightens as K grows; K = 1 is the ELBO. The K samples
+// A lower bound on log p(x) in expectation that tightens as K grows; K = 1 is the ELBO. The proposal
+// is the encoder's q(z|x) (iw_sample) or the prior p(z) itself (iw_sample_prior: the notes' naive Monte
+// Carlo estimate, log w_k = log p(x|z_k), which "works in theory but not in practice"). The K samples
 // of an image are processed in chunks (so K = 5000 needs no more memory than a chunk), and each chunk
 // folds into a running max-subtracted log-sum-exp per image: m = max(m, max_k log w_k),
-// s = s exp(m_old - m) + sum_k exp(log w_k - m). The last chunk writes the estimate.
+// s = s exp(m_old - m) + sum_k exp(log w_k - m), and likewise s2 for the squares w_k^2, which give the
+// effective sample size (sum w)^2 / sum w^2 = s^2 / s2, in [1, K]. The chunk that completes K writes the
+// estimate; sampling may go on past it to a larger K (the samples of K = 10 are the first 10 of K = 100).
 //
 // Rows: a batch of `images` images times `samples` samples of the current chunk; row r is image
 // r / samples, sample first_sample + r % samples. Shapes: mulv [images, 2 * latent],
 // z [rows, latent], log_ratio and log_w [rows], logits [rows, pixels], x [images, pixels],
-// state [images, 4] (max, scaled sum, sum of log w, unused), result [all images, 2] (estimate of
-// -log p(x), and the K-sample Monte Carlo negative ELBO -mean_k log w_k).
+// state [images, 4] (max, scaled sum, sum of log w, scaled sum of squares), result [K values, all
+// images, 3] from result_offset (estimate of -log p(x), the K-sample Monte Carlo negative ELBO
+// -mean_k log w_k, and the effective sample size).
 // Workgroup size 64, one row or one image per invocation, no shared memory.
 
 struct IwParams {
@@ -21,8 +26,9 @@ struct IwParams {
     pixels: u32,
     first_image: u32,   // index of the batch's first image in the evaluated split
     first_sample: u32,  // index of the chunk's first sample among the image's K
-    total_samples: u32, // K
+    total_samples: u32, // K: the chunk that reaches it writes the result
     seed: u32,
+    result_offset: u32, // first float of this K's block of result
 }
 
 // Philox stream of the importance samples (STREAM_IMPORTANCE in src/gpu/params.rs).
@@ -74,6 +80,27 @@ fn iw_sample(@builtin(global_invocation_id) id: vec3<u32>) {
     log_ratio[r] = ratio;
 }
 
+// The prior as proposal: z = eps ~ N(0, I), the same draws as iw_sample's eps, and log_ratio = 0.
+// Dispatch: (ceil(images * samples / 64), 1, 1).
+@compute @workgroup_size(64)
+fn iw_sample_prior(@builtin(global_invocation_id) id: vec3<u32>) {
+    let r = id.x;
+    if (r >= params.images * params.samples) {
+        return;
+    }
+    let i = r / params.samples;
+    let k = params.first_sample + r % params.samples;
+    let latent = params.latent;
+    for (var j4 = 0u; j4 * 4u < latent; j4++) {
+        let noise = normal4(philox4x32_10(vec4<u32>(params.first_image + i, k, j4, STREAM_IMPORTANCE),
+                                          vec2<u32>(params.seed, 0u)));
+        for (var t = 0u; t < 4u && j4 * 4u + t < latent; t++) {
+            z[r * latent + j4 * 4u + t] = noise[t];
+        }
+    }
+    log_ratio[r] = 0.0;
+}
+
 // log_w = log p(x|z) + log_ratio, log p(x|z) = -sum_d softplus(l) - x l (Bernoulli decoder).
 // Dispatch: (ceil(images * samples / 64), 1, 1).
 @compute @workgroup_size(64)
@@ -108,8 +135,9 @@ fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
     log_w[r] = log_ratio[r] - rec;
 }
 
-// Folds the chunk's log weights into each image's running log-sum-exp (reset on the first chunk);
-// on the last chunk writes result = (-(m + log s - log K), -(sum log w) / K).
+// Folds the chunk's log weights into each image's running log-sum-exps (reset on the first chunk);
+// the chunk that reaches K writes result[result_offset + image * 3 ..] =
+// (-(m + log s - log K), -(sum log w) / K, s^2 / s2).
 // Dispatch: (ceil(images / 64), 1, 1).
 @compute @workgroup_size(64)
 fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -120,10 +148,12 @@ fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>) {
     var m = LOG_SUM_START;
     var s = 0.0;
     var total = 0.0;
+    var s2 = 0.0;
     if (params.first_sample > 0u) {
         m = state[i * 4u];
         s = state[i * 4u + 1u];
         total = state[i * 4u + 2u];
+        s2 = state[i * 4u + 3u];
     }
     let rows = i * params.samples;
     var chunk_max = LOG_SUM_START;
@@ -131,19 +161,25 @@ fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>) {
         chunk_max = max(chunk_max, log_w[rows + k]);
     }
     let new_m = max(m, chunk_max);
-    s *= exp(m - new_m);
+    let rescale = exp(m - new_m);
+    s *= rescale;
+    s2 *= rescale * rescale;
     for (var k = 0u; k < params.samples; k++) {
         let lw = log_w[rows + k];
-        s += exp(lw - new_m);
+        let w = exp(lw - new_m);
+        s += w;
+        s2 += w * w;
         total += lw;
     }
     state[i * 4u] = new_m;
     state[i * 4u + 1u] = s;
     state[i * 4u + 2u] = total;
+    state[i * 4u + 3u] = s2;
     if (params.first_sample + params.samples == params.total_samples) {
         let k_total = f32(params.total_samples);
-        let at = (params.first_image + i) * 2u;
+        let at = params.result_offset + (params.first_image + i) * 3u;
         result[at] = -(new_m + log(s) - log(k_total));
         result[at + 1u] = -total / k_total;
+        result[at + 2u] = s * s / s2;
     }
 }

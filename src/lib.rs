@@ -2,7 +2,7 @@
 //!
 //! Layout, in the direction imports run: `cli` turns flags into a validated `config::RunConfig`
 //! and runs one of `commands`; `session` opens a run (data, adapter, trainer) and `checkpoint`
-//! reads and writes its files; `trainer`, `refine` and `importance` record launch lists from
+//! reads and writes its files; `trainer`, `refine`, `importance` and `toy` record launch lists from
 //! `launches` (one launcher per shader family) and `network` (the layers), for the architecture
 //! in `model`; `gpu` runs them, `shaders` is what build.rs read of the WGSL. `reference` mirrors
 //! every kernel on the CPU, for the tests.
@@ -26,4 +26,5 @@ pub mod refine;
 pub mod run_lock;
 pub mod session;
 pub mod shaders;
+pub mod toy;
 pub mod trainer;

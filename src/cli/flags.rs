@@ -11,6 +11,8 @@ use crate::gpu::Backend;
 use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
 
+use super::checkpoint_flags::{EvalArgs, InterpolateArgs, ManifoldArgs, ReconstructArgs, RefineArgs, SampleArgs};
+
 #[derive(Parser, Debug)]
 #[command(name = "wgvae", version, about = "Train variational autoencoders on any GPU with WGSL compute shaders")]
 pub struct Cli {
@@ -39,6 +41,10 @@ pub enum Command {
     /// Variance of the encoder-gradient estimators (reparameterization vs score function with
     /// each control variate) at fixed weights and a fixed batch.
     Gradvar(GradvarArgs),
+    /// The notes' worked example (seed 004): minimise F(theta) = E_{z ~ N(a theta + b, 1)}[z^2] with
+    /// the REINFORCE and the reparameterization gradient estimators, side by side with the exact
+    /// gradient; writes toy.csv and toy.png.
+    Toy(ToyArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
@@ -184,24 +190,6 @@ pub struct TrainArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct RefineArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Adam steps on each input's (mu, logvar).
-    #[arg(long, default_value_t = 100)]
-    pub steps: usize,
-    /// Adam learning rate of the refinement.
-    #[arg(long, default_value_t = 1e-2, allow_negative_numbers = true)]
-    pub lr: f32,
-    /// Draws of z per input when measuring the ELBO before and after (the same draws both times).
-    #[arg(long, default_value_t = 10)]
-    pub draws: usize,
-    /// Refine only the first N validation images.
-    #[arg(long)]
-    pub max_images: Option<usize>,
-}
-
-#[derive(Args, Debug, Clone)]
 pub struct GradvarArgs {
     /// Measure at a checkpoint's weights, with its architecture, data and batch; otherwise at a
     /// fresh initialisation of the model the flags describe.
@@ -222,100 +210,34 @@ pub struct GradvarArgs {
     pub device: DeviceArgs,
 }
 
-/// A checkpoint to load (its config comes with it) and the adapter to run it on.
 #[derive(Args, Debug, Clone)]
-pub struct CheckpointArgs {
-    /// checkpoint.safetensors or model.safetensors, or a run directory holding a checkpoint.
-    #[arg(long, value_name = "PATH")]
-    pub checkpoint: PathBuf,
+pub struct ToyArgs {
+    /// Slope a of the mean a theta + b (not 0: theta would not matter).
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub a: f32,
+    /// Offset b of the mean a theta + b.
+    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
+    pub b: f32,
+    /// theta at the start, where the estimators' mean and variance are measured.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub theta: f32,
+    /// Draws of z per gradient estimate.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    /// Plain SGD steps from theta.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// SGD step size (stable below 1 / a^2, as F''(theta) = 2 a^2).
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
+    pub lr: f32,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Folder for toy.csv and toy.png [default: runs/toy-<unix time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct EvalArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Importance samples per image for the estimate of -log p(x).
-    #[arg(long, default_value_t = 1000)]
-    pub iw_samples: usize,
-    /// Evaluate on this IDX folder's t10k-* split (or its held-out tenth) instead of the
-    /// checkpoint's validation split.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Evaluate only the first N images of the split.
-    #[arg(long)]
-    pub max_images: Option<usize>,
-    /// Seed of the importance samples.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct SampleArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Number of samples.
-    #[arg(long, default_value_t = 64)]
-    pub n: usize,
-    /// Seed of the prior draws.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-    /// Scales the prior's standard deviation (below 1: more typical, less varied samples).
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f32,
-    /// For a conditional model: samples of this class only, by number or by name (a class folder's)
-    /// [default: a row of --cols per class].
-    #[arg(long)]
-    pub class: Option<String>,
-    /// Images per row.
-    #[arg(long, default_value_t = 8)]
-    pub cols: usize,
-    /// PNG to write [default: sample.png beside the checkpoint].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ReconstructArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Number of validation images, spread evenly over the split.
-    #[arg(long, default_value_t = 32)]
-    pub n: usize,
-    /// PNG to write [default: reconstruct.png beside the checkpoint].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct InterpolateArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Validation indices where the paths start [default: 0 100 200 300 400 500 600 700].
-    #[arg(long, num_args = 1..)]
-    pub start: Vec<usize>,
-    /// Validation indices where the paths end, as many as --start [default: 950 850 750 650 550 450 350 250].
-    #[arg(long, num_args = 1..)]
-    pub end: Vec<usize>,
-    /// Decoded frames per path, the two ends included.
-    #[arg(long, default_value_t = 10)]
-    pub frames: usize,
-    /// PNG to write [default: interpolate.png beside the checkpoint].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ManifoldArgs {
-    #[command(flatten)]
-    pub from: CheckpointArgs,
-    /// Images per side of the grid.
-    #[arg(long, default_value_t = 20)]
-    pub n: usize,
-    /// PNG to write [default: manifold.png beside the checkpoint].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,18 +1,20 @@
 //! The command line: parses the flags (flags.rs), turns them once into a validated `RunConfig` and
 //! each command's options, and runs the command. Nothing below this module sees a clap struct.
+mod checkpoint_flags;
 mod flags;
 
 pub use flags::{Cli, Command, Latent, ModelArgs};
 
 use anyhow::{bail, Result};
 
-use crate::commands::{self, bench, eval, gradvar, pictures, train};
+use crate::commands::{self, bench, eval, gradvar, pictures, toy, train};
 use crate::config::{in_unit_interval, RunConfig};
 use crate::data::{FolderOptions, ImageShape};
 use crate::gpu::DeviceChoice;
 use crate::objective::Objective;
 use crate::session::CheckpointSource;
-use flags::{CheckpointArgs, DeviceArgs};
+use checkpoint_flags::CheckpointArgs;
+use flags::DeviceArgs;
 
 /// Epochs of a new run when --epochs is not given.
 pub const DEFAULT_EPOCHS: usize = 10;
@@ -136,13 +138,22 @@ pub fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Eval(a) => {
-            check_count("--iw-samples", a.iw_samples, 1_000_000)?;
+            for &k in &a.iw_samples {
+                check_count("--iw-samples", k, 1_000_000)?;
+            }
+            if a.iw_samples.len() > 32 {
+                bail!("--iw-samples: {} values given, at most 32", a.iw_samples.len());
+            }
             if let Some(n) = a.max_images {
                 check_count("--max-images", n, usize::MAX)?;
             }
+            let mut proposals = a.proposal.clone();
+            proposals.dedup();
             let opts = eval::EvalOptions {
                 from: a.from.source(),
                 iw_samples: a.iw_samples,
+                proposals,
+                out: a.out,
                 data: a.data,
                 max_images: a.max_images,
                 seed: a.seed,
@@ -222,6 +233,31 @@ pub fn run(cli: Cli) -> Result<()> {
                 steps: a.steps,
                 kernel_reps: a.kernel_reps,
                 each: a.each_launch,
+                device: a.device.choice(),
+            })
+        }
+        Command::Toy(a) => {
+            check_count("--samples", a.samples, 1 << 20)?;
+            check_count("--steps", a.steps, 100_000)?;
+            for (flag, v) in [("--a", a.a), ("--b", a.b), ("--theta", a.theta)] {
+                if !(v.is_finite() && v.abs() <= 1e3) {
+                    bail!("{flag} {v}: must be a finite number in [-1000, 1000]");
+                }
+            }
+            if a.a == 0.0 {
+                bail!("--a 0: theta would not move the mean a theta + b, so there is nothing to optimise");
+            }
+            if !(a.lr.is_finite() && a.lr > 0.0 && a.lr <= 10.0) {
+                bail!("--lr {}: must be a number in (0, 10]", a.lr);
+            }
+            toy::toy(&toy::ToyOptions {
+                problem: crate::toy::Problem { a: a.a, b: a.b },
+                theta: a.theta,
+                samples: a.samples,
+                steps: a.steps,
+                lr: a.lr,
+                seed: a.seed,
+                out: a.out,
                 device: a.device.choice(),
             })
         }

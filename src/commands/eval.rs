@@ -1,18 +1,24 @@
 //! The `eval` command: the negative ELBO of a checkpoint on the validation split (or another
-//! folder's test split) and the importance-sampled estimate of -log p(x), with standard errors.
+//! folder's test split) and the importance-sampled estimate of -log p(x) at each K and proposal,
+//! with standard errors and effective sample sizes; as a table, importance.csv and importance.png.
 use std::time::Instant;
 
 use anyhow::{bail, Result};
 
 use std::path::PathBuf;
 
-use crate::importance::{ImportanceResult, ImportanceSampler};
+use super::importance_table::{self, Row};
+use crate::importance::{ImportanceResult, ImportanceSampler, Proposal};
 use crate::session::{self, CheckpointSource};
 
 pub struct EvalOptions {
     pub from: CheckpointSource,
-    /// Importance samples per image for the estimate of -log p(x).
-    pub iw_samples: usize,
+    /// Importance samples per image for the estimate of -log p(x): each K is measured.
+    pub iw_samples: Vec<usize>,
+    /// Where the z_k come from: each proposal is measured.
+    pub proposals: Vec<Proposal>,
+    /// Folder for importance.csv and importance.png [default: beside the checkpoint].
+    pub out: Option<PathBuf>,
     /// An IDX folder whose test split (or held-out tenth) replaces the checkpoint's validation split.
     pub data: Option<PathBuf>,
     pub max_images: Option<usize>,
@@ -42,7 +48,10 @@ pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
 /// now); `code` names where the missing support would go.
 fn unconditional_gaussian(s: &session::Session, what: &str, code: &str) -> Result<()> {
     if s.config.latent_groups > 0 {
-        bail!("{what} needs a Gaussian latent; this model's latents are categorical (Gumbel-softmax)");
+        bail!(
+            "{what} needs a Gaussian latent with the prior N(0, I); this model's latents are categorical \
+             (Gumbel-softmax)"
+        );
     }
     if s.config.classes > 0 {
         bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {code}");
@@ -106,7 +115,14 @@ pub fn refine(args: &RefineOptions) -> Result<()> {
 
 pub fn eval(args: &EvalOptions) -> Result<()> {
     let (s, ck) = session::open_checkpoint(&args.from, args.data.as_ref(), args.max_images)?;
-    session::require_encoder(&s, "the importance-sampled likelihood")?;
+    // Without an encoder only the prior can propose (and there is no amortized ELBO to report).
+    let has_encoder = s.config.inference != crate::objective::Inference::PerDatapoint;
+    if args.proposals.contains(&Proposal::Encoder) {
+        session::require_encoder(&s, "the encoder's proposal (--proposal encoder, the default)")
+            .map_err(|e| anyhow::anyhow!("{e}; --proposal prior needs none"))?;
+    }
+    unconditional_gaussian(&s, "the importance-sampled likelihood", "shaders/importance.wgsl")?;
+    let out = args.out.clone().unwrap_or_else(|| session::beside_checkpoint(&args.from.checkpoint, ""));
     let config = ck.config.clone();
     println!("adapter: {}", s.gpu.describe());
     println!(
@@ -118,51 +134,60 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
         s.data.name
     );
 
-    let started = Instant::now();
-    let totals = s.trainer.evaluate(&s.gpu);
-    let n = totals.examples.max(1.0);
-    println!(
-        "negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
-        (totals.rec_sum + totals.kl_sum) / n,
-        totals.rec_sum / n,
-        totals.kl_sum / n,
-        started.elapsed().as_secs_f64()
-    );
+    if has_encoder {
+        let started = Instant::now();
+        let totals = s.trainer.evaluate(&s.gpu);
+        let n = totals.examples.max(1.0);
+        println!(
+            "negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
+            (totals.rec_sum + totals.kl_sum) / n,
+            totals.rec_sum / n,
+            totals.kl_sum / n,
+            started.elapsed().as_secs_f64()
+        );
+    }
 
-    unconditional_gaussian(&s, "the importance-sampled likelihood", "shaders/importance.wgsl")?;
-    let started = Instant::now();
-    let r = importance_nll(&s, args.iw_samples, args.seed);
-    let seconds = started.elapsed().as_secs_f64();
-    let (nll, nll_se) = mean_and_se(&r.nll);
-    let (elbo, elbo_se) = mean_and_se(&r.neg_elbo);
-    println!(
-        "-log p(x) (IS)  {nll:10.3} ± {nll_se:.3} nats/example  (K = {} importance samples)  {seconds:.2} s",
-        args.iw_samples
-    );
-    println!("negative ELBO   {elbo:10.3} ± {elbo_se:.3} nats/example  (the same K samples' mean log weight)");
+    let mut rows = Vec::new();
+    for &proposal in &args.proposals {
+        let started = Instant::now();
+        let results = importance_nll(&s, &args.iw_samples, proposal, args.seed);
+        let seconds = started.elapsed().as_secs_f64();
+        for r in &results {
+            let (nll, stderr) = mean_and_se(&r.nll);
+            let (ess, _) = mean_and_se(&r.ess);
+            rows.push(Row { proposal, k: r.k, nll, stderr, ess, seconds });
+        }
+    }
+    importance_table::print(&rows);
+    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("--out {}: cannot create it ({e})", out.display()))?;
+    importance_table::write(
+        &out,
+        &rows,
+        &format!("{} on {} images of {}", config.describe(), s.data.val.len(), s.data.name),
+    )?;
+    println!("wrote {} and importance.png", out.join("importance.csv").display());
     Ok(())
 }
 
-/// Runs the importance sampler over the session's validation split with a progress bar.
-pub fn importance_nll(s: &session::Session, k: usize, seed: u32) -> ImportanceResult {
+/// Runs the importance sampler with `proposal` over the session's validation split with a progress
+/// bar: one result per K of `ks`, ascending.
+pub fn importance_nll(s: &session::Session, ks: &[usize], proposal: Proposal, seed: u32) -> Vec<ImportanceResult> {
     let sampler = ImportanceSampler::new(
         &s.gpu,
         &s.kernels,
         &s.trainer.model,
         s.trainer.params(),
         s.trainer.val_images(),
-        k,
+        (ks, proposal),
         s.config.binarize,
         s.config.seed,
         seed,
     );
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("importance sampling [{bar:30}] {pos}/{len} images {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let r = sampler.run(&s.gpu, k, |done| bar.set_position(done as u64));
+    let template =
+        format!("importance sampling, {} proposal [{{bar:30}}] {{pos}}/{{len}} images {{eta}}", proposal.name());
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+    let r = sampler.run(&s.gpu, |done| bar.set_position(done as u64));
     bar.finish_and_clear();
     r
 }

@@ -1,12 +1,14 @@
 //! The commands, each taking its options (built by cli/ from the flags) and a validated config:
-//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `bench` and `devices`.
+//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `bench` and `devices`.
 pub mod bench;
 pub mod data;
 pub mod draws;
 pub mod eval;
 pub mod gradvar;
+pub mod importance_table;
 pub mod interrupt;
 pub mod pictures;
+pub mod toy;
 pub mod train;
 
 use anyhow::{bail, Result};

@@ -182,6 +182,17 @@ pub struct IwParams {
     pub first_sample: u32,
     pub total_samples: u32,
     pub seed: u32,
+    pub result_offset: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ToyParams {
+    pub draws: u32,
+    pub a: f32,
+    pub b: f32,
+    pub lr: f32,
+    pub seed: u32,
 }
 
 /// Philox streams: independent random sequences for each use.
@@ -190,6 +201,10 @@ pub const STREAM_EVAL_EPS: u32 = 1;
 pub const STREAM_BINARIZE: u32 = 2;
 /// Fixed in shaders/importance.wgsl, which keys its counters differently (image, sample, j / 4).
 pub const STREAM_IMPORTANCE: u32 = 3;
+/// The toy example's draws (shaders/toy.wgsl).
+pub const STREAM_TOY: u32 = 4;
+const _: () = assert!(STREAM_IMPORTANCE == crate::shaders::importance::STREAM_IMPORTANCE);
+const _: () = assert!(STREAM_TOY == crate::shaders::toy::STREAM_TOY);
 /// Per-datapoint inference: inner step i draws from stream STREAM_INNER_EPS + i.
 pub const STREAM_INNER_EPS: u32 = 16;
 
@@ -235,4 +250,9 @@ mirrors!(
     wgsl::GATHER_PARAMS,
     [batch, words, pass_rows, binarize, seed, stream, first_image, shard_images]
 );
-mirrors!(IwParams, wgsl::IW_PARAMS, [images, samples, latent, pixels, first_image, first_sample, total_samples, seed]);
+mirrors!(
+    IwParams,
+    wgsl::IW_PARAMS,
+    [images, samples, latent, pixels, first_image, first_sample, total_samples, seed, result_offset]
+);
+mirrors!(ToyParams, wgsl::TOY_PARAMS, [draws, a, b, lr, seed]);

@@ -27,6 +27,19 @@ pub fn iw_sample(p: &IwParams, mulv: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (z, log_ratio)
 }
 
+/// iw_sample with the prior as proposal: z = eps (iw_sample's draws), log_ratio = 0.
+pub fn iw_sample_prior(p: &IwParams) -> (Vec<f32>, Vec<f32>) {
+    let (latent, rows) = (p.latent as usize, (p.images * p.samples) as usize);
+    let z = (0..rows * latent)
+        .map(|at| {
+            let (r, j) = (at / latent, at % latent);
+            let (i, k) = (r / p.samples as usize, p.first_sample + (r % p.samples as usize) as u32);
+            normal4(philox4x32_10([p.first_image + i as u32, k, (j / 4) as u32, STREAM_IMPORTANCE], [p.seed, 0]))[j % 4]
+        })
+        .collect();
+    (z, vec![0.0; rows])
+}
+
 /// log_w [rows] = log_ratio - sum_d (softplus(l) - x l), x of row r being image r / samples.
 pub fn iw_log_weight(p: &IwParams, logits: &[f32], x: &[f32], log_ratio: &[f32]) -> Vec<f32> {
     let pixels = p.pixels as usize;
@@ -63,29 +76,32 @@ pub fn iw_log_weight_gaussian(p: &IwParams, logits: &[f32], x: &[f32], log_ratio
         .collect()
 }
 
-/// Folds the chunk's log_w into state [images, 4] (max, scaled sum, sum of log w, unused), reset on
-/// the first chunk; on the last chunk writes result [.., 2] at the batch's images:
-/// (-(max + log sum - log K), -(sum of log w) / K).
+/// Folds the chunk's log_w into state [images, 4] (max, scaled sum, sum of log w, scaled sum of
+/// squares), reset on the first chunk; the chunk that reaches K writes result[result_offset + image * 3 ..]
+/// = (-(max + log sum - log K), -(sum of log w) / K, sum^2 / sum of squares).
 pub fn iw_accumulate(p: &IwParams, log_w: &[f32], state: &mut [f32], result: &mut [f32]) {
     let samples = p.samples as usize;
     for i in 0..p.images as usize {
-        let (mut m, mut s, mut total) = (LOG_SUM_START, 0.0f32, 0.0f32);
+        let (mut m, mut s, mut total, mut s2) = (LOG_SUM_START, 0.0f32, 0.0f32, 0.0f32);
         if p.first_sample > 0 {
-            (m, s, total) = (state[i * 4], state[i * 4 + 1], state[i * 4 + 2]);
+            (m, s, total, s2) = (state[i * 4], state[i * 4 + 1], state[i * 4 + 2], state[i * 4 + 3]);
         }
         let chunk = &log_w[i * samples..(i + 1) * samples];
         let new_m = chunk.iter().fold(m, |a, &b| a.max(b));
-        s *= (m - new_m).exp();
+        let rescale = (m - new_m).exp();
+        s *= rescale;
+        s2 *= rescale * rescale;
         for &lw in chunk {
-            s += (lw - new_m).exp();
+            let w = (lw - new_m).exp();
+            s += w;
+            s2 += w * w;
             total += lw;
         }
-        (state[i * 4], state[i * 4 + 1], state[i * 4 + 2]) = (new_m, s, total);
+        state[i * 4..i * 4 + 4].copy_from_slice(&[new_m, s, total, s2]);
         if p.first_sample + p.samples == p.total_samples {
             let k = p.total_samples as f32;
-            let at = (p.first_image as usize + i) * 2;
-            result[at] = -(new_m + s.ln() - k.ln());
-            result[at + 1] = -total / k;
+            let at = p.result_offset as usize + (p.first_image as usize + i) * 3;
+            result[at..at + 3].copy_from_slice(&[-(new_m + s.ln() - k.ln()), -total / k, s * s / s2]);
         }
     }
 }

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod checkpoints;
 mod conv;
+mod demos;
 mod images;
 mod objectives;
 

@@ -16,6 +16,7 @@ fn params(first_sample: u32, total: u32) -> IwParams {
         first_sample,
         total_samples: total,
         seed: 99,
+        result_offset: 6,
     }
 }
 
@@ -98,9 +99,9 @@ fn iw_accumulate_should_match_reference_across_chunks() {
     // Log weights around -500 with a spread of 60 nats: exp without the max would underflow.
     let chunks: Vec<Vec<f32>> =
         (0..3).map(|c| random(IMAGES * SAMPLES, 50 + c, 30.0).iter().map(|v| v - 500.0).collect()).collect();
-    let n_results = 17 + IMAGES;
-    let (sb, resb) = (storage(&[0.0; IMAGES * 4]), storage(&vec![0.0; n_results * 2]));
-    let (mut state, mut result) = (vec![0.0; IMAGES * 4], vec![0.0; n_results * 2]);
+    let n_results = 17 + IMAGES + 2; // result_offset 6 = two images' results
+    let (sb, resb) = (storage(&[0.0; IMAGES * 4]), storage(&vec![0.0; n_results * 3]));
+    let (mut state, mut result) = (vec![0.0; IMAGES * 4], vec![0.0; n_results * 3]);
     for (c, log_w) in chunks.iter().enumerate() {
         let p = params(c as u32 * SAMPLES as u32, total);
         let wb = storage(log_w);
@@ -117,18 +118,22 @@ fn iw_accumulate_should_match_reference_across_chunks() {
         ri::iw_accumulate(&p, log_w, &mut state, &mut result);
         assert_close(&format!("iw_accumulate state after chunk {c}"), &read(&sb, IMAGES * 4), &state, 1e-5);
     }
-    let got = read(&resb, n_results * 2);
+    let got = read(&resb, n_results * 3);
     assert_close("iw_accumulate result", &got, &result, 1e-5);
     for i in 0..IMAGES {
         let all: Vec<f64> =
             chunks.iter().flat_map(|c| c[i * SAMPLES..(i + 1) * SAMPLES].to_vec()).map(|v| v as f64).collect();
         let m = all.iter().cloned().fold(f64::MIN, f64::max);
         let lme = m + (all.iter().map(|v| (v - m).exp()).sum::<f64>() / all.len() as f64).ln();
-        let at = (17 + i) * 2;
+        let at = 6 + (17 + i) * 3;
         assert!((got[at] as f64 + lme).abs() < 1e-3, "image {i}: estimate {} vs direct {}", got[at], -lme);
         let mean = all.iter().sum::<f64>() / all.len() as f64;
         assert!((got[at + 1] as f64 + mean).abs() < 1e-3, "image {i}: mean log weight");
         assert!(got[at] <= got[at + 1] + 1e-4, "log-mean-exp >= mean (Jensen) for image {i}");
+        let ess = all.iter().map(|v| (v - m).exp()).sum::<f64>().powi(2)
+            / all.iter().map(|v| (2.0 * (v - m)).exp()).sum::<f64>();
+        assert!((got[at + 2] as f64 - ess).abs() < 1e-3 * ess, "image {i}: ESS {} vs direct {ess}", got[at + 2]);
+        assert!(got[at + 2] >= 1.0 - 1e-5 && got[at + 2] <= total as f32 * (1.0 + 1e-5), "ESS outside [1, K]");
     }
 }
 
@@ -165,12 +170,12 @@ fn importance_sampler_should_match_the_composed_references() {
         &model,
         &pb,
         &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
-        k,
+        (&[k], wgvae::importance::Proposal::Encoder),
         wgvae::data::Binarize::None,
         1,
         7,
     );
-    let got = sampler.run(g, k, |_| {});
+    let got = sampler.run(g, |_| {}).pop().expect("one K");
     use wgvae::reference::network::forward_path;
     for i in 0..n {
         let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();
@@ -184,12 +189,58 @@ fn importance_sampler_should_match_the_composed_references() {
             first_sample: 0,
             total_samples: k as u32,
             seed: 7,
+            result_offset: 0,
         };
         let (z, log_ratio) = ri::iw_sample(&p, &h);
         let d = forward_path(&model.decoder, &params, z, k).pop().expect("logits");
         let log_w = ri::iw_log_weight(&p, &d, &x, &log_ratio);
-        let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 2]);
+        let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 3]);
         ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
-        assert_close(&format!("image {i}: -log p(x), K = {k}"), &[got.nll[i], got.neg_elbo[i]], &result[i * 2..], 1e-4);
+        assert_close(
+            &format!("image {i}: -log p(x), K = {k}"),
+            &[got.nll[i], got.neg_elbo[i], got.ess[i]],
+            &result[i * 3..],
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn iw_sample_prior_should_match_reference() {
+    let p = params(26, 1000);
+    let rows = IMAGES * SAMPLES;
+    let (zb, lb) = (storage(&vec![0.0; rows * LATENT]), storage(&vec![1.0; rows]));
+    launch(Entry::IwSamplePrior, &p, &[(shaders::importance::Z, &zb), (shaders::importance::LOG_RATIO, &lb)], rows);
+    let (z, log_ratio) = ri::iw_sample_prior(&p);
+    assert_close("iw_sample_prior z", &read(&zb, rows * LATENT), &z, 1e-6);
+    assert_eq!(read(&lb, rows), log_ratio, "the prior's log ratio is 0");
+    // The prior's z are iw_sample's eps: with mu = 0 and logvar = 0 the encoder's z are the same.
+    let (z_encoder, _) = ri::iw_sample(&p, &vec![0.0; IMAGES * 2 * LATENT]);
+    assert_close("prior z against iw_sample at N(0, I)", &z, &z_encoder, 1e-6);
+}
+
+#[test]
+fn iw_accumulate_should_give_an_ess_of_k_for_equal_weights() {
+    let total = 2 * SAMPLES as u32;
+    let (sb, resb) = (storage(&[0.0; IMAGES * 4]), storage(&vec![0.0; 6 + (17 + IMAGES) * 3]));
+    for c in 0..2 {
+        let p = params(c * SAMPLES as u32, total);
+        let wb = storage(&vec![-321.5; IMAGES * SAMPLES]);
+        launch(
+            Entry::IwAccumulate,
+            &p,
+            &[
+                (shaders::importance::LOG_W, &wb),
+                (shaders::importance::STATE, &sb),
+                (shaders::importance::RESULT, &resb),
+            ],
+            IMAGES,
+        );
+    }
+    let got = read(&resb, 6 + (17 + IMAGES) * 3);
+    for i in 0..IMAGES {
+        let at = 6 + (17 + i) * 3;
+        assert_eq!(got[at + 2], total as f32, "image {i}: equal weights give ESS = K");
+        assert!((got[at] - 321.5).abs() < 1e-4, "image {i}: -log mean w = 321.5, got {}", got[at]);
     }
 }

@@ -20,4 +20,5 @@ mod memory;
 mod random;
 mod samples;
 mod table;
+mod toy;
 mod training;

@@ -1,0 +1,102 @@
+//! The notes' demonstrations: eval's table over K and proposals, and the `toy` command.
+use crate::checkpoints::{s, trained};
+use crate::{assert_fails_with, stderr, wgvae};
+
+struct Row {
+    proposal: String,
+    k: usize,
+    nll: f64,
+    stderr: f64,
+    ess: f64,
+}
+
+fn read_importance_csv(path: &std::path::Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).expect("importance.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("proposal,k,nll,stderr,ess"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let num = |i: usize| f[i].parse::<f64>().unwrap_or_else(|_| panic!("bad number in {l}"));
+            Row { proposal: f[0].to_string(), k: num(1) as usize, nll: num(2), stderr: num(3), ess: num(4) }
+        })
+        .collect()
+}
+
+#[test]
+fn eval_should_tabulate_each_k_and_proposal_with_the_prior_worse() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = ["--iw-samples", "1", "10", "100", "--proposal", "encoder", "prior", "--max-images", "60"];
+    let o = wgvae(&[&["eval", "--checkpoint", s(trained()), "--out", s(dir.path())][..], &args].concat());
+    assert!(o.status.success(), "eval failed: {}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("mean ESS") && out.contains("one-sample negative ELBO"), "{out}");
+    let rows = read_importance_csv(&dir.path().join("importance.csv"));
+    assert_eq!(rows.len(), 6);
+    let png = image::open(dir.path().join("importance.png")).expect("importance.png decodes");
+    assert!(png.width() > 600 && png.height() > 300);
+    for r in &rows {
+        assert!(r.ess >= 1.0 - 1e-4 && r.ess <= r.k as f64 * (1.0 + 1e-4), "ESS {} outside [1, {}]", r.ess, r.k);
+        assert!(r.stderr > 0.0 && r.nll.is_finite());
+    }
+    for proposal in ["encoder", "prior"] {
+        let line: Vec<&Row> = rows.iter().filter(|r| r.proposal == proposal).collect();
+        assert_eq!(line.iter().map(|r| r.k).collect::<Vec<_>>(), [1, 10, 100]);
+        for w in line.windows(2) {
+            // The estimates of one image are correlated across K, so the images' standard error
+            // bounds any rise generously.
+            assert!(
+                w[1].nll <= w[0].nll + w[0].stderr,
+                "{proposal}: K = {} gave {} after {}",
+                w[1].k,
+                w[1].nll,
+                w[0].nll
+            );
+        }
+    }
+    for k in [1, 10, 100] {
+        let at = |p: &str| rows.iter().find(|r| r.proposal == p && r.k == k).expect("row");
+        let (enc, prior) = (at("encoder"), at("prior"));
+        assert!(prior.nll > enc.nll, "K = {k}: the prior's {} is not worse than the encoder's {}", prior.nll, enc.nll);
+        assert!(prior.ess / k as f64 <= enc.ess / k as f64 + 1e-6 || k == 1, "K = {k}: the prior's ESS is higher");
+    }
+}
+
+#[test]
+fn eval_should_reject_bad_k_and_proposals() {
+    let run = s(trained());
+    assert_fails_with(&["eval", "--checkpoint", run, "--iw-samples", "10", "0"], &["--iw-samples 0", "between 1"]);
+    assert_fails_with(&["eval", "--checkpoint", run, "--proposal", "posterior"], &["posterior", "encoder", "prior"]);
+}
+
+#[test]
+fn toy_should_write_its_table_and_picture_and_end_near_the_optimum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = wgvae(&["toy", "--samples", "2000", "--steps", "120", "--out", s(dir.path())]);
+    assert!(o.status.success(), "toy failed: {}", stderr(&o));
+    let text = std::fs::read_to_string(dir.path().join("toy.csv")).expect("toy.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("estimator,theta0,grad_mean,grad_var,exact_grad,theta_final"));
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["reinforce", "reparameterization"]);
+    for r in &rows {
+        let num = |i: usize| r[i].parse::<f64>().expect("a number");
+        assert_eq!(num(4), 12.0, "F'(0) = 2 a b");
+        assert!((num(5) + 1.5).abs() < 0.1, "{} ended at {}", r[0], num(5));
+    }
+    let grad_var = |i: usize| rows[i][3].parse::<f64>().expect("a number");
+    assert!(grad_var(0) > 10.0 * grad_var(1), "REINFORCE's variance should dwarf the reparameterization's");
+    image::open(dir.path().join("toy.png")).expect("toy.png decodes");
+}
+
+#[test]
+fn toy_should_reject_bad_flags() {
+    assert_fails_with(&["toy", "--a", "0"], &["--a 0", "nothing to optimise"]);
+    assert_fails_with(&["toy", "--b", "NaN"], &["--b NaN", "finite"]);
+    assert_fails_with(&["toy", "--theta", "inf"], &["--theta inf", "finite"]);
+    assert_fails_with(&["toy", "--samples", "1"], &["--samples 1", "at least 2"]);
+    assert_fails_with(&["toy", "--lr", "0"], &["--lr 0"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_fails_with(&["toy", "--lr", "2", "--steps", "200", "--out", s(dir.path())], &["diverged", "1 / a^2"]);
+    assert!(!dir.path().join("toy.csv").exists(), "a diverged run writes no table");
+}
