@@ -188,7 +188,7 @@ fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result
 /// The same file with its JSON header's keys sorted (the safetensors crate writes its metadata
 /// from a HashMap, whose order changes from run to run), so that the same run writes the same
 /// bytes. Sorting keeps every key and value, so the header keeps its length and the data its place.
-fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+pub(crate) fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
     use std::collections::BTreeMap;
     let len = u64::from_le_bytes(bytes[..8].try_into().context("safetensors header length")?) as usize;
     let header: BTreeMap<String, serde_json::Value> =

@@ -17,6 +17,7 @@ pub mod gpu;
 pub mod images;
 pub mod importance;
 pub mod launches;
+pub mod mixture;
 pub mod model;
 pub mod network;
 pub mod objective;

@@ -45,6 +45,10 @@ pub enum Command {
     /// the REINFORCE and the reparameterization gradient estimators, side by side with the exact
     /// gradient; writes toy.csv and toy.png.
     Toy(ToyArgs),
+    /// Seed 001's mixture model: K Bernoulli (or diagonal Gaussian) products over the pixels, fitted
+    /// by EM on the GPU, with the exact log-likelihood per iteration; writes metrics.csv,
+    /// components.png, samples.png and mixture.safetensors.
+    Mixture(MixtureArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
@@ -238,6 +242,59 @@ pub struct ToyArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MixtureArgs {
+    /// K, the number of components.
+    #[arg(long, default_value_t = 10)]
+    pub components: usize,
+    /// p(x|k): Bernoulli on grey levels, or a diagonal Gaussian (a density).
+    #[arg(long, value_enum, default_value_t = crate::mixture::Family::Bernoulli)]
+    pub family: crate::mixture::Family,
+    /// Most EM iterations.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Stop when an iteration raises the objective (log-likelihood + log prior) by less than this,
+    /// in nats per training image.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f64,
+    /// The smoothing prior's pseudo-count A: mu = (S + A) / (N_k + 2A), pi = (N_k + A) / (N + K A).
+    #[arg(long, default_value_t = 1.0)]
+    pub pseudo_count: f32,
+    /// Gaussian: the variances' floor.
+    #[arg(long, default_value_t = 1e-3)]
+    pub variance_floor: f32,
+    /// Seed of the start (the K data points the components begin as).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    #[command(flatten)]
+    pub data: DataSource,
+    /// Folder for the outputs [default: runs/mixture-<unix time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// Where a command's images come from, as `train` reads them.
+#[derive(Args, Debug, Clone)]
+pub struct DataSource {
+    /// A folder of images or of IDX files, as `train --data`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Built-in dataset, when --data is not given.
+    #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
+    pub dataset: Builtin,
+    /// Folders of images: resize every image to N x N or H x W.
+    #[arg(long, value_name = "N|HxW", value_parser = parse_size)]
+    pub image_size: Option<(usize, usize)>,
+    /// Folders of images: grey or RGB.
+    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+    /// Folders of images: leave out files that cannot be decoded.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 #[derive(Args, Debug, Clone)]

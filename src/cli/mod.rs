@@ -7,7 +7,7 @@ pub use flags::{Cli, Command, Latent, ModelArgs};
 
 use anyhow::{bail, Result};
 
-use crate::commands::{self, bench, eval, gradvar, pictures, toy, train};
+use crate::commands::{self, bench, eval, gradvar, mixture, pictures, toy, train};
 use crate::config::{in_unit_interval, RunConfig};
 use crate::data::{FolderOptions, ImageShape};
 use crate::gpu::DeviceChoice;
@@ -257,6 +257,34 @@ pub fn run(cli: Cli) -> Result<()> {
                 steps: a.steps,
                 lr: a.lr,
                 seed: a.seed,
+                out: a.out,
+                device: a.device.choice(),
+            })
+        }
+        Command::Mixture(a) => {
+            check_count("--components", a.components, 65_532)?;
+            check_count("--iterations", a.iterations, 100_000)?;
+            if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
+                bail!("--tolerance {}: must be a finite number >= 0", a.tolerance);
+            }
+            if !(a.pseudo_count.is_finite() && a.pseudo_count > 0.0 && a.pseudo_count <= 1e6) {
+                bail!("--pseudo-count {}: must be a number in (0, 1e6]; 0 would let a component die", a.pseudo_count);
+            }
+            if !(a.variance_floor.is_finite() && a.variance_floor > 0.0 && a.variance_floor <= 1.0) {
+                bail!("--variance-floor {}: must be a number in (0, 1]", a.variance_floor);
+            }
+            let d = a.data;
+            mixture::mixture(&mixture::MixtureOptions {
+                components: a.components,
+                family: a.family,
+                iterations: a.iterations,
+                tolerance: a.tolerance,
+                pseudo_count: a.pseudo_count,
+                var_floor: a.variance_floor,
+                seed: a.seed,
+                folder: FolderOptions { size: d.image_size, color: d.color, skip_bad: d.skip_bad },
+                data: d.data,
+                dataset: d.dataset,
                 out: a.out,
                 device: a.device.choice(),
             })

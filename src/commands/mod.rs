@@ -1,5 +1,5 @@
 //! The commands, each taking its options (built by cli/ from the flags) and a validated config:
-//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `bench` and `devices`.
+//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `mixture`, `bench` and `devices`.
 pub mod bench;
 pub mod data;
 pub mod draws;
@@ -7,6 +7,7 @@ pub mod eval;
 pub mod gradvar;
 pub mod importance_table;
 pub mod interrupt;
+pub mod mixture;
 pub mod pictures;
 pub mod toy;
 pub mod train;

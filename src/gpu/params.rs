@@ -195,6 +195,21 @@ pub struct ToyParams {
     pub seed: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MixtureParams {
+    pub rows: u32,
+    pub pixels: u32,
+    pub components: u32,
+    pub family: u32,
+    pub first_row: u32,
+    pub bias_at: u32,
+    pub total_rows: u32,
+    pub pseudo_count: f32,
+    pub var_floor: f32,
+    pub live: u32,
+}
+
 /// Philox streams: independent random sequences for each use.
 pub const STREAM_TRAIN_EPS: u32 = 0;
 pub const STREAM_EVAL_EPS: u32 = 1;
@@ -256,3 +271,8 @@ mirrors!(
     [images, samples, latent, pixels, first_image, first_sample, total_samples, seed, result_offset]
 );
 mirrors!(ToyParams, wgsl::TOY_PARAMS, [draws, a, b, lr, seed]);
+mirrors!(
+    MixtureParams,
+    wgsl::MIXTURE_PARAMS,
+    [rows, pixels, components, family, first_row, bias_at, total_rows, pseudo_count, var_floor, live]
+);

@@ -100,3 +100,36 @@ fn toy_should_reject_bad_flags() {
     assert_fails_with(&["toy", "--lr", "2", "--steps", "200", "--out", s(dir.path())], &["diverged", "1 / a^2"]);
     assert!(!dir.path().join("toy.csv").exists(), "a diverged run writes no table");
 }
+
+#[test]
+fn mixture_should_fit_and_write_its_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = wgvae(&["mixture", "--components", "5", "--iterations", "4", "--out", s(dir.path())]);
+    assert!(o.status.success(), "mixture failed: {}", stderr(&o));
+    let text = std::fs::read_to_string(dir.path().join("metrics.csv")).expect("metrics.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("iteration,train_loglik,val_loglik,objective,seconds"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().expect("a number")).collect()).collect();
+    assert_eq!(rows.len(), 5, "the start and 4 iterations");
+    for w in rows.windows(2) {
+        assert!(w[1][3] >= w[0][3] - 1e-6 * w[0][3].abs(), "the objective fell: {:?} -> {:?}", w[0], w[1]);
+    }
+    let weights = std::fs::read_to_string(dir.path().join("components.csv")).expect("components.csv");
+    let total: f64 = weights.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "the weights sum to {total}");
+    for png in ["components.png", "samples.png"] {
+        image::open(dir.path().join(png)).expect("the PNG decodes");
+    }
+    let bytes = std::fs::read(dir.path().join("mixture.safetensors")).expect("mixture.safetensors");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    assert_eq!(st.tensor("means").expect("means").shape(), [5, 1, 28, 28]);
+}
+
+#[test]
+fn mixture_should_reject_bad_flags() {
+    assert_fails_with(&["mixture", "--components", "0"], &["--components 0"]);
+    assert_fails_with(&["mixture", "--components", "20000"], &["--components 20000", "more than the 9000"]);
+    assert_fails_with(&["mixture", "--pseudo-count", "0"], &["--pseudo-count 0", "die"]);
+    assert_fails_with(&["mixture", "--family", "gaussian", "--variance-floor", "0"], &["--variance-floor 0"]);
+    assert_fails_with(&["mixture", "--tolerance", "NaN"], &["--tolerance NaN"]);
+}

@@ -17,6 +17,7 @@ mod latent;
 mod linear;
 mod loss;
 mod memory;
+mod mixture;
 mod random;
 mod samples;
 mod table;

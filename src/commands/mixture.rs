@@ -1,0 +1,172 @@
+//! The `mixture` command: EM for a mixture of Bernoulli or Gaussian products on the GPU, with the
+//! exact train and validation log-likelihood per iteration (metrics.csv), the components by weight
+//! (components.png, components.csv), samples (samples.png) and the fit (mixture.safetensors).
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::data::{self, Builtin, FolderOptions};
+use crate::files::write_atomic;
+use crate::gpu::{DeviceChoice, Gpu, Kernels};
+use crate::images::write_grid;
+use crate::mixture::em::GpuMixture;
+use crate::mixture::{initial_totals, Family, Mixture, Spec};
+use crate::run_lock::RunLock;
+
+pub struct MixtureOptions {
+    pub components: usize,
+    pub family: Family,
+    pub iterations: usize,
+    /// Stop when an iteration gains less than this, in nats per training image.
+    pub tolerance: f64,
+    pub pseudo_count: f32,
+    pub var_floor: f32,
+    pub seed: u32,
+    pub data: Option<PathBuf>,
+    pub dataset: Builtin,
+    pub folder: FolderOptions,
+    pub out: Option<PathBuf>,
+    pub device: DeviceChoice,
+}
+
+pub const FILE: &str = "mixture.safetensors";
+
+pub fn mixture(args: &MixtureOptions) -> Result<()> {
+    let data = data::load(args.data.as_ref(), args.dataset, &args.folder)?;
+    let k = args.components;
+    if k > data.train.len() {
+        bail!("--components {k}: more than the {} training images of {}", data.train.len(), data.name);
+    }
+    if data.val.is_empty() {
+        bail!("{}: the validation split is empty", data.name);
+    }
+    let spec = Spec {
+        components: k,
+        family: args.family,
+        pixels: data.shape.pixels(),
+        pseudo_count: args.pseudo_count,
+        var_floor: args.var_floor,
+    };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        PathBuf::from("runs").join(format!("mixture-{secs}"))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let _lock = RunLock::acquire(&out)?;
+    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
+    let kernels = Kernels::new(&gpu);
+    println!("adapter: {}", gpu.describe());
+    println!(
+        "{} mixture of {k} components on {} ({} train / {} validation images of {}), pseudo-count {}{}",
+        args.family.name(),
+        data.name,
+        data.train.len(),
+        data.val.len(),
+        data.shape,
+        args.pseudo_count,
+        match args.family {
+            Family::Gaussian => format!(", variance floor {}", args.var_floor),
+            Family::Bernoulli => String::new(),
+        }
+    );
+    let started = Instant::now();
+    let (initial, _) = initial_totals(&spec, &data.train, args.seed as u64);
+    let chunk = crate::mixture::em::chunk_rows(&spec);
+    let em = GpuMixture::new((&gpu, &kernels), spec, data.shape, (&data.train, &data.val), &initial, chunk)?;
+    let (n_train, n_val) = (data.train.len() as f64, data.val.len() as f64);
+    let bar = indicatif::ProgressBar::new(args.iterations as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("EM {pos}/{len} [{bar:30}] {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut csv = String::from("iteration,train_loglik,val_loglik,objective,seconds\n");
+    let mut last_objective = f64::NEG_INFINITY;
+    let mut row = |i: usize, (train, val): (f64, f64), fit: &Mixture| -> Result<f64> {
+        if !(train.is_finite() && val.is_finite()) {
+            bail!("EM iteration {i}: the log-likelihood is not finite (train {train}, validation {val})");
+        }
+        let objective = (train + fit.log_prior()) / n_train;
+        let t = started.elapsed().as_secs_f64();
+        csv += &format!("{i},{},{},{objective},{t:.3}\n", train / n_train, val / n_val);
+        bar.set_message(format!("train {:.3} val {:.3} nats/image", train / n_train, val / n_val));
+        Ok(objective)
+    };
+    let mut done = 0;
+    while done < args.iterations {
+        let before = em.read(&gpu);
+        let ll = em.iterate(&gpu);
+        let objective = row(done, ll, &before)?;
+        done += 1;
+        bar.inc(1);
+        let gain = objective - last_objective;
+        last_objective = objective;
+        if gain < args.tolerance {
+            break;
+        }
+    }
+    let (train_ll, val_ll) = em.evaluate(&gpu);
+    let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+    let fit = em.read(&gpu);
+    row(done, (sum(&train_ll), sum(&val_ll)), &fit)?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let (train, val) = (sum(&train_ll) / n_train, sum(&val_ll) / n_val);
+    println!(
+        "{done} EM iterations in {seconds:.2} s: log p(x) train {train:.3}, validation {val:.3} nats per image \
+         (-log p(x) {:.3} on validation)",
+        -val
+    );
+    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    write_pictures(&out, &fit, args.seed)?;
+    save(&out.join(FILE), &fit, &data.name, (done, train, val))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// components.png (means, heaviest first, 10 a row), components.csv (their weights), samples.png.
+fn write_pictures(out: &std::path::Path, fit: &Mixture, seed: u32) -> Result<()> {
+    let d = fit.spec.pixels;
+    let order = fit.by_weight();
+    let means: Vec<f32> = order.iter().flat_map(|&(k, _)| fit.means[k * d..(k + 1) * d].iter().copied()).collect();
+    write_grid(&out.join("components.png"), &means, order.len(), fit.shape, 10)?;
+    let mut csv = String::from("rank,component,weight\n");
+    for (rank, (k, w)) in order.iter().enumerate() {
+        csv += &format!("{rank},{k},{w}\n");
+    }
+    write_atomic(&out.join("components.csv"), csv.as_bytes())?;
+    let samples = fit.sample(64, seed as u64);
+    write_grid(&out.join("samples.png"), &samples, 64, fit.shape, 8)
+}
+
+/// The fit as safetensors: log_weights [K], means [K, C, H, W] (and variances for the Gaussian),
+/// with the family, shape, prior and result in the metadata.
+fn save(path: &std::path::Path, fit: &Mixture, data: &str, (iterations, train, val): (usize, f64, f64)) -> Result<()> {
+    let s = fit.shape;
+    let image = vec![fit.spec.components, s.channels, s.height, s.width];
+    fn view(v: &[f32], shape: Vec<usize>) -> Result<TensorView<'_>> {
+        TensorView::new(Dtype::F32, shape, bytemuck::cast_slice(v)).context("building a tensor view")
+    }
+    let mut tensors = vec![
+        ("log_weights".to_string(), view(&fit.log_weights, vec![fit.spec.components])?),
+        ("means".to_string(), view(&fit.means, image.clone())?),
+    ];
+    if fit.spec.family == Family::Gaussian {
+        tensors.push(("variances".to_string(), view(&fit.variances, image)?));
+    }
+    let metadata = HashMap::from([
+        ("kind".to_string(), "wgvae mixture".to_string()),
+        ("family".to_string(), fit.spec.family.name().to_string()),
+        ("shape".to_string(), serde_json::to_string(&s)?),
+        ("pseudo_count".to_string(), fit.spec.pseudo_count.to_string()),
+        ("var_floor".to_string(), fit.spec.var_floor.to_string()),
+        ("data".to_string(), data.to_string()),
+        ("iterations".to_string(), iterations.to_string()),
+        ("train_loglik".to_string(), train.to_string()),
+        ("val_loglik".to_string(), val.to_string()),
+    ]);
+    let bytes = safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")?;
+    write_atomic(path, &crate::checkpoint::sorted_header(bytes)?)
+}

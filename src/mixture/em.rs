@@ -1,0 +1,219 @@
+//! EM on the GPU: each iteration is one submission, the validation E-step, then per chunk of
+//! training rows the E-step (a linear product and the responsibilities) and the sufficient
+//! statistics (the same layer's weight gradient), then the M-step; the host reads back only the
+//! per-row log-likelihoods and the K x D parameters. reference/mixture.rs follows the same order.
+use anyhow::{bail, Result};
+
+use super::{Mixture, Spec};
+use crate::data::{ImageShape, Split};
+use crate::gpu::kernels::{bind, submit};
+use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::network::{linear, Layer, LayerKind};
+use crate::shaders::mixture::{
+    IMAGES, LOGITS, LOGLIK, LOG_WEIGHTS, MEANS, MIXTURE_LANES, NAT, PARAMS, STATS, TOTALS, VARIANCES, X,
+};
+use crate::shaders::Entry;
+
+/// Bytes of one chunk's widest buffer (x [rows, F] or logits [rows, K]): chunks stay far below any
+/// adapter's binding limit and the E-step's buffers small.
+const CHUNK_BYTES: usize = 64 << 20;
+const MAX_GROUPS: usize = 65_535;
+
+/// The state the GPU keeps between iterations.
+struct State {
+    nat: wgpu::Buffer,
+    totals: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    means: wgpu::Buffer,
+    variances: wgpu::Buffer,
+    log_weights: wgpu::Buffer,
+}
+
+/// One split's rows on the GPU in chunks, each with its images and its launches.
+struct SplitPasses {
+    rows: usize,
+    loglik: wgpu::Buffer,
+    /// Per chunk: the E-step (unpack, product, responsibilities) and, for training, the statistics.
+    e_step: Vec<Launch>,
+}
+
+pub struct GpuMixture {
+    pub spec: Spec,
+    pub shape: ImageShape,
+    state: State,
+    train: SplitPasses,
+    val: SplitPasses,
+    m_step: Vec<Launch>,
+}
+
+/// The E-step's layer: logits [rows, K] = x [rows, F] W^T + bias, W and bias read from nat.
+fn layer(spec: &Spec) -> Layer {
+    Layer {
+        kind: LayerKind::Linear,
+        n_in: spec.features(),
+        n_out: spec.padded(),
+        relu: false,
+        relu_input: false,
+        weight_at: 0,
+        bias_at: spec.bias_at(),
+    }
+}
+
+/// Rows per chunk: as many as keep x and logits within CHUNK_BYTES and the grids within limits.
+pub fn chunk_rows(spec: &Spec) -> usize {
+    let widest = spec.features().max(spec.padded()) * 4;
+    (CHUNK_BYTES / widest).clamp(1, MAX_GROUPS)
+}
+
+/// A 1-D kernel of 64-lane groups over `n` values, on a 2-D grid past 65,535 groups.
+fn grid_2d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(MIXTURE_LANES as usize).max(1);
+    let x = groups.min(MAX_GROUPS);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// Refuses sizes the adapter cannot hold, before anything is allocated.
+pub fn check_limits(gpu: &Gpu, spec: &Spec) -> Result<()> {
+    let max = gpu::max_binding_bytes(gpu) as usize;
+    let params = spec.stats_len() * 4;
+    if params > max {
+        bail!(
+            "--components {}: the mixture's {} parameters take {params} bytes, more than this adapter's largest \
+             storage binding ({max} bytes)",
+            spec.components,
+            spec.stats_len()
+        );
+    }
+    if spec.padded() > MAX_GROUPS {
+        bail!("--components {}: at most {MAX_GROUPS} (one workgroup row per component)", spec.components);
+    }
+    Ok(())
+}
+
+impl GpuMixture {
+    /// Uploads both splits in chunks of at most `chunk` rows (chunk_rows) and starts from
+    /// `initial` statistics (mixture::initial_totals): its M-step runs at once, with the start's K
+    /// rows as the total.
+    pub fn new(
+        (gpu, kernels): (&Gpu, &Kernels),
+        spec: Spec,
+        shape: ImageShape,
+        data: (&Split, &Split),
+        initial: &[f32],
+        chunk: usize,
+    ) -> Result<GpuMixture> {
+        check_limits(gpu, &spec)?;
+        let l = Launcher { gpu, kernels };
+        let (k, d) = (spec.padded(), spec.pixels);
+        let chunk = chunk.min(chunk_rows(&spec)).min(data.0.len().max(data.1.len())).max(1);
+        let state = State {
+            nat: gpu::storage_zeroed(gpu, "mixture nat", spec.stats_len() * 4),
+            totals: gpu::storage_with(gpu, "mixture totals", initial),
+            stats: gpu::storage_zeroed(gpu, "mixture stats", spec.stats_len() * 4),
+            means: gpu::storage_zeroed(gpu, "mixture means", k * d * 4),
+            variances: gpu::storage_with(gpu, "mixture variances", &vec![spec.var_floor; k * d]),
+            log_weights: gpu::storage_zeroed(gpu, "mixture log weights", k * 4),
+        };
+        let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
+        let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * k * 4);
+        let scratch = (&x, &logits);
+        let val = SplitPasses::new(l, &spec, &state, data.1, chunk, scratch, false);
+        let train = SplitPasses::new(l, &spec, &state, data.0, chunk, scratch, true);
+        let m_step = m_step_launches(l, &spec, &state, data.0.len());
+        let start = m_step_launches(l, &spec, &state, spec.components);
+        submit(gpu, &[&start]);
+        Ok(GpuMixture { spec, shape, state, train, val, m_step })
+    }
+
+    /// One EM iteration: the (train, validation) log-likelihoods log p(x_n) under the current
+    /// parameters, summed over rows in f64; then the M-step moves them.
+    pub fn iterate(&self, gpu: &Gpu) -> (f64, f64) {
+        submit(gpu, &[&self.val.e_step, &self.train.e_step, &self.m_step]);
+        (self.train.total(gpu), self.val.total(gpu))
+    }
+
+    /// The log-likelihoods under the current parameters, with no M-step: per row, (train, val).
+    pub fn evaluate(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>) {
+        let e_only: Vec<Launch> = self.train.e_step.iter().filter(|l| !is_statistic(l)).cloned().collect();
+        submit(gpu, &[&self.val.e_step, &e_only]);
+        (gpu::read(gpu, &self.train.loglik, 0, self.train.rows), gpu::read(gpu, &self.val.loglik, 0, self.val.rows))
+    }
+
+    /// The parameters, read back.
+    pub fn read(&self, gpu: &Gpu) -> Mixture {
+        let kd = self.spec.components * self.spec.pixels;
+        Mixture {
+            spec: self.spec,
+            shape: self.shape,
+            log_weights: gpu::read(gpu, &self.state.log_weights, 0, self.spec.components),
+            means: gpu::read(gpu, &self.state.means, 0, kd),
+            variances: gpu::read(gpu, &self.state.variances, 0, kd),
+        }
+    }
+}
+
+/// The launches that only the training pass adds: the statistics and their sum.
+fn is_statistic(l: &Launch) -> bool {
+    let stats = [Entry::MixtureAccumulate.name(), Entry::LinearBackwardBias.name(), Entry::LinearSumSlices.name()];
+    stats.contains(&l.name) || l.name.starts_with("linear_backward_weight")
+}
+
+fn m_step_launches(l: Launcher, spec: &Spec, s: &State, total_rows: usize) -> Vec<Launch> {
+    let u = l.uniform("mixture m-step params", &spec.params(0, 0, total_rows));
+    let binds = [
+        bind(PARAMS, &u),
+        bind(TOTALS, &s.totals),
+        bind(NAT, &s.nat),
+        bind(MEANS, &s.means),
+        bind(VARIANCES, &s.variances),
+        bind(LOG_WEIGHTS, &s.log_weights),
+    ];
+    let lanes = MIXTURE_LANES as usize;
+    vec![
+        l.grid(Entry::MixtureMStep, &binds[..5], [spec.pixels.div_ceil(lanes) as u32, spec.padded() as u32, 1]),
+        l.grid(Entry::MixtureLogWeights, &binds, [spec.padded() as u32, 1, 1]),
+    ]
+}
+
+impl SplitPasses {
+    fn new(
+        l: Launcher,
+        spec: &Spec,
+        s: &State,
+        split: &Split,
+        chunk: usize,
+        (x, logits): (&wgpu::Buffer, &wgpu::Buffer),
+        training: bool,
+    ) -> SplitPasses {
+        let loglik = gpu::storage_zeroed(l.gpu, "mixture loglik", split.len() * 4);
+        let layer = layer(spec);
+        let mut e_step = Vec::new();
+        for first in (0..split.len()).step_by(chunk) {
+            let rows = chunk.min(split.len() - first);
+            let mut bytes = split.images[first * spec.pixels..(first + rows) * spec.pixels].to_vec();
+            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            let images = gpu::images_with(l.gpu, "mixture chunk images", &bytes);
+            let u = l.uniform("mixture chunk params", &spec.params(rows, first, split.len()));
+            let unpack = [bind(PARAMS, &u), bind(IMAGES, &images), bind(X, x)];
+            e_step.push(l.grid(
+                Entry::MixtureUnpack,
+                &unpack,
+                [spec.pixels.div_ceil(MIXTURE_LANES as usize) as u32, rows as u32, 1],
+            ));
+            e_step.push(linear::forward(l, &layer, &s.nat, rows, x, logits));
+            let resp = [bind(PARAMS, &u), bind(LOGITS, logits), bind(LOGLIK, &loglik)];
+            e_step.push(l.over(Entry::MixtureResponsibilities, &resp, rows));
+            if training {
+                e_step.extend(linear::backward_params(l, &layer, &s.stats, rows, x, logits));
+                let sum = [bind(PARAMS, &u), bind(STATS, &s.stats), bind(TOTALS, &s.totals)];
+                e_step.push(l.grid(Entry::MixtureAccumulate, &sum, grid_2d(spec.stats_len())));
+            }
+        }
+        SplitPasses { rows: split.len(), loglik, e_step }
+    }
+
+    fn total(&self, gpu: &Gpu) -> f64 {
+        let ll: Vec<f32> = gpu::read(gpu, &self.loglik, 0, self.rows);
+        ll.iter().map(|&v| v as f64).sum()
+    }
+}
