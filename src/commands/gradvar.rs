@@ -132,9 +132,7 @@ pub fn gradvar(args: &GradvarOptions) -> Result<()> {
         None => {
             let (config, data) = session::new_run_data(args.config.clone())?;
             let params = Model::new(config.architecture()).init_params(config.seed as u64);
-            let secs =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            (config, data, params, PathBuf::from("runs").join(format!("gradvar-{secs}")))
+            (config, data, params, super::timestamped_run_dir("gradvar"))
         }
     };
     if config.batch * args.samples > 65_536 {

@@ -50,10 +50,7 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
         pseudo_count: args.pseudo_count,
         var_floor: args.var_floor,
     };
-    let out = args.out.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from("runs").join(format!("mixture-{secs}"))
-    });
+    let out = args.out.clone().unwrap_or_else(|| super::timestamped_run_dir("mixture"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = RunLock::acquire(&out)?;
     let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;

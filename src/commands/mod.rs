@@ -16,6 +16,12 @@ use anyhow::{bail, Result};
 
 use crate::gpu::{self, Backend};
 
+/// A new run directory's default: runs/<stem>-<unix time>.
+pub fn timestamped_run_dir(stem: &str) -> std::path::PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    std::path::PathBuf::from("runs").join(format!("{stem}-{secs}"))
+}
+
 /// The adapters wgpu can use, one per line.
 pub fn devices(backend: Option<Backend>) -> Result<()> {
     let adapters = gpu::list_adapters(backend);

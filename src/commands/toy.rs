@@ -28,10 +28,7 @@ pub fn toy(args: &ToyOptions) -> Result<()> {
     if args.samples < 2 {
         bail!("--samples {}: a variance needs at least 2 draws", args.samples);
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from("runs").join(format!("toy-{secs}"))
-    });
+    let out = args.out.clone().unwrap_or_else(|| super::timestamped_run_dir("toy"));
     let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());

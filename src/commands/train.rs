@@ -28,10 +28,8 @@ fn mean(t: &LossTotals) -> (f32, f32, f32) {
 }
 
 fn default_out(data: &Dataset) -> PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let stem =
-        data.name.split(|c: char| !c.is_ascii_alphanumeric()).find(|s| !s.is_empty()).unwrap_or("run").to_string();
-    PathBuf::from("runs").join(format!("{stem}-{secs}"))
+    let stem = data.name.split(|c: char| !c.is_ascii_alphanumeric()).find(|s| !s.is_empty()).unwrap_or("run");
+    super::timestamped_run_dir(stem)
 }
 
 fn prepare_out_dir(dir: &Path) -> Result<()> {
