@@ -33,8 +33,10 @@ struct State {
 struct SplitPasses {
     rows: usize,
     loglik: wgpu::Buffer,
-    /// Per chunk: the E-step (unpack, product, responsibilities) and, for training, the statistics.
+    /// Per chunk: the E-step (unpack, product, responsibilities).
     e_step: Vec<Launch>,
+    /// Per chunk: the E-step and the statistics (empty for validation).
+    e_and_statistics: Vec<Launch>,
 }
 
 pub struct GpuMixture {
@@ -128,14 +130,13 @@ impl GpuMixture {
     /// One EM iteration: the (train, validation) log-likelihoods log p(x_n) under the current
     /// parameters, summed over rows in f64; then the M-step moves them.
     pub fn iterate(&self, gpu: &Gpu) -> (f64, f64) {
-        submit(gpu, &[&self.val.e_step, &self.train.e_step, &self.m_step]);
+        submit(gpu, &[&self.val.e_step, &self.train.e_and_statistics, &self.m_step]);
         (self.train.total(gpu), self.val.total(gpu))
     }
 
     /// The log-likelihoods under the current parameters, with no M-step: per row, (train, val).
     pub fn evaluate(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>) {
-        let e_only: Vec<Launch> = self.train.e_step.iter().filter(|l| !is_statistic(l)).cloned().collect();
-        submit(gpu, &[&self.val.e_step, &e_only]);
+        submit(gpu, &[&self.val.e_step, &self.train.e_step]);
         (gpu::read(gpu, &self.train.loglik, 0, self.train.rows), gpu::read(gpu, &self.val.loglik, 0, self.val.rows))
     }
 
@@ -150,12 +151,6 @@ impl GpuMixture {
             variances: gpu::read(gpu, &self.state.variances, 0, kd),
         }
     }
-}
-
-/// The launches that only the training pass adds: the statistics and their sum.
-fn is_statistic(l: &Launch) -> bool {
-    let stats = [Entry::MixtureAccumulate.name(), Entry::LinearBackwardBias.name(), Entry::LinearSumSlices.name()];
-    stats.contains(&l.name) || l.name.starts_with("linear_backward_weight")
 }
 
 fn m_step_launches(l: Launcher, spec: &Spec, s: &State, total_rows: usize) -> Vec<Launch> {
@@ -187,7 +182,7 @@ impl SplitPasses {
     ) -> SplitPasses {
         let loglik = gpu::storage_zeroed(l.gpu, "mixture loglik", split.len() * 4);
         let layer = layer(spec);
-        let mut e_step = Vec::new();
+        let (mut e_step, mut e_and_statistics) = (Vec::new(), Vec::new());
         for first in (0..split.len()).step_by(chunk) {
             let rows = chunk.min(split.len() - first);
             let mut bytes = split.images[first * spec.pixels..(first + rows) * spec.pixels].to_vec();
@@ -195,21 +190,26 @@ impl SplitPasses {
             let images = gpu::images_with(l.gpu, "mixture chunk images", &bytes);
             let u = l.uniform("mixture chunk params", &spec.params(rows, first, split.len()));
             let unpack = [bind(PARAMS, &u), bind(IMAGES, &images), bind(X, x)];
-            e_step.push(l.grid(
+            let unpack = l.grid(
                 Entry::MixtureUnpack,
                 &unpack,
                 [spec.pixels.div_ceil(MIXTURE_LANES as usize) as u32, rows as u32, 1],
-            ));
-            e_step.push(linear::forward(l, &layer, &s.nat, rows, x, logits));
+            );
             let resp = [bind(PARAMS, &u), bind(LOGITS, logits), bind(LOGLIK, &loglik)];
-            e_step.push(l.over(Entry::MixtureResponsibilities, &resp, rows));
+            let chunk_e_step = [
+                unpack,
+                linear::forward(l, &layer, &s.nat, rows, x, logits),
+                l.over(Entry::MixtureResponsibilities, &resp, rows),
+            ];
             if training {
-                e_step.extend(linear::backward_params(l, &layer, &s.stats, rows, x, logits));
+                e_and_statistics.extend(chunk_e_step.iter().cloned());
+                e_and_statistics.extend(linear::backward_params(l, &layer, &s.stats, rows, x, logits));
                 let sum = [bind(PARAMS, &u), bind(STATS, &s.stats), bind(TOTALS, &s.totals)];
-                e_step.push(l.grid(Entry::MixtureAccumulate, &sum, grid_2d(spec.stats_len())));
+                e_and_statistics.push(l.grid(Entry::MixtureAccumulate, &sum, grid_2d(spec.stats_len())));
             }
+            e_step.extend(chunk_e_step);
         }
-        SplitPasses { rows: split.len(), loglik, e_step }
+        SplitPasses { rows: split.len(), loglik, e_step, e_and_statistics }
     }
 
     fn total(&self, gpu: &Gpu) -> f64 {
