@@ -2,7 +2,8 @@
 //!
 //! Layout, in the direction imports run: `cli` turns flags into a validated `config::RunConfig`
 //! and runs one of `commands`; `session` opens a run (data, adapter, trainer) and `checkpoint`
-//! reads and writes its files; `trainer`, `refine`, `importance` and `toy` record launch lists from
+//! reads and writes its files (`tensor_file` the mixture's and NCE's); `trainer`, `refine`,
+//! `importance`, `toy`, `mixture` and `nce` record launch lists from
 //! `launches` (one launcher per shader family) and `network` (the layers), for the architecture
 //! in `model`; `gpu` runs them, `shaders` is what build.rs read of the WGSL. `reference` mirrors
 //! every kernel on the CPU, for the tests.
@@ -19,6 +20,7 @@ pub mod importance;
 pub mod launches;
 pub mod mixture;
 pub mod model;
+pub mod nce;
 pub mod network;
 pub mod objective;
 pub mod random;
@@ -27,5 +29,6 @@ pub mod refine;
 pub mod run_lock;
 pub mod session;
 pub mod shaders;
+pub mod tensor_file;
 pub mod toy;
 pub mod trainer;

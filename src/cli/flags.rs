@@ -12,6 +12,7 @@ use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
 
 use super::checkpoint_flags::{EvalArgs, InterpolateArgs, ManifoldArgs, ReconstructArgs, RefineArgs, SampleArgs};
+use super::demo_flags::{MixtureArgs, NceArgs, ToyArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "wgvae", version, about = "Train variational autoencoders on any GPU with WGSL compute shaders")]
@@ -49,6 +50,11 @@ pub enum Command {
     /// by EM on the GPU, with the exact log-likelihood per iteration; writes metrics.csv,
     /// components.png, samples.png and mixture.safetensors.
     Mixture(MixtureArgs),
+    /// Seed 004's noise-contrastive estimation: an unnormalized model s(x) and its log-normaliser
+    /// c, trained to tell data from k draws of a fitted mixture (--noise, a `wgvae mixture` run);
+    /// reports the accuracy, c and an importance-sampled log Z; writes metrics.csv, best.png,
+    /// worst.png and nce.safetensors.
+    Nce(NceArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu can use.
@@ -212,89 +218,6 @@ pub struct GradvarArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ToyArgs {
-    /// Slope a of the mean a theta + b (not 0: theta would not matter).
-    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
-    pub a: f32,
-    /// Offset b of the mean a theta + b.
-    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
-    pub b: f32,
-    /// theta at the start, where the estimators' mean and variance are measured.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub theta: f32,
-    /// Draws of z per gradient estimate.
-    #[arg(long, default_value_t = 1000)]
-    pub samples: usize,
-    /// Plain SGD steps from theta.
-    #[arg(long, default_value_t = 100)]
-    pub steps: usize,
-    /// SGD step size (stable below 1 / a^2, as F''(theta) = 2 a^2).
-    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
-    pub lr: f32,
-    /// Seed of the draws.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-    /// Folder for toy.csv and toy.png [default: runs/toy-<unix time>].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub device: DeviceArgs,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct MixtureArgs {
-    /// K, the number of components.
-    #[arg(long, default_value_t = 10)]
-    pub components: usize,
-    /// p(x|k): Bernoulli on grey levels, or a diagonal Gaussian (a density).
-    #[arg(long, value_enum, default_value_t = crate::mixture::Family::Bernoulli)]
-    pub family: crate::mixture::Family,
-    /// Most EM iterations.
-    #[arg(long, default_value_t = 100)]
-    pub iterations: usize,
-    /// Stop when an iteration raises the objective (log-likelihood + log prior) by less than this,
-    /// in nats per training image.
-    #[arg(long, default_value_t = 1e-3)]
-    pub tolerance: f64,
-    /// The smoothing prior's pseudo-count A: mu = (S + A) / (N_k + 2A), pi = (N_k + A) / (N + K A).
-    #[arg(long, default_value_t = 1.0)]
-    pub pseudo_count: f32,
-    /// Gaussian: the variances' floor.
-    #[arg(long, default_value_t = 1e-3)]
-    pub variance_floor: f32,
-    /// Seed of the start (the K data points the components begin as).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-    #[command(flatten)]
-    pub data: DataSource,
-    /// Folder for the outputs [default: runs/mixture-<unix time>].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub device: DeviceArgs,
-}
-
-/// Where a command's images come from, as `train` reads them.
-#[derive(Args, Debug, Clone)]
-pub struct DataSource {
-    /// A folder of images or of IDX files, as `train --data`.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Built-in dataset, when --data is not given.
-    #[arg(long, value_enum, default_value_t = Builtin::Mnist10k)]
-    pub dataset: Builtin,
-    /// Folders of images: resize every image to N x N or H x W.
-    #[arg(long, value_name = "N|HxW", value_parser = parse_size)]
-    pub image_size: Option<(usize, usize)>,
-    /// Folders of images: grey or RGB.
-    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
-    pub color: ColorMode,
-    /// Folders of images: leave out files that cannot be decoded.
-    #[arg(long)]
-    pub skip_bad: bool,
 }
 
 #[derive(Args, Debug, Clone)]

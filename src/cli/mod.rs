@@ -1,13 +1,15 @@
 //! The command line: parses the flags (flags.rs), turns them once into a validated `RunConfig` and
 //! each command's options, and runs the command. Nothing below this module sees a clap struct.
 mod checkpoint_flags;
+mod demo_flags;
+mod demos;
 mod flags;
 
 pub use flags::{Cli, Command, Latent, ModelArgs};
 
 use anyhow::{bail, Result};
 
-use crate::commands::{self, bench, eval, gradvar, mixture, pictures, toy, train};
+use crate::commands::{self, bench, eval, gradvar, pictures, train};
 use crate::config::{in_unit_interval, RunConfig};
 use crate::data::{FolderOptions, ImageShape};
 use crate::gpu::DeviceChoice;
@@ -108,7 +110,7 @@ impl CheckpointArgs {
 }
 
 /// Rejects sizes no command can use, naming the flag.
-fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
+pub(crate) fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
     if n == 0 || n > max {
         bail!("{flag} {n}: must be between 1 and {max}");
     }
@@ -236,59 +238,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 device: a.device.choice(),
             })
         }
-        Command::Toy(a) => {
-            check_count("--samples", a.samples, 1 << 20)?;
-            check_count("--steps", a.steps, 100_000)?;
-            for (flag, v) in [("--a", a.a), ("--b", a.b), ("--theta", a.theta)] {
-                if !(v.is_finite() && v.abs() <= 1e3) {
-                    bail!("{flag} {v}: must be a finite number in [-1000, 1000]");
-                }
-            }
-            if a.a == 0.0 {
-                bail!("--a 0: theta would not move the mean a theta + b, so there is nothing to optimise");
-            }
-            if !(a.lr.is_finite() && a.lr > 0.0 && a.lr <= 10.0) {
-                bail!("--lr {}: must be a number in (0, 10]", a.lr);
-            }
-            toy::toy(&toy::ToyOptions {
-                problem: crate::toy::Problem { a: a.a, b: a.b },
-                theta: a.theta,
-                samples: a.samples,
-                steps: a.steps,
-                lr: a.lr,
-                seed: a.seed,
-                out: a.out,
-                device: a.device.choice(),
-            })
-        }
-        Command::Mixture(a) => {
-            check_count("--components", a.components, 65_532)?;
-            check_count("--iterations", a.iterations, 100_000)?;
-            if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
-                bail!("--tolerance {}: must be a finite number >= 0", a.tolerance);
-            }
-            if !(a.pseudo_count.is_finite() && a.pseudo_count > 0.0 && a.pseudo_count <= 1e6) {
-                bail!("--pseudo-count {}: must be a number in (0, 1e6]; 0 would let a component die", a.pseudo_count);
-            }
-            if !(a.variance_floor.is_finite() && a.variance_floor > 0.0 && a.variance_floor <= 1.0) {
-                bail!("--variance-floor {}: must be a number in (0, 1]", a.variance_floor);
-            }
-            let d = a.data;
-            mixture::mixture(&mixture::MixtureOptions {
-                components: a.components,
-                family: a.family,
-                iterations: a.iterations,
-                tolerance: a.tolerance,
-                pseudo_count: a.pseudo_count,
-                var_floor: a.variance_floor,
-                seed: a.seed,
-                folder: FolderOptions { size: d.image_size, color: d.color, skip_bad: d.skip_bad },
-                data: d.data,
-                dataset: d.dataset,
-                out: a.out,
-                device: a.device.choice(),
-            })
-        }
+        Command::Toy(a) => demos::toy(a),
+        Command::Mixture(a) => demos::mixture(a),
+        Command::Nce(a) => demos::nce(a),
         Command::Devices(a) => commands::devices(a.backend),
         Command::Data(a) => {
             check_count("--n", a.n, 1_000)?;

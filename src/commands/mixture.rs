@@ -1,18 +1,17 @@
 //! The `mixture` command: EM for a mixture of Bernoulli or Gaussian products on the GPU, with the
 //! exact train and validation log-likelihood per iteration (metrics.csv), the components by weight
 //! (components.png, components.csv), samples (samples.png) and the fit (mixture.safetensors).
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use safetensors::tensor::{Dtype, TensorView};
 
 use crate::data::{self, Builtin, FolderOptions};
 use crate::files::write_atomic;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::images::write_grid;
 use crate::mixture::em::GpuMixture;
+use crate::mixture::file::{FitSummary, FILE};
 use crate::mixture::{initial_totals, Family, Mixture, Spec};
 use crate::run_lock::RunLock;
 
@@ -31,8 +30,6 @@ pub struct MixtureOptions {
     pub out: Option<PathBuf>,
     pub device: DeviceChoice,
 }
-
-pub const FILE: &str = "mixture.safetensors";
 
 pub fn mixture(args: &MixtureOptions) -> Result<()> {
     let data = data::load(args.data.as_ref(), args.dataset, &args.folder)?;
@@ -118,7 +115,8 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     );
     write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
     write_pictures(&out, &fit, args.seed)?;
-    save(&out.join(FILE), &fit, &data.name, (done, train, val))?;
+    let summary = FitSummary { data: &data.name, iterations: done, train_loglik: train, val_loglik: val };
+    crate::mixture::file::save(&out.join(FILE), &fit, &summary)?;
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -136,34 +134,4 @@ fn write_pictures(out: &std::path::Path, fit: &Mixture, seed: u32) -> Result<()>
     write_atomic(&out.join("components.csv"), csv.as_bytes())?;
     let samples = fit.sample(64, seed as u64);
     write_grid(&out.join("samples.png"), &samples, 64, fit.shape, 8)
-}
-
-/// The fit as safetensors: log_weights [K], means [K, C, H, W] (and variances for the Gaussian),
-/// with the family, shape, prior and result in the metadata.
-fn save(path: &std::path::Path, fit: &Mixture, data: &str, (iterations, train, val): (usize, f64, f64)) -> Result<()> {
-    let s = fit.shape;
-    let image = vec![fit.spec.components, s.channels, s.height, s.width];
-    fn view(v: &[f32], shape: Vec<usize>) -> Result<TensorView<'_>> {
-        TensorView::new(Dtype::F32, shape, bytemuck::cast_slice(v)).context("building a tensor view")
-    }
-    let mut tensors = vec![
-        ("log_weights".to_string(), view(&fit.log_weights, vec![fit.spec.components])?),
-        ("means".to_string(), view(&fit.means, image.clone())?),
-    ];
-    if fit.spec.family == Family::Gaussian {
-        tensors.push(("variances".to_string(), view(&fit.variances, image)?));
-    }
-    let metadata = HashMap::from([
-        ("kind".to_string(), "wgvae mixture".to_string()),
-        ("family".to_string(), fit.spec.family.name().to_string()),
-        ("shape".to_string(), serde_json::to_string(&s)?),
-        ("pseudo_count".to_string(), fit.spec.pseudo_count.to_string()),
-        ("var_floor".to_string(), fit.spec.var_floor.to_string()),
-        ("data".to_string(), data.to_string()),
-        ("iterations".to_string(), iterations.to_string()),
-        ("train_loglik".to_string(), train.to_string()),
-        ("val_loglik".to_string(), val.to_string()),
-    ]);
-    let bytes = safetensors::serialize(tensors, Some(metadata)).context("serializing safetensors")?;
-    write_atomic(path, &crate::checkpoint::sorted_header(bytes)?)
 }

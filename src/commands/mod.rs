@@ -1,5 +1,5 @@
 //! The commands, each taking its options (built by cli/ from the flags) and a validated config:
-//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `mixture`, `bench` and `devices`.
+//! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `mixture`, `nce`, `bench` and `devices`.
 pub mod bench;
 pub mod data;
 pub mod draws;
@@ -8,6 +8,7 @@ pub mod gradvar;
 pub mod importance_table;
 pub mod interrupt;
 pub mod mixture;
+pub mod nce;
 pub mod pictures;
 pub mod toy;
 pub mod train;

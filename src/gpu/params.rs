@@ -210,6 +210,37 @@ pub struct MixtureParams {
     pub live: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct NceParams {
+    pub data_rows: u32,
+    pub noise: u32,
+    pub noise_rows: u32,
+    pub first_noise: u32,
+    pub pixels: u32,
+    pub components: u32,
+    pub family: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub draw: u32,
+    pub pass_rows: u32,
+    pub training: u32,
+    pub log_k: f32,
+    /// 1: the model's log density is log q(x) + o(x) (nce::Base::Noise), 0: o(x).
+    pub base: u32,
+    pub pad: [u32; 2],
+}
+
+/// Mirror of `NceTotals` in shaders/nce.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct NceTotals {
+    pub loss_sum: f32,
+    pub correct_sum: f32,
+    pub examples: f32,
+    pub pad: f32,
+}
+
 /// Philox streams: independent random sequences for each use.
 pub const STREAM_TRAIN_EPS: u32 = 0;
 pub const STREAM_EVAL_EPS: u32 = 1;
@@ -220,6 +251,10 @@ pub const STREAM_IMPORTANCE: u32 = 3;
 pub const STREAM_TOY: u32 = 4;
 const _: () = assert!(STREAM_IMPORTANCE == crate::shaders::importance::STREAM_IMPORTANCE);
 const _: () = assert!(STREAM_TOY == crate::shaders::toy::STREAM_TOY);
+/// NCE's noise: the training steps', the validation passes' and the log Z estimate's.
+pub const STREAM_NCE_TRAIN: u32 = 5;
+pub const STREAM_NCE_EVAL: u32 = 6;
+pub const STREAM_NCE_LOG_Z: u32 = 7;
 /// Per-datapoint inference: inner step i draws from stream STREAM_INNER_EPS + i.
 pub const STREAM_INNER_EPS: u32 = 16;
 
@@ -276,3 +311,24 @@ mirrors!(
     wgsl::MIXTURE_PARAMS,
     [rows, pixels, components, family, first_row, bias_at, total_rows, pseudo_count, var_floor, live]
 );
+mirrors!(
+    NceParams,
+    wgsl::NCE_PARAMS,
+    [
+        data_rows,
+        noise,
+        noise_rows,
+        first_noise,
+        pixels,
+        components,
+        family,
+        seed,
+        stream,
+        draw,
+        pass_rows,
+        training,
+        log_k,
+        base
+    ]
+);
+mirrors!(NceTotals, wgsl::NCE_TOTALS, [loss_sum, correct_sum, examples]);

@@ -49,7 +49,7 @@ pub struct GpuMixture {
 }
 
 /// The E-step's layer: logits [rows, K] = x [rows, F] W^T + bias, W and bias read from nat.
-fn layer(spec: &Spec) -> Layer {
+pub fn layer(spec: &Spec) -> Layer {
     Layer {
         kind: LayerKind::Linear,
         n_in: spec.features(),

@@ -3,6 +3,7 @@
 //! shaders/mixture.wgsl). Here: the family, the sizes, the host's copy of a fitted mixture, the
 //! seeded start from data points, and the prior that makes EM's M-step a posterior mode.
 pub mod em;
+pub mod file;
 
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};

@@ -1,4 +1,5 @@
-//! The notes' demonstrations: eval's table over K and proposals, and the `toy` command.
+//! The notes' demonstrations: eval's table over K and proposals, and the `toy`, `mixture` and
+//! `nce` commands.
 use crate::checkpoints::{s, trained};
 use crate::{assert_fails_with, stderr, wgvae};
 
@@ -132,4 +133,85 @@ fn mixture_should_reject_bad_flags() {
     assert_fails_with(&["mixture", "--pseudo-count", "0"], &["--pseudo-count 0", "die"]);
     assert_fails_with(&["mixture", "--family", "gaussian", "--variance-floor", "0"], &["--variance-floor 0"]);
     assert_fails_with(&["mixture", "--tolerance", "NaN"], &["--tolerance NaN"]);
+}
+
+/// A 3-component mixture fitted in 2 iterations, shared by the NCE tests.
+fn small_mixture() -> &'static std::path::Path {
+    static RUN: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> = std::sync::OnceLock::new();
+    &RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("mixture");
+        let o = wgvae(&["mixture", "--components", "3", "--iterations", "2", "--out", s(&out)]);
+        assert!(o.status.success(), "mixture failed: {}", stderr(&o));
+        (dir, out)
+    })
+    .1
+}
+
+#[test]
+fn nce_should_train_against_a_mixture_and_write_its_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("nce");
+    let args = ["nce", "--noise", s(small_mixture()), "--epochs", "2", "--hidden", "16", "--noise-samples", "2"];
+    let o = wgvae(&[&args[..], &["--log-z-samples", "1000", "--out", s(&out)]].concat());
+    assert!(o.status.success(), "nce failed: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("log Z =") && stdout.contains("with the estimated log Z"), "the report: {stdout}");
+    let text = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("epoch,train_loss,train_accuracy,val_loss,val_accuracy,c,seconds"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().expect("a number")).collect()).collect();
+    assert_eq!(rows.len(), 2, "a row per epoch");
+    for r in &rows {
+        assert!(r.iter().all(|v| v.is_finite()) && (0.0..=1.0).contains(&r[2]) && (0.0..=1.0).contains(&r[4]), "{r:?}");
+    }
+    // Better than the prior odds' loss, -log(1/3) - 2 log(2/3) = 1.91 nats, once trained.
+    assert!(rows[1][1] < 1.9, "the train loss {} did not fall below the prior odds' 1.91", rows[1][1]);
+    for png in ["best.png", "worst.png"] {
+        image::open(out.join(png)).expect("the PNG decodes");
+    }
+    let model = wgvae::nce::file::load(&out).expect("nce.safetensors loads");
+    assert_eq!(model.scorer.layers.iter().map(|l| l.n_out).collect::<Vec<_>>(), [16, 1]);
+    assert_eq!((model.noise.spec.components, model.noise_samples, model.scorer.base), (3, 2, wgvae::nce::Base::Noise));
+}
+
+#[test]
+fn nce_should_reject_bad_noise_and_flags() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("never");
+    let nce = |noise: &str, more: &[&str], needles: &[&str]| {
+        assert_fails_with(&[&["nce", "--noise", noise, "--out", s(&out)][..], more].concat(), needles);
+        assert!(!out.exists(), "a refused run writes nothing");
+    };
+    nce(s(trained()), &[], &["a VAE's run", "not a mixture"]);
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a tensor file").expect("write");
+    nce(s(&garbage), &[], &["garbage.safetensors"]);
+    nce(s(&dir.path().join("missing")), &[], &["missing"]);
+    let other = dir.path().join("other.safetensors");
+    let spec = wgvae::mixture::Spec {
+        components: 2,
+        family: wgvae::mixture::Family::Bernoulli,
+        pixels: 12,
+        pseudo_count: 1.0,
+        var_floor: 1e-3,
+    };
+    let shape = wgvae::data::ImageShape { channels: 1, height: 3, width: 4 };
+    let fit = wgvae::mixture::Mixture {
+        spec,
+        shape,
+        log_weights: vec![-0.7; 2],
+        means: vec![0.5; 24],
+        variances: vec![0.0; 24],
+    };
+    let summary =
+        wgvae::mixture::file::FitSummary { data: "synthetic", iterations: 1, train_loglik: -8.0, val_loglik: -8.0 };
+    wgvae::mixture::file::save(&other, &fit, &summary).expect("save");
+    nce(s(&other), &[], &["fitted to images of"]);
+    let noise = s(small_mixture());
+    nce(noise, &["--noise-samples", "0"], &["--noise-samples 0"]);
+    nce(noise, &["--lr", "0"], &["--lr 0"]);
+    nce(noise, &["--hidden", "0"], &["--hidden 0"]);
+    nce(noise, &["--batch", "9001"], &["9001"]);
+    nce(noise, &["--base", "bogus"], &["bogus"]);
 }

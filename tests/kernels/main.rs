@@ -18,6 +18,7 @@ mod linear;
 mod loss;
 mod memory;
 mod mixture;
+mod nce;
 mod random;
 mod samples;
 mod table;
