@@ -27,6 +27,23 @@ pub fn write(path: &Path, tensors: &[Named], metadata: HashMap<String, String>) 
     write_atomic(path, &crate::checkpoint::sorted_header(bytes)?)
 }
 
+/// The "kind" entry of a safetensors file's metadata, from its header alone; None if the file
+/// cannot be read or has none (a VAE checkpoint: checkpoint::load says what is wrong with it).
+pub fn kind(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    Some(header.get("__metadata__")?.get("kind")?.as_str()?.to_string())
+}
+
 /// A file read whole, for `TensorFile::parse`.
 pub struct TensorFile<'a> {
     st: SafeTensors<'a>,

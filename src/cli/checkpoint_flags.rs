@@ -9,7 +9,8 @@ use crate::importance::Proposal;
 /// A checkpoint to load (its config comes with it) and the adapter to run it on.
 #[derive(Args, Debug, Clone)]
 pub struct CheckpointArgs {
-    /// checkpoint.safetensors or model.safetensors, or a run directory holding a checkpoint.
+    /// checkpoint.safetensors or model.safetensors, or a run directory holding a checkpoint (eval
+    /// also reads a mixture's or an NCE model's file or run).
     #[arg(long, value_name = "PATH")]
     pub checkpoint: PathBuf,
     #[command(flatten)]
@@ -41,6 +42,9 @@ pub struct EvalArgs {
     /// Seed of the importance samples.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
+    /// An NCE model's: draws of its noise mixture for the importance-sampled log Z.
+    #[arg(long, default_value_t = 20_000)]
+    pub log_z_samples: usize,
 }
 
 #[derive(Args, Debug, Clone)]

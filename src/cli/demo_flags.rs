@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::flags::{parse_size, DeviceArgs};
-use crate::data::{Builtin, ColorMode};
+use crate::data::{Builtin, ColorMode, FolderOptions, Source};
 
 #[derive(Args, Debug, Clone)]
 pub struct ToyArgs {
@@ -88,6 +88,13 @@ pub struct DataSource {
     /// Folders of images: leave out files that cannot be decoded.
     #[arg(long)]
     pub skip_bad: bool,
+}
+
+impl DataSource {
+    pub fn source(self) -> Source {
+        let folder = FolderOptions { size: self.image_size, color: self.color, skip_bad: self.skip_bad };
+        Source { dir: self.data, dataset: self.dataset, folder }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

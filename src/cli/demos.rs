@@ -5,7 +5,6 @@ use anyhow::{bail, Result};
 use super::check_count;
 use super::demo_flags::{MixtureArgs, NceArgs, ToyArgs};
 use crate::commands::{mixture, nce, toy};
-use crate::data::FolderOptions;
 
 pub fn toy(a: ToyArgs) -> Result<()> {
     check_count("--samples", a.samples, 1 << 20)?;
@@ -45,7 +44,6 @@ pub fn mixture(a: MixtureArgs) -> Result<()> {
     if !(a.variance_floor.is_finite() && a.variance_floor > 0.0 && a.variance_floor <= 1.0) {
         bail!("--variance-floor {}: must be a number in (0, 1]", a.variance_floor);
     }
-    let d = a.data;
     mixture::mixture(&mixture::MixtureOptions {
         components: a.components,
         family: a.family,
@@ -54,9 +52,7 @@ pub fn mixture(a: MixtureArgs) -> Result<()> {
         pseudo_count: a.pseudo_count,
         var_floor: a.variance_floor,
         seed: a.seed,
-        folder: FolderOptions { size: d.image_size, color: d.color, skip_bad: d.skip_bad },
-        data: d.data,
-        dataset: d.dataset,
+        source: a.data.source(),
         out: a.out,
         device: a.device.choice(),
     })
@@ -76,7 +72,6 @@ pub fn nce(a: NceArgs) -> Result<()> {
     if !(a.lr.is_finite() && a.lr > 0.0 && a.lr <= 1.0) {
         bail!("--lr {}: must be a number in (0, 1]", a.lr);
     }
-    let d = a.data;
     nce::nce(&nce::NceOptions {
         noise: a.noise,
         epochs: a.epochs,
@@ -87,9 +82,7 @@ pub fn nce(a: NceArgs) -> Result<()> {
         lr: a.lr,
         log_z_samples: a.log_z_samples,
         seed: a.seed,
-        folder: FolderOptions { size: d.image_size, color: d.color, skip_bad: d.skip_bad },
-        data: d.data,
-        dataset: d.dataset,
+        source: a.data.source(),
         out: a.out,
         device: a.device.choice(),
     })

@@ -26,7 +26,8 @@ pub enum Command {
     /// Train a VAE; writes sample grids, reconstructions, metrics.csv, curves.png and checkpoints
     /// into the run directory. Ctrl-C stops after the current steps with a checkpoint to --resume.
     Train(TrainArgs),
-    /// Validation negative ELBO and the importance-sampled estimate of -log p(x) of a checkpoint.
+    /// -log p(x) on the validation split: a VAE checkpoint's negative ELBO and importance-sampled
+    /// estimate, a mixture's exact value, an NCE model's with c and with an estimated log Z.
     Eval(EvalArgs),
     /// A grid of samples from the prior, decoded.
     Sample(SampleArgs),

@@ -149,6 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(n) = a.max_images {
                 check_count("--max-images", n, usize::MAX)?;
             }
+            check_count("--log-z-samples", a.log_z_samples, 100_000_000)?;
             let mut proposals = a.proposal.clone();
             proposals.dedup();
             let opts = eval::EvalOptions {
@@ -159,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 data: a.data,
                 max_images: a.max_images,
                 seed: a.seed,
+                log_z_samples: a.log_z_samples,
             };
             eval::eval(&opts)
         }

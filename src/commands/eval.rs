@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 
 use std::path::PathBuf;
 
+use super::eval_density;
 use super::importance_table::{self, Row};
 use crate::importance::{ImportanceResult, ImportanceSampler, Proposal};
 use crate::session::{self, CheckpointSource};
@@ -24,6 +25,8 @@ pub struct EvalOptions {
     pub max_images: Option<usize>,
     /// Seed of the importance samples.
     pub seed: u32,
+    /// An NCE model's draws of q for log Z.
+    pub log_z_samples: usize,
 }
 
 pub struct RefineOptions {
@@ -114,6 +117,11 @@ pub fn refine(args: &RefineOptions) -> Result<()> {
 }
 
 pub fn eval(args: &EvalOptions) -> Result<()> {
+    match eval_density::kind_of(&args.from.checkpoint) {
+        eval_density::Kind::Mixture => return eval_density::mixture(args),
+        eval_density::Kind::Nce => return eval_density::nce(args),
+        eval_density::Kind::Vae => {}
+    }
     let (s, ck) = session::open_checkpoint(&args.from, args.data.as_ref(), args.max_images)?;
     // Without an encoder only the prior can propose (and there is no amortized ELBO to report).
     let has_encoder = s.config.inference != crate::objective::Inference::PerDatapoint;

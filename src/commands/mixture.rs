@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::data::{self, Builtin, FolderOptions};
+use crate::data::Source;
 use crate::files::write_atomic;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::images::write_grid;
@@ -24,15 +24,13 @@ pub struct MixtureOptions {
     pub pseudo_count: f32,
     pub var_floor: f32,
     pub seed: u32,
-    pub data: Option<PathBuf>,
-    pub dataset: Builtin,
-    pub folder: FolderOptions,
+    pub source: Source,
     pub out: Option<PathBuf>,
     pub device: DeviceChoice,
 }
 
 pub fn mixture(args: &MixtureOptions) -> Result<()> {
-    let data = data::load(args.data.as_ref(), args.dataset, &args.folder)?;
+    let data = args.source.load()?;
     let k = args.components;
     if k > data.train.len() {
         bail!("--components {k}: more than the {} training images of {}", data.train.len(), data.name);
@@ -115,7 +113,13 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     );
     write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
     write_pictures(&out, &fit, args.seed)?;
-    let summary = FitSummary { data: &data.name, iterations: done, train_loglik: train, val_loglik: val };
+    let summary = FitSummary {
+        data: &data.name,
+        source: Some((&args.source, &data)),
+        iterations: done,
+        train_loglik: train,
+        val_loglik: val,
+    };
     crate::mixture::file::save(&out.join(FILE), &fit, &summary)?;
     println!("wrote {}", out.display());
     Ok(())

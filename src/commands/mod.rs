@@ -4,6 +4,7 @@ pub mod bench;
 pub mod data;
 pub mod draws;
 pub mod eval;
+pub mod eval_density;
 pub mod gradvar;
 pub mod importance_table;
 pub mod interrupt;

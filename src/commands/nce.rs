@@ -3,7 +3,6 @@
 //! importance-sampled log Z with q as the proposal, -log p(x) on the validation split with c and
 //! with that log Z, grids of the highest- and lowest-scoring validation images (best.png,
 //! worst.png) and the model (nce.safetensors).
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::draws::epoch_order;
 use crate::config::AdamConfig;
-use crate::data::{self, Builtin, FolderOptions};
+use crate::data::{self, Source};
 use crate::files::write_atomic;
 use crate::gpu::params::{NceTotals, NO_BAD_STEP};
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
@@ -19,7 +18,8 @@ use crate::images::write_grid;
 use crate::mixture::Family;
 use crate::nce::file::{NceModel, FILE};
 use crate::nce::gpu::{GpuNce, NceSettings};
-use crate::nce::{log_mean_exp, Base, LogEstimate, Noise, Scorer};
+use crate::nce::report::measure;
+use crate::nce::{Base, Noise, Scorer};
 use crate::run_lock::RunLock;
 
 pub struct NceOptions {
@@ -36,9 +36,7 @@ pub struct NceOptions {
     /// Draws of q for the log Z estimate.
     pub log_z_samples: usize,
     pub seed: u32,
-    pub data: Option<PathBuf>,
-    pub dataset: Builtin,
-    pub folder: FolderOptions,
+    pub source: Source,
     pub out: Option<PathBuf>,
     pub device: DeviceChoice,
 }
@@ -48,7 +46,7 @@ const GRID: usize = 64;
 
 pub fn nce(args: &NceOptions) -> Result<()> {
     let mixture = crate::mixture::file::load(&args.noise).context("--noise")?;
-    let data = data::load(args.data.as_ref(), args.dataset, &args.folder)?;
+    let data = args.source.load()?;
     if data.shape != mixture.shape {
         bail!(
             "{} has images of {}, but the noise mixture {} was fitted to images of {}",
@@ -68,9 +66,10 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     let family = mixture.spec.family;
+    let scorer = Scorer::new(data.shape.pixels(), &args.hidden, args.base);
     println!(
         "NCE on {} ({} train / {} validation images{}) against a {}-component {} mixture, k = {} noise draws \
-         per image, scorer {}-{}-1{}",
+         per image, scorer {}",
         data.name,
         data.train.len(),
         data.val.len(),
@@ -78,12 +77,9 @@ pub fn nce(args: &NceOptions) -> Result<()> {
         mixture.spec.components,
         family.name(),
         args.noise_samples,
-        data.shape.pixels(),
-        args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
-        if args.base == Base::Noise { " added to log q" } else { "" },
+        scorer.describe(),
     );
     let started = Instant::now();
-    let scorer = Scorer::new(data.shape.pixels(), &args.hidden, args.base);
     let adam = AdamConfig { lr: args.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let settings = NceSettings { batch: args.batch, noise: args.noise_samples, adam, seed: args.seed };
     let initial = scorer.init_params(args.seed as u64, 0.0);
@@ -137,24 +133,16 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     }
     let train_seconds = started.elapsed().as_secs_f64();
 
-    let params = nce.read_params(&gpu);
-    let c = nce.scorer.c(&params) as f64;
-    let ratios = nce.noise_log_ratios((&gpu, &kernels), args.log_z_samples);
-    let est = log_mean_exp(&ratios);
-    if !(est.value.is_finite() && est.stderr.is_finite()) {
-        bail!("the log Z estimate is not finite (the scorer's outputs on q's draws overflowed)");
-    }
-    let (x, scores) = nce.score_validation(&gpu);
-    let mean_o = scores.iter().sum::<f64>() / scores.len() as f64;
-    let report = Report { c, est, draws: ratios.len(), nll_c: -mean_o, nll_z: -mean_o + est.value };
-    report.print(family, train_seconds, started.elapsed().as_secs_f64());
-
+    let (report, scored) = measure(&nce, (&gpu, &kernels), args.log_z_samples)?;
+    report.print(family, Some(train_seconds), started.elapsed().as_secs_f64());
     write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    write_extremes(&out, &x, &scores, data.shape)?;
-    let summary = report.metadata(&data.name, args.epochs);
+    write_extremes(&out, &scored.x, &scored.log_p, data.shape)?;
+    let mut summary = report.metadata(&data.name, args.epochs);
+    summary.extend(args.source.metadata(&data));
+    summary.insert("seed".to_string(), args.seed.to_string());
     let model = NceModel {
         scorer: nce.scorer.clone(),
-        params,
+        params: nce.read_params(&gpu),
         noise: mixture,
         noise_samples: args.noise_samples,
         shape: data.shape,
@@ -163,45 +151,6 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     crate::nce::file::save(&out.join(FILE), &model)?;
     println!("wrote {}", out.display());
     Ok(())
-}
-
-/// What the run ends with: c, log Z with q as the proposal, and -log p(x) on validation both ways.
-struct Report {
-    c: f64,
-    /// log E_q[exp(l(x)) / q(x)]: 0 if NCE self-normalised (then log Z = c).
-    est: LogEstimate,
-    draws: usize,
-    nll_c: f64,
-    nll_z: f64,
-}
-
-impl Report {
-    fn print(&self, family: Family, train_seconds: f64, seconds: f64) {
-        let log_z = self.c + self.est.value;
-        println!(
-            "c = {:.4}; log Z = {log_z:.4} +- {:.4} (importance sampling, {} draws of q, ESS {:.1}): \
-             log Z - c = {:+.4}",
-            self.c, self.est.stderr, self.draws, self.est.ess, self.est.value
-        );
-        let what = if family == Family::Bernoulli { "binarized validation images" } else { "validation images" };
-        println!(
-            "-log p(x) on the {what}: {:.3} nats with c, {:.3} with the estimated log Z ({train_seconds:.1} s \
-             training, {seconds:.1} s in all)",
-            self.nll_c, self.nll_z
-        );
-    }
-
-    fn metadata(&self, data: &str, epochs: usize) -> HashMap<String, String> {
-        HashMap::from([
-            ("data".to_string(), data.to_string()),
-            ("epochs".to_string(), epochs.to_string()),
-            ("c".to_string(), self.c.to_string()),
-            ("log_z".to_string(), (self.c + self.est.value).to_string()),
-            ("log_z_stderr".to_string(), self.est.stderr.to_string()),
-            ("val_nll_with_c".to_string(), self.nll_c.to_string()),
-            ("val_nll_with_log_z".to_string(), self.nll_z.to_string()),
-        ])
-    }
 }
 
 /// best.png and worst.png: the validation images the model scores highest and lowest, highest

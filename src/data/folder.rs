@@ -23,7 +23,7 @@ pub enum ColorMode {
 }
 
 /// How a folder's images become the model's input.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FolderOptions {
     /// (height, width) to resize every image to; None keeps the images' own (they must agree).
     pub size: Option<(usize, usize)>,

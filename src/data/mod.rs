@@ -208,6 +208,37 @@ pub fn from_dir(dir: &Path, name: &str) -> Result<Dataset> {
 }
 
 /// --data's folder (IDX files or images), else the built-in set.
+/// Where a run's images came from, as its file's metadata records it (with the data's
+/// fingerprint) so that `eval` can load them again.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Source {
+    /// A folder of images or IDX files; None for the built-in `dataset`.
+    pub dir: Option<PathBuf>,
+    pub dataset: Builtin,
+    pub folder: FolderOptions,
+}
+
+impl Source {
+    pub fn load(&self) -> Result<Dataset> {
+        load(self.dir.as_ref(), self.dataset, &self.folder)
+    }
+
+    /// The metadata entries "data_source" (this, as JSON) and "data_fingerprint" (of `data`).
+    pub fn metadata(&self, data: &Dataset) -> [(String, String); 2] {
+        let json = serde_json::to_string(self).expect("a Source serializes");
+        [("data_source".to_string(), json), ("data_fingerprint".to_string(), data.fingerprint())]
+    }
+
+    /// The source and fingerprint a file's metadata records; None for a file written without them.
+    pub fn from_metadata(meta: &std::collections::HashMap<String, String>) -> Result<Option<(Source, String)>> {
+        let (Some(json), Some(fingerprint)) = (meta.get("data_source"), meta.get("data_fingerprint")) else {
+            return Ok(None);
+        };
+        let source = serde_json::from_str(json).context("its data_source entry is not valid")?;
+        Ok(Some((source, fingerprint.clone())))
+    }
+}
+
 pub fn load(data_dir: Option<&PathBuf>, builtin: Builtin, folder: &FolderOptions) -> Result<Dataset> {
     match (data_dir, builtin) {
         (Some(dir), _) if !dir.is_dir() => bail!("--data {}: not a directory", dir.display()),

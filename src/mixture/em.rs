@@ -119,8 +119,9 @@ impl GpuMixture {
         let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
         let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * k * 4);
         let scratch = (&x, &logits);
-        let val = SplitPasses::new(l, &spec, &state, data.1, chunk, scratch, false);
-        let train = SplitPasses::new(l, &spec, &state, data.0, chunk, scratch, true);
+        let val = SplitPasses::new(l, &spec, &state.nat, data.1, chunk, scratch, None);
+        let statistics = Some((&state.stats, &state.totals));
+        let train = SplitPasses::new(l, &spec, &state.nat, data.0, chunk, scratch, statistics);
         let m_step = m_step_launches(l, &spec, &state, data.0.len());
         let start = m_step_launches(l, &spec, &state, spec.components);
         submit(gpu, &[&start]);
@@ -153,6 +154,21 @@ impl GpuMixture {
     }
 }
 
+/// log p(x) [n] of every image of `split` under a fitted mixture (a file's, scored as
+/// Mixture::normalised): the E-step alone, in chunks, one submission.
+pub fn log_densities((gpu, kernels): (&Gpu, &Kernels), fit: &Mixture, split: &Split) -> Result<Vec<f32>> {
+    let spec = fit.spec;
+    check_limits(gpu, &spec)?;
+    let l = Launcher { gpu, kernels };
+    let chunk = chunk_rows(&spec).min(split.len()).max(1);
+    let nat = gpu::storage_with(gpu, "mixture nat", &fit.normalised().e_step_weights());
+    let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
+    let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * spec.padded() * 4);
+    let passes = SplitPasses::new(l, &spec, &nat, split, chunk, (&x, &logits), None);
+    submit(gpu, &[&passes.e_step]);
+    Ok(gpu::read(gpu, &passes.loglik, 0, passes.rows))
+}
+
 fn m_step_launches(l: Launcher, spec: &Spec, s: &State, total_rows: usize) -> Vec<Launch> {
     let u = l.uniform("mixture m-step params", &spec.params(0, 0, total_rows));
     let binds = [
@@ -171,14 +187,15 @@ fn m_step_launches(l: Launcher, spec: &Spec, s: &State, total_rows: usize) -> Ve
 }
 
 impl SplitPasses {
+    /// `statistics`: (stats, totals) to accumulate the sufficient statistics into, for training.
     fn new(
         l: Launcher,
         spec: &Spec,
-        s: &State,
+        nat: &wgpu::Buffer,
         split: &Split,
         chunk: usize,
         (x, logits): (&wgpu::Buffer, &wgpu::Buffer),
-        training: bool,
+        statistics: Option<(&wgpu::Buffer, &wgpu::Buffer)>,
     ) -> SplitPasses {
         let loglik = gpu::storage_zeroed(l.gpu, "mixture loglik", split.len() * 4);
         let layer = layer(spec);
@@ -198,13 +215,13 @@ impl SplitPasses {
             let resp = [bind(PARAMS, &u), bind(LOGITS, logits), bind(LOGLIK, &loglik)];
             let chunk_e_step = [
                 unpack,
-                linear::forward(l, &layer, &s.nat, rows, x, logits),
+                linear::forward(l, &layer, nat, rows, x, logits),
                 l.over(Entry::MixtureResponsibilities, &resp, rows),
             ];
-            if training {
+            if let Some((stats, totals)) = statistics {
                 e_and_statistics.extend(chunk_e_step.iter().cloned());
-                e_and_statistics.extend(linear::backward_params(l, &layer, &s.stats, rows, x, logits));
-                let sum = [bind(PARAMS, &u), bind(STATS, &s.stats), bind(TOTALS, &s.totals)];
+                e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, x, logits));
+                let sum = [bind(PARAMS, &u), bind(STATS, stats), bind(TOTALS, totals)];
                 e_and_statistics.push(l.grid(Entry::MixtureAccumulate, &sum, grid_2d(spec.stats_len())));
             }
             e_step.extend(chunk_e_step);

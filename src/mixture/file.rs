@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{Family, Mixture, Spec};
-use crate::data::ImageShape;
+use crate::data::{Dataset, ImageShape, Source};
 use crate::tensor_file::{self, TensorFile};
 
 pub const FILE: &str = "mixture.safetensors";
 pub const KIND: &str = "wgvae mixture";
 
-/// What a fit was, for the metadata: (data name, EM iterations, train and validation log p(x)).
+/// What a fit was, for the metadata: the data, EM iterations, train and validation log p(x).
 pub struct FitSummary<'a> {
     pub data: &'a str,
+    /// Where the data came from, recorded so that `eval` can load it again.
+    pub source: Option<(&'a Source, &'a Dataset)>,
     pub iterations: usize,
     pub train_loglik: f64,
     pub val_loglik: f64,
@@ -31,7 +33,7 @@ pub fn save(path: &Path, fit: &Mixture, summary: &FitSummary) -> Result<()> {
     if fit.spec.family == Family::Gaussian {
         tensors.push(("variances".to_string(), image, fit.variances.as_slice()));
     }
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("kind".to_string(), KIND.to_string()),
         ("family".to_string(), fit.spec.family.name().to_string()),
         ("shape".to_string(), serde_json::to_string(&s)?),
@@ -42,6 +44,9 @@ pub fn save(path: &Path, fit: &Mixture, summary: &FitSummary) -> Result<()> {
         ("train_loglik".to_string(), summary.train_loglik.to_string()),
         ("val_loglik".to_string(), summary.val_loglik.to_string()),
     ]);
+    if let Some((source, data)) = summary.source {
+        metadata.extend(source.metadata(data));
+    }
     tensor_file::write(path, &tensors, metadata)
 }
 
@@ -68,12 +73,17 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 
 /// Reads and checks a fitted mixture.
 pub fn load(path: &Path) -> Result<Mixture> {
+    Ok(load_with_metadata(path)?.0)
+}
+
+/// A fitted mixture and its file's metadata (the fit's summary and its data's source).
+pub fn load_with_metadata(path: &Path) -> Result<(Mixture, HashMap<String, String>)> {
     let file = resolve(path)?;
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     parse(&bytes).with_context(|| format!("{}: not a usable wgvae mixture", file.display()))
 }
 
-fn parse(bytes: &[u8]) -> Result<Mixture> {
+fn parse(bytes: &[u8]) -> Result<(Mixture, HashMap<String, String>)> {
     let f = TensorFile::parse(bytes)?;
     let kind = f.meta("kind")?;
     if kind != KIND {
@@ -124,5 +134,5 @@ fn parse(bytes: &[u8]) -> Result<Mixture> {
         pseudo_count: f.meta_parsed("pseudo_count")?,
         var_floor: f.meta_parsed("var_floor")?,
     };
-    Ok(Mixture { spec, shape, log_weights, means, variances })
+    Ok((Mixture { spec, shape, log_weights, means, variances }, f.metadata.clone()))
 }

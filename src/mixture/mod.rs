@@ -98,7 +98,62 @@ pub struct Mixture {
     pub variances: Vec<f32>,
 }
 
+/// A Bernoulli mean's distance from 0 and 1 where log q is taken or q sampled: log q stays
+/// finite, and the sampler and log q use the same clamped means, so q is exactly what is sampled.
+pub const MU_MIN: f64 = 1e-6;
+/// A padding component's bias (shaders/mixture.wgsl's DEAD_LOG_WEIGHT).
+const DEAD: f32 = -1e30;
+
 impl Mixture {
+    /// The same mixture with log weights that sum to one in f64 and Bernoulli means clamped into
+    /// [MU_MIN, 1 - MU_MIN]: what a file's mixture is scored and sampled as.
+    pub fn normalised(&self) -> Mixture {
+        let top = self.log_weights.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64));
+        let lse = top + self.log_weights.iter().map(|&l| (l as f64 - top).exp()).sum::<f64>().ln();
+        let means = match self.spec.family {
+            Family::Bernoulli => self.means.iter().map(|&mu| (mu as f64).clamp(MU_MIN, 1.0 - MU_MIN) as f32).collect(),
+            Family::Gaussian => self.means.clone(),
+        };
+        Mixture {
+            log_weights: self.log_weights.iter().map(|&l| (l as f64 - lse) as f32).collect(),
+            means,
+            ..self.clone()
+        }
+    }
+
+    /// The E-step layer's weights [spec.stats_len()] (em::layer: natural parameters [K, F], then
+    /// a bias per padded component) from these parameters, so that the log joints log pi_k +
+    /// log p(x|k) are one linear product; the M-step writes the same on the GPU.
+    pub fn e_step_weights(&self) -> Vec<f32> {
+        let (spec, d) = (self.spec, self.spec.pixels);
+        let f = spec.features();
+        let mut nat = vec![0.0f32; spec.stats_len()];
+        for k in 0..spec.padded() {
+            if k >= spec.components {
+                nat[spec.bias_at() + k] = DEAD;
+                continue;
+            }
+            let mut bias = self.log_weights[k] as f64;
+            for j in 0..d {
+                let mu = self.means[k * d + j] as f64;
+                match spec.family {
+                    Family::Bernoulli => {
+                        nat[k * f + j] = (mu.ln() - (1.0 - mu).ln()) as f32;
+                        bias += (1.0 - mu).ln();
+                    }
+                    Family::Gaussian => {
+                        let v = self.variances[k * d + j] as f64;
+                        nat[k * f + j] = (mu / v) as f32;
+                        nat[k * f + d + j] = (-0.5 / v) as f32;
+                        bias -= 0.5 * (mu * mu / v + (std::f64::consts::TAU * v).ln());
+                    }
+                }
+            }
+            nat[spec.bias_at() + k] = bias as f32;
+        }
+        nat
+    }
+
     /// log of the prior whose mode the M-step takes (up to its constant): A sum_k log pi_k, plus
     /// A sum_kd log mu + log(1 - mu) for the Bernoulli. EM never lets log-likelihood + this fall.
     pub fn log_prior(&self) -> f64 {

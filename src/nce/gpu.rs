@@ -20,6 +20,14 @@ pub struct NceSettings {
     pub seed: u32,
 }
 
+/// The validation images as scored: x [n, D] as the scorer sees them, the model's log density
+/// l(x) [n] (the normalised one if log Z = c), and the noise's log q(x) [n].
+pub struct Scored {
+    pub x: Vec<f32>,
+    pub log_p: Vec<f64>,
+    pub log_q: Vec<f64>,
+}
+
 pub struct GpuNce {
     pub scorer: Scorer,
     pub noise: Noise,
@@ -128,21 +136,22 @@ impl GpuNce {
         self.totals(gpu)
     }
 
-    /// Every validation image as the scorer sees it (binarized for Bernoulli noise), [n, D], and
-    /// the model's log density l(x) (the normalised one if log Z = c), [n].
-    pub fn score_validation(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f64>) {
+    /// Every validation image as the scorer sees it (binarized for Bernoulli noise) and what the
+    /// model and the noise make of it.
+    pub fn score_validation(&self, gpu: &Gpu) -> Scored {
         let (batch, d) = (self.settings.batch, self.noise.spec.pixels);
-        let (mut x, mut log_p) = (Vec::new(), Vec::new());
+        let mut s = Scored { x: Vec::new(), log_p: Vec::new(), log_q: Vec::new() };
         for first in (0..self.val.rows).step_by(batch) {
             let n = batch.min(self.val.rows - first);
             gpu.queue.write_buffer(&self.b.counters, 4, bytemuck::bytes_of(&(first as u32)));
             submit(gpu, &[&self.score]);
-            x.extend(gpu::read::<f32>(gpu, &self.b.x, 0, n * d));
+            s.x.extend(gpu::read::<f32>(gpu, &self.b.x, 0, n * d));
             let o = gpu::read::<f32>(gpu, self.b.acts.last().expect("output"), 0, n);
             let log_q = gpu::read::<f32>(gpu, &self.b.log_q, 0, n);
-            log_p.extend(o.iter().zip(&log_q).map(|(&o, &q)| self.scorer.log_density(o, q)));
+            s.log_p.extend(o.iter().zip(&log_q).map(|(&o, &q)| self.scorer.log_density(o, q)));
+            s.log_q.extend(log_q.iter().map(|&q| q as f64));
         }
-        (x, log_p)
+        s
     }
 
     /// `draws` rows x ~ q (rounded up to whole chunks of R) with the network's o(x) and log q(x).

@@ -8,18 +8,13 @@
 pub mod file;
 pub mod gpu;
 mod launches;
+pub mod report;
 
 use rand::{Rng, SeedableRng};
 
 use crate::gpu::buffers::align_floats;
 use crate::mixture::{Family, Mixture, Spec};
 use crate::network::{Layer, LayerKind, TensorSlot};
-
-/// A Bernoulli mean's distance from 0 and 1 in the noise: log q stays finite, and the sampler and
-/// log q use the same clamped means, so q is exactly the distribution sampled.
-pub const MU_MIN: f64 = 1e-6;
-/// A padding component's bias (shaders/mixture.wgsl's DEAD_LOG_WEIGHT).
-const DEAD: f32 = -1e30;
 
 /// What the network's output o(x) is added to in the model's log density.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +74,16 @@ impl Scorer {
         Scorer { layers, param_count: at, base }
     }
 
+    /// "784-400-1 added to log q": the widths, and the base.
+    pub fn describe(&self) -> String {
+        let widths: Vec<String> = std::iter::once(self.layers[0].n_in)
+            .chain(self.layers.iter().map(|l| l.n_out))
+            .map(|w| w.to_string())
+            .collect();
+        let base = if self.base == Base::Noise { " added to log q" } else { "" };
+        format!("{}{base}", widths.join("-"))
+    }
+
     pub fn output(&self) -> &Layer {
         self.layers.last().expect("a scorer has its output layer")
     }
@@ -122,7 +127,7 @@ impl Scorer {
 }
 
 /// The noise q as the GPU uses it: normalised log weights [K], means and standard deviations
-/// [K, D] (Bernoulli means clamped into [MU_MIN, 1 - MU_MIN]), and the E-step layer's weights
+/// [K, D] (Mixture::normalised's, Bernoulli means clamped), and the E-step layer's weights
 /// `nat` [spec.stats_len()] (shaders/mixture.wgsl), so that log q(x) is one linear product and a
 /// log-sum-exp.
 #[derive(Clone, Debug)]
@@ -136,45 +141,13 @@ pub struct Noise {
 
 impl Noise {
     pub fn new(m: &Mixture) -> Noise {
-        let (spec, d) = (m.spec, m.spec.pixels);
-        let f = spec.features();
-        let top = m.log_weights.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64));
-        let lse = top + m.log_weights.iter().map(|&l| (l as f64 - top).exp()).sum::<f64>().ln();
-        let log_weights: Vec<f64> = m.log_weights.iter().map(|&l| l as f64 - lse).collect();
-        let means: Vec<f32> = match spec.family {
-            Family::Bernoulli => m.means.iter().map(|&mu| (mu as f64).clamp(MU_MIN, 1.0 - MU_MIN) as f32).collect(),
-            Family::Gaussian => m.means.clone(),
+        let q = m.normalised();
+        let stds = match q.spec.family {
+            Family::Bernoulli => vec![0.0; q.means.len()],
+            Family::Gaussian => q.variances.iter().map(|&v| v.sqrt()).collect(),
         };
-        let stds: Vec<f32> = match spec.family {
-            Family::Bernoulli => vec![0.0; means.len()],
-            Family::Gaussian => m.variances.iter().map(|&v| v.sqrt()).collect(),
-        };
-        let mut nat = vec![0.0f32; spec.stats_len()];
-        for k in 0..spec.padded() {
-            if k >= spec.components {
-                nat[spec.bias_at() + k] = DEAD;
-                continue;
-            }
-            let mut bias = log_weights[k];
-            for j in 0..d {
-                let mu = means[k * d + j] as f64;
-                match spec.family {
-                    Family::Bernoulli => {
-                        nat[k * f + j] = (mu.ln() - (1.0 - mu).ln()) as f32;
-                        bias += (1.0 - mu).ln();
-                    }
-                    Family::Gaussian => {
-                        let v = m.variances[k * d + j] as f64;
-                        nat[k * f + j] = (mu / v) as f32;
-                        nat[k * f + d + j] = (-0.5 / v) as f32;
-                        bias -= 0.5 * (mu * mu / v + (std::f64::consts::TAU * v).ln());
-                    }
-                }
-            }
-            nat[spec.bias_at() + k] = bias as f32;
-        }
-        let log_weights = log_weights.iter().map(|&l| l as f32).collect();
-        Noise { spec, log_weights, means, stds, nat }
+        let nat = q.e_step_weights();
+        Noise { spec: q.spec, log_weights: q.log_weights, means: q.means, stds, nat }
     }
 
     /// log q(x) of one image x [D] on the host, in f64 from the same weights as the GPU.

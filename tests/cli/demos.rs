@@ -124,6 +124,25 @@ fn mixture_should_fit_and_write_its_files() {
     let bytes = std::fs::read(dir.path().join("mixture.safetensors")).expect("mixture.safetensors");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
     assert_eq!(st.tensor("means").expect("means").shape(), [5, 1, 28, 28]);
+    // eval reads the run, reloads its data from the file's record and gives the fit's validation value.
+    let o = wgvae(&["eval", "--checkpoint", s(dir.path())]);
+    assert!(o.status.success(), "eval of a mixture failed: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let nll = number_after(&stdout, "-log p(x)");
+    assert!(
+        (nll + rows[4][2]).abs() < 1e-3,
+        "eval's -log p(x) {nll} against the fit's validation log p {}",
+        rows[4][2]
+    );
+}
+
+/// The number that follows `label` in `text`.
+fn number_after(text: &str, label: &str) -> f64 {
+    let at = text.find(label).unwrap_or_else(|| panic!("no {label:?} in {text}")) + label.len();
+    let word = text[at..].split_whitespace().next().unwrap_or_default();
+    word.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or_else(|_| panic!("{label} {word:?} in {text}"))
 }
 
 #[test]
@@ -173,6 +192,13 @@ fn nce_should_train_against_a_mixture_and_write_its_files() {
     let model = wgvae::nce::file::load(&out).expect("nce.safetensors loads");
     assert_eq!(model.scorer.layers.iter().map(|l| l.n_out).collect::<Vec<_>>(), [16, 1]);
     assert_eq!((model.noise.spec.components, model.noise_samples, model.scorer.base), (3, 2, wgvae::nce::Base::Noise));
+    // eval measures the file as training ended: the same images, so the same -log p(x) with c.
+    let o = wgvae(&["eval", "--checkpoint", s(&out), "--log-z-samples", "1000"]);
+    assert!(o.status.success(), "eval of an NCE model failed: {}", stderr(&o));
+    let evaluated = String::from_utf8_lossy(&o.stdout);
+    let with_c = |text: &str| number_after(text, "binarized validation images:");
+    assert_eq!(with_c(&evaluated), with_c(&stdout), "eval: {evaluated}\ntraining: {stdout}");
+    assert!(evaluated.contains("log Z =") && evaluated.contains("the noise alone"), "eval: {evaluated}");
 }
 
 #[test]
@@ -204,10 +230,16 @@ fn nce_should_reject_bad_noise_and_flags() {
         means: vec![0.5; 24],
         variances: vec![0.0; 24],
     };
-    let summary =
-        wgvae::mixture::file::FitSummary { data: "synthetic", iterations: 1, train_loglik: -8.0, val_loglik: -8.0 };
+    let summary = wgvae::mixture::file::FitSummary {
+        data: "synthetic",
+        source: None,
+        iterations: 1,
+        train_loglik: -8.0,
+        val_loglik: -8.0,
+    };
     wgvae::mixture::file::save(&other, &fit, &summary).expect("save");
     nce(s(&other), &[], &["fitted to images of"]);
+    assert_fails_with(&["eval", "--checkpoint", s(&other)], &["does not record the data", "--data"]);
     let noise = s(small_mixture());
     nce(noise, &["--noise-samples", "0"], &["--noise-samples 0"]);
     nce(noise, &["--lr", "0"], &["--lr 0"]);

@@ -2,7 +2,7 @@
 //! reference, EM's objective never falling, and the parameters of known mixtures recovered.
 use crate::common::*;
 use wgvae::data::{ImageShape, Split};
-use wgvae::mixture::em::GpuMixture;
+use wgvae::mixture::em::{log_densities, GpuMixture};
 use wgvae::mixture::{initial_totals, Family, Spec};
 use wgvae::reference::mixture::{em_iteration, m_step, MixtureState};
 
@@ -90,6 +90,9 @@ fn mixture_em_should_match_reference_iterations() {
         let want_train = em_iteration(&p, &train.images, 64, &mut state.clone());
         assert_close("mixture train loglik", &got_train, &want_train, 2e-3);
         assert_close("mixture val loglik", &got_val, &want_val, 2e-3);
+        // A file's mixture is scored from the host's E-step weights: the GPU M-step's, padding too.
+        let from_file = log_densities((g, kernels), &fit, &val).unwrap();
+        assert_close("mixture val loglik from its parameters", &from_file, &got_val, 1e-4);
     }
 }
 
