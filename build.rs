@@ -87,11 +87,19 @@ struct Reflected {
     files: Vec<String>,
     entries: Vec<(String, [u32; 3])>,
     bindings: Vec<(String, u32)>,
+    /// Per entry (in `entries`' order), the storage buffers it uses: an adapter limits them per
+    /// shader stage, and a pipeline's layout holds only the bindings its entry point uses.
+    storage_buffers: Vec<u32>,
     constants: Vec<(String, u32)>,
     structs: Vec<Layout>,
 }
 
-fn reflect(module_name: &str, files: &[(String, String)], module: &naga::Module) -> Reflected {
+fn reflect(
+    module_name: &str,
+    files: &[(String, String)],
+    module: &naga::Module,
+    info: &naga::valid::ModuleInfo,
+) -> Reflected {
     let own_text = &files.last().expect("a module has its own file").1;
     let entries = module.entry_points.iter().map(|e| (e.name.clone(), e.workgroup_size)).collect();
     let mut bindings: Vec<(String, u32)> = module
@@ -100,6 +108,14 @@ fn reflect(module_name: &str, files: &[(String, String)], module: &naga::Module)
         .filter_map(|(_, v)| Some((v.name.clone()?.to_uppercase(), v.binding.as_ref()?.binding)))
         .collect();
     bindings.sort_by_key(|b| b.1);
+    let storage_buffers = (0..module.entry_points.len())
+        .map(|i| {
+            let uses = info.get_entry_point(i);
+            let storage =
+                |v: &naga::GlobalVariable| v.binding.is_some() && matches!(v.space, naga::AddressSpace::Storage { .. });
+            module.global_variables.iter().filter(|&(h, v)| storage(v) && !uses[h].is_empty()).count() as u32
+        })
+        .collect();
     // The module's own u32 constants (the prelude's are left out: they are not its interface).
     let constants = module
         .constants
@@ -124,7 +140,7 @@ fn reflect(module_name: &str, files: &[(String, String)], module: &naga::Module)
         }
     }
     let files = files.iter().map(|f| f.0.clone()).collect();
-    Reflected { name: module_name.to_string(), files, entries, bindings, constants, structs }
+    Reflected { name: module_name.to_string(), files, entries, bindings, storage_buffers, constants, structs }
 }
 
 /// src/shaders.rs's generated half: a Rust module per shader module, and the `Entry` enum.
@@ -147,6 +163,18 @@ fn generate(modules: &[Reflected]) -> String {
         }
         writeln!(out, "}}\n").unwrap();
     }
+    let (most, entry) = modules
+        .iter()
+        .flat_map(|m| m.storage_buffers.iter().zip(&m.entries).map(move |(n, e)| (*n, format!("{}::{}", m.name, e.0))))
+        .max_by_key(|e| e.0)
+        .expect("at least one entry point");
+    writeln!(
+        out,
+        "/// The most storage buffers one entry point binds, and that entry (module::function): what an\n\
+         /// adapter must allow per shader stage.\n\
+         pub const MOST_STORAGE_BUFFERS: (u32, &str) = ({most}, \"{entry}\");\n"
+    )
+    .unwrap();
     let all: Vec<(&Reflected, &(String, [u32; 3]))> =
         modules.iter().flat_map(|m| m.entries.iter().map(move |e| (m, e))).collect();
     out += "/// Every compute entry point of every module.\n";
@@ -217,7 +245,7 @@ fn main() {
                 );
                 match validator.validate(&parsed) {
                     Err(e) => failures.push(report(e.location(&source), e.emit_to_string(&source))),
-                    Ok(_) => modules.push(reflect(module, &files, &parsed)),
+                    Ok(info) => modules.push(reflect(module, &files, &parsed, &info)),
                 }
             }
         }

@@ -1,7 +1,7 @@
 // Adam (Kingma & Ba 2015) over every parameter of the model at once: weights, gradients and both
 // moments are each one flat buffer with the same layout (src/model.rs), so a step is one dispatch.
 // Prelude: common.wgsl. Bias correction uses t = counters.step + 1 (finish_step runs after this).
-// Workgroup size 64, one parameter per invocation. Dispatch: (ceil(count / 64), 1, 1).
+// Workgroup size 64, one parameter per invocation. Dispatch: count invocations on a 1-D grid (flat_index).
 
 struct AdamParams {
     count: u32,
@@ -22,8 +22,8 @@ struct AdamParams {
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
 @compute @workgroup_size(64)
-fn adam_step(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = id.x;
+fn adam_step(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(id, groups);
     if (i >= params.count) {
         return;
     }

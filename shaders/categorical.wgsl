@@ -45,8 +45,8 @@ fn temperature(step: u32) -> f32 {
 // Gumbel noise for category k of group `group` of row r: Philox counter (r, group * categories + k,
 // step, stream) under key (seed, cursor): independent of scheduling, like every other draw.
 @compute @workgroup_size(64)
-fn gumbel_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gumbel_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.groups) {
         return;
     }
@@ -73,10 +73,10 @@ fn gumbel_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dlogits_k = y_k (dz_k - sum_j y_j dz_j) / tau (the softmax Jacobian; g held fixed). Writes.
-// Dispatch: (ceil(rows * groups / 64), 1, 1).
+// Dispatch: rows * groups invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gumbel_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gumbel_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.groups) {
         return;
     }
@@ -115,10 +115,10 @@ fn neg_entropy(first: u32) -> f32 {
     return h;
 }
 
-// kl[r] = sum over groups of KL(softmax(logits) || uniform). Dispatch: (ceil(rows / 64), 1, 1).
+// kl[r] = sum over groups of KL(softmax(logits) || uniform). Dispatch: rows invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn categorical_kl_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn categorical_kl_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.rows) {
         return;
     }
@@ -130,10 +130,10 @@ fn categorical_kl_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dlogits_k += w q_k (log q_k - sum_j q_j log q_j), w = kl_weight(beta, warm-up, step) * sample_scale.
-// Dispatch: (ceil(rows * groups / 64), 1, 1).
+// Dispatch: rows * groups invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn categorical_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn categorical_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.groups) {
         return;
     }

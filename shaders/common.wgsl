@@ -12,6 +12,13 @@ struct Counters {
 
 const NO_BAD_STEP: u32 = 0xffffffffu;
 
+// The index of invocation `id` of a 1-D kernel of 64-lane workgroups. Past the 65,535 workgroups
+// one grid dimension allows, the host lays the workgroups out in rows of groups.x (Gpu::grid_1d),
+// so row id.y starts at invocation id.y groups.x 64; with one row this is id.x.
+fn flat_index(id: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return id.y * groups.x * 64u + id.x;
+}
+
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
 // A counter-based generator: the output depends only on (counter, key), so every draw is
 // reproducible whatever the scheduling, and src/reference has the same function in Rust.

@@ -20,10 +20,10 @@ struct ColumnParams {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
 
-// dst[r, dst_offset + c] = src[r, src_offset + c] for c < count. Dispatch: (ceil(rows * count / 64), 1, 1).
+// dst[r, dst_offset + c] = src[r, src_offset + c] for c < count. Dispatch: rows * count invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn copy_columns(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn copy_columns(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.count) {
         return;
     }
@@ -33,10 +33,10 @@ fn copy_columns(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dst[r, dst_offset + c] = 1 if c == labels[r / repeat] else 0, for c < count.
-// Dispatch: (ceil(rows * count / 64), 1, 1).
+// Dispatch: rows * count invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn one_hot_columns(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn one_hot_columns(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.count) {
         return;
     }

@@ -9,7 +9,7 @@
 // inside the other tensor (this direct form is the register-light variant for CPU adapters).
 // Bindings: 0 dims, 1 src (x forward, dy backward), 2 weight, 3 aux (the bias forward; the layer's
 // input x for the weight gradient and for the ReLU mask of the input gradient), 4 dst.
-// Dispatch: g = ceil(values written / 64) workgroups as (min(g, 65535), ceil(g / 65535), 1).
+// Dispatch: one invocation per value written, on a 1-D grid (flat_index in common.wgsl).
 
 struct ConvDims {
     batch: u32,
@@ -31,11 +31,6 @@ struct ConvDims {
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-
-// The invocation's number across a 2-D grid of 64-wide workgroups.
-fn flat_index(id: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return id.y * groups.x * 64u + id.x;
-}
 
 // The tap at output coordinate o and kernel offset k reads input coordinate o stride + k - padding
 // (Conv2d); it is inside when 0 <= that < size. Returns the coordinate, or -1 outside.

@@ -10,7 +10,7 @@
 //   binarize 1: dynamic, a fresh Bernoulli(pixel / 255) draw every step;
 //   binarize 2: static, one fixed Bernoulli draw per image and pixel (keyed by image, not step).
 // Rows at cursor + b >= pass_rows are padding and get zeros.
-// One invocation per word. Dispatch: (ceil(batch * words / 64), 1, 1).
+// One invocation per word. Dispatch: batch * words invocations on a 1-D grid (flat_index).
 
 struct GatherParams {
     batch: u32,
@@ -31,10 +31,10 @@ struct GatherParams {
 @group(0) @binding(5) var<storage, read> labels: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
 
-// y[b] = the label of the batch's row b (0 for padding rows). Dispatch: (ceil(batch / 64), 1, 1).
+// y[b] = the label of the batch's row b (0 for padding rows). Dispatch: batch invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gather_labels(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn gather_labels(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.batch) {
         return;
     }
@@ -43,14 +43,15 @@ fn gather_labels(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(64)
-fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x / params.words;
-    let w = id.x % params.words;
+fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let flat = flat_index(id, groups);
+    let b = flat / params.words;
+    let w = flat % params.words;
     if (b >= params.batch) {
         return;
     }
     let row = counters.cursor + b;
-    let out_at = id.x * 4u;
+    let out_at = flat * 4u;
     if (row >= params.pass_rows) {
         x[out_at] = 0.0;
         x[out_at + 1u] = 0.0;

@@ -51,10 +51,10 @@ const LOG_SUM_START: f32 = -3.0e38;
 // (the log 2 pi terms cancel). eps[j .. j + 4) of (image, sample) come from one Philox call with
 // counter (image, sample, j / 4, STREAM_IMPORTANCE) and key (seed, 0): the draws depend on the image
 // and sample alone, not on the batching, so the K = 100 samples are the first 100 of K = 1000.
-// Dispatch: (ceil(images * samples / 64), 1, 1).
+// Dispatch: images * samples invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn iw_sample(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn iw_sample(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.images * params.samples) {
         return;
     }
@@ -81,10 +81,10 @@ fn iw_sample(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // The prior as proposal: z = eps ~ N(0, I), the same draws as iw_sample's eps, and log_ratio = 0.
-// Dispatch: (ceil(images * samples / 64), 1, 1).
+// Dispatch: images * samples invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn iw_sample_prior(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn iw_sample_prior(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.images * params.samples) {
         return;
     }
@@ -102,10 +102,10 @@ fn iw_sample_prior(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // log_w = log p(x|z) + log_ratio, log p(x|z) = -sum_d softplus(l) - x l (Bernoulli decoder).
-// Dispatch: (ceil(images * samples / 64), 1, 1).
+// Dispatch: images * samples invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.images * params.samples) {
         return;
     }
@@ -121,8 +121,8 @@ fn iw_log_weight(@builtin(global_invocation_id) id: vec3<u32>) {
 // The same for the Gaussian decoder: logits rows are [means | raw log-variances], and
 // log p(x|z) = -sum_d gaussian_nll(x, m, lv) (common.wgsl).
 @compute @workgroup_size(64)
-fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.images * params.samples) {
         return;
     }
@@ -138,10 +138,10 @@ fn iw_log_weight_gaussian(@builtin(global_invocation_id) id: vec3<u32>) {
 // Folds the chunk's log weights into each image's running log-sum-exps (reset on the first chunk);
 // the chunk that reaches K writes result[result_offset + image * 3 ..] =
 // (-(m + log s - log K), -(sum log w) / K, s^2 / s2).
-// Dispatch: (ceil(images / 64), 1, 1).
+// Dispatch: images invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = id.x;
+fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(id, groups);
     if (i >= params.images) {
         return;
     }

@@ -27,17 +27,19 @@ struct LatentParams {
 @group(0) @binding(7) var<storage, read_write> kl: array<f32>;
 @group(0) @binding(8) var<storage, read> prior: array<f32>;             // [batch, 2 * latent]: p(z|y)'s mu, logvar
 @group(0) @binding(9) var<storage, read_write> dprior: array<f32>;      // [batch, 2 * latent]
+@group(0) @binding(10) var<storage, read_write> gate: array<f32>;       // [latent]: 1, or 0 below free bits
 
 // Invocation j draws eps[4j .. 4j + 4) from Philox counter (j, cursor, step, stream), key (seed, 0).
-// Dispatch: (ceil(batch * latent / 4 / 64), 1, 1).
+// Dispatch: batch * latent / 4 invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>) {
+fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let flat = flat_index(id, groups);
     let total = params.batch * params.latent;
-    let first = id.x * 4u;
+    let first = flat * 4u;
     if (first >= total) {
         return;
     }
-    let bits = philox4x32_10(vec4<u32>(id.x, counters.cursor, counters.step, params.stream),
+    let bits = philox4x32_10(vec4<u32>(flat, counters.cursor, counters.step, params.stream),
                              vec2<u32>(params.seed, 0u));
     let noise = normal4(bits);
     for (var i = 0u; i < 4u; i++) {
@@ -54,10 +56,10 @@ fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dmu = dz; dlogvar = dz * eps * sigma / 2. Writes (not adds) dmulv; gaussian_kl_backward adds after.
-// Dispatch: (ceil(batch * latent / 64), 1, 1).
+// Dispatch: batch * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.latent) {
         return;
     }
@@ -69,10 +71,10 @@ fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>) {
     dmulv[lv_at] = dz[e] * eps[e] * 0.5 * exp(0.5 * mulv[lv_at]);
 }
 
-// kl[b] = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)). Dispatch: (ceil(batch / 64), 1, 1).
+// kl[b] = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)). Dispatch: batch invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_kl_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn gaussian_kl_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.batch) {
         return;
     }
@@ -92,28 +94,50 @@ fn kl_term(b: u32, j: u32) -> f32 {
 }
 
 // dmu += w mu; dlogvar += w (exp(logvar) - 1) / 2, with w = kl_weight(beta, warm-up, step) *
-// sample_scale. Free bits (Kingma et al. 2016): the term for dimension j is
-// batch * max(free_bits, mean over the batch of KL_j), so a dimension whose mean KL is below
-// free_bits gets no gradient. Dispatch: (ceil(batch * latent / 64), 1, 1).
+// sample_scale. Dispatch: batch * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.latent) {
         return;
     }
+    add_kl_gradient(e, kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale);
+}
+
+// Free bits (Kingma et al. 2016): the term for dimension j is batch * max(free_bits, mean over the
+// batch of KL_j), so a dimension whose mean KL is below free_bits gets no gradient.
+// free_bits_gate writes gate[j] = 0 for those dimensions and 1 for the others, one invocation per
+// dimension (batch x latent work; deciding it in each of gaussian_kl_backward's invocations was
+// batch^2 x latent, and lavapipe leaked host memory on every dispatch of that kernel once its
+// index came from a 2-D grid). Dispatch: latent invocations on a 1-D grid (flat_index).
+@compute @workgroup_size(64)
+fn free_bits_gate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let j = flat_index(id, groups);
+    if (j >= params.latent) {
+        return;
+    }
+    var mean_kl = 0.0;
+    for (var r = 0u; r < params.batch; r++) {
+        mean_kl += kl_term(r, j);
+    }
+    gate[j] = select(1.0, 0.0, mean_kl / f32(params.batch) < params.free_bits);
+}
+
+// gaussian_kl_backward with dimension j's gradient times gate[j] (free_bits_gate's).
+// Dispatch: batch * latent invocations on a 1-D grid (flat_index).
+@compute @workgroup_size(64)
+fn gaussian_kl_backward_gated(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
+    if (e >= params.batch * params.latent) {
+        return;
+    }
+    let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
+    add_kl_gradient(e, w * gate[e % params.latent]);
+}
+
+fn add_kl_gradient(e: u32, w: f32) {
     let b = e / params.latent;
     let j = e % params.latent;
-    var w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
-    // A dimension below its free bits gets weight 0 rather than an early return: lavapipe (Mesa
-    // 22.3) leaked about 137 KB of host memory per dispatch of the version that returned after this
-    // loop, 9 MB per epoch of the default model.
-    if (params.free_bits > 0.0) {
-        var mean_kl = 0.0;
-        for (var r = 0u; r < params.batch; r++) {
-            mean_kl += kl_term(r, j);
-        }
-        w = select(w, 0.0, mean_kl / f32(params.batch) < params.free_bits);
-    }
     let mu_at = b * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
     dmulv[mu_at] += w * mulv[mu_at];
@@ -123,10 +147,10 @@ fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>) {
 // KL between two diagonal Gaussians, q = N(mu_q, exp(lv_q)) (mulv) and a learned prior
 // p = N(mu_p, exp(lv_p)) (prior), per row (seed 004):
 //   kl = 1/2 sum_j [lv_p - lv_q + (exp(lv_q) + (mu_q - mu_p)^2) / exp(lv_p) - 1].
-// Dispatch: (ceil(batch / 64), 1, 1).
+// Dispatch: batch invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.batch) {
         return;
     }
@@ -144,10 +168,10 @@ fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 // With w = kl_weight(beta, warm-up, step) * sample_scale:
 //   dmu_q += w (mu_q - mu_p) / var_p;  dlv_q += w (exp(lv_q) / var_p - 1) / 2;
 //   dmu_p = -w (mu_q - mu_p) / var_p;   dlv_p = w (1 - (exp(lv_q) + (mu_q - mu_p)^2) / var_p) / 2.
-// Adds to dmulv, writes dprior. Dispatch: (ceil(batch * latent / 64), 1, 1).
+// Adds to dmulv, writes dprior. Dispatch: batch * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_kl2_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gaussian_kl2_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.latent) {
         return;
     }

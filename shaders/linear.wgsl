@@ -127,10 +127,10 @@ fn linear_backward_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_i
 }
 
 // db[n] = sum_m dy[m, n]. lhs = dy [batch, n_out], out = db [n_out].
-// Dispatch: (ceil(n_out / WG), 1, 1).
+// Dispatch: n_out invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(WG)
-fn linear_backward_bias(@builtin(global_invocation_id) id: vec3<u32>) {
-    let n = id.x;
+fn linear_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let n = flat_index(id, groups);
     if (n >= dims.n_out) {
         return;
     }

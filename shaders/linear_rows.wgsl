@@ -173,17 +173,18 @@ fn linear_backward_weight_rows(
 
 // dW[n, k..k+4] = the sum of the slices' partials, in slice order. lhs = the partials
 // [slices, n_out, n_in] (slices from dims.batch), out = dW [n_out, n_in]; rhs and aux unused.
-// Dispatch: (ceil(n_out q_in / WG), 1, 1).
+// Dispatch: n_out q_in invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(WG)
-fn linear_sum_slices(@builtin(global_invocation_id) id: vec3<u32>) {
+fn linear_sum_slices(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let flat = flat_index(id, groups);
     let size = dims.n_out * dims.n_in / 4u;
-    if (id.x >= size) {
+    if (flat >= size) {
         return;
     }
     let slices = (dims.batch + SLICE - 1u) / SLICE;
     var acc = vec4<f32>(0.0);
     for (var s = 0u; s < slices; s++) {
-        acc += lhs[s * size + id.x];
+        acc += lhs[s * size + flat];
     }
-    out[id.x] = acc;
+    out[flat] = acc;
 }

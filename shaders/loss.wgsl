@@ -36,10 +36,10 @@ struct LossTotals {
 @group(0) @binding(7) var<storage, read_write> totals: LossTotals;
 @group(0) @binding(8) var<storage, read> coef: array<f32>;
 
-// Dispatch: (ceil(batch / 64), 1, 1).
+// Dispatch: batch invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.batch) {
         return;
     }
@@ -53,10 +53,10 @@ fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dlogits = coef (sigmoid(l) - x): the gradient of the batch's summed loss, as pytorch/examples
-// sums it, each row weighted by coef. Dispatch: (ceil(batch * pixels / 64), 1, 1).
+// sums it, each row weighted by coef. Dispatch: batch * pixels invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.pixels) {
         return;
     }
@@ -69,10 +69,10 @@ fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
 // log-variances (pixels)]; the log-variance is clamped to [LOGVAR_MIN, LOGVAR_MAX] (common.wgsl).
 // rec[b] = sum_d gaussian_nll(x, m, lv) = -log N(x; m, exp(lv)).
 
-// Dispatch: (ceil(batch / 64), 1, 1).
+// Dispatch: batch invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.batch) {
         return;
     }
@@ -86,10 +86,10 @@ fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dmean = coef (m - x) exp(-lv); dlogvar = coef (1 - (x - m)^2 exp(-lv)) / 2 inside the clamp, 0
-// outside. dlogits has the logits' [batch, 2 * pixels] layout. Dispatch: (ceil(batch * pixels / 64), 1, 1).
+// outside. dlogits has the logits' [batch, 2 * pixels] layout. Dispatch: batch * pixels invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_rec_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gaussian_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.pixels) {
         return;
     }

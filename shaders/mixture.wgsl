@@ -81,10 +81,10 @@ fn mixture_unpack(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // Per row: loglik[first_row + r] = log sum_k exp(L_rk), max-subtracted, and L_r becomes the
-// responsibilities softmax(L_r). One invocation per row. Dispatch: (ceil(rows / 64), 1, 1).
+// responsibilities softmax(L_r). One invocation per row. Dispatch: rows invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn mixture_responsibilities(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn mixture_responsibilities(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.rows) {
         return;
     }
@@ -106,11 +106,10 @@ fn mixture_responsibilities(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // totals[i] += stats[i] over the bias_at + K statistics; the first chunk (first_row 0) starts the
-// sums, totals[i] = stats[i]. Dispatch: a 2-D grid of 64-lane groups,
-// (min(g, 65535), ceil(g / 65535), 1) for g = ceil(n / 64).
+// sums, totals[i] = stats[i]. Dispatch: bias_at + K invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
 fn mixture_accumulate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = id.y * groups.x * MIXTURE_LANES + id.x;
+    let i = flat_index(id, groups);
     if (i >= params.bias_at + params.components) {
         return;
     }

@@ -68,10 +68,10 @@ fn draw_bits(row: u32, slot: u32) -> vec4<u32> {
 
 // component[r] = k with probability pi_k: the first k whose cumulative weight passes a uniform
 // (the last live one if rounding leaves the sum short). One invocation per noise row.
-// Dispatch: (ceil(noise_rows / 64), 1, 1).
+// Dispatch: noise_rows invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn nce_pick_components(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn nce_pick_components(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.noise_rows) {
         return;
     }
@@ -140,10 +140,10 @@ fn delta_of(r: u32) -> f32 {
 
 // Per data row b: its loss and its k noise rows' (row_loss[b]), how many of its 1 + k rows are
 // classified right (row_correct[b]), and d_score of all of them; padding rows get zeros.
-// Dispatch: (ceil(B / 64), 1, 1).
+// Dispatch: B invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn nce_loss(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn nce_loss(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b >= params.data_rows) {
         return;
     }

@@ -16,10 +16,10 @@ struct RowParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-// dst [inputs * samples, width] = src [inputs, width] repeated. Dispatch: (ceil(inputs * samples * width / 64), 1, 1).
+// dst [inputs * samples, width] = src [inputs, width] repeated. Dispatch: inputs * samples * width invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn repeat_rows(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn repeat_rows(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.inputs * params.samples * params.width) {
         return;
     }
@@ -29,10 +29,10 @@ fn repeat_rows(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // dst [inputs, width] = sum over each input's samples of src [inputs * samples, width].
-// Dispatch: (ceil(inputs * width / 64), 1, 1).
+// Dispatch: inputs * width invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn sum_row_groups(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn sum_row_groups(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.inputs * params.width) {
         return;
     }

@@ -32,10 +32,10 @@ struct SampleParams {
 @group(0) @binding(9) var<storage, read_write> dmulv: array<f32>;
 @group(0) @binding(10) var<storage, read_write> baseline: array<f32>; // [running mean, initialised]
 
-// log_w[r] = -rec[r] + kl_weight * sum_j (eps^2 + logvar - z^2) / 2. Dispatch: (ceil(rows / 64), 1, 1).
+// log_w[r] = -rec[r] + kl_weight * sum_j (eps^2 + logvar - z^2) / 2. Dispatch: rows invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn log_weight_forward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
+fn log_weight_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let r = flat_index(id, groups);
     if (r >= params.rows) {
         return;
     }
@@ -49,10 +49,10 @@ fn log_weight_forward(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // coef = the input's normalised importance weights, softmax(log_w) over its samples (max-subtracted).
-// Dispatch: (ceil(rows / samples / 64), 1, 1).
+// Dispatch: rows / samples invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn iwae_weights(@builtin(global_invocation_id) id: vec3<u32>) {
-    let b = id.x;
+fn iwae_weights(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let b = flat_index(id, groups);
     if (b * params.samples >= params.rows) {
         return;
     }
@@ -73,10 +73,10 @@ fn iwae_weights(@builtin(global_invocation_id) id: vec3<u32>) {
 // Gradient of sum_r -coef_r log w_r through the reparameterized sample (eps fixed), given
 // dz = d/dz of the decoder's part (already weighted by coef):
 //   d/dmu = dz + coef z;  d/dlogvar = (dz + coef z) sigma eps / 2 - coef / 2.
-// Writes dmulv. Dispatch: (ceil(rows * latent / 64), 1, 1).
+// Writes dmulv. Dispatch: rows * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn sampled_latent_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn sampled_latent_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.latent) {
         return;
     }
@@ -107,10 +107,10 @@ fn control_variate(r: u32) -> f32 {
 
 // The score-function estimate for the encoder's output: with A = -(f - b) / samples,
 //   d/dmu = A eps / sigma;  d/dlogvar = A (eps^2 - 1) / 2   (grad log q(z|x) at fixed z).
-// Writes dmulv. Dispatch: (ceil(rows * latent / 64), 1, 1).
+// Writes dmulv. Dispatch: rows * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn score_backward(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn score_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.rows * params.latent) {
         return;
     }

@@ -29,10 +29,10 @@ struct TableParams {
 @group(0) @binding(6) var<storage, read_write> m: array<f32>;
 @group(0) @binding(7) var<storage, read_write> v: array<f32>;
 
-// mulv[b] = table[order[cursor + b]] (0 for padding rows). Dispatch: (ceil(batch * width / 64), 1, 1).
+// mulv[b] = table[order[cursor + b]] (0 for padding rows). Dispatch: batch * width invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gather_table_rows(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn gather_table_rows(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.width) {
         return;
     }
@@ -44,10 +44,10 @@ fn gather_table_rows(@builtin(global_invocation_id) id: vec3<u32>) {
     mulv[e] = table[order[row] * params.width + e % params.width];
 }
 
-// Adam on the batch's rows of the table with gradient dmulv. Dispatch: (ceil(batch * width / 64), 1, 1).
+// Adam on the batch's rows of the table with gradient dmulv. Dispatch: batch * width invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn table_adam_step(@builtin(global_invocation_id) id: vec3<u32>) {
-    let e = id.x;
+fn table_adam_step(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
     if (e >= params.batch * params.width) {
         return;
     }

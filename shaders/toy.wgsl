@@ -31,10 +31,10 @@ const TOY_LANES: u32 = 256u;
 // One draw per invocation, for both estimators at their own theta: eps of REINFORCE and of the
 // reparameterization are normals 0 and 1 of the Philox call with counter (draw, step, 0, STREAM_TOY)
 // and key (seed, 0), so the two estimators' draws are independent.
-// Dispatch: (ceil(draws / 64), 1, 1).
+// Dispatch: draws invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn toy_draws(@builtin(global_invocation_id) id: vec3<u32>) {
-    let n = id.x;
+fn toy_draws(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let n = flat_index(id, groups);
     if (n >= params.draws) {
         return;
     }

@@ -240,10 +240,11 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let file = resolve(path)?;
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    parse(&bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
+    from_bytes(&bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
 }
 
-fn parse(bytes: &[u8]) -> Result<Checkpoint> {
+/// A checkpoint from a safetensors file's bytes, checked as `load` says.
+pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("not a valid safetensors file ({e})"))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable header ({e})"))?;
     let metadata = header.metadata().clone().unwrap_or_default();
@@ -263,6 +264,16 @@ fn parse(bytes: &[u8]) -> Result<Checkpoint> {
         None => None,
     };
     let model = Model::new(config.architecture());
+    // Every parameter comes from the file: a config that needs more than it holds is refused
+    // before anything is allocated from the config's sizes.
+    if model.param_count.saturating_mul(4) > bytes.len() {
+        bail!(
+            "the config's architecture {} has {} parameters, more than this {}-byte file can hold",
+            config.describe(),
+            model.param_count,
+            bytes.len()
+        );
+    }
     let slots = tensor_slots(&model);
     let arch = config.describe();
     let read_into = |name: &str, s: &TensorSlot, out: &mut [f32]| -> Result<()> {

@@ -145,6 +145,15 @@ pub const MAX_CLASSES: usize = 256;
 pub const MAX_EPOCHS: usize = 100_000;
 
 impl RunConfig {
+    /// The flag that sets `samples`: --k for IWAE, --mc-samples for the ELBO.
+    pub fn samples_flag(&self) -> &'static str {
+        if self.objective == Objective::Iwae {
+            "--k"
+        } else {
+            "--mc-samples"
+        }
+    }
+
     /// Rejects values and combinations no run can use, naming the flag that sets each.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.epochs > MAX_EPOCHS {
@@ -184,7 +193,7 @@ impl RunConfig {
         } else if self.latent == 0 || self.latent > MAX_LATENT {
             bail!("--latent {}: must be between 1 and {MAX_LATENT}", self.latent);
         }
-        let samples_flag = if self.objective == Objective::Iwae { "--k" } else { "--mc-samples" };
+        let samples_flag = self.samples_flag();
         if self.samples == 0 || self.samples > MAX_SAMPLES {
             bail!("{samples_flag} {}: must be between 1 and {MAX_SAMPLES}", self.samples);
         }

@@ -15,8 +15,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes)?;
         f.sync_all()
     };
-    write().with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    // A failed write (a full disk, say) leaves the old file as it was and no partial one.
+    if let Err(e) = write() {
+        std::fs::remove_file(&tmp).ok();
+        return Err(e)
+            .with_context(|| format!("writing {} (any earlier {} is untouched)", tmp.display(), path.display()));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        std::fs::remove_file(&tmp).ok();
+        return Err(e).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Makes the rename itself durable; not every filesystem supports it, and it is not needed
         // for atomicity, so a failure here is not an error.

@@ -6,9 +6,12 @@ use anyhow::{bail, Result};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
+use crate::gpu::kernels::KernelFamily;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
+use crate::network::conv::{self, ConvVariant};
 use crate::objective::Inference;
+use crate::shaders::linear::TILE_ROWS;
 use crate::trainer::GpuTrainer;
 
 pub struct Session {
@@ -93,16 +96,11 @@ pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
 }
 
 /// Refuses a run whose buffers the adapter cannot bind, before anything is allocated: an image (a
-/// shard holds whole images), or the parameters, or the widest activation.
-use crate::gpu::kernels::KernelFamily;
-use crate::network::conv::{self, ConvVariant};
-use crate::shaders::linear::TILE_ROWS;
-
-/// wgpu's default limit on workgroups per grid dimension.
-const MAX_GROUPS: u32 = 65_535;
-
+/// shard holds whole images), or the parameters, or the widest activation, naming the flags.
+/// (1-D launches past the workgroups of one grid dimension run on 2-D grids: Gpu::grid_1d.)
 fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
     let max = crate::gpu::max_binding_bytes(gpu);
+    let max_groups = gpu.device.limits().max_compute_workgroups_per_dimension as usize;
     let image = config.shape.pixels() as u64;
     if image > max {
         bail!(
@@ -111,15 +109,27 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
         );
     }
     let params = model.param_count as u64 * 4;
+    if params > max {
+        bail!(
+            "the model's {} parameters (--hidden {:?}, --latent {}) take {params} bytes, more than this adapter's \
+             largest storage binding ({max} bytes): use a smaller --hidden or --latent",
+            model.param_count,
+            config.hidden,
+            config.latent
+        );
+    }
     let rows = (config.batch * config.samples) as u64;
-    let widest = model.layers().map(|l| l.n_in.max(l.n_out) as u64).max().unwrap_or(0) * rows * 4;
-    for (what, bytes) in [("the parameters", params), ("the widest activation (batch x samples x width)", widest)] {
-        if bytes > max {
-            bail!(
-                "{what} take {bytes} bytes, more than this adapter's largest storage binding ({max} bytes): use a \
-                   smaller model or --batch"
-            );
-        }
+    let width = model.layers().map(|l| l.n_in.max(l.n_out) as u64).max().unwrap_or(0);
+    if rows * width * 4 > max {
+        bail!(
+            "--batch {} x {} {} = {rows} rows of the widest layer ({width} values) take {} bytes, more than \
+             this adapter's largest storage binding ({max} bytes): at most {} rows fit",
+            config.batch,
+            config.samples_flag(),
+            config.samples,
+            rows * width * 4,
+            max / (width * 4).max(1)
+        );
     }
     // On CPU adapters a convolution copies its patches into rows (network/conv.rs): one buffer of
     // them per layer, and as many matrix rows as images x positions. (The importance sampler
@@ -128,11 +138,12 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
         let rows = config.batch * config.samples;
         for layer in model.layers() {
             let Some((bytes, patch_rows)) = conv::gemm_sizes(layer, rows) else { continue };
-            if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > MAX_GROUPS as usize {
+            if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > max_groups {
                 bail!(
                     "a convolution of {rows} images needs {bytes} bytes of patches in {patch_rows} rows, more than \
-                     this adapter allows ({max} bytes in one binding, {} rows): use a smaller --batch or --samples",
-                    MAX_GROUPS as usize * TILE_ROWS as usize
+                     this adapter allows ({max} bytes in one binding, {} rows): use a smaller --batch or {}",
+                    max_groups * TILE_ROWS as usize,
+                    config.samples_flag()
                 );
             }
         }
@@ -145,13 +156,18 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
     let gpu = Gpu::open(device.backend, device.adapter.as_deref())?;
     check_limits(&gpu, &config, &Model::new(config.architecture()))?;
     let model = Model::new(config.architecture());
-    let kernels = Kernels::new(&gpu);
     let settings = config.train_settings(data.train.len() / config.batch);
-    // Out of device memory is an error to report with the sizes, not a panic.
-    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    // Out of device memory is an error to report with the sizes, not a panic; anything the checks
+    // above missed is an error naming the pipeline or buffer (faults.rs), not a panic.
+    let out_of_memory = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let invalid = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let (images, state) = (data.train.images.len() + data.val.images.len(), 16 * model.param_count);
+    let kernels = Kernels::new(&gpu);
     let trainer = GpuTrainer::new(&gpu, &kernels, model, settings, params, &data.train, &data.val);
-    if let Some(e) = pollster::block_on(scope.pop()) {
+    if let Some(e) = pollster::block_on(invalid.pop()) {
+        bail!("building the trainer's pipelines and buffers: {}", crate::gpu::faults::describe(&e, &gpu.info.name));
+    }
+    if let Some(e) = pollster::block_on(out_of_memory.pop()) {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
         bail!(
             "the GPU has too little memory for this run: {:.1} MiB of images and {:.1} MiB of weights, gradients and \

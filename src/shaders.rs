@@ -64,11 +64,3 @@ const fn same_str(a: &str, b: &str) -> bool {
     }
     true
 }
-
-impl Entry {
-    /// Workgroups covering `n` invocations of a 1-D kernel (at least one workgroup).
-    pub fn groups_for(self, n: usize) -> [u32; 3] {
-        let [x, _, _] = self.workgroup_size();
-        [(n as u32).div_ceil(x).max(1), 1, 1]
-    }
-}

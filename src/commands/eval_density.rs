@@ -11,6 +11,7 @@ use super::eval::EvalOptions;
 use crate::config::AdamConfig;
 use crate::data::{Dataset, ImageShape, Source};
 use crate::gpu::{Gpu, Kernels};
+use crate::importance::Proposal;
 use crate::nce::gpu::{GpuNce, NceSettings};
 use crate::nce::Noise;
 use crate::{checkpoint, mixture, nce};
@@ -75,6 +76,10 @@ fn load_data(args: &EvalOptions, meta: &HashMap<String, String>, shape: ImageSha
 }
 
 fn open_gpu(args: &EvalOptions) -> Result<(Gpu, Kernels)> {
+    let vae_flags = args.iw_samples != [1000] || args.proposals != [Proposal::Encoder] || args.out.is_some();
+    if vae_flags {
+        eprintln!("note: --iw-samples, --proposal and --out are a VAE checkpoint's; this file needs none of them");
+    }
     let gpu = Gpu::open(args.from.device.backend, args.from.device.adapter.as_deref())?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());

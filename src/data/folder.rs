@@ -138,28 +138,57 @@ pub fn list(dir: &Path) -> Result<(Listing, Option<Listing>)> {
 }
 
 /// What an image's header says: (height, width, has colour).
-type Header = (usize, usize, bool);
+pub type Header = (usize, usize, bool);
 
 /// A file and its header, or why it could not be read.
 type Headed = (PathBuf, Result<Header>);
 
 /// An image's header, read without decoding the image.
 fn header(path: &Path) -> Result<Header> {
-    let decoder = image::ImageReader::open(path)
-        .with_context(|| format!("{}: cannot open", path.display()))?
+    let reader = image::ImageReader::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    header_from(reader, &path.display().to_string())
+}
+
+/// One image as `shape`'s u8 values, channel-major; resized with Catmull-Rom when its size differs.
+fn decode(path: &Path, shape: ImageShape) -> Result<Vec<u8>> {
+    let reader = image::ImageReader::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    decode_from(reader, &path.display().to_string(), shape)
+}
+
+/// `header` of an image file's bytes (`name` for the errors); what the fuzz tests call.
+pub fn header_of_bytes(bytes: &[u8], name: &str) -> Result<Header> {
+    header_from(image::ImageReader::new(std::io::Cursor::new(bytes)), name)
+}
+
+/// `decode` of an image file's bytes (`name` for the errors); what the fuzz tests call.
+pub fn decode_bytes(bytes: &[u8], name: &str, shape: ImageShape) -> Result<Vec<u8>> {
+    decode_from(image::ImageReader::new(std::io::Cursor::new(bytes)), name, shape)
+}
+
+// The image crate's readers keep its default limits (at most 512 MiB per image), so a header
+// that claims a huge image is an error, not an allocation.
+fn header_from<R: std::io::BufRead + std::io::Seek>(reader: image::ImageReader<R>, name: &str) -> Result<Header> {
+    let decoder = reader
         .with_guessed_format()
-        .with_context(|| format!("{}: cannot read", path.display()))?
+        .with_context(|| format!("{name}: cannot read"))?
         .into_decoder()
-        .with_context(|| format!("{}: not a readable image", path.display()))?;
+        .with_context(|| format!("{name}: not a readable image"))?;
     use image::ImageDecoder;
     let (w, h) = decoder.dimensions();
     let colour = decoder.color_type().has_color();
     Ok((h as usize, w as usize, colour))
 }
 
-/// One image as `shape`'s u8 values, channel-major; resized with Catmull-Rom when its size differs.
-fn decode(path: &Path, shape: ImageShape) -> Result<Vec<u8>> {
-    let img = image::open(path).with_context(|| format!("{}: cannot decode", path.display()))?;
+fn decode_from<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+    name: &str,
+    shape: ImageShape,
+) -> Result<Vec<u8>> {
+    let img = reader
+        .with_guessed_format()
+        .with_context(|| format!("{name}: cannot read"))?
+        .decode()
+        .with_context(|| format!("{name}: cannot decode"))?;
     let (w, h) = (shape.width as u32, shape.height as u32);
     let img = if (img.width(), img.height()) == (w, h) {
         img

@@ -127,10 +127,13 @@ pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const EMBEDDED_IMAGES: &[u8] = include_bytes!("../../assets/train-images-idx3-ubyte.gz");
 const EMBEDDED_LABELS: &[u8] = include_bytes!("../../assets/train-labels-idx1-ubyte.gz");
 
-/// Pairs images with labels and checks the shapes agree.
-fn load_pair(images: &[u8], images_name: &str, labels: &[u8], labels_name: &str) -> Result<(Split, ImageShape)> {
-    let imgs = idx::parse_images(images, images_name)?;
-    let labels = idx::parse_labels(labels, labels_name)?;
+type Stream = (Box<dyn std::io::Read>, String);
+
+/// Pairs images with labels (streams and the names to show) and checks the shapes agree.
+fn load_pair((mut images, images_name): Stream, (mut labels, labels_name): Stream) -> Result<(Split, ImageShape)> {
+    let (images_name, labels_name) = (images_name.as_str(), labels_name.as_str());
+    let imgs = idx::read_images(&mut *images, images_name)?;
+    let labels = idx::read_labels(&mut *labels, labels_name)?;
     if labels.len() != imgs.count {
         bail!("{images_name} has {} images but {labels_name} has {} labels", imgs.count, labels.len());
     }
@@ -166,9 +169,9 @@ pub fn hold_out_every_tenth(all: &Split) -> (Split, Split) {
 }
 
 pub fn embedded() -> Result<Dataset> {
-    let images = idx::maybe_gunzip(EMBEDDED_IMAGES.to_vec(), "embedded images")?;
-    let labels = idx::maybe_gunzip(EMBEDDED_LABELS.to_vec(), "embedded labels")?;
-    let (all, shape) = load_pair(&images, "embedded images", &labels, "embedded labels")?;
+    let images = (idx::reader(EMBEDDED_IMAGES)?, "embedded images".to_string());
+    let labels = (idx::reader(EMBEDDED_LABELS)?, "embedded labels".to_string());
+    let (all, shape) = load_pair(images, labels)?;
     let (train, val) = hold_out_every_tenth(&all);
     Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, shape, class_names: digit_names(&all) })
 }
@@ -179,19 +182,20 @@ pub fn from_dir(dir: &Path, name: &str) -> Result<Dataset> {
     if !dir.is_dir() {
         bail!("--data {}: not a directory", dir.display());
     }
-    let need = |stem: &str| -> Result<(Vec<u8>, String)> {
-        idx::read_idx_file(dir, stem)?.with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
+    let need = |stem: &str| -> Result<Stream> {
+        idx::open_idx_file(dir, stem)?.with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
     };
-    let (ti, ti_name) = need("train-images-idx3-ubyte")?;
-    let (tl, tl_name) = need("train-labels-idx1-ubyte")?;
-    let (train, shape) = load_pair(&ti, &ti_name, &tl, &tl_name)?;
-    let test_images = idx::read_idx_file(dir, "t10k-images-idx3-ubyte")?;
-    let test_labels = idx::read_idx_file(dir, "t10k-labels-idx1-ubyte")?;
+    let train_images = need("train-images-idx3-ubyte")?;
+    let train_name = train_images.1.clone();
+    let (train, shape) = load_pair(train_images, need("train-labels-idx1-ubyte")?)?;
+    let test_images = idx::open_idx_file(dir, "t10k-images-idx3-ubyte")?;
+    let test_labels = idx::open_idx_file(dir, "t10k-labels-idx1-ubyte")?;
     let (train, val) = match (test_images, test_labels) {
-        (Some((vi, vi_name)), Some((vl, vl_name))) => {
-            let (val, val_shape) = load_pair(&vi, &vi_name, &vl, &vl_name)?;
+        (Some(vi), Some(vl)) => {
+            let vi_name = vi.1.clone();
+            let (val, val_shape) = load_pair(vi, vl)?;
             if val_shape != shape {
-                bail!("{vi_name}: images are {val_shape} but the training images ({ti_name}) are {shape}");
+                bail!("{vi_name}: images are {val_shape} but the training images ({train_name}) are {shape}");
             }
             (train, val)
         }

@@ -105,8 +105,14 @@ pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, l
     encoder.copy_buffer_to_buffer(buffer, (offset * size) as u64, &staging, 0, bytes);
     gpu.queue.submit([encoder.finish()]);
     let slice = staging.slice(..bytes);
-    slice.map_async(wgpu::MapMode::Read, |_| {});
-    gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU failed (device lost?)");
+    let mapped = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let result = mapped.clone();
+    slice.map_async(wgpu::MapMode::Read, move |r| *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(r));
+    wait(gpu);
+    // The callback has run inside the poll; a failed map means the device went away.
+    if let Some(Err(e)) = mapped.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
+    }
     let out =
         bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
     staging.unmap();
@@ -117,7 +123,9 @@ pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
     read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
 }
 
-/// Blocks until every submitted command has run (for timing).
+/// Blocks until every submitted command has run; a lost device stops the program (faults.rs).
 pub fn wait(gpu: &Gpu) {
-    gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU failed (device lost?)");
+    if let Err(e) = gpu.device.poll(wgpu::PollType::wait_indefinitely()) {
+        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
+    }
 }

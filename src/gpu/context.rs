@@ -32,6 +32,9 @@ pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// Workgroups in one row of a 1-D kernel's grid: the device's limit per dimension, or fewer
+    /// (WGVAE_GRID_X, or a test) so that small launches exercise the rows of grid_1d.
+    pub grid_x: u32,
 }
 
 pub const NO_ADAPTER_HINT: &str = "no GPU adapter found. On Linux without a GPU install Mesa's software \
@@ -47,6 +50,12 @@ fn instance(backend: Option<Backend>) -> wgpu::Instance {
         #[cfg(target_arch = "x86_64")]
         if std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() && is_x86_feature_detected!("avx512f") {
             std::env::set_var("LP_NATIVE_VECTOR_WIDTH", "512");
+        }
+        // Mesa's device-select Vulkan layer reorders adapters for a display and, on a headless
+        // machine, prints "XDG_RUNTIME_DIR is invalid" twice while looking for one. wgvae ranks
+        // adapters itself (Gpu::open), so the layer has nothing to do.
+        if std::env::var_os("NODEVICE_SELECT").is_none() {
+            std::env::set_var("NODEVICE_SELECT", "1");
         }
     });
     wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -101,7 +110,28 @@ impl Gpu {
             ..Default::default()
         }))
         .with_context(|| format!("opening a device on adapter {:?}", info.name))?;
-        Ok(Gpu { device, queue, info })
+        super::faults::install(&device, &info.name);
+        let (needed, entry) = crate::shaders::MOST_STORAGE_BUFFERS;
+        let allowed = device.limits().max_storage_buffers_per_shader_stage;
+        if allowed < needed {
+            bail!(
+                "adapter {:?} allows {allowed} storage buffers per shader stage; wgvae's kernels bind up to {needed} \
+                 ({entry})",
+                info.name
+            );
+        }
+        let limit = device.limits().max_compute_workgroups_per_dimension;
+        let requested = std::env::var("WGVAE_GRID_X").ok().and_then(|v| v.parse::<u32>().ok());
+        let grid_x = requested.map_or(limit, |r| r.clamp(1, limit));
+        Ok(Gpu { device, queue, info, grid_x })
+    }
+
+    /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
+    /// common.wgsl): rows of grid_x workgroups, as many rows as it takes (at least one workgroup).
+    pub fn grid_1d(&self, n: usize) -> [u32; 3] {
+        let groups = n.div_ceil(64).max(1) as u64;
+        let x = groups.min(self.grid_x as u64);
+        [x as u32, groups.div_ceil(x) as u32, 1]
     }
 
     pub fn describe(&self) -> String {

@@ -29,9 +29,10 @@ pub fn bind_range(binding: u32, buffer: &wgpu::Buffer, first: usize, count: usiz
 }
 
 impl Kernel {
-    /// `launch` with the workgroups covering `n` invocations of a 1-D kernel.
+    /// `launch` with the workgroups covering `n` invocations of a 1-D kernel (Gpu::grid_1d).
     pub fn launch_over(&self, gpu: &Gpu, binds: &[Bind], n: usize) -> Launch {
-        self.launch(gpu, binds, self.entry.groups_for(n))
+        debug_assert_eq!(self.entry.workgroup_size()[0], 64, "{}: 1-D kernels have 64 lanes", self.name);
+        self.launch(gpu, binds, gpu.grid_1d(n))
     }
 
     /// Binds `binds` and fixes the workgroup count: the finished, replayable launch.

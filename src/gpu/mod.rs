@@ -1,6 +1,7 @@
 //! Everything that talks to wgpu: the device, the compute kernels and buffer helpers.
 pub mod buffers;
 pub mod context;
+pub mod faults;
 pub mod kernels;
 pub mod params;
 

@@ -81,10 +81,10 @@ impl SampleRows<'_> {
 
     /// The running mean of f moves towards this batch's mean (one invocation).
     pub fn score_baseline_update(&self, l: Launcher) -> Launch {
-        l.over(
+        l.grid(
             Entry::ScoreBaselineUpdate,
             &[bind(PARAMS, self.params), bind(LOG_W, self.log_w), bind(BASELINE, self.baseline)],
-            1,
+            [1, 1, 1],
         )
     }
 }

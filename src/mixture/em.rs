@@ -67,13 +67,6 @@ pub fn chunk_rows(spec: &Spec) -> usize {
     (CHUNK_BYTES / widest).clamp(1, MAX_GROUPS)
 }
 
-/// A 1-D kernel of 64-lane groups over `n` values, on a 2-D grid past 65,535 groups.
-fn grid_2d(n: usize) -> [u32; 3] {
-    let groups = n.div_ceil(MIXTURE_LANES as usize).max(1);
-    let x = groups.min(MAX_GROUPS);
-    [x as u32, groups.div_ceil(x) as u32, 1]
-}
-
 /// Refuses sizes the adapter cannot hold, before anything is allocated.
 pub fn check_limits(gpu: &Gpu, spec: &Spec) -> Result<()> {
     let max = gpu::max_binding_bytes(gpu) as usize;
@@ -222,7 +215,7 @@ impl SplitPasses {
                 e_and_statistics.extend(chunk_e_step.iter().cloned());
                 e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, x, logits));
                 let sum = [bind(PARAMS, &u), bind(STATS, stats), bind(TOTALS, totals)];
-                e_and_statistics.push(l.grid(Entry::MixtureAccumulate, &sum, grid_2d(spec.stats_len())));
+                e_and_statistics.push(l.over(Entry::MixtureAccumulate, &sum, spec.stats_len()));
             }
             e_step.extend(chunk_e_step);
         }

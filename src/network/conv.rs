@@ -10,9 +10,6 @@ use crate::gpu::{self, Kernels, Launch, Launcher};
 use crate::shaders::{conv, im2col, Entry};
 use conv::{AUX, DIMS, DST, SRC, WEIGHT};
 
-/// wgpu's default (and WebGPU's) limit on workgroups per grid dimension.
-const MAX_GROUPS_PER_DIMENSION: u32 = 65_535;
-
 /// The kernel families that compute a convolution layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
@@ -99,16 +96,7 @@ pub fn gemm_sizes(layer: &Layer, rows: usize) -> Option<(u64, usize)> {
     Some(((patch_rows(&view) * patch.n_in * 4) as u64, patch_rows(&view)))
 }
 
-/// Workgroups for `n` invocations of a 1-D kernel, as (min(g, 65535), ceil(g / 65535), 1): the
-/// kernels of conv.wgsl and im2col.wgsl number their invocations across the grid's rows.
-fn grid_2d(entry: Entry, n: usize) -> [u32; 3] {
-    let groups = (n as u32).div_ceil(entry.workgroup_size()[0]).max(1);
-    let x = groups.min(MAX_GROUPS_PER_DIMENSION);
-    [x, groups.div_ceil(x), 1]
-}
-
-/// An im2col.wgsl entry over `n` values (aux for those that read it), on a 2-D grid past 65,535
-/// workgroups.
+/// An im2col.wgsl entry over `n` values (aux for those that read it), a 1-D kernel.
 fn data_move(
     l: Launcher,
     entry: Entry,
@@ -118,7 +106,7 @@ fn data_move(
 ) -> Launch {
     let mut binds = vec![bind(im2col::DIMS, dims), bind(im2col::SRC, src), bind(im2col::DST, dst)];
     binds.extend(aux.map(|aux| Bind { binding: im2col::AUX, ..aux }));
-    l.grid(entry, &binds, grid_2d(entry, n))
+    l.over(entry, &binds, n)
 }
 
 fn scratch(l: Launcher, label: &str, floats: usize) -> wgpu::Buffer {
@@ -151,7 +139,7 @@ pub fn forward(
     if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
         let entry = if is_transposed(layer) { Entry::ConvTranspose2dForward } else { Entry::Conv2dForward };
         let binds = [bind(DIMS, &u), bind(SRC, input), weight, bias, bind(DST, output)];
-        return vec![l.grid(entry, &binds, grid_2d(entry, rows * layer.n_out)).with_flops(flops(layer, rows))];
+        return vec![l.over(entry, &binds, rows * layer.n_out).with_flops(flops(layer, rows))];
     }
     let view = conv_view(conv_dims(c, rows, false), is_transposed(layer));
     let view_u = l.uniform("conv view", &view);
@@ -196,11 +184,7 @@ pub fn backward(
     // Both variants: db = dy summed over images and positions.
     let bias = grads.map(|grads| {
         let d_bias = bind_range(DST, grads, layer.bias_at, layer.bias_len());
-        l.grid(
-            Entry::ConvBackwardBias,
-            &[bind(DIMS, &u), bind(SRC, d_output), d_bias],
-            grid_2d(Entry::ConvBackwardBias, layer.bias_len()),
-        )
+        l.over(Entry::ConvBackwardBias, &[bind(DIMS, &u), bind(SRC, d_output), d_bias], layer.bias_len())
     });
     let mut launches = Vec::new();
     if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
@@ -210,16 +194,12 @@ pub fn backward(
         };
         if let Some(d_input) = d_input {
             let binds = [bind(DIMS, &u), bind(SRC, d_output), weight, bind(AUX, input), bind(DST, d_input)];
-            launches.push(
-                l.grid(input_entry, &binds, grid_2d(input_entry, rows * layer.n_in)).with_flops(flops(layer, rows)),
-            );
+            launches.push(l.over(input_entry, &binds, rows * layer.n_in).with_flops(flops(layer, rows)));
         }
         if let Some(grads) = grads {
             let d_weight = bind_range(DST, grads, layer.weight_at, layer.weight_len());
             let binds = [bind(DIMS, &u), bind(SRC, d_output), bind(AUX, input), d_weight];
-            launches.push(
-                l.grid(weight_entry, &binds, grid_2d(weight_entry, layer.weight_len())).with_flops(flops(layer, rows)),
-            );
+            launches.push(l.over(weight_entry, &binds, layer.weight_len()).with_flops(flops(layer, rows)));
         }
         launches.extend(bias);
         return launches;

@@ -97,20 +97,46 @@ pub fn weighted_kl_objective(mulv: &[f32], batch: usize, latent: usize, weight: 
         * weight as f64
 }
 
-/// Adds d weighted_kl_objective / d mulv to dmulv; `weight` = kl_weight(..) x sample_scale.
+/// Adds d weighted_kl_objective / d mulv to dmulv; `weight` = kl_weight(..) x sample_scale. With
+/// free bits this is free_bits_gate then gaussian_kl_backward_gated, as the trainer launches them.
 pub fn gaussian_kl_backward(mulv: &[f32], dmulv: &mut [f32], batch: usize, latent: usize, weight: f32, free_bits: f32) {
-    for j in 0..latent {
-        if free_bits > 0.0 {
+    let gate = match free_bits > 0.0 {
+        true => free_bits_gate(mulv, batch, latent, free_bits),
+        false => vec![1.0; latent],
+    };
+    gaussian_kl_backward_gated(mulv, dmulv, &gate, batch, latent, weight);
+}
+
+/// gate [latent]: 0 where dimension j's mean KL over the batch is below free_bits, else 1.
+pub fn free_bits_gate(mulv: &[f32], batch: usize, latent: usize, free_bits: f32) -> Vec<f32> {
+    (0..latent)
+        .map(|j| {
             let mean: f32 = (0..batch).map(|b| kl_term(mulv, latent, b, j)).sum::<f32>() / batch as f32;
             if mean < free_bits {
-                continue;
+                0.0
+            } else {
+                1.0
             }
-        }
+        })
+        .collect()
+}
+
+/// The KL's gradient, dimension j's times gate[j], added to dmulv.
+pub fn gaussian_kl_backward_gated(
+    mulv: &[f32],
+    dmulv: &mut [f32],
+    gate: &[f32],
+    batch: usize,
+    latent: usize,
+    weight: f32,
+) {
+    for j in 0..latent {
+        let w = weight * gate[j];
         for b in 0..batch {
             let mu_at = b * 2 * latent + j;
             let lv_at = mu_at + latent;
-            dmulv[mu_at] += weight * mulv[mu_at];
-            dmulv[lv_at] += weight * 0.5 * (mulv[lv_at].exp() - 1.0);
+            dmulv[mu_at] += w * mulv[mu_at];
+            dmulv[lv_at] += w * 0.5 * (mulv[lv_at].exp() - 1.0);
         }
     }
 }

@@ -29,7 +29,8 @@ pub struct LatentHead {
     batch: usize,
     samples: usize,
     latent: usize,
-    classes: usize, // the class block's columns
+    classes: usize,  // the class block's columns
+    free_bits: bool, // whether the KL's gradient is gated by free bits (free_bits_gate)
 }
 
 impl LatentHead {
@@ -75,7 +76,8 @@ impl LatentHead {
         };
         let (train, eval) = (uniforms(STREAM_TRAIN_EPS), uniforms(STREAM_EVAL_EPS));
         let classes = model.arch.class_block();
-        LatentHead { kind, train, eval, rows, batch, samples, latent, classes }
+        let free_bits = s.objective.free_bits > 0.0;
+        LatentHead { kind, train, eval, rows, batch, samples, latent, classes, free_bits }
     }
 
     fn gaussian<'a>(&self, b: &'a Buffers) -> GaussianRows<'a> {
@@ -157,7 +159,9 @@ impl LatentHead {
             }
             _ => {
                 let q = self.gaussian(b);
-                vec![q.reparam_backward(l, &self.train), q.kl_backward(l, &self.train)]
+                let mut launches = vec![q.reparam_backward(l, &self.train)];
+                launches.extend(q.kl_backward(l, &self.train, self.free_bits));
+                launches
             }
         }
     }

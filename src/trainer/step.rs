@@ -200,7 +200,9 @@ impl Parts<'_> {
         launches.extend(self.decoder_forward());
         launches.push(self.rec_backward(train_loss));
         launches.extend(self.decoder_backward(true)); // (the decoder's gradients are overwritten later)
-        launches.extend([q.reparam_backward(l, &u), q.kl_backward(l, &u), self.table(split, Some(i))]);
+        launches.push(q.reparam_backward(l, &u));
+        launches.extend(q.kl_backward(l, &u, false));
+        launches.push(self.table(split, Some(i)));
         launches
     }
 }

@@ -116,11 +116,6 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
 
 #[test]
 fn python_should_load_the_checkpoint_and_reproduce_the_decoder() {
-    let check = Command::new("python3").args(["-c", "import numpy, safetensors"]).output();
-    assert!(
-        check.as_ref().is_ok_and(|o| o.status.success()),
-        "this test needs python3 with numpy and safetensors: `pip install numpy safetensors` (.ci/run installs them)"
-    );
     let session = open(trained());
     let z: Vec<f32> = (0..37 * 2).map(|i| ((i * 7919) % 101) as f32 / 25.0 - 2.0).collect();
     let probs = session.trainer.decode(&session.gpu, &z);
@@ -129,7 +124,10 @@ fn python_should_load_the_checkpoint_and_reproduce_the_decoder() {
     std::fs::write(&zf, bytemuck::cast_slice::<f32, u8>(&z)).expect("write z");
     std::fs::write(&pf, bytemuck::cast_slice::<f32, u8>(&probs)).expect("write probs");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checkpoint_interop.py");
-    let o = Command::new("python3").args([s(&script), s(trained()), s(&zf), s(&pf)]).output().expect("python3");
+    let o = Command::new(super::python::python())
+        .args([s(&script), s(trained()), s(&zf), s(&pf)])
+        .output()
+        .expect("python3");
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
 }
 

@@ -6,8 +6,12 @@ use std::process::{Command, Output};
 mod checkpoints;
 mod conv;
 mod demos;
+mod disk_full;
+mod fuzz;
 mod images;
+mod malformed;
 mod objectives;
+mod python;
 
 pub fn wgvae(args: &[&str]) -> Output {
     // Decoded image caches go to a test folder, not the user's ~/.cache.
@@ -144,6 +148,7 @@ fn bad_idx_files_should_be_rejected_naming_the_file_and_the_problem() {
 
     write_idx_labels(&labels, 300);
     std::fs::write(d.join("t10k-images-idx3-ubyte.gz"), b"\x1f\x8bnot really gzip").expect("write");
+    write_idx_labels(&d.join("t10k-labels-idx1-ubyte"), 50);
     assert_fails_with(&["train", "--data", data, "--out", out], &["t10k-images-idx3-ubyte.gz", "gzip"]);
     assert!(!Path::new(out).join("metrics.csv").exists(), "no output for a run that never started");
 }

@@ -70,16 +70,27 @@ fn gaussian_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() 
     for (beta, warmup, fb, scale) in [(1.0, 0, 0.0, 1.0), (0.5, 20, 0.0, 1.0), (2.0, 0, free_bits, 0.25)] {
         let (p, mb, db) = (latent_params_with(B, beta, warmup, fb, scale), storage(&mulv), storage(&start));
         let cb = gpu::storage_with(&gpu().0, "c", &[counters(7, 0)]);
-        run(gpu().1.get(Entry::GaussianKlBackward).launch_over(
-            &gpu().0,
-            &[
+        let gate = storage(&[0.5; LATENT]);
+        let mut binds = vec![
+            bind(shaders::latent::PARAMS, &p),
+            bind(shaders::latent::COUNTERS, &cb),
+            bind(shaders::latent::MULV, &mb),
+            bind(shaders::latent::DMULV, &db),
+        ];
+        if fb > 0.0 {
+            // Free bits: the gate per dimension first, then the gated gradient (as the trainer runs them).
+            let gate_binds = [
                 bind(shaders::latent::PARAMS, &p),
-                bind(shaders::latent::COUNTERS, &cb),
                 bind(shaders::latent::MULV, &mb),
-                bind(shaders::latent::DMULV, &db),
-            ],
-            B * LATENT,
-        ));
+                bind(shaders::latent::GATE, &gate),
+            ];
+            run(gpu().1.get(Entry::FreeBitsGate).launch_over(&gpu().0, &gate_binds, LATENT));
+            assert_eq!(read(&gate, LATENT), r::free_bits_gate(&mulv, B, LATENT, fb), "free_bits_gate");
+            binds.push(bind(shaders::latent::GATE, &gate));
+            run(gpu().1.get(Entry::GaussianKlBackwardGated).launch_over(&gpu().0, &binds, B * LATENT));
+        } else {
+            run(gpu().1.get(Entry::GaussianKlBackward).launch_over(&gpu().0, &binds, B * LATENT));
+        }
         let mut want = start.clone();
         r::gaussian_kl_backward(&mulv, &mut want, B, LATENT, r::kl_weight(beta, warmup, 7) * scale, fb);
         assert_close(
