@@ -50,7 +50,12 @@ fn params(baseline: u32, beta: f32, warmup_steps: u32) -> wgpu::Buffer {
 fn launch(entry: Entry, p: &wgpu::Buffer, binds: &[(u32, &wgpu::Buffer)], invocations: usize) {
     let mut all = vec![bind(shaders::samples::PARAMS, p)];
     all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
-    run(gpu().1.get(entry).launch_over(&gpu().0, &all, invocations));
+    let kernel = gpu().1.get(entry);
+    // A one-invocation kernel (workgroup size 1) runs as one workgroup; the others are 1-D grids.
+    run(match entry.workgroup_size()[0] {
+        1 => kernel.launch(&gpu().0, &all, [1, 1, 1]),
+        _ => kernel.launch_over(&gpu().0, &all, invocations),
+    });
 }
 
 #[test]
