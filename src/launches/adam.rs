@@ -25,18 +25,17 @@ pub fn adam_step(
         pad: [0; 3],
     };
     let u = l.uniform("adam params", &p);
-    use adam::{COUNTERS, GRADS, M, PARAMS, V, WEIGHTS};
+    // Four parameters per invocation where the count allows (adam.wgsl says why).
+    use adam::{COUNTERS, GRADS, GRADS4, M, M4, PARAMS, V, V4, WEIGHTS, WEIGHTS4};
+    let (entry, binds, invocations) = match count % 4 {
+        0 => (Entry::AdamStepVec4, [GRADS4, WEIGHTS4, M4, V4], count / 4),
+        _ => (Entry::AdamStep, [GRADS, WEIGHTS, M, V], count),
+    };
+    let [g, w, m_at, v_at] = binds;
     l.over(
-        Entry::AdamStep,
-        &[
-            bind(PARAMS, &u),
-            bind(COUNTERS, counters),
-            bind(GRADS, grads),
-            bind(WEIGHTS, weights),
-            bind(M, m),
-            bind(V, v),
-        ],
-        count,
+        entry,
+        &[bind(PARAMS, &u), bind(COUNTERS, counters), bind(g, grads), bind(w, weights), bind(m_at, m), bind(v_at, v)],
+        invocations,
     )
 }
 

@@ -258,6 +258,11 @@ pub fn adam_step(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32
     }
 }
 
+/// adam_step four parameters at a time: the same update (weights.len() a multiple of 4).
+pub fn adam_step_vec4(grads: &[f32], weights: &mut [f32], m: &mut [f32], v: &mut [f32], step: u32, cfg: &AdamConfig) {
+    adam_step(grads, weights, m, v, step, cfg)
+}
+
 // ---- shaders/data.wgsl ----
 
 /// x [batch, pixels]'s rows whose image lies in the shard (first image, images) of the dataset,

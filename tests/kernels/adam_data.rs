@@ -2,38 +2,27 @@
 use crate::common::*;
 
 #[test]
-fn adam_step_should_match_reference() {
-    let n = 1000;
-    let (g, w0, m0) = (random(n, 23, 1.0), random(n, 24, 1.0), random(n, 25, 0.1));
-    let v0: Vec<f32> = random(n, 26, 0.1).iter().map(|v| v * v).collect();
-    let cfg = wgvae::config::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let p = uniform(&AdamParams {
-        count: n as u32,
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.eps,
-        pad: [0; 3],
-    });
-    let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
-    let (gb, wb, mb, vb) = (storage(&g), storage(&w0), storage(&m0), storage(&v0));
-    run(gpu().1.get(Entry::AdamStep).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::adam::PARAMS, &p),
-            bind(shaders::adam::COUNTERS, &cb),
-            bind(shaders::adam::GRADS, &gb),
-            bind(shaders::adam::WEIGHTS, &wb),
-            bind(shaders::adam::M, &mb),
-            bind(shaders::adam::V, &vb),
-        ],
-        n,
-    ));
-    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
-    r::adam_step(&g, &mut w, &mut m, &mut v, 4, &cfg);
-    assert_close("adam_step weights", &read(&wb, n), &w, 1e-6);
-    assert_close("adam_step m", &read(&mb, n), &m, 1e-6);
-    assert_close("adam_step v", &read(&vb, n), &v, 1e-6);
+fn adam_step_should_match_reference_in_both_variants() {
+    // 1,000 parameters take adam_step_vec4 (four per invocation), 998 the scalar adam_step.
+    for (n, entry) in [(1000, "adam_step_vec4"), (998, "adam_step")] {
+        let (g, w0, m0) = (random(n, 23, 1.0), random(n, 24, 1.0), random(n, 25, 0.1));
+        let v0: Vec<f32> = random(n, 26, 0.1).iter().map(|v| v * v).collect();
+        let cfg = wgvae::config::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
+        let (gb, wb, mb, vb) = (storage(&g), storage(&w0), storage(&m0), storage(&v0));
+        let l = gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 };
+        let launch = wgvae::launches::adam_step(l, &cfg, &cb, (&gb, &wb), (&mb, &vb), n);
+        assert_eq!(launch.name, entry, "the variant for {n} parameters");
+        run(launch);
+        let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+        match n % 4 {
+            0 => r::adam_step_vec4(&g, &mut w, &mut m, &mut v, 4, &cfg),
+            _ => r::adam_step(&g, &mut w, &mut m, &mut v, 4, &cfg),
+        }
+        assert_close(&format!("{entry} weights"), &read(&wb, n), &w, 1e-6);
+        assert_close(&format!("{entry} m"), &read(&mb, n), &m, 1e-6);
+        assert_close(&format!("{entry} v"), &read(&vb, n), &v, 1e-6);
+    }
 }
 
 #[test]
