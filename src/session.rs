@@ -6,7 +6,6 @@ use anyhow::{bail, Result};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
-use crate::gpu::kernels::KernelFamily;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
 use crate::network::conv::{self, ConvVariant};
@@ -134,7 +133,7 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
     // On CPU adapters a convolution copies its patches into rows (network/conv.rs): one buffer of
     // them per layer, and as many matrix rows as images x positions. (The importance sampler
     // sizes its chunks to fit: importance::chunk_rows.)
-    if ConvVariant::choose_for(KernelFamily::of(gpu)) == ConvVariant::Gemm {
+    if ConvVariant::choose_for(gpu.family) == ConvVariant::Gemm {
         let rows = config.batch * config.samples;
         for layer in model.layers() {
             let Some((bytes, patch_rows)) = conv::gemm_sizes(layer, rows) else { continue };
@@ -153,7 +152,7 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
 
 /// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
 pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
-    let gpu = Gpu::open(device.backend, device.adapter.as_deref())?;
+    let gpu = Gpu::open(device)?;
     check_limits(&gpu, &config, &Model::new(config.architecture()))?;
     let model = Model::new(config.architecture());
     let settings = config.train_settings(data.train.len() / config.batch);

@@ -21,6 +21,13 @@ loads strictly (`--checkpoint` with `--arch conv`).
 loads a wgvae checkpoint into the same model with `load_state_dict(safetensors.torch.load_file(...))`
 and evaluates it on the validation split instead: the negative ELBO and the importance-sampled
 -log p(x) for each K, to set beside `wgvae eval`.
+    python3 tests/pytorch_vae.py --device cuda --compile --data /usr/share/datasets/fashion-mnist --epochs 3
+
+trains on a GPU (eager, or with `--compile`: torch.compile), on an IDX folder as `wgvae train
+--data DIR` reads it (t10k-* as validation when present, else every tenth image), with `--batch`
+and `--hidden` as wgvae's flags: the speed comparison of ../shared/gpu.md. Batches are gathered on
+the device and the loss totals stay there until the epoch ends, as in wgvae, so the seconds per
+epoch measure training and not per-step host synchronisation.
 Not run by `cargo test`; it is the harness behind the comparisons in the README.
 """
 import argparse, gzip, time
@@ -34,18 +41,38 @@ from torch.nn import functional as F
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-def load():
-    raw = gzip.open(ASSETS / "train-images-idx3-ubyte.gz").read()
-    images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255.0
+def read_idx_images(folder, stem):
+    """Images [n, pixels] in [0, 1] from folder/stem or folder/stem.gz, or None when neither exists."""
+    for path, opener in ((folder / stem, open), (folder / (stem + ".gz"), gzip.open)):
+        if path.exists():
+            with opener(path, "rb") as f:
+                raw = f.read()
+            dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3])]
+            offset = 4 + 4 * len(dims)
+            pixels = int(np.prod(dims[1:]))
+            return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(-1, pixels).astype(np.float32) / 255.0
+    return None
+
+
+def load(data=None):
+    """(train, validation) as wgvae splits them: the embedded set (or an IDX folder without t10k-*)
+    by index % 10 == 9, else t10k-* as validation."""
+    folder = Path(data) if data else ASSETS
+    images = read_idx_images(folder, "train-images-idx3-ubyte")
+    if images is None:
+        raise SystemExit(f"{folder}: no train-images-idx3-ubyte(.gz)")
+    test = read_idx_images(folder, "t10k-images-idx3-ubyte") if data else None
+    if test is not None:
+        return torch.from_numpy(images.copy()), torch.from_numpy(test.copy())
     val = np.arange(len(images)) % 10 == 9
     return torch.from_numpy(images[~val].copy()), torch.from_numpy(images[val].copy())
 
 
 class VAE(nn.Module):  # pytorch/examples vae/main.py
-    def __init__(self):
+    def __init__(self, hidden=400, latent=20, pixels=784):
         super().__init__()
-        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+        self.fc1, self.fc21, self.fc22 = nn.Linear(pixels, hidden), nn.Linear(hidden, latent), nn.Linear(hidden, latent)
+        self.fc3, self.fc4 = nn.Linear(latent, hidden), nn.Linear(hidden, pixels)
 
     def forward(self, x):
         h = F.relu(self.fc1(x))
@@ -86,8 +113,8 @@ class ConvVAE(nn.Module):  # wgvae --arch conv (model.rs conv_paths)
         return torch.sigmoid(self.logits(z)), mu, logvar
 
 
-def make_model(a):
-    return ConvVAE(a.conv_channels) if a.arch == "conv" else VAE()
+def make_model(a, pixels=784):
+    return ConvVAE(a.conv_channels) if a.arch == "conv" else VAE(a.hidden, 20, pixels)
 
 
 def encode(model, x):
@@ -150,6 +177,11 @@ def main():
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=400)
+    p.add_argument("--data", help="an IDX folder, as `wgvae train --data` [default: the embedded set]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--checkpoint", help="evaluate this wgvae model.safetensors instead of training")
     p.add_argument("--iw-samples", type=int, nargs="+", default=[1, 100, 1000])
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
@@ -158,26 +190,37 @@ def main():
     torch.set_num_threads(a.threads)
     if a.checkpoint:
         return evaluate_checkpoint(a)
+    device = torch.device(a.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch.cuda.is_available() is False")
     torch.manual_seed(a.seed)
-    train, val = load()
-    model = make_model(a)
+    train, val = load(a.data)
+    train, val = train.to(device), val.to(device)
+    model = make_model(a, train.shape[1]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch = 128
+    step_model = torch.compile(model) if a.compile else model
+    batch = a.batch
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"# torch {torch.__version__} on {name}, {'compiled' if a.compile else 'eager'}, batch {batch}, "
+          f"hidden {a.hidden}, {len(train)} train / {len(val)} validation images", flush=True)
     print("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second")
     for epoch in range(1, a.epochs + 1):
         model.train()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         started = time.perf_counter()
-        order = torch.randperm(len(train))
+        order = torch.randperm(len(train), device=device)
         steps = len(train) // batch
-        tr = tk = 0.0
+        totals = torch.zeros(2, device=device)
         for s in range(steps):
             x = train[order[s * batch:(s + 1) * batch]]
-            recon, mu, logvar = model(x)
+            recon, mu, logvar = step_model(x)
             rec, kl = loss_terms(recon, x, mu, logvar)
             opt.zero_grad()
             (rec + kl).backward()
             opt.step()
-            tr, tk = tr + rec.item(), tk + kl.item()
+            totals += torch.stack([rec.detach(), kl.detach()])
+        tr, tk = totals.tolist()  # waits for the epoch's last step
         seconds = time.perf_counter() - started
         n = steps * batch
         model.eval()

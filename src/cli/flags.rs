@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::ArchChoice;
 use crate::data::Binarize;
 use crate::data::{Builtin, ColorMode};
-use crate::gpu::Backend;
+use crate::gpu::{Backend, KernelChoice};
 use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
 
@@ -73,6 +73,10 @@ pub struct DeviceArgs {
     /// Use the adapter whose name contains this text (case-insensitive); see `wgvae devices`.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Kernel family: `auto` picks by the adapter's type (CPU adapters such as lavapipe take `cpu`,
+    /// real GPUs `gpu`: workgroup-memory tiles).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: KernelChoice,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -256,6 +260,15 @@ pub struct BenchArgs {
     /// Also list every launch of the step in order, with its workgroup grid and time.
     #[arg(long)]
     pub each_launch: bool,
+    /// Time each of these batches (with every --sweep-hidden), e.g. --sweep-batch 128 512 2048.
+    #[arg(long, num_args = 1..)]
+    pub sweep_batch: Vec<usize>,
+    /// Time a one-hidden-layer model of each of these widths, e.g. --sweep-hidden 400 1024.
+    #[arg(long, num_args = 1..)]
+    pub sweep_hidden: Vec<usize>,
+    /// Print the results as JSON on stdout (the tables go to stderr).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]

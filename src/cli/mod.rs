@@ -99,7 +99,7 @@ impl ModelArgs {
 
 impl DeviceArgs {
     fn choice(&self) -> DeviceChoice {
-        DeviceChoice { backend: self.backend, adapter: self.adapter.clone() }
+        DeviceChoice { backend: self.backend, adapter: self.adapter.clone(), kernels: self.kernels }
     }
 }
 
@@ -237,6 +237,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 steps: a.steps,
                 kernel_reps: a.kernel_reps,
                 each: a.each_launch,
+                sweep_batch: a.sweep_batch,
+                sweep_hidden: a.sweep_hidden,
+                json: a.json,
                 device: a.device.choice(),
             })
         }

@@ -80,7 +80,7 @@ fn open_gpu(args: &EvalOptions) -> Result<(Gpu, Kernels)> {
     if vae_flags {
         eprintln!("note: --iw-samples, --proposal and --out are a VAE checkpoint's; this file needs none of them");
     }
-    let gpu = Gpu::open(args.from.device.backend, args.from.device.adapter.as_deref())?;
+    let gpu = Gpu::open(&args.from.device)?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     Ok((gpu, kernels))

@@ -140,7 +140,7 @@ pub fn gradvar(args: &GradvarOptions) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or(default_out);
     std::fs::create_dir_all(&out).map_err(|e| anyhow!("--out {}: cannot create it ({e})", out.display()))?;
-    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
+    let gpu = Gpu::open(&args.device)?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     println!(

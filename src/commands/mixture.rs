@@ -48,7 +48,7 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| super::timestamped_run_dir("mixture"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = RunLock::acquire(&out)?;
-    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
+    let gpu = Gpu::open(&args.device)?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     println!(

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod draws;
+mod epoch_writer;
 pub mod eval;
 pub mod eval_density;
 pub mod gradvar;

@@ -62,7 +62,7 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| super::timestamped_run_dir("nce"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = RunLock::acquire(&out)?;
-    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
+    let gpu = Gpu::open(&args.device)?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     let family = mixture.spec.family;

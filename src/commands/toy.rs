@@ -29,7 +29,7 @@ pub fn toy(args: &ToyOptions) -> Result<()> {
         bail!("--samples {}: a variance needs at least 2 draws", args.samples);
     }
     let out = args.out.clone().unwrap_or_else(|| super::timestamped_run_dir("toy"));
-    let gpu = Gpu::open(args.device.backend, args.device.adapter.as_deref())?;
+    let gpu = Gpu::open(&args.device)?;
     let kernels = Kernels::new(&gpu);
     println!("adapter: {}", gpu.describe());
     let (p, theta0) = (args.problem, args.theta as f64);

@@ -1,4 +1,5 @@
 //! The `train` command: epochs of GPU training steps, a validation pass, pictures and metrics.
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,13 +10,13 @@ use crate::commands::draws::{epoch_order, prior_draws};
 use crate::commands::interrupt::{self, Interrupted};
 use crate::config::RunConfig;
 use crate::data::Dataset;
-use crate::gpu::params::{LossTotals, NO_BAD_STEP};
-use crate::gpu::{DeviceChoice, Gpu};
+use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
+use crate::gpu::DeviceChoice;
 use crate::images::write_grid;
 use crate::images::write_reconstructions;
 use crate::run_lock::RunLock;
 use crate::session::{self, Session};
-use crate::trainer::GpuTrainer;
+use crate::trainer::{GpuTrainer, Tick};
 
 /// Steps per submission: the host reads the running loss once per tick, never per step.
 pub const TICK_STEPS: usize = 25;
@@ -197,6 +198,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         )
     });
     let mut global_step = start.optimizer_step;
+    let mut writer = super::epoch_writer::EpochWriter::new();
     for epoch in start.epochs_done + 1..=config.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64);
         bar.set_style(
@@ -216,24 +218,36 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         }
         let first_step = done;
         let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
+        // Up to two ticks in flight: the next is submitted before the last one is read, so the GPU
+        // runs while the host reads. Each carries the step counts it ends at.
+        let mut in_flight: VecDeque<(Tick, usize, u32)> = VecDeque::new();
+        let (mut submitted, mut global_submitted) = (done, global_step);
         while done < steps {
-            let mut n = TICK_STEPS.min(steps - done);
-            if let Some(at) = stop_at {
-                n = n.min(at.saturating_sub(global_step) as usize).max(1);
+            while in_flight.len() < 2 && submitted < steps && !interrupt::stop_requested() {
+                let mut n = TICK_STEPS.min(steps - submitted);
+                if let Some(at) = stop_at {
+                    n = n.min(at.saturating_sub(global_submitted) as usize).max(1);
+                }
+                (submitted, global_submitted) = (submitted + n, global_submitted + n as u32);
+                in_flight.push_back((trainer.submit_tick(gpu, n), submitted, global_submitted));
+                if stop_at.is_some_and(|at| global_submitted >= at) {
+                    interrupt::request_stop();
+                }
             }
-            trainer.train_steps(gpu, n);
-            done += n;
-            global_step += n as u32;
-            train_totals = trainer.totals(gpu);
-            check_finite(trainer, gpu, epoch)?;
-            bar.set_position(done as u64);
-            bar.set_message(format!("loss {:.2}", mean(&train_totals).0));
-            if stop_at.is_some_and(|at| global_step >= at) {
-                interrupt::request_stop();
+            if let Some((tick, steps_done, global)) = in_flight.pop_front() {
+                let counters;
+                (train_totals, counters) = trainer.read_tick(gpu, tick);
+                (done, global_step) = (steps_done, global);
+                check_finite(trainer, &counters, epoch)?;
+                bar.set_position(done as u64);
+                bar.set_message(format!("loss {:.2}", mean(&train_totals).0));
             }
-            if interrupt::stop_requested() && done < steps {
+            // Stopping: once the submitted ticks are read, the checkpoint holds every step run.
+            if interrupt::stop_requested() && in_flight.is_empty() && done < steps {
                 bar.finish_and_clear();
-                write_checkpoint(&session, &out, &history, epoch - 1, done, train_totals)?;
+                writer.finish()?; // the last epoch's files first
+                let ck = checkpoint_now(&session, &history, epoch - 1, done, train_totals);
+                checkpoint::save(&out, &ck, &trainer.model)?;
                 return Err(Interrupted(format!(
                     "interrupted at epoch {epoch}, step {done} of {steps}; checkpoint written. Continue with: \
                      wgvae train --resume {}",
@@ -268,28 +282,38 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             seconds,
             images_per_second: ips,
         });
-        write_metrics(&out.join("metrics.csv"), &history)?;
-        crate::curves::draw(&out.join("curves.png"), &history, &data.name)?;
-
+        // Everything the epoch's files need is read from the GPU here; the writer thread encodes
+        // and syncs them while the next epoch trains.
         // Prior samples: 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y).
         let (samples, count) = if config.classes > 0 {
             (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0), 8 * config.classes)
         } else {
             (trainer.decode(gpu, &prior), 64)
         };
-        write_grid(&out.join(format!("samples_epoch{epoch:03}.png")), &samples, count, data.shape, 8)?;
-        if epoch == config.epochs {
-            write_grid(&out.join("samples.png"), &samples, count, data.shape, 8)?;
-        }
+        let last = epoch == config.epochs;
         // Reconstructions need an encoder.
-        if epoch == config.epochs && val_refiner.is_none() {
+        let reconstructions = (last && val_refiner.is_none()).then(|| {
             let n = 32.min(data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
-            let (x, probs) = trainer.reconstruct(gpu, &picks);
-            write_reconstructions(&out.join("reconstructions.png"), &x, &probs, n, data.shape)?;
-        }
-        write_checkpoint(&session, &out, &history, epoch, 0, LossTotals::default())?;
+            (trainer.reconstruct(gpu, &picks), n)
+        });
+        let ck = checkpoint_now(&session, &history, epoch, 0, LossTotals::default());
+        let (dir, history_now, title, shape, model) =
+            (out.clone(), history.clone(), data.name.clone(), data.shape, trainer.model.clone());
+        writer.write(move || {
+            write_metrics(&dir.join("metrics.csv"), &history_now)?;
+            crate::curves::draw(&dir.join("curves.png"), &history_now, &title)?;
+            write_grid(&dir.join(format!("samples_epoch{epoch:03}.png")), &samples, count, shape, 8)?;
+            if last {
+                write_grid(&dir.join("samples.png"), &samples, count, shape, 8)?;
+            }
+            if let Some(((x, probs), n)) = reconstructions {
+                write_reconstructions(&dir.join("reconstructions.png"), &x, &probs, n, shape)?;
+            }
+            checkpoint::save(&dir, &ck, &model)
+        })?;
         if interrupt::stop_requested() && epoch < config.epochs {
+            writer.finish()?;
             return Err(Interrupted(format!(
                 "interrupted after epoch {epoch}; checkpoint written. Continue with: wgvae train --resume {}",
                 out.display()
@@ -297,6 +321,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             .into());
         }
     }
+    writer.finish()?;
     if let Some(mib) = peak_rss_mib() {
         println!("peak resident memory: {mib:.0} MiB");
     }
@@ -304,15 +329,15 @@ pub fn train(args: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// Saves the run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one.
-fn write_checkpoint(
+/// The run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one, read
+/// from the GPU.
+fn checkpoint_now(
     session: &Session,
-    out: &Path,
     history: &[EpochMetrics],
     epochs_done: usize,
     step_in_epoch: usize,
     totals: LossTotals,
-) -> Result<()> {
+) -> Checkpoint {
     let Session { config, gpu, trainer, .. } = session;
     let (params, adam_m, adam_v) = trainer.read_training_state(gpu);
     let counters = trainer.counters(gpu);
@@ -332,9 +357,7 @@ fn write_checkpoint(
         history: history.to_vec(),
     };
     let table = trainer.read_table(gpu);
-    let ck =
-        Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table };
-    checkpoint::save(out, &ck, &trainer.model)
+    Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table }
 }
 
 /// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
@@ -358,8 +381,7 @@ fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     crate::files::write_atomic(path, csv.as_bytes())
 }
 
-fn check_finite(trainer: &GpuTrainer, gpu: &Gpu, epoch: usize) -> Result<()> {
-    let c = trainer.counters(gpu);
+fn check_finite(trainer: &GpuTrainer, c: &Counters, epoch: usize) -> Result<()> {
     if c.bad_step != NO_BAD_STEP {
         let in_epoch = c.bad_step as usize - (epoch - 1) * trainer.steps_per_epoch + 1;
         bail!(

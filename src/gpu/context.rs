@@ -1,6 +1,8 @@
 //! Getting an adapter and a device. Everything after this takes a `&Gpu`, so tests hand in theirs.
 use anyhow::{bail, Context, Result};
 
+use super::kernels::KernelFamily;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     Vulkan,
@@ -21,11 +23,23 @@ impl Backend {
     }
 }
 
-/// Which adapter to open: a graphics API (all by default) and a part of the adapter's name.
+/// Which adapter to open: a graphics API (all by default) and a part of the adapter's name; and
+/// which kernel family to run on it (by the adapter's type unless forced).
 #[derive(Clone, Debug, Default)]
 pub struct DeviceChoice {
     pub backend: Option<Backend>,
     pub adapter: Option<String>,
+    pub kernels: KernelChoice,
+}
+
+/// `--kernels`: the family the adapter's type picks, or one forced (to compare them on one
+/// adapter, or where the type misleads: a GPU that reports itself as Other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
 }
 
 pub struct Gpu {
@@ -35,6 +49,9 @@ pub struct Gpu {
     /// Workgroups in one row of a 1-D kernel's grid: the device's limit per dimension, or fewer
     /// (WGVAE_GRID_X, or a test) so that small launches exercise the rows of grid_1d.
     pub grid_x: u32,
+    /// The kernels the launch builders pick where the fast shapes differ between CPU and GPU
+    /// adapters; a test may change it before building `Kernels`.
+    pub family: KernelFamily,
 }
 
 pub const NO_ADAPTER_HINT: &str = "no GPU adapter found. On Linux without a GPU install Mesa's software \
@@ -71,9 +88,10 @@ pub fn list_adapters(backend: Option<Backend>) -> Vec<wgpu::AdapterInfo> {
 }
 
 impl Gpu {
-    /// Opens the adapter whose name contains `adapter_name` (case-insensitive), or the first one,
-    /// preferring real GPUs over software ones when no name is given.
-    pub fn open(backend: Option<Backend>, adapter_name: Option<&str>) -> Result<Gpu> {
+    /// Opens the adapter whose name contains `choice.adapter` (case-insensitive), or the first
+    /// one, preferring real GPUs over software ones when no name is given.
+    pub fn open(choice: &DeviceChoice) -> Result<Gpu> {
+        let (backend, adapter_name) = (choice.backend, choice.adapter.as_deref());
         let instance = instance(backend);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(Backend::flags(backend)));
         if adapters.is_empty() {
@@ -104,7 +122,8 @@ impl Gpu {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgvae"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps only time kernels in `bench`; nothing else depends on them.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
             required_limits: adapter.limits(),
             ..Default::default()
@@ -123,7 +142,12 @@ impl Gpu {
         let limit = device.limits().max_compute_workgroups_per_dimension;
         let requested = std::env::var("WGVAE_GRID_X").ok().and_then(|v| v.parse::<u32>().ok());
         let grid_x = requested.map_or(limit, |r| r.clamp(1, limit));
-        Ok(Gpu { device, queue, info, grid_x })
+        let family = match choice.kernels {
+            KernelChoice::Auto => KernelFamily::of(&info),
+            KernelChoice::Cpu => KernelFamily::Cpu,
+            KernelChoice::Gpu => KernelFamily::Gpu,
+        };
+        Ok(Gpu { device, queue, info, grid_x, family })
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
@@ -136,8 +160,13 @@ impl Gpu {
 
     pub fn describe(&self) -> String {
         format!(
-            "{} ({:?}, {:?}, driver {} {})",
-            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+            "{} ({:?}, {:?}, driver {} {}), {:?} kernels",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info,
+            self.family
         )
     }
 }

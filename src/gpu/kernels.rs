@@ -13,6 +13,7 @@ pub struct Kernel {
 }
 
 /// A buffer, or part of one, bound at a binding index.
+#[derive(Clone, Copy)]
 pub struct Bind<'a> {
     pub binding: u32,
     pub buffer: &'a wgpu::Buffer,
@@ -57,7 +58,7 @@ impl Kernel {
             layout: &layout,
             entries: &entries,
         });
-        Launch { name: self.name, pipeline: self.pipeline.clone(), bind_group, workgroups, flops: 0 }
+        Launch { name: self.name, pipeline: self.pipeline.clone(), bind_group, workgroups, flops: 0, bytes: 0 }
     }
 }
 
@@ -70,11 +71,18 @@ pub struct Launch {
     /// Floating-point operations it does (2 per multiply-add), where the builder counts them (the
     /// matrix products and convolutions): what `bench` divides by time.
     pub flops: u64,
+    /// Bytes it must move at least (each input read once, each output written once), where the
+    /// builder counts them: what `bench` divides by time for GB/s.
+    pub bytes: u64,
 }
 
 impl Launch {
     pub fn with_flops(self, flops: u64) -> Launch {
         Launch { flops, ..self }
+    }
+
+    pub fn with_bytes(self, bytes: u64) -> Launch {
+        Launch { bytes, ..self }
     }
 
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
@@ -108,8 +116,9 @@ pub struct Kernels {
 }
 
 /// Kernels shaped for a CPU adapter (lavapipe: SIMD lanes, where loads per FMA bound a kernel)
-/// or for a GPU (many invocations, adjacent ones reading adjacent addresses). Chosen by the
-/// adapter's type; a test may set it to run the other family on the same adapter.
+/// or for a GPU (many invocations, adjacent ones reading adjacent addresses, workgroup memory).
+/// Chosen by the adapter's type or `--kernels`; a test may set it to run the other family on the
+/// same adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelFamily {
     Cpu,
@@ -117,8 +126,9 @@ pub enum KernelFamily {
 }
 
 impl KernelFamily {
-    pub fn of(gpu: &Gpu) -> KernelFamily {
-        match gpu.info.device_type {
+    /// The family for an adapter of this type.
+    pub fn of(info: &wgpu::AdapterInfo) -> KernelFamily {
+        match info.device_type {
             wgpu::DeviceType::Cpu => KernelFamily::Cpu,
             _ => KernelFamily::Gpu,
         }
@@ -148,7 +158,7 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        Kernels { by_entry, family: KernelFamily::of(gpu) }
+        Kernels { by_entry, family: gpu.family }
     }
 
     pub fn get(&self, entry: Entry) -> &Kernel {

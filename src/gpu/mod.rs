@@ -4,7 +4,8 @@ pub mod context;
 pub mod faults;
 pub mod kernels;
 pub mod params;
+pub mod timing;
 
 pub use buffers::*;
-pub use context::{list_adapters, Backend, DeviceChoice, Gpu};
+pub use context::{list_adapters, Backend, DeviceChoice, Gpu, KernelChoice};
 pub use kernels::{Kernel, Kernels, Launch, Launcher};

@@ -332,3 +332,19 @@ mirrors!(
     ]
 );
 mirrors!(NceTotals, wgsl::NCE_TOTALS, [loss_sum, correct_sum, examples]);
+
+/// Mirror of `TiledDims` in shaders/linear_tiled.wgsl: a linear layer's widths and how the tiled
+/// product's reduction is cut into slices.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TiledDims {
+    pub batch: u32,
+    pub n_in: u32,
+    pub n_out: u32,
+    pub relu: u32,
+    pub slice_len: u32,
+    pub slices: u32,
+    pub bias: u32,
+    pub pad: u32,
+}
+mirrors!(TiledDims, wgsl::TILED_DIMS, [batch, n_in, n_out, relu, slice_len, slices, bias]);

@@ -37,6 +37,7 @@ pub fn adam_step(
         &[bind(PARAMS, &u), bind(COUNTERS, counters), bind(g, grads), bind(w, weights), bind(m_at, m), bind(v_at, v)],
         invocations,
     )
+    .with_bytes(7 * 4 * count as u64) // reads g, w, m, v; writes w, m, v
 }
 
 /// The per-datapoint table: (mu, logvar) [images, width] per training image with its Adam moments,

@@ -206,11 +206,9 @@ impl SplitPasses {
                 [spec.pixels.div_ceil(MIXTURE_LANES as usize) as u32, rows as u32, 1],
             );
             let resp = [bind(PARAMS, &u), bind(LOGITS, logits), bind(LOGLIK, &loglik)];
-            let chunk_e_step = [
-                unpack,
-                linear::forward(l, &layer, nat, rows, x, logits),
-                l.over(Entry::MixtureResponsibilities, &resp, rows),
-            ];
+            let mut chunk_e_step = vec![unpack];
+            chunk_e_step.extend(linear::forward(l, &layer, nat, rows, x, logits));
+            chunk_e_step.push(l.over(Entry::MixtureResponsibilities, &resp, rows));
             if let Some((stats, totals)) = statistics {
                 e_and_statistics.extend(chunk_e_step.iter().cloned());
                 e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, x, logits));

@@ -160,7 +160,7 @@ impl Parts<'_> {
             }
             None => &b.x,
         };
-        launches.push(linear::forward(l, &em::layer(spec), &b.nat, rows, input, &b.logits));
+        launches.extend(linear::forward(l, &em::layer(spec), &b.nat, rows, input, &b.logits));
         let m = l.uniform("nce mixture params", &spec.params(rows, 0, rows));
         let resp = [bind(mixture::PARAMS, &m), bind(mixture::LOGITS, &b.logits), bind(mixture::LOGLIK, &b.log_q)];
         launches.push(l.over(Entry::MixtureResponsibilities, &resp, rows));

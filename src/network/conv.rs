@@ -149,20 +149,24 @@ pub fn forward(
     if !is_transposed(layer) {
         // The patches, their product with W (bias and ReLU in it), the rows back to NCHW.
         let act = patch_layer(layer, &view, layer.relu);
-        vec![
-            data_move(l, Entry::Im2col, &view_u, (input, None, &patches), n * p.n_in / c.kernel),
-            linear::forward(l, &act, params, n, &patches, &channels),
-            data_move(l, Entry::RowsToNchw, &view_u, (&channels, Some(bind(0, &channels)), output), n * p.n_out),
-        ]
+        let mut launches = vec![data_move(l, Entry::Im2col, &view_u, (input, None, &patches), n * p.n_in / c.kernel)];
+        launches.extend(linear::forward(l, &act, params, n, &patches, &channels));
+        launches.push(data_move(
+            l,
+            Entry::RowsToNchw,
+            &view_u,
+            (&channels, Some(bind(0, &channels)), output),
+            n * p.n_out,
+        ));
+        launches
     } else {
         // The input as rows, their product with W (each row's contribution to every tap), the taps
         // summed into the output with its bias and ReLU.
         let out_u = l.uniform("conv view", &ConvDims { relu: layer.relu as u32, ..view });
-        vec![
-            data_move(l, Entry::NchwToRows, &view_u, (input, None, &channels), n * p.n_out),
-            linear::backward_input(l, &p, params, n, &channels, &channels, &patches),
-            data_move(l, Entry::Col2imBias, &out_u, (&patches, Some(bias), output), rows * layer.n_out),
-        ]
+        let mut launches = vec![data_move(l, Entry::NchwToRows, &view_u, (input, None, &channels), n * p.n_out)];
+        launches.extend(linear::backward_input(l, &p, params, n, &channels, &channels, &patches));
+        launches.push(data_move(l, Entry::Col2imBias, &out_u, (&patches, Some(bias), output), rows * layer.n_out));
+        launches
     }
 }
 
@@ -226,13 +230,13 @@ pub fn backward(
         if !transposed {
             // d patches = dy rows W, summed back into the input's map.
             let d_patches = scratch(l, "conv d patches", n * p.n_in);
-            launches.push(linear::backward_input(l, &p, params, n, &channels, &channels, &d_patches));
+            launches.extend(linear::backward_input(l, &p, params, n, &channels, &channels, &d_patches));
             let sum = (&d_patches, Some(bind(0, input)), d_input);
             launches.push(data_move(l, Entry::Col2imMasked, &masked_u, sum, rows * layer.n_in));
         } else {
             // dx rows = dy patches W^T (no bias), back to NCHW.
             let (zeros, d_rows) = (scratch(l, "zero bias", p.n_out), scratch(l, "conv d rows", n * p.n_out));
-            launches.push(linear::forward_with_bias(l, &p, params, bind(0, &zeros), n, (&patches, &d_rows)));
+            launches.extend(linear::forward_with_bias(l, &p, params, bind(0, &zeros), n, (&patches, &d_rows)));
             let back = (&d_rows, Some(bind(0, input)), d_input);
             launches.push(data_move(l, Entry::RowsToNchw, &masked_u, back, rows * layer.n_in));
         }

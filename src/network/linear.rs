@@ -1,8 +1,9 @@
-//! The linear layer's launches (shaders/linear.wgsl, linear_vec4.wgsl and linear_rows.wgsl): the
-//! vec4 kernels when both widths are multiples of 4 (with lanes over rows for narrow outputs), else
-//! the scalar ones.
-use super::Layer;
-use crate::gpu::kernels::{bind, bind_range, Bind};
+//! The linear layer's launches. For GPU adapters (KernelFamily::Gpu) the workgroup-memory tiles of
+//! network/linear_tiled.rs; for CPU adapters shaders/linear.wgsl, linear_vec4.wgsl and
+//! linear_rows.wgsl: the vec4 kernels when both widths are multiples of 4 (with lanes over rows
+//! for narrow outputs), else the scalar ones.
+use super::{linear_tiled as tiled, Layer};
+use crate::gpu::kernels::{bind, bind_range, Bind, KernelFamily};
 use crate::gpu::params::Dims;
 use crate::gpu::{Launch, Launcher};
 use crate::shaders::{self, Entry};
@@ -35,9 +36,9 @@ pub enum LinearOp {
     BackwardWeight,
 }
 
-/// The kernel families that compute a linear layer; each owns its entry points and its dispatch
-/// shape. A new family (say, a workgroup-memory GEMM for discrete GPUs) is its WGSL file, a
-/// variant here with its match arms, and its rule in `choose`.
+/// The kernels that compute a linear layer on CPU adapters; each owns its entry points and its
+/// dispatch shape. A new one is its WGSL file, a variant here with its match arms, and its rule in
+/// `choose`. (GPU adapters take network/linear_tiled.rs, whose launches are planned differently.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinearVariant {
     /// linear.wgsl: register tiles with scalar loads, any widths.
@@ -54,8 +55,7 @@ impl LinearVariant {
     /// Every variant, for the tests (each is tested whatever the adapter picks).
     pub const ALL: [LinearVariant; 3] = [LinearVariant::Scalar, LinearVariant::Vec4, LinearVariant::Rows];
 
-    /// Where the choice is made, per product: by the layer's widths (and the adapter, once a
-    /// family is faster on some adapters than on others).
+    /// Where the choice is made, per product, on a CPU adapter: by the layer's widths.
     /// `rows`: the product's batch. The weight gradient takes Rows for a narrow n_in within one
     /// slice (the same sums as Vec4, every lane busy) and for long batches (cut into slices).
     pub fn choose(layer: &Layer, op: LinearOp, rows: usize) -> LinearVariant {
@@ -131,7 +131,19 @@ pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
 fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], batch: usize, written: (usize, usize)) -> Launch {
     let variant = LinearVariant::choose(layer, op, batch);
     let flops = 2 * (batch * layer.n_in * layer.n_out) as u64;
-    l.grid(variant.entry(op), binds, variant.groups(op, batch, written)).with_flops(flops)
+    l.grid(variant.entry(op), binds, variant.groups(op, batch, written))
+        .with_flops(flops)
+        .with_bytes(traffic(layer, batch))
+}
+
+/// Bytes each of a layer's three products over `rows` moves at least: two of x [rows, n_in],
+/// W [n_out, n_in] and y [rows, n_out] read, the third written.
+pub fn traffic(layer: &Layer, rows: usize) -> u64 {
+    4 * (rows * layer.n_in + layer.n_in * layer.n_out + rows * layer.n_out) as u64
+}
+
+fn tiled(l: Launcher) -> bool {
+    l.kernels.family == KernelFamily::Gpu
 }
 
 fn dims(l: Launcher, layer: &Layer, rows: usize, relu: bool) -> wgpu::Buffer {
@@ -147,7 +159,7 @@ pub fn forward(
     rows: usize,
     input: &wgpu::Buffer,
     output: &wgpu::Buffer,
-) -> Launch {
+) -> Vec<Launch> {
     forward_with_bias(l, layer, params, bind_range(AUX, params, layer.bias_at, layer.n_out), rows, (input, output))
 }
 
@@ -159,7 +171,10 @@ pub fn forward_with_bias(
     bias: Bind,
     rows: usize,
     (input, output): (&wgpu::Buffer, &wgpu::Buffer),
-) -> Launch {
+) -> Vec<Launch> {
+    if tiled(l) {
+        return tiled::forward(l, layer, params, bias, rows, (input, output));
+    }
     let u = dims(l, layer, rows, layer.relu);
     let binds = [
         bind(DIMS, &u),
@@ -168,7 +183,7 @@ pub fn forward_with_bias(
         Bind { binding: AUX, ..bias },
         bind(OUT, output),
     ];
-    product(l, LinearOp::Forward, layer, &binds, rows, (rows, layer.n_out))
+    vec![product(l, LinearOp::Forward, layer, &binds, rows, (rows, layer.n_out))]
 }
 
 /// d_input [rows, n_in] = d_output [rows, n_out] W, masked where `input` (a ReLU output) is 0.
@@ -180,7 +195,10 @@ pub fn backward_input(
     d_output: &wgpu::Buffer,
     input: &wgpu::Buffer,
     d_input: &wgpu::Buffer,
-) -> Launch {
+) -> Vec<Launch> {
+    if tiled(l) {
+        return tiled::backward_input(l, layer, params, rows, (d_output, input, d_input));
+    }
     let u = dims(l, layer, rows, layer.relu_input);
     let binds = [
         bind(DIMS, &u),
@@ -189,7 +207,7 @@ pub fn backward_input(
         bind(AUX, input),
         bind(OUT, d_input),
     ];
-    product(l, LinearOp::BackwardInput, layer, &binds, rows, (rows, layer.n_in))
+    vec![product(l, LinearOp::BackwardInput, layer, &binds, rows, (rows, layer.n_in))]
 }
 
 /// dW [n_out, n_in] = d_output^T input and db [n_out] = the column sums of d_output, into `grads`.
@@ -201,6 +219,9 @@ pub fn backward_params(
     input: &wgpu::Buffer,
     d_output: &wgpu::Buffer,
 ) -> Vec<Launch> {
+    if tiled(l) {
+        return tiled::backward_weight(l, layer, grads, rows, (input, d_output), true);
+    }
     let u = dims(l, layer, rows, false);
     let bias = l.over(
         Entry::LinearBackwardBias,
@@ -222,6 +243,9 @@ pub fn backward_weight(
     input: &wgpu::Buffer,
     d_output: &wgpu::Buffer,
 ) -> Vec<Launch> {
+    if tiled(l) {
+        return tiled::backward_weight(l, layer, grads, rows, (input, d_output), false);
+    }
     let u = dims(l, layer, rows, false);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
     let slices = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows).slices(LinearOp::BackwardWeight, rows);

@@ -4,6 +4,7 @@
 //! same list on the CPU.
 pub mod conv;
 pub mod linear;
+pub mod linear_tiled;
 
 use crate::gpu::{self, Launch, Launcher};
 
@@ -100,7 +101,7 @@ impl Layer {
         output: &wgpu::Buffer,
     ) -> Vec<Launch> {
         match self.kind {
-            LayerKind::Linear => vec![linear::forward(l, self, params, rows, input, output)],
+            LayerKind::Linear => linear::forward(l, self, params, rows, input, output),
             LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
                 conv::forward(l, self, &c, params, rows, (input, output))
             }
@@ -121,7 +122,7 @@ impl Layer {
             LayerKind::Linear => {
                 let mut launches = Vec::new();
                 if let Some(d_input) = d_input {
-                    launches.push(linear::backward_input(l, self, params, rows, d_output, input, d_input));
+                    launches.extend(linear::backward_input(l, self, params, rows, d_output, input, d_input));
                 }
                 if let Some(grads) = grads {
                     launches.extend(linear::backward_params(l, self, grads, rows, input, d_output));

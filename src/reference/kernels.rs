@@ -6,6 +6,7 @@ use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
 pub use crate::random::{normal4, philox4x32_10, uniform_open};
 // The linear layer's references, so that this module holds every entry point's name.
 pub use super::linear::*;
+pub use super::linear_tiled::*;
 
 // ---- shaders/common.wgsl: Philox and Box-Muller are src/random.rs ----
 
@@ -302,3 +303,8 @@ pub fn gather_batch(
         }
     }
 }
+
+// ---- shaders/bench.wgsl ----
+
+/// Nothing: the floor `bench` measures is the cost of dispatching itself.
+pub fn bench_empty() {}

@@ -1,4 +1,4 @@
-//! Plain CPU references. `kernels` (with `linear`), `conv`, `im2col`, `samples`, `condition`, `categorical`, `table`, `importance`, `mixture`, `nce` and `toy` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels` (with `linear` and `linear_tiled`), `conv`, `im2col`, `samples`, `condition`, `categorical`, `table`, `importance`, `mixture`, `nce` and `toy` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
 //! per-datapoint refinement in src/refine.rs's.
 //!
@@ -12,6 +12,7 @@ pub mod im2col;
 pub mod importance;
 pub mod kernels;
 pub mod linear;
+pub mod linear_tiled;
 pub mod mixture;
 pub mod nce;
 pub mod network;

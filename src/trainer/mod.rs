@@ -1,12 +1,14 @@
 //! The GPU trainer: every buffer the model needs, and the training step as a list of launches
 //! recorded once. The host only starts passes, submits runs of steps and reads totals back.
-//! buffers.rs allocates, latent.rs is the latent block, step.rs records the launch lists; this
-//! file is the trainer's API.
+//! buffers.rs allocates, latent.rs is the latent block, step.rs records the launch lists, ticks.rs
+//! submits runs of steps with their readback; this file is the trainer's API.
 mod buffers;
 mod latent;
 mod step;
+mod ticks;
 
 use buffers::{Buffers, GpuSplit};
+pub use ticks::Tick;
 
 use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;
@@ -26,6 +28,7 @@ pub struct GpuTrainer {
     encode: Vec<Launch>,
     eval_step: Vec<Launch>,
     decode: Vec<Launch>,
+    ticks: ticks::TickSlots,
 }
 
 impl GpuTrainer {

@@ -360,6 +360,7 @@ impl GpuTrainer {
             encode,
             eval_step,
             decode,
+            ticks: super::ticks::TickSlots::new(gpu),
         }
     }
 }

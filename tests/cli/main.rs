@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod bench;
 mod checkpoints;
 mod conv;
 mod demos;

@@ -14,7 +14,7 @@ pub use wgvae::shaders::{self, Entry};
 pub fn gpu() -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
-        let mut gpu = Gpu::open(None, None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e:#}"));
+        let mut gpu = Gpu::open(&Default::default()).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e:#}"));
         // Rows of 2 workgroups: every 1-D launch past 128 invocations runs on a 2-D grid, as
         // launches past 65,535 workgroups do on a real device (flat_index in common.wgsl).
         gpu.grid_x = 2;

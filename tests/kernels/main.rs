@@ -6,6 +6,7 @@
 mod common;
 
 mod adam_data;
+mod bench;
 mod categorical;
 mod condition;
 mod conv;
@@ -15,6 +16,7 @@ mod folder;
 mod importance;
 mod latent;
 mod linear;
+mod linear_tiled;
 mod loss;
 mod memory;
 mod mixture;

@@ -1,6 +1,7 @@
 //! A few GPU training steps against the reference trainer (src/reference/trainer.rs), in every
 //! mode: losses after each step, every step's gradient, and the weights after four steps.
 use crate::common::*;
+use wgvae::gpu::kernels::KernelFamily;
 use wgvae::objective::{Baseline, Estimator, Objective};
 
 /// One model and objective to train on both sides. Widths pick the kernel variants: hidden 45 or
@@ -16,6 +17,8 @@ struct Case {
     categorical: Option<(usize, usize)>,
     /// A conv VAE with these channel widths instead of the MLP.
     conv: Option<Vec<usize>>,
+    /// The kernel family to train with; None: the adapter's.
+    family: Option<KernelFamily>,
 }
 
 impl Case {
@@ -28,6 +31,7 @@ impl Case {
             classes: 0,
             categorical: None,
             conv: None,
+            family: None,
         }
     }
 
@@ -56,6 +60,10 @@ impl Case {
         Case { conv: Some(vec![3, 5]), ..Case::new(45, latent) }
     }
 
+    fn kernels(self, family: KernelFamily) -> Case {
+        Case { family: Some(family), ..self }
+    }
+
     fn categorical(self, groups: usize, categories: usize) -> Case {
         Case { latent: groups * categories, categorical: Some((groups, categories)), ..self }
     }
@@ -73,7 +81,7 @@ impl Case {
             pixels: 784,
         };
         let (train, val) = (take(0, 61), take(3000, 9));
-        let Case { hidden, latent, objective, decoder, classes, categorical, conv } = self;
+        let Case { hidden, latent, objective, decoder, classes, categorical, conv, family } = self;
         let model = Model::new(Architecture {
             image: wgvae::data::ImageShape::mnist(),
             hidden,
@@ -100,6 +108,9 @@ impl Case {
             params[prior.weight_at..prior.weight_at + noise.len()].copy_from_slice(&noise);
         }
         let (g, k) = gpu();
+        let mut kernels = k.clone();
+        kernels.family = family.unwrap_or(k.family);
+        let k = &kernels;
         let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
         let mut reference = ReferenceTrainer::new(model, settings, params);
         let order = wgvae::commands::draws::epoch_order(train.len(), 5, 1);
@@ -147,6 +158,20 @@ impl Case {
 fn gpu_training_steps_should_match_reference_trainer() {
     Case::scalar().check();
     Case::vec4().check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_either_kernel_family() {
+    // Both families on this adapter, whichever it picks: CPU adapters train on the register tiles,
+    // GPUs on the workgroup-memory tiles (split reductions and the fused bias included).
+    for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
+        Case::scalar().kernels(family).check();
+        let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..ObjectiveSettings::default() };
+        Case::vec4().objective(iwae).kernels(family).check();
+        let per_datapoint = ObjectiveSettings { per_datapoint: Some((2, 0.05)), ..ObjectiveSettings::default() };
+        Case::scalar().objective(per_datapoint).gaussian().kernels(family).check();
+        Case::vec4().conditional(10).kernels(family).check();
+    }
 }
 
 #[test]
