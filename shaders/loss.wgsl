@@ -6,7 +6,8 @@
 // several samples per input, "batch" counts rows, row b is a sample of input b / repeat, and coef
 // is each row's weight in the objective (1 / samples for an ELBO, normalised importance weights for
 // IWAE).
-// Workgroup size 64: one row or one element per invocation, no shared memory.
+// Workgroup size 64: one row or one element per invocation, or (the _rows kernels) one row per
+// workgroup.
 
 struct LossParams {
     batch: u32,     // rows
@@ -50,6 +51,68 @@ fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(
         s += bernoulli_nll(x[input * params.pixels + d], l);
     }
     rec[b] = s;
+}
+
+// The same per-row sums for GPU adapters, where one invocation per row leaves most of the device
+// idle and reads a row's pixels serially: a workgroup per row, its 64 lanes taking every 64th pixel
+// (adjacent lanes, adjacent pixels), then a tree over the lanes in workgroup memory.
+// Dispatch: one workgroup per row, in rows of groups.x workgroups (Gpu::grid_1d of rows x 64).
+var<workgroup> lane_sums: array<f32, 64>;
+
+// The sum of the 64 lanes' `part`, for every lane of the workgroup.
+fn workgroup_sum(lane: u32, part: f32) -> f32 {
+    lane_sums[lane] = part;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            lane_sums[lane] += lane_sums[lane + half];
+        }
+        workgroupBarrier();
+    }
+    return lane_sums[0];
+}
+
+@compute @workgroup_size(64)
+fn bernoulli_rec_forward_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let b = wg.y * groups.x + wg.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let input = b / params.repeat;
+    var s = 0.0;
+    for (var d = lane; d < params.pixels; d += 64u) {
+        s += bernoulli_nll(x[input * params.pixels + d], logits[b * params.pixels + d]);
+    }
+    let total = workgroup_sum(lane, s);
+    if (lane == 0u) {
+        rec[b] = total;
+    }
+}
+
+@compute @workgroup_size(64)
+fn gaussian_rec_forward_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let b = wg.y * groups.x + wg.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let input = b / params.repeat;
+    let row = b * 2u * params.pixels;
+    var s = 0.0;
+    for (var d = lane; d < params.pixels; d += 64u) {
+        s += gaussian_nll(x[input * params.pixels + d], logits[row + d], logits[row + params.pixels + d]);
+    }
+    let total = workgroup_sum(lane, s);
+    if (lane == 0u) {
+        rec[b] = total;
+    }
 }
 
 // dlogits = coef (sigmoid(l) - x): the gradient of the batch's summed loss, as pytorch/examples

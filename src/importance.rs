@@ -214,11 +214,15 @@ impl ImportanceSampler {
     /// the way; `progress` is called with images done. One result per K, ascending.
     pub fn run(&self, gpu: &Gpu, mut progress: impl FnMut(usize)) -> Vec<ImportanceResult> {
         let mut first_image = 0;
+        // The previous batch's last submission and its image count: waited for once the next
+        // batch is queued, so the GPU always has a batch to run while the host reports progress.
+        let mut previous: Option<(wgpu::SubmissionIndex, usize)> = None;
         while first_image < self.n {
             let images = self.images.min(self.n - first_image);
             let cursor = Counters { cursor: first_image as u32, ..Counters::new() };
             gpu.queue.write_buffer(&self.counters, 0, bytemuck::bytes_of(&cursor));
             let mut first_sample = 0;
+            let mut last = None;
             for (slot, &k) in self.ks.iter().enumerate() {
                 while first_sample < k {
                     let samples = self.chunk.min(k - first_sample);
@@ -235,19 +239,24 @@ impl ImportanceSampler {
                     };
                     // Each write lands before the submit that follows it (wgpu orders them).
                     gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
-                    if first_sample == 0 {
-                        submit(gpu, &[&self.encode, &self.chunk_launches]);
-                    } else {
-                        submit(gpu, &[&self.chunk_launches]);
-                    }
+                    last = Some(match first_sample {
+                        0 => submit(gpu, &[&self.encode, &self.chunk_launches]),
+                        _ => submit(gpu, &[&self.chunk_launches]),
+                    });
                     first_sample += samples;
                 }
             }
+            // Waiting (a poll, not a readback) one batch behind keeps the queue short and the
+            // progress honest.
+            if let Some((submission, done)) = previous.take() {
+                gpu::wait_for(gpu, submission);
+                progress(done);
+            }
             first_image += images;
-            // Waiting here (a poll, not a readback) keeps the queue short and the progress honest.
-            gpu::wait(gpu);
-            progress(first_image);
+            previous = last.map(|submission| (submission, first_image));
         }
+        gpu::wait(gpu);
+        progress(self.n);
         let flat: Vec<f32> = gpu::read(gpu, &self.result, 0, self.ks.len() * self.n * 3);
         let column = |block: &[f32], c: usize| block.iter().skip(c).step_by(3).copied().collect();
         self.ks

@@ -78,6 +78,14 @@ impl Decoder {
         }
     }
 
+    /// The forward kernel with a workgroup per row (for GPU adapters).
+    pub fn loss_forward_rows_kernel(self) -> Entry {
+        match self {
+            Decoder::Bernoulli => Entry::BernoulliRecForwardRows,
+            Decoder::Gaussian => Entry::GaussianRecForwardRows,
+        }
+    }
+
     /// Entry point of the importance weights log p(x|z) + log p(z) - log q(z|x) (shaders/importance.wgsl).
     pub fn log_weight_kernel(self) -> Entry {
         match self {

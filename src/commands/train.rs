@@ -218,8 +218,8 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         }
         let first_step = done;
         let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
-        // Up to two ticks in flight: the next is submitted before the last one is read, so the GPU
-        // runs while the host reads. Each carries the step counts it ends at.
+                                             // Up to two ticks in flight: the next is submitted before the last one is read, so the GPU
+                                             // runs while the host reads. Each carries the step counts it ends at.
         let mut in_flight: VecDeque<(Tick, usize, u32)> = VecDeque::new();
         let (mut submitted, mut global_submitted) = (done, global_step);
         while done < steps {

@@ -123,6 +123,14 @@ pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
     read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
 }
 
+/// Blocks until `submission` (and what was submitted before it) has run, not later submissions.
+pub fn wait_for(gpu: &Gpu, submission: wgpu::SubmissionIndex) {
+    let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
+    if let Err(e) = gpu.device.poll(wait) {
+        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
+    }
+}
+
 /// Blocks until every submitted command has run; a lost device stops the program (faults.rs).
 pub fn wait(gpu: &Gpu) {
     if let Err(e) = gpu.device.poll(wgpu::PollType::wait_indefinitely()) {

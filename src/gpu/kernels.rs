@@ -93,8 +93,9 @@ impl Launch {
     }
 }
 
-/// Records `launches` in order into one compute pass and submits them.
-pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) {
+/// Records `launches` in order into one compute pass and submits them; the index is what
+/// `gpu::wait_for` waits on.
+pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> wgpu::SubmissionIndex {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -104,7 +105,7 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) {
             }
         }
     }
-    gpu.queue.submit([encoder.finish()]);
+    gpu.queue.submit([encoder.finish()])
 }
 
 /// A pipeline for every entry point of every module, by `Entry`.

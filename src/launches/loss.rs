@@ -1,5 +1,5 @@
 //! shaders/loss.wgsl: -log p(x|z) per row and its gradient, and the end of a step.
-use crate::gpu::kernels::bind;
+use crate::gpu::kernels::{bind, KernelFamily};
 use crate::gpu::params::LossParams;
 use crate::gpu::{Launch, Launcher};
 use crate::model::Decoder;
@@ -45,14 +45,14 @@ pub struct Reconstruction<'a> {
 }
 
 impl Reconstruction<'_> {
+    /// rec [rows]: an invocation per row on CPU adapters, a workgroup per row on GPUs.
     pub fn forward(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
-        let (forward, _) = self.decoder.loss_kernels();
         use loss::{LOGITS, PARAMS, REC, X};
-        l.over(
-            forward,
-            &[bind(PARAMS, params), bind(LOGITS, self.logits), bind(X, self.x), bind(REC, self.rec)],
-            self.rows,
-        )
+        let binds = [bind(PARAMS, params), bind(LOGITS, self.logits), bind(X, self.x), bind(REC, self.rec)];
+        match l.kernels.family {
+            KernelFamily::Cpu => l.over(self.decoder.loss_kernels().0, &binds, self.rows),
+            KernelFamily::Gpu => l.grid(self.decoder.loss_forward_rows_kernel(), &binds, l.gpu.grid_1d(self.rows * 64)),
+        }
     }
 
     /// dlogits = coef d(rec)/d(logits), one invocation per pixel of each row.

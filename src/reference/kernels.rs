@@ -159,6 +159,11 @@ pub fn bernoulli_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: us
         .collect()
 }
 
+/// The same sums as bernoulli_rec_forward (a workgroup per row adds them in another order).
+pub fn bernoulli_rec_forward_rows(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
+    bernoulli_rec_forward(logits, x, batch, pixels, repeat)
+}
+
 /// dlogits = coef[row] (sigmoid(l) - x), row b's target being x row b / repeat.
 pub fn bernoulli_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: usize, repeat: usize) -> Vec<f32> {
     logits
@@ -190,6 +195,11 @@ pub fn gaussian_rec_forward(logits: &[f32], x: &[f32], batch: usize, pixels: usi
                 .sum()
         })
         .collect()
+}
+
+/// The same sums as gaussian_rec_forward, added by a workgroup per row.
+pub fn gaussian_rec_forward_rows(logits: &[f32], x: &[f32], batch: usize, pixels: usize, repeat: usize) -> Vec<f32> {
+    gaussian_rec_forward(logits, x, batch, pixels, repeat)
 }
 
 /// dlogits [batch, 2 pixels]: coef (m - x) exp(-lv) for the means, coef (1 - (x - m)^2 exp(-lv)) / 2

@@ -80,7 +80,8 @@ impl GpuTrainer {
             faults::stop(&faults::lost(&gpu.info.name, &e.to_string()));
         }
         let staging = &self.ticks.slots[tick.slot];
-        let bytes = staging.slice(..).get_mapped_range().expect("a tick's slot is mapped once its submission is done").to_vec();
+        let bytes =
+            staging.slice(..).get_mapped_range().expect("a tick's slot is mapped once its submission is done").to_vec();
         staging.unmap();
         let totals: LossTotals = bytemuck::pod_read_unaligned(&bytes[..TOTALS_BYTES as usize]);
         let counters: Counters = bytemuck::pod_read_unaligned(&bytes[TOTALS_BYTES as usize..]);

@@ -157,3 +157,36 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
         }
     }
 }
+
+#[test]
+fn rec_forward_rows_should_match_reference() {
+    // A workgroup per row: 83 pixels (one full pass of 64 lanes and a partial one), 13 rows laid out
+    // in rows of 2 workgroups (the test device's grid_x), so the row index crosses grid rows.
+    let bernoulli = random(B * PIXELS, 17, 40.0);
+    let gaussian: Vec<f32> = random(B * 2 * PIXELS, 56, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if (i / PIXELS) % 2 == 1 { v * 8.0 - 1.0 } else { v * 1.5 })
+        .collect();
+    let x: Vec<f32> = random(B * PIXELS, 18, 1.0).iter().map(|v| v.abs()).collect();
+    type Reference = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
+    let cases: [(Entry, &[f32], Reference); 2] = [
+        (Entry::BernoulliRecForwardRows, &bernoulli, r::bernoulli_rec_forward_rows),
+        (Entry::GaussianRecForwardRows, &gaussian, r::gaussian_rec_forward_rows),
+    ];
+    for (entry, logits, reference) in cases {
+        for repeat in [1, 3] {
+            let (p, lb, xb, rb) =
+                (loss_params_repeat(B as u32, true, repeat), storage(logits), storage(&x), storage(&[f32::NAN; B]));
+            let binds = [
+                bind(shaders::loss::PARAMS, &p),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
+                bind(shaders::loss::REC, &rb),
+            ];
+            run(gpu().1.get(entry).launch(&gpu().0, &binds, gpu().0.grid_1d(B * 64)));
+            let name = format!("{} repeat {repeat}", entry.name());
+            assert_close(&name, &read(&rb, B), &reference(logits, &x, B, PIXELS, repeat), 1e-5);
+        }
+    }
+}

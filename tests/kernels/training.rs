@@ -133,7 +133,10 @@ impl Case {
             let (gg, gr) = (gpu_trainer.read_grads(g), &reference.grads);
             let scale = gr.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let worst = gg.iter().zip(gr).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-            let tol = if step == 0 { 2e-5 } else { 2e-3 };
+            // The GPU family adds its sums in another order than the reference (tiles, slices, a
+            // tree per row), which IWAE's weights amplify: a looser first step.
+            let first = if k.family == KernelFamily::Gpu { 1e-4 } else { 2e-5 };
+            let tol = if step == 0 { first } else { 2e-3 };
             assert!(
                 worst < tol,
                 "{objective:?} {decoder:?}: gradient of step {step} differs by {worst} of its largest component"
