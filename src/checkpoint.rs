@@ -146,7 +146,7 @@ fn f32_bytes(values: &[f32]) -> &[u8] {
 }
 
 /// Serializes the checkpoint; `with_training_state` adds Adam's moments and the progress.
-fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result<Vec<u8>> {
+pub fn to_bytes(ck: &Checkpoint, model: &Model, with_training_state: bool) -> Result<Vec<u8>> {
     let slots = tensor_slots(model);
     let mut tensors: Vec<(String, TensorView)> = Vec::new();
     fn view<'a>(values: &'a [f32], s: &TensorSlot) -> Result<TensorView<'a>> {

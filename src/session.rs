@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
@@ -58,15 +59,21 @@ fn check_fits(config: &RunConfig, data: &Dataset) -> Result<()> {
 
 /// A new run's config completed from its data: the images' shape, the class count of a
 /// conditional model and the fingerprint; validated again with them.
-pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
+pub fn new_run_data(config: RunConfig) -> Result<(RunConfig, Dataset)> {
     let data = data::load(config.data.as_ref(), config.dataset, &config.folder_options())?;
+    Ok((complete_config(config, &data)?, data))
+}
+
+/// A new run's config completed from `data` (see new_run_data), for a front end that brings its
+/// data as bytes.
+pub fn complete_config(mut config: RunConfig, data: &Dataset) -> Result<RunConfig> {
     config.shape = data.shape;
     if config.arch == ArchChoice::Auto {
         // IDX digits get the pytorch/examples MLP (the parity model); folders of images the conv
         // VAE, when its depth divides their sides.
         let folder = config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d));
         let step = 1 << config.conv_channels.len();
-        let divisible = data.shape.height % step == 0 && data.shape.width % step == 0;
+        let divisible = data.shape.height.is_multiple_of(step) && data.shape.width.is_multiple_of(step);
         config.arch = if folder && divisible { ArchChoice::Conv } else { ArchChoice::Mlp };
         if folder {
             let why = match divisible {
@@ -90,8 +97,8 @@ pub fn new_run_data(mut config: RunConfig) -> Result<(RunConfig, Dataset)> {
         config.class_names = names.clone();
     }
     config.validate()?;
-    check_fits(&config, &data)?;
-    Ok((config, data))
+    check_fits(&config, data)?;
+    Ok(config)
 }
 
 /// Refuses a run whose buffers the adapter cannot bind, before anything is allocated: an image (a
@@ -151,9 +158,30 @@ fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
 }
 
 /// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
-    let gpu = Gpu::open(device)?;
+    pollster::block_on(open_async(config, device, data, params))
+}
+
+/// `open` as a future (the browser's front end awaits it).
+pub async fn open_async(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
+    let gpu = Gpu::open_async(device).await?;
     check_limits(&gpu, &config, &Model::new(config.architecture()))?;
+    build(gpu, config, data, params).await
+}
+
+/// A fresh run's session with weights initialised as PyTorch would, once the sizes are known to
+/// fit: a browser tab may not even hold the weights of a model the adapter refuses.
+pub async fn open_new_async(config: RunConfig, device: &DeviceChoice, data: Dataset) -> Result<Session> {
+    let gpu = Gpu::open_async(device).await?;
+    let model = Model::new(config.architecture());
+    check_limits(&gpu, &config, &model)?;
+    let params = model.init_params(config.seed as u64);
+    build(gpu, config, data, &params).await
+}
+
+/// The trainer on `gpu` with weights `params`, after check_limits.
+async fn build(gpu: Gpu, config: RunConfig, data: Dataset, params: &[f32]) -> Result<Session> {
     let model = Model::new(config.architecture());
     let settings = config.train_settings(data.train.len() / config.batch);
     // Out of device memory is an error to report with the sizes, not a panic; anything the checks
@@ -163,10 +191,10 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
     let (images, state) = (data.train.images.len() + data.val.images.len(), 16 * model.param_count);
     let kernels = Kernels::new(&gpu);
     let trainer = GpuTrainer::new(&gpu, &kernels, model, settings, params, &data.train, &data.val);
-    if let Some(e) = pollster::block_on(invalid.pop()) {
+    if let Some(e) = invalid.pop().await {
         bail!("building the trainer's pipelines and buffers: {}", crate::gpu::faults::describe(&e, &gpu.info.name));
     }
-    if let Some(e) = pollster::block_on(out_of_memory.pop()) {
+    if let Some(e) = out_of_memory.pop().await {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
         bail!(
             "the GPU has too little memory for this run: {:.1} MiB of images and {:.1} MiB of weights, gradients and \
@@ -183,6 +211,7 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
 }
 
 /// A fresh run from a config: data loaded, weights initialised as PyTorch would.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn open_new(config: RunConfig, device: &DeviceChoice) -> Result<Session> {
     let (config, data) = new_run_data(config)?;
     let params = Model::new(config.architecture()).init_params(config.seed as u64);
@@ -191,6 +220,7 @@ pub fn open_new(config: RunConfig, device: &DeviceChoice) -> Result<Session> {
 
 /// A session on a checkpoint's weights, for the commands that evaluate or picture a model. Its
 /// validation split is the checkpoint's own, or `data_override`'s, cut to `max_images`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn open_checkpoint(
     source: &CheckpointSource,
     data_override: Option<&PathBuf>,

@@ -2,7 +2,9 @@
 //! them into the config and the commands' options, once.
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+#[cfg(not(target_arch = "wasm32"))]
+use clap::Subcommand;
+use clap::{Args, Parser};
 
 use crate::config::ArchChoice;
 use crate::data::Binarize;
@@ -11,9 +13,12 @@ use crate::gpu::{Backend, KernelChoice};
 use crate::model::Decoder;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
 
+#[cfg(not(target_arch = "wasm32"))]
 use super::checkpoint_flags::{EvalArgs, InterpolateArgs, ManifoldArgs, ReconstructArgs, RefineArgs, SampleArgs};
+#[cfg(not(target_arch = "wasm32"))]
 use super::demo_flags::{MixtureArgs, NceArgs, ToyArgs};
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser, Debug)]
 #[command(name = "wgvae", version, about = "Train variational autoencoders on any GPU with WGSL compute shaders")]
 pub struct Cli {
@@ -21,6 +26,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a VAE; writes sample grids, reconstructions, metrics.csv, curves.png and checkpoints
@@ -181,6 +187,14 @@ pub struct ModelArgs {
     /// KL gradient (Kingma et al. 2016), against posterior collapse. 0 turns it off.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub free_bits: f32,
+}
+
+/// `wgvae train`'s flags alone, for a front end that has no command line (cli::train_config).
+#[derive(Parser, Debug)]
+#[command(name = "wgvae train", no_binary_name = true)]
+pub struct TrainFlags {
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 #[derive(Args, Debug, Clone)]

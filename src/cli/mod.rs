@@ -1,21 +1,28 @@
 //! The command line: parses the flags (flags.rs), turns them once into a validated `RunConfig` and
 //! each command's options, and runs the command. Nothing below this module sees a clap struct.
+#[cfg(not(target_arch = "wasm32"))]
 mod checkpoint_flags;
+#[cfg(not(target_arch = "wasm32"))]
 mod demo_flags;
+#[cfg(not(target_arch = "wasm32"))]
 mod demos;
 mod flags;
+#[cfg(not(target_arch = "wasm32"))]
+mod run;
 
-pub use flags::{Cli, Command, Latent, ModelArgs};
+#[cfg(not(target_arch = "wasm32"))]
+pub use flags::{Cli, Command};
+pub use flags::{Latent, ModelArgs};
+#[cfg(not(target_arch = "wasm32"))]
+pub use run::run;
 
 use anyhow::{bail, Result};
+use clap::Parser;
 
-use crate::commands::{self, bench, eval, gradvar, pictures, train};
-use crate::config::{in_unit_interval, RunConfig};
-use crate::data::{FolderOptions, ImageShape};
+use crate::config::RunConfig;
+use crate::data::ImageShape;
 use crate::gpu::DeviceChoice;
 use crate::objective::Objective;
-use crate::session::CheckpointSource;
-use checkpoint_flags::CheckpointArgs;
 use flags::DeviceArgs;
 
 /// Epochs of a new run when --epochs is not given.
@@ -103,12 +110,6 @@ impl DeviceArgs {
     }
 }
 
-impl CheckpointArgs {
-    fn source(&self) -> CheckpointSource {
-        CheckpointSource { checkpoint: self.checkpoint.clone(), device: self.device.choice() }
-    }
-}
-
 /// Rejects sizes no command can use, naming the flag.
 pub(crate) fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
     if n == 0 || n > max {
@@ -117,146 +118,17 @@ pub(crate) fn check_count(flag: &str, n: usize, max: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Train(a) => {
-            // With --resume the checkpoint brings its config; clap refuses model flags beside it.
-            let new = match a.resume {
-                Some(_) => {
-                    if let Some(e) = a.epochs {
-                        check_count("--epochs", e, crate::config::MAX_EPOCHS)?;
-                    }
-                    None
-                }
-                None => Some(a.model.to_config(a.epochs.unwrap_or(DEFAULT_EPOCHS))?),
-            };
-            train::train(&train::TrainOptions {
-                new,
-                resume: a.resume,
-                epochs: a.epochs,
-                out: a.out,
-                interrupt_after_steps: a.interrupt_after_steps,
-                device: a.device.choice(),
-            })
-        }
-        Command::Eval(a) => {
-            for &k in &a.iw_samples {
-                check_count("--iw-samples", k, 1_000_000)?;
-            }
-            if a.iw_samples.len() > 32 {
-                bail!("--iw-samples: {} values given, at most 32", a.iw_samples.len());
-            }
-            if let Some(n) = a.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            check_count("--log-z-samples", a.log_z_samples, 100_000_000)?;
-            let mut proposals = a.proposal.clone();
-            proposals.dedup();
-            let opts = eval::EvalOptions {
-                from: a.from.source(),
-                iw_samples: a.iw_samples,
-                proposals,
-                out: a.out,
-                data: a.data,
-                max_images: a.max_images,
-                seed: a.seed,
-                log_z_samples: a.log_z_samples,
-            };
-            eval::eval(&opts)
-        }
-        Command::Sample(a) => {
-            check_count("--n", a.n, 10_000)?;
-            check_count("--cols", a.cols, 1_000)?;
-            if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 100.0) {
-                bail!("--temperature {}: must be a number in (0, 100]", a.temperature);
-            }
-            pictures::sample(&pictures::SampleOptions {
-                from: a.from.source(),
-                n: a.n,
-                seed: a.seed,
-                temperature: a.temperature,
-                class: a.class,
-                cols: a.cols,
-                out: a.out,
-            })
-        }
-        Command::Reconstruct(a) => {
-            check_count("--n", a.n, 1_000)?;
-            pictures::reconstruct(&pictures::ReconstructOptions { from: a.from.source(), n: a.n, out: a.out })
-        }
-        Command::Interpolate(a) => {
-            check_count("--frames", a.frames, 100)?;
-            pictures::interpolate(&pictures::InterpolateOptions {
-                from: a.from.source(),
-                start: a.start,
-                end: a.end,
-                frames: a.frames,
-                out: a.out,
-            })
-        }
-        Command::Manifold(a) => {
-            check_count("--n", a.n, 100)?;
-            pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out })
-        }
-        Command::Refine(a) => {
-            check_count("--steps", a.steps, 100_000)?;
-            check_count("--draws", a.draws, 10_000)?;
-            if let Some(n) = a.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            in_unit_interval("--lr", a.lr)?;
-            eval::refine(&eval::RefineOptions {
-                from: a.from.source(),
-                steps: a.steps,
-                lr: a.lr,
-                draws: a.draws,
-                max_images: a.max_images,
-            })
-        }
-        Command::Gradvar(a) => {
-            check_count("--repeats", a.repeats, 100_000)?;
-            check_count("--samples", a.samples, 1024)?;
-            if a.repeats < 2 {
-                bail!("--repeats {}: a variance needs at least 2 draws", a.repeats);
-            }
-            gradvar::gradvar(&gradvar::GradvarOptions {
-                config: a.model.to_config(1)?,
-                checkpoint: a.checkpoint,
-                repeats: a.repeats,
-                samples: a.samples,
-                out: a.out,
-                device: a.device.choice(),
-            })
-        }
-        Command::Bench(a) => {
-            if a.steps == 0 || a.kernel_reps == 0 {
-                bail!("--steps and --kernel-reps must be at least 1");
-            }
-            bench::bench(&bench::BenchOptions {
-                config: a.model.to_config(1)?,
-                steps: a.steps,
-                kernel_reps: a.kernel_reps,
-                each: a.each_launch,
-                sweep_batch: a.sweep_batch,
-                sweep_hidden: a.sweep_hidden,
-                json: a.json,
-                device: a.device.choice(),
-            })
-        }
-        Command::Toy(a) => demos::toy(a),
-        Command::Mixture(a) => demos::mixture(a),
-        Command::Nce(a) => demos::nce(a),
-        Command::Devices(a) => commands::devices(a.backend),
-        Command::Data(a) => {
-            check_count("--n", a.n, 1_000)?;
-            let folder = FolderOptions { size: a.image_size, color: a.color, skip_bad: a.skip_bad };
-            commands::data::data(&commands::data::DataOptions {
-                dir: a.dir,
-                dataset: a.dataset,
-                folder,
-                n: a.n,
-                out: a.out.unwrap_or_else(|| "data.png".into()),
-            })
-        }
+/// A new training run's config and device from `wgvae train`'s flags (without the command name),
+/// parsed and validated as the command line does: how the web page turns its controls into a run.
+/// Flags that only make sense on a file system (--out, --resume, --data) are refused.
+pub fn train_config(flags: &[String]) -> Result<(RunConfig, DeviceChoice)> {
+    let parsed =
+        flags::TrainFlags::try_parse_from(flags).map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim()))?;
+    let a = parsed.train;
+    if a.resume.is_some() || a.out.is_some() || a.model.data.is_some() {
+        bail!("--out, --resume and --data name files; here the run's data and files come and go as bytes");
     }
+    let epochs = a.epochs.unwrap_or(DEFAULT_EPOCHS);
+    check_count("--epochs", epochs, crate::config::MAX_EPOCHS)?;
+    Ok((a.model.to_config(epochs)?, a.device.choice()))
 }

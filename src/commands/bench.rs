@@ -8,8 +8,8 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::commands::draws::epoch_order;
 use crate::config::RunConfig;
+use crate::draws::epoch_order;
 use crate::gpu;
 use crate::gpu::timing::{self, Clock};
 use crate::gpu::DeviceChoice;

@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 
-use crate::commands::draws::epoch_order;
 use crate::config::RunConfig;
 use crate::data::Dataset;
+use crate::draws::epoch_order;
 use crate::files::write_atomic;
 use crate::gpu::{self, DeviceChoice, Gpu, Kernels};
 use crate::model::Model;

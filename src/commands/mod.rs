@@ -2,7 +2,6 @@
 //! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `mixture`, `nce`, `bench` and `devices`.
 pub mod bench;
 pub mod data;
-pub mod draws;
 mod epoch_writer;
 pub mod eval;
 pub mod eval_density;

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::draws::epoch_order;
 use crate::config::AdamConfig;
 use crate::data::{self, Source};
+use crate::draws::epoch_order;
 use crate::files::write_atomic;
 use crate::gpu::params::{NceTotals, NO_BAD_STEP};
 use crate::gpu::{DeviceChoice, Gpu, Kernels};

@@ -3,7 +3,7 @@ use anyhow::{bail, Result};
 
 use std::path::PathBuf;
 
-use crate::commands::draws::{categorical_prior_codes, prior_latents};
+use crate::draws::{categorical_prior_codes, manifold_latents, prior_latents};
 use crate::images::write_grid;
 use crate::images::write_reconstructions;
 use crate::session::{beside_checkpoint, open_checkpoint, require_encoder, CheckpointSource};
@@ -244,50 +244,10 @@ pub fn manifold(args: &ManifoldOptions) -> Result<()> {
     }
     let n = args.n;
     // Quantiles (i + 1) / (n + 1) of the prior in each coordinate; the top row is the largest z2.
-    let q = |i: usize| inverse_normal_cdf((i + 1) as f64 / (n + 1) as f64) as f32;
-    let z: Vec<f32> = (0..n).flat_map(|row| (0..n).flat_map(move |col| [q(col), q(n - 1 - row)])).collect();
+    let z = manifold_latents(n);
     let images = s.trainer.decode(&s.gpu, &z);
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
     write_grid(&out, &images, n * n, s.data.shape, n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());
     Ok(())
-}
-
-/// The standard normal's quantile function for p in (0, 1): Acklam's rational approximation
-/// (relative error below 1.2e-9), ample for placing a grid.
-pub fn inverse_normal_cdf(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.38357751867269e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] =
-        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-    const LOW: f64 = 0.02425;
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < LOW {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p > 1.0 - LOW {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
 }

@@ -1,32 +1,24 @@
 //! The `train` command: epochs of GPU training steps, a validation pass, pictures and metrics.
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkpoint::{self, Checkpoint, EpochMetrics, Progress, RngPosition};
-use crate::commands::draws::{epoch_order, prior_draws};
+use crate::checkpoint::{self, Checkpoint, EpochMetrics};
 use crate::commands::interrupt::{self, Interrupted};
 use crate::config::RunConfig;
 use crate::data::Dataset;
-use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
+use crate::draws::{epoch_order, prior_draws};
+use crate::gpu::params::LossTotals;
 use crate::gpu::DeviceChoice;
 use crate::images::write_grid;
 use crate::images::write_reconstructions;
 use crate::run_lock::RunLock;
 use crate::session::{self, Session};
-use crate::trainer::{GpuTrainer, Tick};
+use crate::trainer::TickQueue;
 
-/// Steps per submission: the host reads the running loss once per tick, never per step.
-pub const TICK_STEPS: usize = 25;
 /// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
 pub const VAL_REFINE_STEPS: usize = 50;
-
-fn mean(t: &LossTotals) -> (f32, f32, f32) {
-    let n = t.examples.max(1.0);
-    ((t.rec_sum + t.kl_sum) / n, t.rec_sum / n, t.kl_sum / n)
-}
 
 fn default_out(data: &Dataset) -> PathBuf {
     let stem = data.name.split(|c: char| !c.is_ascii_alphanumeric()).find(|s| !s.is_empty()).unwrap_or("run");
@@ -218,32 +210,25 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         }
         let first_step = done;
         let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
-                                             // Up to two ticks in flight: the next is submitted before the last one is read, so the GPU
-                                             // runs while the host reads. Each carries the step counts it ends at.
-        let mut in_flight: VecDeque<(Tick, usize, u32)> = VecDeque::new();
-        let (mut submitted, mut global_submitted) = (done, global_step);
+        let mut queue = TickQueue::new(steps, done);
+        let (epoch_start_step, mut global_submitted) = (global_step, global_step);
         while done < steps {
-            while in_flight.len() < 2 && submitted < steps && !interrupt::stop_requested() {
-                let mut n = TICK_STEPS.min(steps - submitted);
-                if let Some(at) = stop_at {
-                    n = n.min(at.saturating_sub(global_submitted) as usize).max(1);
-                }
-                (submitted, global_submitted) = (submitted + n, global_submitted + n as u32);
-                in_flight.push_back((trainer.submit_tick(gpu, n), submitted, global_submitted));
+            while queue.can_submit() && !interrupt::stop_requested() {
+                let most = stop_at.map_or(usize::MAX, |at| at.saturating_sub(global_submitted) as usize);
+                global_submitted += queue.submit(trainer, gpu, most) as u32;
                 if stop_at.is_some_and(|at| global_submitted >= at) {
                     interrupt::request_stop();
                 }
             }
-            if let Some((tick, steps_done, global)) = in_flight.pop_front() {
-                let counters;
-                (train_totals, counters) = trainer.read_tick(gpu, tick);
-                (done, global_step) = (steps_done, global);
-                check_finite(trainer, &counters, epoch)?;
+            if let Some((totals, counters, steps_done)) = pollster::block_on(queue.read(trainer, gpu)) {
+                (train_totals, done) = (totals, steps_done);
+                global_step = epoch_start_step + (done - first_step) as u32;
+                trainer.check_finite(&counters, epoch)?;
                 bar.set_position(done as u64);
-                bar.set_message(format!("loss {:.2}", mean(&train_totals).0));
+                bar.set_message(format!("loss {:.2}", train_totals.means().0));
             }
             // Stopping: once the submitted ticks are read, the checkpoint holds every step run.
-            if interrupt::stop_requested() && in_flight.is_empty() && done < steps {
+            if interrupt::stop_requested() && queue.is_empty() && done < steps {
                 bar.finish_and_clear();
                 writer.finish()?; // the last epoch's files first
                 let ck = checkpoint_now(&session, &history, epoch - 1, done, train_totals);
@@ -263,8 +248,8 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {}).after,
             None => trainer.evaluate(gpu),
         };
-        let (tl, tr, tk) = mean(&train_totals);
-        let (vl, vr, vk) = mean(&val_totals);
+        let (tl, tr, tk) = train_totals.means();
+        let (vl, vr, vk) = val_totals.means();
         if !(vl.is_finite()) {
             bail!("validation loss is not finite after epoch {epoch} (train loss {tl}); try a lower --lr");
         }
@@ -339,25 +324,7 @@ fn checkpoint_now(
     totals: LossTotals,
 ) -> Checkpoint {
     let Session { config, gpu, trainer, .. } = session;
-    let (params, adam_m, adam_v) = trainer.read_training_state(gpu);
-    let counters = trainer.counters(gpu);
-    let progress = Progress {
-        epochs_done,
-        step_in_epoch,
-        optimizer_step: counters.step,
-        totals_bits: [totals.rec_sum.to_bits(), totals.kl_sum.to_bits(), totals.examples.to_bits()],
-        baseline_bits: trainer.baseline_state(gpu).map(f32::to_bits),
-        rng: RngPosition {
-            generator: "philox4x32-10 counters (element, cursor, step, stream) key (seed, 0); epoch shuffle StdRng((seed << 32) ^ epoch)".into(),
-            seed: config.seed,
-            optimizer_step: counters.step,
-            epoch: epochs_done + 1,
-            cursor: (step_in_epoch * config.batch) as u32,
-        },
-        history: history.to_vec(),
-    };
-    let table = trainer.read_table(gpu);
-    Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table }
+    pollster::block_on(trainer.snapshot(gpu, config, history, epochs_done, step_in_epoch, totals))
 }
 
 /// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
@@ -379,17 +346,4 @@ fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
         );
     }
     crate::files::write_atomic(path, csv.as_bytes())
-}
-
-fn check_finite(trainer: &GpuTrainer, c: &Counters, epoch: usize) -> Result<()> {
-    if c.bad_step != NO_BAD_STEP {
-        let in_epoch = c.bad_step as usize - (epoch - 1) * trainer.steps_per_epoch + 1;
-        bail!(
-            "the loss became non-finite at epoch {epoch}, step {in_epoch} of {} (optimizer step {}); \
-               try a lower --lr",
-            trainer.steps_per_epoch,
-            c.bad_step + 1
-        );
-    }
-    Ok(())
 }

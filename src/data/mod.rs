@@ -127,7 +127,7 @@ pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const EMBEDDED_IMAGES: &[u8] = include_bytes!("../../assets/train-images-idx3-ubyte.gz");
 const EMBEDDED_LABELS: &[u8] = include_bytes!("../../assets/train-labels-idx1-ubyte.gz");
 
-type Stream = (Box<dyn std::io::Read>, String);
+type Stream<'a> = (Box<dyn std::io::Read + 'a>, String);
 
 /// Pairs images with labels (streams and the names to show) and checks the shapes agree.
 fn load_pair((mut images, images_name): Stream, (mut labels, labels_name): Stream) -> Result<(Split, ImageShape)> {
@@ -169,8 +169,15 @@ pub fn hold_out_every_tenth(all: &Split) -> (Split, Split) {
 }
 
 pub fn embedded() -> Result<Dataset> {
-    let images = (idx::reader(EMBEDDED_IMAGES)?, "embedded images".to_string());
-    let labels = (idx::reader(EMBEDDED_LABELS)?, "embedded labels".to_string());
+    embedded_from(EMBEDDED_IMAGES, EMBEDDED_LABELS)
+}
+
+/// The embedded set from the bytes of its two files (gzip or not): the web page fetches them
+/// from assets/ rather than carrying them in its wasm module. The same bytes give the same
+/// split and fingerprint as `embedded`.
+pub fn embedded_from(images: &[u8], labels: &[u8]) -> Result<Dataset> {
+    let images = (idx::reader(images)?, "embedded images".to_string());
+    let labels = (idx::reader(labels)?, "embedded labels".to_string());
     let (all, shape) = load_pair(images, labels)?;
     let (train, val) = hold_out_every_tenth(&all);
     Ok(Dataset { name: "mnist10k (embedded)".into(), train, val, shape, class_names: digit_names(&all) })
@@ -182,7 +189,7 @@ pub fn from_dir(dir: &Path, name: &str) -> Result<Dataset> {
     if !dir.is_dir() {
         bail!("--data {}: not a directory", dir.display());
     }
-    let need = |stem: &str| -> Result<Stream> {
+    let need = |stem: &str| -> Result<Stream<'static>> {
         idx::open_idx_file(dir, stem)?.with_context(|| format!("{}: missing {stem} (or {stem}.gz)", dir.display()))
     };
     let train_images = need("train-images-idx3-ubyte")?;

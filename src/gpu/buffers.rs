@@ -1,4 +1,9 @@
-//! Buffer creation and the one readback helper.
+//! Buffer creation and the readbacks (a map request as a future, so the browser can await it).
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
 use wgpu::util::DeviceExt;
 
 use super::Gpu;
@@ -89,10 +94,22 @@ pub fn uniform_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu
     })
 }
 
-/// Copies `len` elements at element `offset` of `buffer` back to the host.
-/// Mapping is asynchronous: map_async only queues the request, and the callback fires inside
-/// device.poll, so we poll until the copy (and all work submitted before it) has finished.
+/// Copies `len` elements at element `offset` of `buffer` back to the host, waiting for the copy
+/// (and all work submitted before it) to finish. Native only: a browser cannot block.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<T> {
+    pollster::block_on(read_async(gpu, buffer, offset, len))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
+    read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
+}
+
+/// `read` as a future, for both targets: on native it waits for the submission inside (the map
+/// callback fires in device.poll) and is ready when first polled; in a browser it is pending
+/// until the map callback, which needs the event loop, wakes it.
+pub async fn read_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<T> {
     let size = std::mem::size_of::<T>();
     let bytes = (len * size) as u64;
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -103,27 +120,81 @@ pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, l
     });
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     encoder.copy_buffer_to_buffer(buffer, (offset * size) as u64, &staging, 0, bytes);
-    gpu.queue.submit([encoder.finish()]);
+    let submission = gpu.queue.submit([encoder.finish()]);
     let slice = staging.slice(..bytes);
-    let mapped = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let result = mapped.clone();
-    slice.map_async(wgpu::MapMode::Read, move |r| *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(r));
-    wait(gpu);
-    // The callback has run inside the poll; a failed map means the device went away.
-    if let Some(Err(e)) = mapped.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
-    }
+    let mapping = Mapping::request(&slice);
+    mapping.wait(gpu, submission).await;
     let out =
         bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
     staging.unmap();
     out
 }
 
-pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
-    read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
+pub async fn read_all_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
+    read_async(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>()).await
+}
+
+/// A map_async request as a future: the callback stores the result and wakes the task that
+/// awaits it. Mapping is asynchronous everywhere; only how the callback gets to run differs
+/// (`wait`).
+pub struct Mapping(Arc<Mutex<MapState>>);
+
+#[derive(Default)]
+struct MapState {
+    result: Option<Result<(), wgpu::BufferAsyncError>>,
+    waker: Option<Waker>,
+}
+
+fn lock(state: &Mutex<MapState>) -> MutexGuard<'_, MapState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Mapping {
+    /// Asks for `slice` mapped for reading once the work submitted before it has run.
+    pub fn request(slice: &wgpu::BufferSlice) -> Mapping {
+        let state = Arc::new(Mutex::new(MapState::default()));
+        let shared = state.clone();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let mut s = lock(&shared);
+            s.result = Some(r);
+            if let Some(waker) = s.waker.take() {
+                waker.wake();
+            }
+        });
+        Mapping(state)
+    }
+
+    /// Resolves once the buffer is mapped; `submission` is the one whose work it waits for. On
+    /// native this blocks in device.poll (where the callback runs) until that submission is done;
+    /// in a browser the callback comes from the event loop. A failed map means the device is gone.
+    pub async fn wait(self, gpu: &Gpu, submission: wgpu::SubmissionIndex) {
+        #[cfg(not(target_arch = "wasm32"))]
+        wait_for(gpu, submission);
+        #[cfg(target_arch = "wasm32")]
+        let _ = submission;
+        if let Err(e) = self.await {
+            super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
+        }
+    }
+}
+
+impl Future for Mapping {
+    type Output = Result<(), wgpu::BufferAsyncError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut s = lock(&self.0);
+        match s.result.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
 }
 
 /// Blocks until `submission` (and what was submitted before it) has run, not later submissions.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn wait_for(gpu: &Gpu, submission: wgpu::SubmissionIndex) {
     let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
     if let Err(e) = gpu.device.poll(wait) {
@@ -132,6 +203,7 @@ pub fn wait_for(gpu: &Gpu, submission: wgpu::SubmissionIndex) {
 }
 
 /// Blocks until every submitted command has run; a lost device stops the program (faults.rs).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn wait(gpu: &Gpu) {
     if let Err(e) = gpu.device.poll(wgpu::PollType::wait_indefinitely()) {
         super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));

@@ -62,7 +62,10 @@ fn instance(backend: Option<Backend>) -> wgpu::Instance {
     // vectors made our matmul 1.6x faster (design-notes.md). Set it before the instance exists and
     // never override a user's choice. set_var is only sound while no other thread reads the
     // environment, hence the Once (tests open devices from several threads).
+    // (A browser has no environment to set.)
+    #[cfg(not(target_arch = "wasm32"))]
     static VECTOR_WIDTH: std::sync::Once = std::sync::Once::new();
+    #[cfg(not(target_arch = "wasm32"))]
     VECTOR_WIDTH.call_once(|| {
         #[cfg(target_arch = "x86_64")]
         if std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() && is_x86_feature_detected!("avx512f") {
@@ -82,6 +85,7 @@ fn instance(backend: Option<Backend>) -> wgpu::Instance {
 }
 
 /// Every adapter wgpu can see for `backend` (all backends when None).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters(backend: Option<Backend>) -> Vec<wgpu::AdapterInfo> {
     let adapters = pollster::block_on(instance(backend).enumerate_adapters(Backend::flags(backend)));
     adapters.iter().map(|a| a.get_info()).collect()
@@ -90,10 +94,26 @@ pub fn list_adapters(backend: Option<Backend>) -> Vec<wgpu::AdapterInfo> {
 impl Gpu {
     /// Opens the adapter whose name contains `choice.adapter` (case-insensitive), or the first
     /// one, preferring real GPUs over software ones when no name is given.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(choice: &DeviceChoice) -> Result<Gpu> {
+        pollster::block_on(Gpu::open_async(choice))
+    }
+
+    /// `open` as a future. In a browser the one adapter is the one WebGPU offers.
+    pub async fn open_async(choice: &DeviceChoice) -> Result<Gpu> {
         let (backend, adapter_name) = (choice.backend, choice.adapter.as_deref());
         let instance = instance(backend);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(Backend::flags(backend)));
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut adapters = instance.enumerate_adapters(Backend::flags(backend)).await;
+        #[cfg(target_arch = "wasm32")]
+        let mut adapters: Vec<wgpu::Adapter> = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .into_iter()
+            .collect();
         if adapters.is_empty() {
             bail!("{NO_ADAPTER_HINT}");
         }
@@ -120,15 +140,17 @@ impl Gpu {
             }
         };
         let info = adapter.get_info();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgvae"),
-            // Timestamps only time kernels in `bench`; nothing else depends on them.
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
-            // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .with_context(|| format!("opening a device on adapter {:?}", info.name))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgvae"),
+                // Timestamps only time kernels in `bench`; nothing else depends on them.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+                // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("opening a device on adapter {:?}", info.name))?;
         super::faults::install(&device, &info.name);
         let (needed, entry) = crate::shaders::MOST_STORAGE_BUFFERS;
         let allowed = device.limits().max_storage_buffers_per_shader_stage;

@@ -51,7 +51,15 @@ pub fn lost(adapter: &str, message: &str) -> String {
 }
 
 /// Prints `message` as the program's error and exits with GPU_FAILURE_EXIT.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn stop(message: &str) -> ! {
     eprintln!("error: {message}");
     std::process::exit(GPU_FAILURE_EXIT)
+}
+
+/// In a browser there is no process to end: the panic reaches the page's panic hook, which shows
+/// `message` (web/src/lib.rs).
+#[cfg(target_arch = "wasm32")]
+pub fn stop(message: &str) -> ! {
+    panic!("{message}")
 }

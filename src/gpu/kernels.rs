@@ -129,8 +129,12 @@ pub enum KernelFamily {
 impl KernelFamily {
     /// The family for an adapter of this type.
     pub fn of(info: &wgpu::AdapterInfo) -> KernelFamily {
+        // A browser names its software adapter (Chromium's SwiftShader) but may not mark it as a
+        // fallback, which is what WebGPU's adapter type comes from.
+        let software = info.name.to_lowercase().contains("swiftshader");
         match info.device_type {
             wgpu::DeviceType::Cpu => KernelFamily::Cpu,
+            _ if software => KernelFamily::Cpu,
             _ => KernelFamily::Gpu,
         }
     }

@@ -4,8 +4,11 @@ pub mod context;
 pub mod faults;
 pub mod kernels;
 pub mod params;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
 
 pub use buffers::*;
-pub use context::{list_adapters, Backend, DeviceChoice, Gpu, KernelChoice};
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
+pub use context::{Backend, DeviceChoice, Gpu, KernelChoice};
 pub use kernels::{Kernel, Kernels, Launch, Launcher};

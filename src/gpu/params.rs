@@ -28,6 +28,14 @@ pub struct LossTotals {
     pub pad: f32,
 }
 
+impl LossTotals {
+    /// (loss, reconstruction, KL) per example: the negative ELBO's mean and its two terms.
+    pub fn means(&self) -> (f32, f32, f32) {
+        let n = self.examples.max(1.0);
+        ((self.rec_sum + self.kl_sum) / n, self.rec_sum / n, self.kl_sum / n)
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Dims {

@@ -4,11 +4,12 @@
 //! submits runs of steps with their readback; this file is the trainer's API.
 mod buffers;
 mod latent;
+mod snapshot;
 mod step;
 mod ticks;
 
 use buffers::{Buffers, GpuSplit};
-pub use ticks::Tick;
+pub use ticks::{Tick, TickQueue, TICK_STEPS};
 
 use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;
@@ -57,8 +58,8 @@ impl GpuTrainer {
     }
 
     /// The score estimator's running-mean baseline, [mean, initialised (0 or 1)].
-    pub fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
-        let v = gpu::read::<f32>(gpu, &self.bufs.baseline, 0, 2);
+    pub async fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
+        let v = gpu::read_async::<f32>(gpu, &self.bufs.baseline, 0, 2).await;
         [v[0], v[1]]
     }
 
@@ -76,11 +77,13 @@ impl GpuTrainer {
     }
 
     /// Per-datapoint inference: the table of (mu, logvar) per training image and its Adam moments.
-    pub fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
-        self.bufs
-            .table
-            .as_ref()
-            .map(|t| [gpu::read_all(gpu, &t[0]), gpu::read_all(gpu, &t[1]), gpu::read_all(gpu, &t[2])])
+    pub async fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
+        let t = self.bufs.table.as_ref()?;
+        Some([
+            gpu::read_all_async(gpu, &t[0]).await,
+            gpu::read_all_async(gpu, &t[1]).await,
+            gpu::read_all_async(gpu, &t[2]).await,
+        ])
     }
 
     pub fn set_table(&self, gpu: &Gpu, table: &[Vec<f32>; 3]) {
@@ -92,17 +95,22 @@ impl GpuTrainer {
     }
 
     /// (params, Adam m, Adam v), each in the flat layout of model.rs.
-    pub fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    pub async fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         (
-            gpu::read_all(gpu, &self.bufs.params),
-            gpu::read_all(gpu, &self.bufs.adam_m),
-            gpu::read_all(gpu, &self.bufs.adam_v),
+            gpu::read_all_async(gpu, &self.bufs.params).await,
+            gpu::read_all_async(gpu, &self.bufs.adam_m).await,
+            gpu::read_all_async(gpu, &self.bufs.adam_v).await,
         )
     }
 
     /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
     /// categorical logits, [picks.len(), latent]).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
+        pollster::block_on(self.encode_async(gpu, picks))
+    }
+
+    pub async fn encode_async(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
         let b = self.settings.batch;
         let width = self.model.arch.encoder_outputs();
         let identity = self.val_identity_order();
@@ -112,7 +120,7 @@ impl GpuTrainer {
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
             submit(gpu, &[&self.encode]);
-            out.extend(gpu::read::<f32>(gpu, self.bufs.mulv(), 0, chunk.len() * width));
+            out.extend(gpu::read_async::<f32>(gpu, self.bufs.mulv(), 0, chunk.len() * width).await);
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
         out
@@ -125,26 +133,46 @@ impl GpuTrainer {
     }
 
     /// The current pass's loss totals (waits for the GPU).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn totals(&self, gpu: &Gpu) -> LossTotals {
-        gpu::read::<LossTotals>(gpu, &self.bufs.totals, 0, 1)[0]
+        pollster::block_on(self.totals_async(gpu))
     }
 
+    pub async fn totals_async(&self, gpu: &Gpu) -> LossTotals {
+        gpu::read_async::<LossTotals>(gpu, &self.bufs.totals, 0, 1).await[0]
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn counters(&self, gpu: &Gpu) -> Counters {
-        gpu::read::<Counters>(gpu, &self.bufs.counters, 0, 1)[0]
+        pollster::block_on(self.counters_async(gpu))
+    }
+
+    pub async fn counters_async(&self, gpu: &Gpu) -> Counters {
+        gpu::read_async::<Counters>(gpu, &self.bufs.counters, 0, 1).await[0]
     }
 
     /// Negative ELBO totals over the whole validation split (z sampled, as pytorch/examples).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(&self, gpu: &Gpu) -> LossTotals {
+        pollster::block_on(self.evaluate_async(gpu))
+    }
+
+    pub async fn evaluate_async(&self, gpu: &Gpu) -> LossTotals {
         self.start_pass(gpu, None);
         let steps = self.val.rows.div_ceil(self.settings.batch);
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.eval_step.as_slice()).collect();
         submit(gpu, &lists);
-        self.totals(gpu)
+        self.totals_async(gpu).await
     }
 
     /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
     /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
+        pollster::block_on(self.reconstruct_async(gpu, picks))
+    }
+
+    pub async fn reconstruct_async(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
         let input = self.model.arch.input();
         let identity = self.val_identity_order();
         let (mut x, mut probs) = (Vec::new(), Vec::new());
@@ -153,10 +181,10 @@ impl GpuTrainer {
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
             submit(gpu, &[&self.eval_step]);
-            x.extend(gpu::read::<f32>(gpu, &self.bufs.x, 0, chunk.len() * input));
+            x.extend(gpu::read_async::<f32>(gpu, &self.bufs.x, 0, chunk.len() * input).await);
             // With several samples per input, each input's first sample.
             let (samples, width) = (self.settings.objective.samples, self.output_width());
-            let out = gpu::read::<f32>(gpu, self.bufs.logits(), 0, chunk.len() * samples * width);
+            let out = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, chunk.len() * samples * width).await;
             probs.extend(self.pictures(&out.chunks(width).step_by(samples).flatten().copied().collect::<Vec<_>>()));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
@@ -170,12 +198,19 @@ impl GpuTrainer {
     }
 
     /// Decoder output probabilities [n, input] for latents z [n, latent].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> Vec<f32> {
         self.decode_classes(gpu, z, &[])
     }
 
     /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
+        pollster::block_on(self.decode_async(gpu, z, classes))
+    }
+
+    /// `decode_classes` as a future.
+    pub async fn decode_async(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
         let latent = self.model.arch.latent;
         let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input());
@@ -187,7 +222,8 @@ impl GpuTrainer {
             }
             submit(gpu, &[&self.decode]);
             let rows = chunk.len() / latent;
-            out.extend(self.pictures(&gpu::read::<f32>(gpu, self.bufs.logits(), 0, rows * self.output_width())));
+            let logits = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, rows * self.output_width()).await;
+            out.extend(self.pictures(&logits));
         }
         out
     }
@@ -222,6 +258,7 @@ impl GpuTrainer {
         &self.bufs.params
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
         gpu::read_all(gpu, &self.bufs.params)
     }
@@ -230,6 +267,7 @@ impl GpuTrainer {
         &self.bufs.grads
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_grads(&self, gpu: &Gpu) -> Vec<f32> {
         gpu::read_all(gpu, &self.bufs.grads)
     }

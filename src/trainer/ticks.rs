@@ -3,16 +3,17 @@
 //! submission only) while the GPU already runs tick N + 1, so the GPU never idles on a readback
 //! and no staging buffer is made per tick.
 use std::cell::Cell;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
 
 use super::GpuTrainer;
-use crate::gpu::params::{Counters, LossTotals};
-use crate::gpu::{faults, Gpu};
+use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
+use crate::gpu::{Gpu, Mapping};
+
+/// Steps per tick: the host reads the running loss once per tick, never per step.
+pub const TICK_STEPS: usize = 25;
 
 const TOTALS_BYTES: u64 = std::mem::size_of::<LossTotals>() as u64;
 const SLOT_BYTES: u64 = TOTALS_BYTES + std::mem::size_of::<Counters>() as u64;
-
-type MapResult = Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>;
 
 /// The two staging buffers, used in turn: at most two ticks may be in flight.
 pub(super) struct TickSlots {
@@ -40,7 +41,7 @@ impl TickSlots {
 pub struct Tick {
     slot: usize,
     submission: wgpu::SubmissionIndex,
-    mapped: MapResult,
+    mapping: Mapping,
 }
 
 impl GpuTrainer {
@@ -61,24 +62,20 @@ impl GpuTrainer {
         encoder.copy_buffer_to_buffer(&self.bufs.totals, 0, staging, 0, TOTALS_BYTES);
         encoder.copy_buffer_to_buffer(&self.bufs.counters, 0, staging, TOTALS_BYTES, SLOT_BYTES - TOTALS_BYTES);
         let submission = gpu.queue.submit([encoder.finish()]);
-        let mapped: MapResult = Arc::new(Mutex::new(None));
-        let result = mapped.clone();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        });
-        Tick { slot, submission, mapped }
+        let mapping = Mapping::request(&staging.slice(..));
+        Tick { slot, submission, mapping }
     }
 
     /// Waits for `tick`'s submission (not for later ones) and reads the totals of the pass so far
     /// and the counters, as they were when its last step ended.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_tick(&self, gpu: &Gpu, tick: Tick) -> (LossTotals, Counters) {
-        let wait = wgpu::PollType::Wait { submission_index: Some(tick.submission), timeout: None };
-        if let Err(e) = gpu.device.poll(wait) {
-            faults::stop(&faults::lost(&gpu.info.name, &e.to_string()));
-        }
-        if let Some(Err(e)) = tick.mapped.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            faults::stop(&faults::lost(&gpu.info.name, &e.to_string()));
-        }
+        pollster::block_on(self.read_tick_async(gpu, tick))
+    }
+
+    /// `read_tick` as a future (the browser's event loop delivers the mapping).
+    pub async fn read_tick_async(&self, gpu: &Gpu, tick: Tick) -> (LossTotals, Counters) {
+        tick.mapping.wait(gpu, tick.submission).await;
         let staging = &self.ticks.slots[tick.slot];
         let bytes =
             staging.slice(..).get_mapped_range().expect("a tick's slot is mapped once its submission is done").to_vec();
@@ -86,5 +83,61 @@ impl GpuTrainer {
         let totals: LossTotals = bytemuck::pod_read_unaligned(&bytes[..TOTALS_BYTES as usize]);
         let counters: Counters = bytemuck::pod_read_unaligned(&bytes[TOTALS_BYTES as usize..]);
         (totals, counters)
+    }
+
+    /// An error naming the step where the loss stopped being finite, if one did (the GPU records
+    /// the first such step in the counters).
+    pub fn check_finite(&self, c: &Counters, epoch: usize) -> anyhow::Result<()> {
+        if c.bad_step != NO_BAD_STEP {
+            let in_epoch = c.bad_step as usize - (epoch - 1) * self.steps_per_epoch + 1;
+            anyhow::bail!(
+                "the loss became non-finite at epoch {epoch}, step {in_epoch} of {} (optimizer step {}); \
+                 try a lower --lr",
+                self.steps_per_epoch,
+                c.bad_step + 1
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An epoch's submitted ticks, oldest first, each with the steps of the epoch done when it ends:
+/// at most two, so the GPU runs the next tick while the host reads one.
+pub struct TickQueue {
+    steps: usize,
+    submitted: usize,
+    in_flight: VecDeque<(Tick, usize)>,
+}
+
+impl TickQueue {
+    /// An epoch of `steps` steps of which `done` have run.
+    pub fn new(steps: usize, done: usize) -> TickQueue {
+        TickQueue { steps, submitted: done, in_flight: VecDeque::new() }
+    }
+
+    /// Whether another tick may go: fewer than two in flight and steps left to submit.
+    pub fn can_submit(&self) -> bool {
+        self.in_flight.len() < 2 && self.submitted < self.steps
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// Submits a tick of TICK_STEPS steps, or fewer (`most`, and what is left of the epoch);
+    /// returns how many.
+    pub fn submit(&mut self, trainer: &GpuTrainer, gpu: &Gpu, most: usize) -> usize {
+        let n = TICK_STEPS.min(most).min(self.steps - self.submitted).max(1);
+        self.submitted += n;
+        self.in_flight.push_back((trainer.submit_tick(gpu, n), self.submitted));
+        n
+    }
+
+    /// Reads the oldest tick: the epoch's totals so far, the counters and the steps done; None
+    /// when nothing is in flight.
+    pub async fn read(&mut self, trainer: &GpuTrainer, gpu: &Gpu) -> Option<(LossTotals, Counters, usize)> {
+        let (tick, done) = self.in_flight.pop_front()?;
+        let (totals, counters) = trainer.read_tick_async(gpu, tick).await;
+        Some((totals, counters, done))
     }
 }

@@ -13,6 +13,7 @@ mod conv;
 mod estimators;
 mod finite_differences;
 mod folder;
+mod front_end;
 mod importance;
 mod latent;
 mod linear;

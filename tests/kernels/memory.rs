@@ -58,7 +58,7 @@ fn measure_training_memory() {
     .model;
     let config = args.to_config(1).expect("config");
     let s = wgvae::session::open_new(config, &wgvae::gpu::DeviceChoice::default()).expect("session");
-    s.trainer.start_epoch(&s.gpu, &wgvae::commands::draws::epoch_order(s.data.train.len(), 1, 1));
+    s.trainer.start_epoch(&s.gpu, &wgvae::draws::epoch_order(s.data.train.len(), 1, 1));
     let step = |n: usize| {
         for _ in 0..n {
             s.trainer.train_steps(&s.gpu, 1);

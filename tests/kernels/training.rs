@@ -113,7 +113,7 @@ impl Case {
         let k = &kernels;
         let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
         let mut reference = ReferenceTrainer::new(model, settings, params);
-        let order = wgvae::commands::draws::epoch_order(train.len(), 5, 1);
+        let order = wgvae::draws::epoch_order(train.len(), 5, 1);
         gpu_trainer.start_epoch(g, &order);
         reference.start_pass();
         let pass_rows = (gpu_trainer.steps_per_epoch * 13) as u32;
