@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::files::write_atomic;
+use crate::gpu::params::LossTotals;
 use crate::model::Model;
 pub use crate::network::TensorSlot;
 
@@ -46,6 +47,34 @@ pub struct EpochMetrics {
     pub val_kl: f32,
     pub seconds: f64,
     pub images_per_second: f64,
+}
+
+impl EpochMetrics {
+    /// An epoch's line from its training and validation loss totals, the seconds it trained and
+    /// the images it trained on; an error when the validation loss is not finite.
+    pub fn from_totals(
+        epoch: usize,
+        train: &LossTotals,
+        val: &LossTotals,
+        seconds: f64,
+        images: usize,
+    ) -> Result<Self> {
+        let ((train_loss, train_rec, train_kl), (val_loss, val_rec, val_kl)) = (train.means(), val.means());
+        if !val_loss.is_finite() {
+            bail!("validation loss is not finite after epoch {epoch} (train loss {train_loss}); try a lower --lr");
+        }
+        Ok(EpochMetrics {
+            epoch,
+            train_loss,
+            train_rec,
+            train_kl,
+            val_loss,
+            val_rec,
+            val_kl,
+            seconds,
+            images_per_second: images as f64 / seconds.max(1e-9),
+        })
+    }
 }
 
 /// Where the random streams stand. Every draw is counter-based, so this position is all that is

@@ -248,25 +248,20 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {}).after,
             None => trainer.evaluate(gpu),
         };
-        let (tl, tr, tk) = train_totals.means();
-        let (vl, vr, vk) = val_totals.means();
-        if !(vl.is_finite()) {
-            bail!("validation loss is not finite after epoch {epoch} (train loss {tl}); try a lower --lr");
-        }
-        let ips = ((steps - first_step) * b) as f64 / seconds;
-        println!("epoch {epoch:>3}/{}  train {tl:8.3} (rec {tr:8.3} kl {tk:6.3})  val {vl:8.3} (rec {vr:8.3} kl {vk:6.3})  {seconds:6.2} s  {ips:7.0} img/s",
-                 config.epochs);
-        history.push(EpochMetrics {
-            epoch,
-            train_loss: tl,
-            train_rec: tr,
-            train_kl: tk,
-            val_loss: vl,
-            val_rec: vr,
-            val_kl: vk,
-            seconds,
-            images_per_second: ips,
-        });
+        let m = EpochMetrics::from_totals(epoch, &train_totals, &val_totals, seconds, (steps - first_step) * b)?;
+        println!(
+            "epoch {epoch:>3}/{}  train {:8.3} (rec {:8.3} kl {:6.3})  val {:8.3} (rec {:8.3} kl {:6.3})  {seconds:6.2} s  \
+             {:7.0} img/s",
+            config.epochs,
+            m.train_loss,
+            m.train_rec,
+            m.train_kl,
+            m.val_loss,
+            m.val_rec,
+            m.val_kl,
+            m.images_per_second
+        );
+        history.push(m);
         // Everything the epoch's files need is read from the GPU here; the writer thread encodes
         // and syncs them while the next epoch trains.
         // Prior samples: 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y).

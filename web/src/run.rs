@@ -224,21 +224,7 @@ impl Run {
         }
         let seconds = now_seconds() - started;
         let val = trainer.evaluate_async(gpu).await;
-        let ((tl, tr, tk), (vl, vr, vk)) = (totals.means(), val.means());
-        if !vl.is_finite() {
-            anyhow::bail!("validation loss is not finite after epoch {epoch} (train loss {tl}); try a lower --lr");
-        }
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: tl,
-            train_rec: tr,
-            train_kl: tk,
-            val_loss: vl,
-            val_rec: vr,
-            val_kl: vk,
-            seconds,
-            images_per_second: (steps * config.batch) as f64 / seconds.max(1e-9),
-        };
+        let metrics = EpochMetrics::from_totals(epoch, &totals, &val, seconds, steps * config.batch)?;
         self.history.borrow_mut().push(metrics.clone());
         Ok(metrics)
     }
