@@ -6,8 +6,8 @@ the standard library is the client).
 It asserts that an autostart run's losses after one epoch equal the CLI's on the same data and
 seed up to the adapters' rounding, that the checkpoint the page downloads loads in the CLI and a
 checkpoint the CLI wrote opens in the page, that the latent explorer redraws when a slider moves,
-that a screenshot after training is not blank, and that a browser without WebGPU gets the page's
-message. It never passes by skipping: without Chromium it fails and says how to install it.
+that a screenshot after training is not blank, and that a browser without WebGPU, a model past the
+adapter's limits and a corrupt checkpoint each get a message. It never passes by skipping: without Chromium it fails and says how to install it.
 
 usage: tests/browser.py --cli target/release/wgvae --dist web/dist [--out target/browser]
 """
@@ -176,7 +176,8 @@ def main():
     chromedriver_proc = subprocess.Popen([chromedriver, f"--port={driver_port}"], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
     quiet = ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1200,1400",
+             "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
+             "--window-size=1200,1400",
              f"--user-data-dir={os.path.join(work, 'profile')}"]
     driver = None
     try:
@@ -272,6 +273,18 @@ def main():
         still_page = driver.script("arguments[0](wgvae.history.at(-1))")
         still_cli = cli_run(args.cli, os.path.join(work, "still"), "--lr", STILL_LR)
         compare(f"--lr {STILL_LR}", still_page, still_cli, lambda v: STILL_TOLERANCE)
+
+        # A file that is not a checkpoint: the loader's message, in the page.
+        bad = os.path.join(work, "not-a-checkpoint.safetensors")
+        with open(bad, "wb") as f:
+            f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+        driver.send_keys("#open", bad)
+        deadline = time.time() + 60
+        while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
+            time.sleep(0.2)
+        if "safetensors" not in title:
+            fail(f"a corrupt checkpoint should be refused by the loader; the title is {title!r}")
+        print(f"corrupt checkpoint: {title}")
     finally:
         if driver:
             driver.quit()

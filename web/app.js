@@ -153,6 +153,7 @@ async function openCheckpoint() {
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
     run?.free();
+    run = null;
     run = await WebRun.open(bytes, data.images, data.labels, $("settings").elements.kernels.value);
     const info = JSON.parse(run.describe());
     window.wgvae.history = [];
