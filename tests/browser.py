@@ -212,6 +212,13 @@ def main():
         if "largest storage binding" not in title:
             fail(f"a model past the adapter's limits should be refused with its sizes; the title is {title!r}")
         print(f"past the limits: {title}")
+        driver.go(f"{page}?autostart=1&flags=--conditional")
+        deadline = time.time() + 120
+        while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
+            time.sleep(0.2)
+        if "unconditional" not in title:
+            fail(f"a conditional model should be refused with the reason; the title is {title!r}")
+        print(f"conditional: {title}")
         opened = time.time()
         driver.go(f"{page}?autostart=1&epochs={EPOCHS}&seed={SEED}")
         title = wait_title(driver, ("wgvae done",), 1200)
@@ -282,7 +289,7 @@ def main():
         deadline = time.time() + 60
         while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
             time.sleep(0.2)
-        if "safetensors" not in title:
+        if "not a valid safetensors file" not in title:
             fail(f"a corrupt checkpoint should be refused by the loader; the title is {title!r}")
         print(f"corrupt checkpoint: {title}")
     finally:

@@ -166,7 +166,7 @@ async function openCheckpoint() {
     status(`Opened ${file.name}: ${describe(info)}`);
     document.title = "wgvae opened";
   } catch (e) {
-    fail(e?.message ?? String(e));
+    fail(`${file.name}: ${e?.message ?? String(e)}`);
     return;
   } finally {
     $("open").value = "";

@@ -11,10 +11,12 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::ImageData;
 
 use wgvae::checkpoint::{self, Checkpoint, EpochMetrics};
+use wgvae::config::RunConfig;
 use wgvae::data::Dataset;
 use wgvae::draws::{epoch_order, manifold_latents, prior_draws};
 use wgvae::gpu::params::LossTotals;
 use wgvae::images::{reconstruction_rows, Grid};
+use wgvae::objective::Inference;
 use wgvae::session::{self, Session};
 use wgvae::trainer::{TickQueue, TICK_STEPS};
 
@@ -47,6 +49,18 @@ fn image_data(grid: &Grid) -> Result<ImageData, JsValue> {
     ImageData::new_with_js_u8_clamped_array_and_sh(&rgba, grid.width as u32, grid.height as u32)
 }
 
+/// What the page cannot draw or validate as the CLI does: a conditional model's samples come
+/// from p(z|y) per class, and a per-datapoint model is validated by refining each image's q.
+fn check_supported(config: &RunConfig) -> Result<(), JsError> {
+    if config.classes > 0 {
+        return Err(JsError::new("the page runs unconditional models; a conditional one is the CLI's (`wgvae train --conditional`, `wgvae sample --class`)"));
+    }
+    if config.inference == Inference::PerDatapoint {
+        return Err(JsError::new("the page runs models with an encoder; per-datapoint inference is the CLI's (`wgvae train --inference per-datapoint`)"));
+    }
+    Ok(())
+}
+
 fn now_seconds() -> f64 {
     js_sys::Date::now() / 1000.0
 }
@@ -60,6 +74,7 @@ impl WebRun {
         let (config, device) = wgvae::cli::train_config(&flags).map_err(js_error)?;
         let data = data(&images, &labels)?;
         let config = session::complete_config(config, &data).map_err(js_error)?;
+        check_supported(&config)?;
         let session = session::open_new_async(config, &device, data).await.map_err(js_error)?;
         Ok(WebRun::new(session, Vec::new()))
     }
@@ -69,6 +84,7 @@ impl WebRun {
     /// whole epoch (an epoch the CLI's Ctrl-C cut short starts again from its first step).
     pub async fn open(file: Vec<u8>, images: Vec<u8>, labels: Vec<u8>, kernels: String) -> Result<WebRun, JsError> {
         let ck = checkpoint::from_bytes(&file).map_err(js_error)?;
+        check_supported(&ck.config)?;
         let data = data(&images, &labels)?;
         if ck.config.shape != data.shape {
             return Err(JsError::new(&format!(
@@ -83,9 +99,6 @@ impl WebRun {
         if let (Some((m, v)), Some(p)) = (&ck.adam, &ck.progress) {
             session.trainer.restore(&session.gpu, &ck.params, m, v, p.optimizer_step);
             session.trainer.set_baseline_state(&session.gpu, p.baseline_bits.map(f32::from_bits));
-        }
-        if let Some(table) = &ck.table {
-            session.trainer.set_table(&session.gpu, table);
         }
         Ok(WebRun::new(session, history))
     }
