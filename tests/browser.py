@@ -134,6 +134,16 @@ def wait_title(driver, prefixes, seconds):
     fail(f"the page's title is still {driver.title()!r} after {seconds} s")
 
 
+def expect_error(driver, needle, what, seconds=120):
+    """Waits for the page's error title, which must contain `needle`; prints it."""
+    deadline = time.time() + seconds
+    while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
+        time.sleep(0.2)
+    if needle not in title:
+        fail(f"{what}: expected the page's error with {needle!r}; the title is {title!r}")
+    print(f"{what}: {title}")
+
+
 def cli_run(cli, out, *flags):
     """One epoch of the same run with the CLI: its metrics.csv row."""
     subprocess.run([cli, "train", "--epochs", str(EPOCHS), "--seed", str(SEED), "--out", out, *flags], check=True)
@@ -191,14 +201,7 @@ def main():
         # Without WebGPU: the page says what is missing, before loading anything.
         driver = WebDriver(driver_port, quiet + ["--disable-webgpu", "--disable-gpu"], downloads)
         driver.go(page)
-        title = driver.title()
-        deadline = time.time() + 60
-        while not title.startswith("wgvae error") and time.time() < deadline:
-            time.sleep(0.2)
-            title = driver.title()
-        if "WebGPU" not in title:
-            fail(f"a browser without WebGPU should get the page's WebGPU message; the title is {title!r}")
-        print(f"without WebGPU: {title}")
+        expect_error(driver, "WebGPU", "without WebGPU")
         driver.quit()
 
         driver = WebDriver(driver_port, quiet + ["--enable-unsafe-webgpu"], downloads)
@@ -206,19 +209,9 @@ def main():
         # A model past the adapter's limits: the CLI's message, before anything is allocated.
         # (2.4 GB of activations against SwiftShader's 1 GiB binding.)
         driver.go(f"{page}?autostart=1&batch=9000&hidden=16384&flags=--mc-samples%204")
-        deadline = time.time() + 120
-        while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
-            time.sleep(0.2)
-        if "largest storage binding" not in title:
-            fail(f"a model past the adapter's limits should be refused with its sizes; the title is {title!r}")
-        print(f"past the limits: {title}")
+        expect_error(driver, "largest storage binding", "past the limits")
         driver.go(f"{page}?autostart=1&flags=--conditional")
-        deadline = time.time() + 120
-        while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
-            time.sleep(0.2)
-        if "unconditional" not in title:
-            fail(f"a conditional model should be refused with the reason; the title is {title!r}")
-        print(f"conditional: {title}")
+        expect_error(driver, "unconditional", "conditional")
         opened = time.time()
         driver.go(f"{page}?autostart=1&epochs={EPOCHS}&seed={SEED}")
         title = wait_title(driver, ("wgvae done",), 1200)
@@ -286,12 +279,7 @@ def main():
         with open(bad, "wb") as f:
             f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
         driver.send_keys("#open", bad)
-        deadline = time.time() + 60
-        while not (title := driver.title()).startswith("wgvae error") and time.time() < deadline:
-            time.sleep(0.2)
-        if "not a valid safetensors file" not in title:
-            fail(f"a corrupt checkpoint should be refused by the loader; the title is {title!r}")
-        print(f"corrupt checkpoint: {title}")
+        expect_error(driver, "not a valid safetensors file", "corrupt checkpoint")
     finally:
         if driver:
             driver.quit()

@@ -15,7 +15,7 @@ let stopRequested = false;
 const curve = { ticks: [], val: [] };
 const explorer = new Explorer($("explorer-image"), $("manifold"), $("sliders"), $("from-digit"), $("explorer-caption"));
 // What automation reads back (tests/browser.py): per-epoch metrics and timings.
-window.wgvae = { history: [], explorer, firstEpochMs: null, run: () => run };
+window.wgvae = { history: [], explorer, firstEpochMs: null };
 
 function status(text) {
   $("status").textContent = text;

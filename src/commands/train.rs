@@ -189,7 +189,8 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             true,
         )
     });
-    let mut global_step = start.optimizer_step;
+    // Optimizer steps submitted in all: every one has been read back whenever an epoch ends.
+    let mut global_submitted = start.optimizer_step;
     let mut writer = super::epoch_writer::EpochWriter::new();
     for epoch in start.epochs_done + 1..=config.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64);
@@ -211,7 +212,6 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         let first_step = done;
         let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
         let mut queue = TickQueue::new(steps, done);
-        let (epoch_start_step, mut global_submitted) = (global_step, global_step);
         while done < steps {
             while queue.can_submit() && !interrupt::stop_requested() {
                 let most = stop_at.map_or(usize::MAX, |at| at.saturating_sub(global_submitted) as usize);
@@ -222,7 +222,6 @@ pub fn train(args: &TrainOptions) -> Result<()> {
             }
             if let Some((totals, counters, steps_done)) = pollster::block_on(queue.read(trainer, gpu)) {
                 (train_totals, done) = (totals, steps_done);
-                global_step = epoch_start_step + (done - first_step) as u32;
                 trainer.check_finite(&counters, epoch)?;
                 bar.set_position(done as u64);
                 bar.set_message(format!("loss {:.2}", train_totals.means().0));

@@ -129,12 +129,10 @@ pub enum KernelFamily {
 impl KernelFamily {
     /// The family for an adapter of this type.
     pub fn of(info: &wgpu::AdapterInfo) -> KernelFamily {
-        // A browser names its software adapter (Chromium's SwiftShader) but may not mark it as a
-        // fallback, which is what WebGPU's adapter type comes from.
-        let software = info.name.to_lowercase().contains("swiftshader");
+        // In a browser the type comes from WebGPU's isFallbackAdapter, which Chromium sets for
+        // SwiftShader.
         match info.device_type {
             wgpu::DeviceType::Cpu => KernelFamily::Cpu,
-            _ if software => KernelFamily::Cpu,
             _ => KernelFamily::Gpu,
         }
     }

@@ -108,12 +108,11 @@ impl WebRun {
         WebRun { run: Rc::new(Run { session, prior, history: RefCell::new(history) }) }
     }
 
-    /// The adapter, the model and the data, as JSON: {adapter, kernels, model, parameters, train,
+    /// The kernel family, the model and the data, as JSON: {kernels, model, parameters, train,
     /// val, epochs, epochs_done, latent, batch, steps_per_epoch, history, config}.
     pub fn describe(&self) -> String {
         let Session { config, gpu, data, trainer, .. } = &self.run.session;
         serde_json::json!({
-            "adapter": gpu.describe(),
             "kernels": format!("{:?}", gpu.family),
             "model": config.describe(),
             "parameters": trainer.model.layers().map(|l| l.weight_len() + l.bias_len()).sum::<usize>(),
