@@ -55,7 +55,7 @@ fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wo
     }
 }
 
-// dmu = dz; dlogvar = dz * eps * sigma / 2. Writes (not adds) dmulv; gaussian_kl_backward adds after.
+// dmu = dz; dlogvar = dz * eps * sigma / 2. Writes (not adds) dmulv (a CVAE's: gaussian_kl2_backward adds after).
 // Dispatch: batch * latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
 fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -93,21 +93,10 @@ fn kl_term(b: u32, j: u32) -> f32 {
     return -0.5 * (1.0 + logvar - mu * mu - exp(logvar));
 }
 
-// dmu += w mu; dlogvar += w (exp(logvar) - 1) / 2, with w = kl_weight(beta, warm-up, step) *
-// sample_scale. Dispatch: batch * latent invocations on a 1-D grid (flat_index).
-@compute @workgroup_size(64)
-fn gaussian_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let e = flat_index(id, groups);
-    if (e >= params.batch * params.latent) {
-        return;
-    }
-    add_kl_gradient(e, kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale);
-}
-
 // Free bits (Kingma et al. 2016): the term for dimension j is batch * max(free_bits, mean over the
 // batch of KL_j), so a dimension whose mean KL is below free_bits gets no gradient.
 // free_bits_gate writes gate[j] = 0 for those dimensions and 1 for the others, one invocation per
-// dimension (batch x latent work; deciding it in each of gaussian_kl_backward's invocations was
+// dimension (batch x latent work; deciding it in each invocation of the gradient kernel was
 // batch^2 x latent, and lavapipe leaked host memory on every dispatch of that kernel once its
 // index came from a 2-D grid). Dispatch: latent invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
@@ -123,25 +112,38 @@ fn free_bits_gate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
     gate[j] = select(1.0, 0.0, mean_kl / f32(params.batch) < params.free_bits);
 }
 
-// gaussian_kl_backward with dimension j's gradient times gate[j] (free_bits_gate's).
-// Dispatch: batch * latent invocations on a 1-D grid (flat_index).
+// The pathwise ELBO's gradient in q's parameters, through the sample and the weighted KL at once:
+// dmu = dz + w mu, dlogvar = dz eps sigma / 2 + w (exp(logvar) - 1) / 2, with w = kl_weight(beta,
+// warm-up, step) * sample_scale. Writes (not adds) dmulv. Dispatch: batch * latent invocations on a
+// 1-D grid (flat_index).
 @compute @workgroup_size(64)
-fn gaussian_kl_backward_gated(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn reparam_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let e = flat_index(id, groups);
+    if (e >= params.batch * params.latent) {
+        return;
+    }
+    write_reparam_kl_gradient(e, kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale);
+}
+
+// reparam_kl_backward with dimension j's KL gradient times gate[j] (free_bits_gate's).
+@compute @workgroup_size(64)
+fn reparam_kl_backward_gated(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
     if (e >= params.batch * params.latent) {
         return;
     }
     let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
-    add_kl_gradient(e, w * gate[e % params.latent]);
+    write_reparam_kl_gradient(e, w * gate[e % params.latent]);
 }
 
-fn add_kl_gradient(e: u32, w: f32) {
+fn write_reparam_kl_gradient(e: u32, w: f32) {
     let b = e / params.latent;
     let j = e % params.latent;
     let mu_at = b * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
-    dmulv[mu_at] += w * mulv[mu_at];
-    dmulv[lv_at] += w * 0.5 * (exp(mulv[lv_at]) - 1.0);
+    let through_sample = dz[e] * eps[e] * 0.5 * exp(0.5 * mulv[lv_at]);
+    dmulv[mu_at] = dz[e] + w * mulv[mu_at];
+    dmulv[lv_at] = through_sample + w * 0.5 * (exp(mulv[lv_at]) - 1.0);
 }
 
 // KL between two diagonal Gaussians, q = N(mu_q, exp(lv_q)) (mulv) and a learned prior

@@ -115,6 +115,67 @@ fn gaussian_rec_forward_rows(
     }
 }
 
+// The forward and backward together, for GPU adapters where coef is known before rec (the ELBO's
+// 1 / samples; IWAE's weights come from rec, so IWAE runs the two kernels): rec[b] as
+// bernoulli_rec_forward_rows sums it, and dlogits as bernoulli_rec_backward writes it, from one
+// read of the row. Dispatch: one workgroup per row (Gpu::grid_1d of rows x 64).
+@compute @workgroup_size(64)
+fn bernoulli_rec_forward_backward_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let b = wg.y * groups.x + wg.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let input = b / params.repeat;
+    let c = coef[b];
+    var s = 0.0;
+    for (var d = lane; d < params.pixels; d += 64u) {
+        let l = logits[b * params.pixels + d];
+        let t = x[input * params.pixels + d];
+        s += bernoulli_nll(t, l);
+        dlogits[b * params.pixels + d] = c * (1.0 / (1.0 + exp(-l)) - t);
+    }
+    let total = workgroup_sum(lane, s);
+    if (lane == 0u) {
+        rec[b] = total;
+    }
+}
+
+// gaussian_rec_forward_rows and gaussian_rec_backward in one kernel, as the Bernoulli's above.
+@compute @workgroup_size(64)
+fn gaussian_rec_forward_backward_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let b = wg.y * groups.x + wg.x;
+    if (b >= params.batch) {
+        return;
+    }
+    let input = b / params.repeat;
+    let row = b * 2u * params.pixels;
+    let c = coef[b];
+    var s = 0.0;
+    for (var d = lane; d < params.pixels; d += 64u) {
+        let t = x[input * params.pixels + d];
+        let m = logits[row + d];
+        let raw = logits[row + params.pixels + d];
+        s += gaussian_nll(t, m, raw);
+        let lv = clamp(raw, LOGVAR_MIN, LOGVAR_MAX);
+        let r = t - m;
+        let inv_var = exp(-lv);
+        dlogits[row + d] = c * -r * inv_var;
+        dlogits[row + params.pixels + d] = select(0.0, c * 0.5 * (1.0 - r * r * inv_var), raw > LOGVAR_MIN && raw < LOGVAR_MAX);
+    }
+    let total = workgroup_sum(lane, s);
+    if (lane == 0u) {
+        rec[b] = total;
+    }
+}
+
 // dlogits = coef (sigmoid(l) - x): the gradient of the batch's summed loss, as pytorch/examples
 // sums it, each row weighted by coef. Dispatch: batch * pixels invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(64)
@@ -168,6 +229,34 @@ fn gaussian_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(
     dlogits[row + params.pixels + d] = select(0.0, coef[b] * 0.5 * (1.0 - r * r * inv_var), raw > LOGVAR_MIN && raw < LOGVAR_MAX);
 }
 
+// finish_step for GPU adapters: a workgroup of 64 lanes adds every 64th row, a tree adds the lanes'
+// sums, and lane 0 does the rest as finish_step does (the totals may differ from its serial sums in
+// the last bits). Dispatch: (1, 1, 1).
+var<workgroup> lane_sums3: array<vec3<f32>, 64>;
+
+@compute @workgroup_size(64)
+fn finish_step_tree(@builtin(local_invocation_index) lane: u32) {
+    let cursor = counters.cursor;
+    var part = vec3<f32>(0.0);
+    for (var b = lane; b < params.batch; b += 64u) {
+        if (cursor + b / params.repeat < params.pass_rows) {
+            part += vec3<f32>(rec[b], kl[b], 1.0);
+        }
+    }
+    lane_sums3[lane] = part;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            lane_sums3[lane] += lane_sums3[lane + half];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        let sums = lane_sums3[0];
+        end_step(sums.x, sums.y, sums.z);
+    }
+}
+
 // One invocation: add the batch's real rows to the pass totals (examples counts rows, so the totals'
 // means are per input, averaged over its samples), note the first non-finite loss, move the cursor
 // to the next batch of inputs and, in training, count the optimizer step.
@@ -183,6 +272,11 @@ fn finish_step() {
             n += 1.0;
         }
     }
+    end_step(rec_sum, kl_sum, n);
+}
+
+// The batch's sums into the totals, the first non-finite step, the cursor and the step.
+fn end_step(rec_sum: f32, kl_sum: f32, n: f32) {
     if ((is_non_finite(rec_sum) || is_non_finite(kl_sum)) && counters.bad_step == NO_BAD_STEP) {
         counters.bad_step = counters.step;
     }

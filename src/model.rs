@@ -86,6 +86,14 @@ impl Decoder {
         }
     }
 
+    /// The forward and backward in one kernel with a workgroup per row (for GPU adapters).
+    pub fn loss_forward_backward_rows_kernel(self) -> Entry {
+        match self {
+            Decoder::Bernoulli => Entry::BernoulliRecForwardBackwardRows,
+            Decoder::Gaussian => Entry::GaussianRecForwardBackwardRows,
+        }
+    }
+
     /// Entry point of the importance weights log p(x|z) + log p(z) - log q(z|x) (shaders/importance.wgsl).
     pub fn log_weight_kernel(self) -> Entry {
         match self {

@@ -130,8 +130,7 @@ impl Refiner {
         let mut step = forward(&step_latent);
         step.push(recon.backward(l, &loss_params, d_dec.last().expect("decoder has a layer"), &coef));
         step.extend(network::backward_inputs(l, params, &model.decoder, batch, (&z, &dec, &d_dec), &dz));
-        step.push(q.reparam_backward(l, &step_latent));
-        step.extend(q.kl_backward(l, &step_latent, false));
+        step.extend(q.reparam_kl_backward(l, &step_latent, false));
         step.push(adam_step(l, &adam, &counters, (&d_mulv, mulv), (&adam_m, &adam_v), batch * 2 * latent));
         step.push(finish);
 

@@ -211,7 +211,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         }
         let first_step = done;
         let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
-        let mut queue = TickQueue::new(steps, done);
+        let mut queue = TickQueue::new(gpu, steps, done);
         while done < steps {
             while queue.can_submit() && !interrupt::stop_requested() {
                 let most = stop_at.map_or(usize::MAX, |at| at.saturating_sub(global_submitted) as usize);

@@ -55,19 +55,26 @@ impl GaussianRows<'_> {
         l.over(Entry::GaussianKlForward, &[bind(PARAMS, params), bind(MULV, self.mulv), bind(KL, kl)], self.rows)
     }
 
-    /// d_mulv += the weighted KL's gradient (beta and warm-up from `params`); with `free_bits`, the
-    /// dimensions whose mean KL is below params' free_bits first get gate 0 (free_bits_gate).
-    pub fn kl_backward(&self, l: Launcher, params: &wgpu::Buffer, free_bits: bool) -> Vec<Launch> {
-        let mut binds =
-            vec![bind(PARAMS, params), bind(COUNTERS, self.counters), bind(MULV, self.mulv), bind(DMULV, self.d_mulv)];
+    /// d_mulv = dz through the sample + the weighted KL's gradient (beta and warm-up from
+    /// `params`), in one launch; with `free_bits`, the dimensions whose mean KL is below params'
+    /// free_bits first get gate 0 (free_bits_gate) and no KL gradient.
+    pub fn reparam_kl_backward(&self, l: Launcher, params: &wgpu::Buffer, free_bits: bool) -> Vec<Launch> {
+        let mut binds = vec![
+            bind(PARAMS, params),
+            bind(COUNTERS, self.counters),
+            bind(MULV, self.mulv),
+            bind(EPS, self.eps),
+            bind(DZ, self.dz),
+            bind(DMULV, self.d_mulv),
+        ];
         if !free_bits {
-            return vec![l.over(Entry::GaussianKlBackward, &binds, self.rows * self.latent)];
+            return vec![l.over(Entry::ReparamKlBackward, &binds, self.rows * self.latent)];
         }
         let gate = crate::gpu::storage_zeroed(l.gpu, "free bits gate", self.latent * 4);
         let decide =
             l.over(Entry::FreeBitsGate, &[bind(PARAMS, params), bind(MULV, self.mulv), bind(GATE, &gate)], self.latent);
         binds.push(bind(GATE, &gate));
-        vec![decide, l.over(Entry::GaussianKlBackwardGated, &binds, self.rows * self.latent)]
+        vec![decide, l.over(Entry::ReparamKlBackwardGated, &binds, self.rows * self.latent)]
     }
 
     /// kl [rows] = KL(q || p(z|y)), the prior's [mu | logvar] per row in `prior`.

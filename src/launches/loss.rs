@@ -15,11 +15,17 @@ pub struct StepEnd<'a> {
 }
 
 impl StepEnd<'_> {
-    /// finish_step: one invocation sums the rows, so the totals are the same on every adapter.
+    /// finish_step: one invocation sums the rows on CPU adapters; on GPUs (finish_step_tree) a
+    /// workgroup's lanes sum every 64th row and a tree adds them. Within a family the totals are the
+    /// same on every adapter.
     pub fn launch(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
         use loss::{COUNTERS, KL, PARAMS, REC, TOTALS};
+        let entry = match l.kernels.family {
+            KernelFamily::Cpu => Entry::FinishStep,
+            KernelFamily::Gpu => Entry::FinishStepTree,
+        };
         l.grid(
-            Entry::FinishStep,
+            entry,
             &[
                 bind(PARAMS, params),
                 bind(COUNTERS, self.counters),
@@ -53,6 +59,29 @@ impl Reconstruction<'_> {
             KernelFamily::Cpu => l.over(self.decoder.loss_kernels().0, &binds, self.rows),
             KernelFamily::Gpu => l.grid(self.decoder.loss_forward_rows_kernel(), &binds, l.gpu.grid_1d(self.rows * 64)),
         }
+    }
+
+    /// rec [rows] and dlogits = coef d(rec)/d(logits) in one launch of a workgroup per row: for GPU
+    /// adapters, where coef is fixed before rec (an ELBO's). CPU adapters run `forward` then
+    /// `backward`, whose elementwise launch suits lavapipe's lanes better.
+    pub fn forward_backward(
+        &self,
+        l: Launcher,
+        params: &wgpu::Buffer,
+        dlogits: &wgpu::Buffer,
+        coef: &wgpu::Buffer,
+    ) -> Launch {
+        use loss::{COEF, DLOGITS, LOGITS, PARAMS, REC, X};
+        let binds = [
+            bind(PARAMS, params),
+            bind(LOGITS, self.logits),
+            bind(X, self.x),
+            bind(REC, self.rec),
+            bind(DLOGITS, dlogits),
+            bind(COEF, coef),
+        ];
+        let entry = self.decoder.loss_forward_backward_rows_kernel();
+        l.grid(entry, &binds, l.gpu.grid_1d(self.rows * 64))
     }
 
     /// dlogits = coef d(rec)/d(logits), one invocation per pixel of each row.

@@ -142,6 +142,34 @@ pub fn gaussian_kl_backward_gated(
     }
 }
 
+/// reparam_backward, then the KL's gradient with dimension j's weight `weight` x gate[j] added
+/// (reparam_kl_backward has gate 1 everywhere; reparam_kl_backward_gated free_bits_gate's).
+pub fn reparam_kl_backward_gated(
+    dz: &[f32],
+    eps: &[f32],
+    mulv: &[f32],
+    gate: &[f32],
+    batch: usize,
+    latent: usize,
+    weight: f32,
+) -> Vec<f32> {
+    let mut dmulv = reparam_backward(dz, eps, mulv, batch, latent);
+    gaussian_kl_backward_gated(mulv, &mut dmulv, gate, batch, latent, weight);
+    dmulv
+}
+
+/// reparam_kl_backward_gated with every dimension's gate 1.
+pub fn reparam_kl_backward(
+    dz: &[f32],
+    eps: &[f32],
+    mulv: &[f32],
+    batch: usize,
+    latent: usize,
+    weight: f32,
+) -> Vec<f32> {
+    reparam_kl_backward_gated(dz, eps, mulv, &vec![1.0; latent], batch, latent, weight)
+}
+
 // ---- shaders/loss.wgsl ----
 
 pub fn softplus(l: f32) -> f32 {
@@ -219,6 +247,32 @@ pub fn gaussian_rec_backward(logits: &[f32], x: &[f32], coef: &[f32], pixels: us
     d
 }
 
+/// rec as bernoulli_rec_forward_rows sums it and dlogits as bernoulli_rec_backward writes it.
+pub fn bernoulli_rec_forward_backward_rows(
+    logits: &[f32],
+    x: &[f32],
+    coef: &[f32],
+    pixels: usize,
+    repeat: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let batch = logits.len() / pixels;
+    let rec = bernoulli_rec_forward_rows(logits, x, batch, pixels, repeat);
+    (rec, bernoulli_rec_backward(logits, x, coef, pixels, repeat))
+}
+
+/// rec as gaussian_rec_forward_rows sums it and dlogits as gaussian_rec_backward writes it.
+pub fn gaussian_rec_forward_backward_rows(
+    logits: &[f32],
+    x: &[f32],
+    coef: &[f32],
+    pixels: usize,
+    repeat: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let batch = logits.len() / (2 * pixels);
+    let rec = gaussian_rec_forward_rows(logits, x, batch, pixels, repeat);
+    (rec, gaussian_rec_backward(logits, x, coef, pixels, repeat))
+}
+
 /// Adds real rows (input cursor + b / repeat < pass_rows) to the totals, records the first
 /// non-finite step, advances the cursor by the batch's inputs (unless the batch is fixed) and, when
 /// training, the step.
@@ -252,6 +306,20 @@ pub fn finish_step(
     if training {
         counters.step += 1;
     }
+}
+
+/// finish_step's bookkeeping with the rows added by a tree (the same totals up to rounding).
+pub fn finish_step_tree(
+    rec: &[f32],
+    kl: &[f32],
+    pass_rows: u32,
+    training: bool,
+    repeat: usize,
+    fixed_batch: bool,
+    counters: &mut Counters,
+    totals: &mut LossTotals,
+) {
+    finish_step(rec, kl, pass_rows, training, repeat, fixed_batch, counters, totals)
 }
 
 // ---- shaders/adam.wgsl ----

@@ -157,12 +157,7 @@ impl LatentHead {
                 let q = self.gaussian(b);
                 vec![q.reparam_backward(l, &self.train), q.kl2_backward(l, &self.train, &c.prior_s, &c.d_prior_s)]
             }
-            _ => {
-                let q = self.gaussian(b);
-                let mut launches = vec![q.reparam_backward(l, &self.train)];
-                launches.extend(q.kl_backward(l, &self.train, self.free_bits));
-                launches
-            }
+            _ => self.gaussian(b).reparam_kl_backward(l, &self.train, self.free_bits),
         }
     }
 }

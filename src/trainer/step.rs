@@ -5,6 +5,7 @@ use super::latent::LatentHead;
 use super::GpuTrainer;
 use crate::config::TrainSettings;
 use crate::data::Split;
+use crate::gpu::kernels::KernelFamily;
 use crate::gpu::params::{LatentParams, SampleParams, TableParams, STREAM_INNER_EPS};
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, rows, Gather, GaussianRows, Reconstruction, SampleRows, StepEnd, Table};
@@ -74,10 +75,30 @@ impl Parts<'_> {
         Reconstruction { decoder, logits, x, rec, rows: self.rows, pixels: self.model.arch.input() }
     }
 
+    /// Whether the training step's rec_forward writes dlogits too: on GPU adapters, for an ELBO
+    /// (its coef is fixed; IWAE's comes from rec).
+    fn rec_fused(&self) -> bool {
+        self.l.kernels.family == KernelFamily::Gpu && self.s.objective.objective != Objective::Iwae
+    }
+
+    /// rec per row, and dlogits with it where rec_fused.
+    fn rec_forward(&self, loss_params: &wgpu::Buffer) -> Launch {
+        let d_logits = self.b.d_dec.last().expect("a decoder layer");
+        match self.rec_fused() {
+            true => self.reconstruction().forward_backward(self.l, loss_params, d_logits, &self.b.coef),
+            false => self.reconstruction().forward(self.l, loss_params),
+        }
+    }
+
     /// dlogits = coef d(rec)/d(logits).
     fn rec_backward(&self, loss_params: &wgpu::Buffer) -> Launch {
         let d_logits = self.b.d_dec.last().expect("a decoder layer");
         self.reconstruction().backward(self.l, loss_params, d_logits, &self.b.coef)
+    }
+
+    /// The ELBO's dlogits, unless rec_forward wrote them.
+    fn elbo_rec_backward(&self, loss_params: &wgpu::Buffer) -> Option<Launch> {
+        (!self.rec_fused()).then(|| self.rec_backward(loss_params))
     }
 
     fn step_end(&self, loss_params: &wgpu::Buffer) -> Launch {
@@ -125,7 +146,7 @@ impl Parts<'_> {
         let mut launches = Vec::new();
         match (s.objective, s.estimator) {
             (Objective::Elbo, Estimator::Reparam) => {
-                launches.push(self.rec_backward(train_loss)); // dlogits
+                launches.extend(self.elbo_rec_backward(train_loss)); // dlogits
                 launches.extend(self.decoder_backward(true)); // -> dz
                 launches.extend(self.head.backward(l, self.b)); // dmulv through the sample, + dKL
             }
@@ -138,7 +159,7 @@ impl Parts<'_> {
             }
             (Objective::Elbo, Estimator::Score) => {
                 launches.push(q.log_weight(l)); // the learning signal f = log w
-                launches.push(self.rec_backward(train_loss)); // the decoder's stays pathwise
+                launches.extend(self.elbo_rec_backward(train_loss)); // the decoder's stays pathwise
                 launches.extend(self.decoder_backward(false));
                 launches.push(q.score_backward(l)); // dmulv = -(f - b) grad log q / samples
                 if s.baseline == Baseline::Mean {
@@ -200,8 +221,7 @@ impl Parts<'_> {
         launches.extend(self.decoder_forward());
         launches.push(self.rec_backward(train_loss));
         launches.extend(self.decoder_backward(true)); // (the decoder's gradients are overwritten later)
-        launches.push(q.reparam_backward(l, &u));
-        launches.extend(q.kl_backward(l, &u, false));
+        launches.extend(q.reparam_kl_backward(l, &u, false));
         launches.push(self.table(split, Some(i)));
         launches
     }
@@ -316,7 +336,7 @@ impl GpuTrainer {
         step.push(p.head.sample(l, &b, true)); //                               z ~ q(z|x)
         step.extend(p.head.condition_z(l, &b, false, samples)); //              CVAE: [z | y]
         step.extend(p.decoder_forward()); //                                    logits = decoder(z)
-        step.push(p.reconstruction().forward(l, &train_loss)); //               rec per row
+        step.push(p.rec_forward(&train_loss)); //                               rec per row (GPU, ELBO: and dlogits)
         step.push(p.head.kl(l, &b)); //                                         kl per row
         step.extend(p.latent_gradient(&train_loss)); //                         decoder grads; dmulv per sample
         if samples > 1 {

@@ -9,8 +9,21 @@ use super::GpuTrainer;
 use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
 use crate::gpu::{Gpu, Mapping};
 
-/// Steps per tick: the host reads the running loss once per tick, never per step.
-pub const TICK_STEPS: usize = 25;
+/// Steps per tick on a CPU adapter, where a default step takes milliseconds: the host reads the
+/// running loss once per tick, never per step, and the progress bar moves every few seconds at worst.
+pub const CPU_TICK_STEPS: usize = 25;
+
+/// Steps per tick on a GPU, where a default step takes tens of microseconds: enough that a tick's
+/// GPU time outweighs its submission, readback and wake-up (tens of microseconds each) many times.
+pub const GPU_TICK_STEPS: usize = 200;
+
+/// Steps per submission for this adapter.
+pub fn tick_steps(gpu: &Gpu) -> usize {
+    match gpu.info.device_type {
+        wgpu::DeviceType::Cpu => CPU_TICK_STEPS,
+        _ => GPU_TICK_STEPS,
+    }
+}
 
 const TOTALS_BYTES: u64 = std::mem::size_of::<LossTotals>() as u64;
 const SLOT_BYTES: u64 = TOTALS_BYTES + std::mem::size_of::<Counters>() as u64;
@@ -104,15 +117,16 @@ impl GpuTrainer {
 /// An epoch's submitted ticks, oldest first, each with the steps of the epoch done when it ends:
 /// at most two, so the GPU runs the next tick while the host reads one.
 pub struct TickQueue {
+    tick_steps: usize,
     steps: usize,
     submitted: usize,
     in_flight: VecDeque<(Tick, usize)>,
 }
 
 impl TickQueue {
-    /// An epoch of `steps` steps of which `done` have run.
-    pub fn new(steps: usize, done: usize) -> TickQueue {
-        TickQueue { steps, submitted: done, in_flight: VecDeque::new() }
+    /// An epoch of `steps` steps of which `done` have run, in ticks sized for `gpu` (tick_steps).
+    pub fn new(gpu: &Gpu, steps: usize, done: usize) -> TickQueue {
+        TickQueue { tick_steps: tick_steps(gpu), steps, submitted: done, in_flight: VecDeque::new() }
     }
 
     /// Whether another tick may go: fewer than two in flight and steps left to submit.
@@ -124,10 +138,10 @@ impl TickQueue {
         self.in_flight.is_empty()
     }
 
-    /// Submits a tick of TICK_STEPS steps, or fewer (`most`, and what is left of the epoch);
+    /// Submits a tick of tick_steps steps, or fewer (`most`, and what is left of the epoch);
     /// returns how many.
     pub fn submit(&mut self, trainer: &GpuTrainer, gpu: &Gpu, most: usize) -> usize {
-        let n = TICK_STEPS.min(most).min(self.steps - self.submitted).max(1);
+        let n = self.tick_steps.min(most).min(self.steps - self.submitted).max(1);
         self.submitted += n;
         self.in_flight.push_back((trainer.submit_tick(gpu, n), self.submitted));
         n

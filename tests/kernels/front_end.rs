@@ -68,7 +68,7 @@ fn an_epoch_through_the_futures_matches_the_blocking_path() {
         let steps = s.trainer.steps_per_epoch;
         let totals = if use_futures {
             // As web/src/run.rs trains: ticks of at most 7 steps, two in flight, each read awaited.
-            let mut queue = TickQueue::new(steps, 0);
+            let mut queue = TickQueue::new(&s.gpu, steps, 0);
             let (mut done, mut totals, mut reads) = (0, LossTotals::default(), 0);
             while done < steps {
                 while queue.can_submit() {

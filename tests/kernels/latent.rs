@@ -60,24 +60,30 @@ fn gaussian_kl_forward_should_match_reference() {
 }
 
 #[test]
-fn gaussian_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() {
-    let (mulv, start) = (random(B * 2 * LATENT, 15, 2.0), random(B * 2 * LATENT, 16, 1.0));
+fn reparam_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() {
+    let (mulv, eps, dz) = (random(B * 2 * LATENT, 15, 2.0), random(B * LATENT, 12, 2.0), random(B * LATENT, 13, 1.0));
     // A free-bits threshold between the dimensions' mean KLs, so some dimensions pass and some do not.
     let mut means: Vec<f64> = (0..LATENT).map(|j| dim_mean_kl(&mulv, B, LATENT, j)).collect();
     means.sort_by(f64::total_cmp);
     let free_bits = ((means[LATENT / 2] + means[LATENT / 2 - 1]) / 2.0) as f32;
+    let through_sample = r::reparam_backward(&dz, &eps, &mulv, B, LATENT);
     // (beta, warm-up steps, free bits, sample scale) at optimizer step 7.
     for (beta, warmup, fb, scale) in [(1.0, 0, 0.0, 1.0), (0.5, 20, 0.0, 1.0), (2.0, 0, free_bits, 0.25)] {
-        let (p, mb, db) = (latent_params_with(B, beta, warmup, fb, scale), storage(&mulv), storage(&start));
+        let p = latent_params_with(B, beta, warmup, fb, scale);
+        let (mb, eb, dzb) = (storage(&mulv), storage(&eps), storage(&dz));
+        let db = storage(&[f32::NAN; B * 2 * LATENT]); // written, not added to
         let cb = gpu::storage_with(&gpu().0, "c", &[counters(7, 0)]);
         let gate = storage(&[0.5; LATENT]);
         let mut binds = vec![
             bind(shaders::latent::PARAMS, &p),
             bind(shaders::latent::COUNTERS, &cb),
             bind(shaders::latent::MULV, &mb),
+            bind(shaders::latent::EPS, &eb),
+            bind(shaders::latent::DZ, &dzb),
             bind(shaders::latent::DMULV, &db),
         ];
-        if fb > 0.0 {
+        let weight = r::kl_weight(beta, warmup, 7) * scale;
+        let want = if fb > 0.0 {
             // Free bits: the gate per dimension first, then the gated gradient (as the trainer runs them).
             let gate_binds = [
                 bind(shaders::latent::PARAMS, &p),
@@ -85,23 +91,30 @@ fn gaussian_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() 
                 bind(shaders::latent::GATE, &gate),
             ];
             run(gpu().1.get(Entry::FreeBitsGate).launch_over(&gpu().0, &gate_binds, LATENT));
-            assert_eq!(read(&gate, LATENT), r::free_bits_gate(&mulv, B, LATENT, fb), "free_bits_gate");
+            let want_gate = r::free_bits_gate(&mulv, B, LATENT, fb);
+            assert_eq!(read(&gate, LATENT), want_gate, "free_bits_gate");
             binds.push(bind(shaders::latent::GATE, &gate));
-            run(gpu().1.get(Entry::GaussianKlBackwardGated).launch_over(&gpu().0, &binds, B * LATENT));
+            run(gpu().1.get(Entry::ReparamKlBackwardGated).launch_over(&gpu().0, &binds, B * LATENT));
+            r::reparam_kl_backward_gated(&dz, &eps, &mulv, &want_gate, B, LATENT, weight)
         } else {
-            run(gpu().1.get(Entry::GaussianKlBackward).launch_over(&gpu().0, &binds, B * LATENT));
-        }
-        let mut want = start.clone();
-        r::gaussian_kl_backward(&mulv, &mut want, B, LATENT, r::kl_weight(beta, warmup, 7) * scale, fb);
+            run(gpu().1.get(Entry::ReparamKlBackward).launch_over(&gpu().0, &binds, B * LATENT));
+            r::reparam_kl_backward(&dz, &eps, &mulv, B, LATENT, weight)
+        };
+        // The reference against its two parts: the sample's gradient, then the KL's (free bits
+        // through the objective's own gate).
+        let mut parts = through_sample.clone();
+        r::gaussian_kl_backward(&mulv, &mut parts, B, LATENT, weight, fb);
+        assert_eq!(want, parts, "reparam_kl_backward reference = reparam_backward + gaussian_kl_backward");
         assert_close(
-            &format!("gaussian_kl_backward beta {beta} warm-up {warmup} free bits {fb}"),
+            &format!("reparam_kl_backward beta {beta} warm-up {warmup} free bits {fb}"),
             &read(&db, B * 2 * LATENT),
             &want,
             1e-5,
         );
         if fb > 0.0 {
-            let untouched =
-                (0..LATENT).filter(|&j| (0..B).all(|b| want[b * 2 * LATENT + j] == start[b * 2 * LATENT + j])).count();
+            let untouched = (0..LATENT)
+                .filter(|&j| (0..B).all(|b| want[b * 2 * LATENT + j] == through_sample[b * 2 * LATENT + j]))
+                .count();
             assert!(untouched > 0 && untouched < LATENT, "free bits should stop some dimensions, not all: {untouched}");
         }
     }

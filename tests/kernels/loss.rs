@@ -110,50 +110,103 @@ fn gaussian_rec_forward_and_backward_should_match_reference() {
 
 #[test]
 fn finish_step_should_match_reference_and_catch_non_finite_losses() {
-    let rec = random(B, 21, 100.0);
-    let kl = random(B, 22, 10.0);
-    let mut nan_rec = rec.clone();
-    nan_rec[3] = f32::NAN;
-    // (rec, pass_rows, training, repeat): pass_rows 30 or 23 cuts the batch inside it.
-    for (rec, pass_rows, training, repeat, fixed) in [
-        (rec.clone(), 100u32, true, 1, false),
-        (rec.clone(), 30, false, 1, false),
-        (nan_rec, 100, true, 1, false),
-        (rec.clone(), 23, true, 4, false),
-        (rec.clone(), 30, true, 1, true),
-    ] {
-        let start_counters = counters(7, 20);
-        let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
-        let p = uniform(&LossParams {
-            batch: B as u32,
-            pixels: PIXELS as u32,
-            pass_rows,
-            training: training as u32,
-            repeat: repeat as u32,
-            fixed_batch: fixed as u32,
-            pad: [0; 2],
-        });
-        let (cb, rb, kb) = (gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
-        let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
-        run(gpu().1.get(Entry::FinishStep).launch(
-            &gpu().0,
-            &[
+    // Both kernels: finish_step (one invocation) and finish_step_tree (64 lanes and a tree), at 13
+    // rows and at 150 (two full passes of the lanes and a partial one).
+    type Reference = fn(&[f32], &[f32], u32, bool, usize, bool, &mut Counters, &mut LossTotals);
+    let kernels: [(Entry, Reference); 2] =
+        [(Entry::FinishStep, r::finish_step), (Entry::FinishStepTree, r::finish_step_tree)];
+    for (entry, reference) in kernels {
+        for rows in [B, 150] {
+            let rec = random(rows, 21, 100.0);
+            let kl = random(rows, 22, 10.0);
+            let mut nan_rec = rec.clone();
+            nan_rec[rows - 3] = f32::NAN;
+            // (rec, pass_rows, training, repeat, fixed batch): pass_rows cuts the batch inside it.
+            let cut = 20 + rows as u32 / 2;
+            for (rec, pass_rows, training, repeat, fixed) in [
+                (rec.clone(), 1000u32, true, 1, false),
+                (rec.clone(), cut, false, 1, false),
+                (nan_rec, 1000, true, 1, false),
+                (rec.clone(), cut, true, 4, false),
+                (rec.clone(), cut, true, 1, true),
+            ] {
+                let name = format!("{} rows {rows} pass_rows {pass_rows} repeat {repeat}", entry.name());
+                let start_counters = counters(7, 20);
+                let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
+                let p = uniform(&LossParams {
+                    batch: rows as u32,
+                    pixels: PIXELS as u32,
+                    pass_rows,
+                    training: training as u32,
+                    repeat: repeat as u32,
+                    fixed_batch: fixed as u32,
+                    pad: [0; 2],
+                });
+                let (cb, rb, kb) = (gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
+                let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
+                run(gpu().1.get(entry).launch(
+                    &gpu().0,
+                    &[
+                        bind(shaders::loss::PARAMS, &p),
+                        bind(shaders::loss::COUNTERS, &cb),
+                        bind(shaders::loss::REC, &rb),
+                        bind(shaders::loss::KL, &kb),
+                        bind(shaders::loss::TOTALS, &tb),
+                    ],
+                    [1, 1, 1],
+                ));
+                let (mut want_c, mut want_t) = (start_counters, start_totals);
+                reference(&rec, &kl, pass_rows, training, repeat, fixed, &mut want_c, &mut want_t);
+                assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c, "{name}");
+                let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
+                if rec.iter().all(|v| v.is_finite()) {
+                    let (got, want) =
+                        (bytemuck::cast_slice(&[got_t]).to_vec(), bytemuck::cast_slice(&[want_t]).to_vec());
+                    assert_close(&name, &got, &want, 1e-5);
+                    assert_eq!(got_t.examples, want_t.examples, "{name}: rows counted");
+                } else {
+                    assert_eq!(want_c.bad_step, 7, "the reference must flag the NaN");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rec_forward_backward_rows_should_match_reference() {
+    // rec and dlogits from one kernel, rows laid out in rows of 2 workgroups (the test device's
+    // grid_x), both outputs starting as NaN so that a row or pixel left unwritten fails.
+    let bernoulli = random(B * PIXELS, 19, 40.0);
+    let gaussian: Vec<f32> = random(B * 2 * PIXELS, 56, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if (i / PIXELS) % 2 == 1 { v * 8.0 - 1.0 } else { v * 1.5 })
+        .collect();
+    let x: Vec<f32> = random(B * PIXELS, 20, 1.0).iter().map(|v| v.abs()).collect();
+    let coef: Vec<f32> = random(B, 44, 1.0).iter().map(|v| v.abs()).collect();
+    type Reference = fn(&[f32], &[f32], &[f32], usize, usize) -> (Vec<f32>, Vec<f32>);
+    let cases: [(Entry, &[f32], Reference); 2] = [
+        (Entry::BernoulliRecForwardBackwardRows, &bernoulli, r::bernoulli_rec_forward_backward_rows),
+        (Entry::GaussianRecForwardBackwardRows, &gaussian, r::gaussian_rec_forward_backward_rows),
+    ];
+    for (entry, logits, reference) in cases {
+        for repeat in [1, 3] {
+            let p = loss_params_repeat(B as u32, true, repeat);
+            let (lb, xb, rb, cb) = (storage(logits), storage(&x), storage(&[f32::NAN; B]), storage(&coef));
+            let db = storage(&vec![f32::NAN; logits.len()]);
+            let binds = [
                 bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::COUNTERS, &cb),
+                bind(shaders::loss::LOGITS, &lb),
+                bind(shaders::loss::X, &xb),
                 bind(shaders::loss::REC, &rb),
-                bind(shaders::loss::KL, &kb),
-                bind(shaders::loss::TOTALS, &tb),
-            ],
-            [1, 1, 1],
-        ));
-        let (mut want_c, mut want_t) = (start_counters, start_totals);
-        r::finish_step(&rec, &kl, pass_rows, training, repeat, fixed, &mut want_c, &mut want_t);
-        assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1)[0], want_c);
-        let got_t = gpu::read::<LossTotals>(&gpu().0, &tb, 0, 1)[0];
-        if rec.iter().all(|v| v.is_finite()) {
-            assert_close("finish_step totals", bytemuck::cast_slice(&[got_t]), bytemuck::cast_slice(&[want_t]), 1e-5);
-        } else {
-            assert_eq!(want_c.bad_step, 7, "the reference must flag the NaN");
+                bind(shaders::loss::DLOGITS, &db),
+                bind(shaders::loss::COEF, &cb),
+            ];
+            run(gpu().1.get(entry).launch(&gpu().0, &binds, gpu().0.grid_1d(B * 64)));
+            let name = format!("{} repeat {repeat}", entry.name());
+            let (want_rec, want_d) = reference(logits, &x, &coef, PIXELS, repeat);
+            assert_close(&format!("{name} rec"), &read(&rb, B), &want_rec, 1e-5);
+            assert_close(&format!("{name} dlogits"), &read(&db, logits.len()), &want_d, 1e-5);
         }
     }
 }

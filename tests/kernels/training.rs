@@ -174,6 +174,17 @@ fn gpu_training_steps_should_match_reference_trainer_with_either_kernel_family()
         let per_datapoint = ObjectiveSettings { per_datapoint: Some((2, 0.05)), ..ObjectiveSettings::default() };
         Case::scalar().objective(per_datapoint).gaussian().kernels(family).check();
         Case::vec4().conditional(10).kernels(family).check();
+        // The score function (its rec fused on GPUs, the baseline after) and free bits (the gated
+        // fused latent gradient).
+        let score = ObjectiveSettings {
+            estimator: Estimator::Score,
+            baseline: Baseline::Mean,
+            samples: 2,
+            ..ObjectiveSettings::default()
+        };
+        Case::scalar().objective(score).kernels(family).check();
+        let free_bits = ObjectiveSettings { samples: 2, free_bits: 0.05, ..ObjectiveSettings::default() };
+        Case::vec4().objective(free_bits).kernels(family).check();
     }
 }
 

@@ -18,7 +18,7 @@ use wgvae::gpu::params::LossTotals;
 use wgvae::images::{reconstruction_rows, Grid};
 use wgvae::objective::Inference;
 use wgvae::session::{self, Session};
-use wgvae::trainer::{TickQueue, TICK_STEPS};
+use wgvae::trainer::TickQueue;
 
 use crate::js_error;
 
@@ -134,7 +134,7 @@ impl WebRun {
         self.run.session.config.epochs.saturating_sub(self.run.history.borrow().len())
     }
 
-    /// Trains the next epoch: ticks of TICK_STEPS steps, two in flight, `on_tick(done, steps,
+    /// Trains the next epoch: ticks sized for the adapter (trainer::tick_steps), two in flight, `on_tick(done, steps,
     /// loss)` after each read; then the validation pass. Resolves to the epoch's metrics as JSON.
     pub fn train_epoch(&self, on_tick: Function) -> Promise {
         let run = self.run.clone();
@@ -221,11 +221,11 @@ impl Run {
         let steps = trainer.steps_per_epoch;
         let started = now_seconds();
         trainer.start_epoch(gpu, &epoch_order(data.train.len(), config.seed, epoch));
-        let mut queue = TickQueue::new(steps, 0);
+        let mut queue = TickQueue::new(gpu, steps, 0);
         let (mut done, mut totals) = (0, LossTotals::default());
         while done < steps {
             while queue.can_submit() {
-                queue.submit(trainer, gpu, TICK_STEPS);
+                queue.submit(trainer, gpu, usize::MAX);
             }
             if let Some((t, counters, d)) = queue.read(trainer, gpu).await {
                 (totals, done) = (t, d);
