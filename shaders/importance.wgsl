@@ -17,7 +17,8 @@
 // state [images, 4] (max, scaled sum, sum of log w, scaled sum of squares), result [K values, all
 // images, 3] from result_offset (estimate of -log p(x), the K-sample Monte Carlo negative ELBO
 // -mean_k log w_k, and the effective sample size).
-// Workgroup size 64, one row or one image per invocation, no shared memory.
+// Workgroup size 64, one row or one image per invocation, or (iw_accumulate_rows) one image per
+// workgroup.
 
 struct IwParams {
     images: u32,
@@ -171,6 +172,11 @@ fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_work
         s2 += w * w;
         total += lw;
     }
+    store_accumulated(i, new_m, s, total, s2);
+}
+
+// Image i's running state, and its result when this chunk completes K.
+fn store_accumulated(i: u32, new_m: f32, s: f32, total: f32, s2: f32) {
     state[i * 4u] = new_m;
     state[i * 4u + 1u] = s;
     state[i * 4u + 2u] = total;
@@ -181,5 +187,70 @@ fn iw_accumulate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_work
         result[at] = -(new_m + log(s) - log(k_total));
         result[at + 1u] = -total / k_total;
         result[at + 2u] = s * s / s2;
+    }
+}
+
+// iw_accumulate for GPU adapters, where an invocation per image leaves most of the device idle and
+// reads its samples serially: a workgroup per image, its lanes over the chunk's samples, a tree for
+// the chunk's max, then one for (sum w, sum w^2, sum log w); lane 0 folds them into the state (the
+// same values as iw_accumulate up to rounding). Dispatch: one workgroup per image, in rows of
+// groups.x workgroups (Gpu::grid_1d of images x 64).
+var<workgroup> lane_max: array<f32, 64>;
+var<workgroup> lane_sums: array<vec3<f32>, 64>;
+
+@compute @workgroup_size(64)
+fn iw_accumulate_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let i = wg.y * groups.x + wg.x;
+    if (i >= params.images) {
+        return;
+    }
+    let rows = i * params.samples;
+    var part_max = LOG_SUM_START;
+    for (var k = lane; k < params.samples; k += 64u) {
+        part_max = max(part_max, log_w[rows + k]);
+    }
+    lane_max[lane] = part_max;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            lane_max[lane] = max(lane_max[lane], lane_max[lane + half]);
+        }
+        workgroupBarrier();
+    }
+    var m = LOG_SUM_START;
+    if (params.first_sample > 0u) {
+        m = state[i * 4u];
+    }
+    let new_m = max(m, lane_max[0]);
+    var part = vec3<f32>(0.0);
+    for (var k = lane; k < params.samples; k += 64u) {
+        let lw = log_w[rows + k];
+        let w = exp(lw - new_m);
+        part += vec3<f32>(w, w * w, lw);
+    }
+    lane_sums[lane] = part;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            lane_sums[lane] += lane_sums[lane + half];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        var s = 0.0;
+        var total = 0.0;
+        var s2 = 0.0;
+        if (params.first_sample > 0u) {
+            s = state[i * 4u + 1u];
+            total = state[i * 4u + 2u];
+            s2 = state[i * 4u + 3u];
+        }
+        let rescale = exp(m - new_m);
+        let chunk = lane_sums[0];
+        store_accumulated(i, new_m, s * rescale + chunk.x, total + chunk.z, s2 * rescale * rescale + chunk.y);
     }
 }

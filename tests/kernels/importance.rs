@@ -1,5 +1,6 @@
 //! shaders/importance.wgsl: importance samples, log weights, the running log-sum-exp.
 use crate::common::*;
+use wgvae::gpu::kernels::KernelFamily;
 use wgvae::reference::importance as ri;
 
 // 5 images x 13 samples = 65 rows (not a multiple of 64); latent 7 (not a multiple of 4).
@@ -162,46 +163,51 @@ fn importance_sampler_should_match_the_composed_references() {
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller
     assert_eq!(plan(k, n, ROWS), (1, (ROWS + 5).div_ceil(2)));
-    let (g, kernels) = gpu();
+    let (g, adapter_kernels) = gpu();
     let pb = storage(&params);
-    let sampler = ImportanceSampler::new(
-        g,
-        kernels,
-        &model,
-        &pb,
-        &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
-        (&[k], wgvae::importance::Proposal::Encoder),
-        wgvae::data::Binarize::None,
-        1,
-        7,
-    );
-    let got = sampler.run(g, |_| {}).pop().expect("one K");
-    use wgvae::reference::network::forward_path;
-    for i in 0..n {
-        let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();
-        let h = forward_path(&model.encoder, &params, x.clone(), 1).pop().expect("q's parameters");
-        let p = IwParams {
-            images: 1,
-            samples: k as u32,
-            latent: 3,
-            pixels: 784,
-            first_image: i as u32,
-            first_sample: 0,
-            total_samples: k as u32,
-            seed: 7,
-            result_offset: 0,
-        };
-        let (z, log_ratio) = ri::iw_sample(&p, &h);
-        let d = forward_path(&model.decoder, &params, z, k).pop().expect("logits");
-        let log_w = ri::iw_log_weight(&p, &d, &x, &log_ratio);
-        let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 3]);
-        ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
-        assert_close(
-            &format!("image {i}: -log p(x), K = {k}"),
-            &[got.nll[i], got.neg_elbo[i], got.ess[i]],
-            &result[i * 3..],
-            1e-4,
+    // Both families: an invocation per image accumulates on CPU adapters, a workgroup on GPUs.
+    for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
+        let mut kernels = adapter_kernels.clone();
+        kernels.family = family;
+        let sampler = ImportanceSampler::new(
+            g,
+            &kernels,
+            &model,
+            &pb,
+            &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
+            (&[k], wgvae::importance::Proposal::Encoder),
+            wgvae::data::Binarize::None,
+            1,
+            7,
         );
+        let got = sampler.run(g, |_| {}).pop().expect("one K");
+        use wgvae::reference::network::forward_path;
+        for i in 0..n {
+            let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();
+            let h = forward_path(&model.encoder, &params, x.clone(), 1).pop().expect("q's parameters");
+            let p = IwParams {
+                images: 1,
+                samples: k as u32,
+                latent: 3,
+                pixels: 784,
+                first_image: i as u32,
+                first_sample: 0,
+                total_samples: k as u32,
+                seed: 7,
+                result_offset: 0,
+            };
+            let (z, log_ratio) = ri::iw_sample(&p, &h);
+            let d = forward_path(&model.decoder, &params, z, k).pop().expect("logits");
+            let log_w = ri::iw_log_weight(&p, &d, &x, &log_ratio);
+            let (mut state, mut result) = (vec![0.0; 4], vec![0.0; (i + 1) * 3]);
+            ri::iw_accumulate(&p, &log_w, &mut state, &mut result);
+            assert_close(
+                &format!("{family:?} family, image {i}: -log p(x), K = {k}"),
+                &[got.nll[i], got.neg_elbo[i], got.ess[i]],
+                &result[i * 3..],
+                1e-4,
+            );
+        }
     }
 }
 
@@ -242,5 +248,36 @@ fn iw_accumulate_should_give_an_ess_of_k_for_equal_weights() {
         let at = 6 + (17 + i) * 3;
         assert_eq!(got[at + 2], total as f32, "image {i}: equal weights give ESS = K");
         assert!((got[at] - 321.5).abs() < 1e-4, "image {i}: -log mean w = 321.5, got {}", got[at]);
+    }
+}
+
+#[test]
+fn iw_accumulate_rows_should_match_reference_across_chunks() {
+    // A workgroup per image: chunks of 13 samples (part of the lanes) and of 150 (two full passes
+    // of the lanes and a partial one), images laid out in rows of 2 workgroups (the test device's
+    // grid_x).
+    for samples in [SAMPLES, 150] {
+        let total = 3 * samples as u32;
+        let chunks: Vec<Vec<f32>> =
+            (0..3).map(|c| random(IMAGES * samples, 80 + c, 30.0).iter().map(|v| v - 500.0).collect()).collect();
+        let n_results = 17 + IMAGES + 2;
+        let (sb, resb) = (storage(&[0.0; IMAGES * 4]), storage(&vec![0.0; n_results * 3]));
+        let (mut state, mut result) = (vec![0.0; IMAGES * 4], vec![0.0; n_results * 3]);
+        for (c, log_w) in chunks.iter().enumerate() {
+            let p = IwParams { samples: samples as u32, ..params(c as u32 * samples as u32, total) };
+            let (u, wb) = (uniform(&p), storage(log_w));
+            let binds = [
+                bind(shaders::importance::PARAMS, &u),
+                bind(shaders::importance::LOG_W, &wb),
+                bind(shaders::importance::STATE, &sb),
+                bind(shaders::importance::RESULT, &resb),
+            ];
+            run(gpu().1.get(Entry::IwAccumulateRows).launch(&gpu().0, &binds, gpu().0.grid_1d(IMAGES * 64)));
+            ri::iw_accumulate_rows(&p, log_w, &mut state, &mut result);
+            let name = format!("iw_accumulate_rows samples {samples} state after chunk {c}");
+            assert_close(&name, &read(&sb, IMAGES * 4), &state, 1e-5);
+        }
+        let name = format!("iw_accumulate_rows samples {samples} result");
+        assert_close(&name, &read(&resb, n_results * 3), &result, 1e-5);
     }
 }

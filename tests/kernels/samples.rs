@@ -161,3 +161,40 @@ fn score_backward_and_baseline_update_should_match_reference_for_every_baseline(
         assert_close("score_baseline_update", &read(&bb, 2), &rs::score_baseline_update(&log_w, state, 0.9), 1e-6);
     }
 }
+
+#[test]
+fn score_baseline_update_kernels_should_match_reference_past_a_workgroup() {
+    // Both kernels (one invocation; 64 lanes and a tree) at 15 rows and at 150 (two full passes of
+    // the lanes and a partial one), from an unset baseline and from a running one.
+    type Reference = fn(&[f32], [f32; 2], f32) -> [f32; 2];
+    let kernels: [(Entry, Reference); 2] = [
+        (Entry::ScoreBaselineUpdate, rs::score_baseline_update),
+        (Entry::ScoreBaselineUpdateTree, rs::score_baseline_update_tree),
+    ];
+    for (entry, reference) in kernels {
+        for rows in [ROWS, 150] {
+            let log_w = random(rows, 70, 50.0);
+            for state in [[0.0, 0.0], [-80.0, 1.0]] {
+                let p = uniform(&SampleParams {
+                    rows: rows as u32,
+                    samples: S as u32,
+                    latent: LATENT as u32,
+                    baseline: 1,
+                    beta: 1.0,
+                    warmup_steps: 0,
+                    decay: 0.9,
+                    pad: 0,
+                });
+                let (wb, bb) = (storage(&log_w), storage(&state));
+                let binds = [
+                    bind(shaders::samples::PARAMS, &p),
+                    bind(shaders::samples::LOG_W, &wb),
+                    bind(shaders::samples::BASELINE, &bb),
+                ];
+                run(gpu().1.get(entry).launch(&gpu().0, &binds, [1, 1, 1]));
+                let name = format!("{} rows {rows} state {state:?}", entry.name());
+                assert_close(&name, &read(&bb, 2), &reference(&log_w, state, 0.9), 1e-5);
+            }
+        }
+    }
+}
