@@ -239,10 +239,15 @@ fn main() {
         match naga::front::wgsl::parse_str(&source) {
             Err(e) => failures.push(report(e.location(&source), e.emit_to_string(&source))),
             Ok(parsed) => {
-                let mut validator = naga::valid::Validator::new(
-                    naga::valid::ValidationFlags::all(),
-                    naga::valid::Capabilities::default(),
-                );
+                // Subgroup operations only in the modules named *_subgroup, which the host builds
+                // only on adapters with subgroups (gpu/kernels.rs: needs_subgroups).
+                let mut capabilities = naga::valid::Capabilities::default();
+                if module.ends_with("_subgroup") {
+                    capabilities |= naga::valid::Capabilities::SUBGROUP;
+                }
+                let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities);
+                validator.subgroup_stages(naga::valid::ShaderStages::COMPUTE);
+                validator.subgroup_operations(naga::valid::SubgroupOperationSet::all());
                 match validator.validate(&parsed) {
                     Err(e) => failures.push(report(e.location(&source), e.emit_to_string(&source))),
                     Ok(info) => modules.push(reflect(module, &files, &parsed, &info)),

@@ -6,14 +6,16 @@
 // tiles with more loads per FMA were slower whatever else changed). With vec4 loads an invocation
 // does 128 FMAs per 12 loads instead of 32 per 12. On GPUs vec4 loads are 16-byte transactions.
 //
-// Each invocation owns 4 consecutive columns (one vec4 of the output) of TILE_ROWS rows; a
-// workgroup owns 64 * 4 = 256 columns and TILE_ROWS rows, so dispatch sizes equal linear.wgsl's:
+// Each invocation owns 4 consecutive columns (one vec4 of the output) of TILE_ROWS = 16 rows (8
+// in linear.wgsl: with vec4 loads twice the rows per load of W pays, 1.19 -> 1.42 GFLOP/s on
+// lavapipe); a workgroup owns 64 * 4 = 256 columns and TILE_ROWS rows:
 // (ceil(cols / 256), ceil(rows / TILE_ROWS), 1). No shared memory, no barriers.
 // Bindings: 0 dims, 1 lhs, 2 rhs, 3 aux, 4 out, all as vec4 arrays; each entry point says what
 // they hold. Out-of-range rows and columns are clamped for loading and skipped when storing.
 
 const WG: u32 = 64u;
-const TILE_ROWS: u32 = 8u;
+const TILE_ROWS: u32 = 16u;
+const D_VECS: u32 = TILE_ROWS / 4u; // the weight gradient's vec4s of dy per m
 
 struct Dims {
     batch: u32,
@@ -111,7 +113,7 @@ fn linear_backward_input_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
     }
 }
 
-// dW[n, k..k+4] = sum_m dy[m, n] x[m, k..k+4], for TILE_ROWS (= 8, two vec4s) rows n per workgroup.
+// dW[n, k..k+4] = sum_m dy[m, n] x[m, k..k+4], for TILE_ROWS (16, four vec4s) rows n per workgroup.
 // lhs = dy [batch, n_out], rhs = x [batch, n_in], out = dW [n_out, n_in]; aux unused.
 @compute @workgroup_size(WG)
 fn linear_backward_weight_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -119,22 +121,21 @@ fn linear_backward_weight_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(lo
     let q_out = dims.n_out / 4u;
     let c4 = wg.x * WG + lane;
     let c4_load = min(c4, q_in - 1u);
-    let n0 = wg.y * TILE_ROWS; // a multiple of 8, so rows n0 .. n0 + 8 are two whole vec4s of dy
-    let lo = min(n0 / 4u, q_out - 1u);
-    let hi = min(n0 / 4u + 1u, q_out - 1u);
+    let n0 = wg.y * TILE_ROWS; // a multiple of 4, so rows n0 .. n0 + TILE_ROWS are whole vec4s of dy
+    var d_at: array<u32, D_VECS>;
+    for (var v = 0u; v < D_VECS; v++) {
+        d_at[v] = min(n0 / 4u + v, q_out - 1u);
+    }
     var acc: array<vec4<f32>, TILE_ROWS>;
     for (var m = 0u; m < dims.batch; m++) {
         let xv = rhs[m * q_in + c4_load];
-        let d0 = lhs[m * q_out + lo];
-        let d1 = lhs[m * q_out + hi];
-        acc[0] += d0.x * xv;
-        acc[1] += d0.y * xv;
-        acc[2] += d0.z * xv;
-        acc[3] += d0.w * xv;
-        acc[4] += d1.x * xv;
-        acc[5] += d1.y * xv;
-        acc[6] += d1.z * xv;
-        acc[7] += d1.w * xv;
+        for (var v = 0u; v < D_VECS; v++) {
+            let d = lhs[m * q_out + d_at[v]];
+            acc[4u * v] += d.x * xv;
+            acc[4u * v + 1u] += d.y * xv;
+            acc[4u * v + 2u] += d.z * xv;
+            acc[4u * v + 3u] += d.w * xv;
+        }
     }
     if (c4 >= q_in) {
         return;

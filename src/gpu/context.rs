@@ -52,25 +52,24 @@ pub struct Gpu {
     /// The kernels the launch builders pick where the fast shapes differ between CPU and GPU
     /// adapters; a test may change it before building `Kernels`.
     pub family: KernelFamily,
+    /// The subgroup size, where the device has subgroup operations and a fixed size (lavapipe: 8,
+    /// one SIMD vector); None otherwise.
+    pub subgroup_lanes: Option<u32>,
 }
 
 pub const NO_ADAPTER_HINT: &str = "no GPU adapter found. On Linux without a GPU install Mesa's software \
 Vulkan driver (lavapipe): `sudo apt-get install -y mesa-vulkan-drivers`; `wgvae devices` lists what wgpu sees";
 
 fn instance(backend: Option<Backend>) -> wgpu::Instance {
-    // Mesa's llvmpipe reads LP_NATIVE_VECTOR_WIDTH when the driver loads; on AVX-512 CPUs 512-bit
-    // vectors made our matmul 1.6x faster (design-notes.md). Set it before the instance exists and
-    // never override a user's choice. set_var is only sound while no other thread reads the
-    // environment, hence the Once (tests open devices from several threads).
-    // (A browser has no environment to set.)
+    // llvmpipe's vector width is left at Mesa's default (256 bits on x86 with AVX, also on AVX-512
+    // CPUs): its 8-lane subgroups are what linear_vec4_subgroup.wgsl is written for, and that
+    // module cut the matmuls' time 2-3x where 512-bit vectors had given 1.6x (design-notes.md).
+    // set_var is only sound while no other thread reads the environment, hence the Once (tests
+    // open devices from several threads). (A browser has no environment to set.)
     #[cfg(not(target_arch = "wasm32"))]
-    static VECTOR_WIDTH: std::sync::Once = std::sync::Once::new();
+    static ENVIRONMENT: std::sync::Once = std::sync::Once::new();
     #[cfg(not(target_arch = "wasm32"))]
-    VECTOR_WIDTH.call_once(|| {
-        #[cfg(target_arch = "x86_64")]
-        if std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_none() && is_x86_feature_detected!("avx512f") {
-            std::env::set_var("LP_NATIVE_VECTOR_WIDTH", "512");
-        }
+    ENVIRONMENT.call_once(|| {
         // Mesa's device-select Vulkan layer reorders adapters for a display and, on a headless
         // machine, prints "XDG_RUNTIME_DIR is invalid" twice while looking for one. wgvae ranks
         // adapters itself (Gpu::open), so the layer has nothing to do.
@@ -143,8 +142,8 @@ impl Gpu {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgvae"),
-                // Timestamps only time kernels in `bench`; nothing else depends on them.
-                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+                // Timestamps only time kernels in `bench`; subgroups only pick faster kernels.
+                required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
                 // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
                 required_limits: adapter.limits(),
                 ..Default::default()
@@ -169,7 +168,10 @@ impl Gpu {
             KernelChoice::Cpu => KernelFamily::Cpu,
             KernelChoice::Gpu => KernelFamily::Gpu,
         };
-        Ok(Gpu { device, queue, info, grid_x, family })
+        let subgroup_lanes = (device.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == info.subgroup_max_size)
+            .then_some(info.subgroup_min_size);
+        Ok(Gpu { device, queue, info, grid_x, family, subgroup_lanes })
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
@@ -181,8 +183,12 @@ impl Gpu {
     }
 
     pub fn describe(&self) -> String {
+        let subgroups = match self.subgroup_lanes {
+            Some(lanes) => format!(", {lanes}-lane subgroups"),
+            None => String::new(),
+        };
         format!(
-            "{} ({:?}, {:?}, driver {} {}), {:?} kernels",
+            "{} ({:?}, {:?}, driver {} {}), {:?} kernels{subgroups}",
             self.info.name,
             self.info.backend,
             self.info.device_type,

@@ -108,12 +108,23 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> wgpu::SubmissionIndex {
     gpu.queue.submit([encoder.finish()])
 }
 
-/// A pipeline for every entry point of every module, by `Entry`.
+/// A pipeline for every entry point of every module the adapter can run, by `Entry`.
 #[derive(Clone)]
 pub struct Kernels {
     by_entry: HashMap<Entry, Kernel>,
     /// Which kernels the launch builders pick where the fast shapes differ by adapter.
     pub family: KernelFamily,
+    /// Whether the modules written for subgroups of SUBGROUP_LANES lanes were built (the adapter
+    /// has subgroups of exactly that size); a test may clear it to run the kernels without them.
+    pub subgroups: bool,
+}
+
+/// The subgroup size the *_subgroup modules are written for (lavapipe's 8-lane SIMD vectors).
+pub const SUBGROUP_LANES: u32 = crate::shaders::linear_vec4_subgroup::SG;
+
+/// Modules that use subgroup operations: named *_subgroup (build.rs lets only those use them).
+fn needs_subgroups(module: &str) -> bool {
+    module.ends_with("_subgroup")
 }
 
 /// Kernels shaped for a CPU adapter (lavapipe: SIMD lanes, where loads per FMA bound a kernel)
@@ -142,7 +153,8 @@ impl Kernels {
     pub fn new(gpu: &Gpu) -> Kernels {
         let mut modules: HashMap<&str, wgpu::ShaderModule> = HashMap::new();
         let mut by_entry = HashMap::new();
-        for &entry in Entry::ALL {
+        let subgroups = gpu.subgroup_lanes == Some(SUBGROUP_LANES);
+        for &entry in Entry::ALL.iter().filter(|e| subgroups || !needs_subgroups(e.module())) {
             // Checked modules (naga adds bounds checks): the design notes measured no cost from
             // them on lavapipe, and they keep a host-side shape bug from reading out of bounds.
             let module = modules.entry(entry.module()).or_insert_with(|| {
@@ -161,11 +173,15 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        Kernels { by_entry, family: gpu.family }
+        Kernels { by_entry, family: gpu.family, subgroups }
     }
 
+    /// The kernel of `entry`; the launch builders ask for a *_subgroup one only when `subgroups`.
     pub fn get(&self, entry: Entry) -> &Kernel {
-        &self.by_entry[&entry]
+        match self.by_entry.get(&entry) {
+            Some(kernel) => kernel,
+            None => panic!("{} needs {SUBGROUP_LANES}-lane subgroups, which this adapter lacks", entry.name()),
+        }
     }
 }
 

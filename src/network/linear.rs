@@ -1,7 +1,8 @@
 //! The linear layer's launches. For GPU adapters (KernelFamily::Gpu) the workgroup-memory tiles of
-//! network/linear_tiled.rs; for CPU adapters shaders/linear.wgsl, linear_vec4.wgsl and
-//! linear_rows.wgsl: the vec4 kernels when both widths are multiples of 4 (with lanes over rows
-//! for narrow outputs), else the scalar ones.
+//! network/linear_tiled.rs; for CPU adapters shaders/linear.wgsl, linear_vec4.wgsl,
+//! linear_vec4_subgroup.wgsl and linear_rows.wgsl: the vec4 kernels when both widths are multiples
+//! of 4 (through subgroups where the adapter has 8-lane ones, with lanes over rows for narrow
+//! outputs), else the scalar ones.
 use super::{linear_tiled as tiled, Layer};
 use crate::gpu::kernels::{bind, bind_range, Bind, KernelFamily};
 use crate::gpu::params::Dims;
@@ -10,7 +11,8 @@ use crate::shaders::{self, Entry};
 use shaders::linear::{AUX, COLS_PER_LANE, DIMS, LHS, OUT, RHS, TILE_ROWS, WG};
 
 // The host binds every family with linear.wgsl's numbers; linear.wgsl and linear_vec4.wgsl are
-// dispatched alike (WG lanes x one vec4 of columns each, TILE_ROWS rows per workgroup).
+// dispatched alike (WG lanes x one vec4 of columns each, a tile of rows per workgroup: 8 in
+// linear.wgsl, 16 in the vec4 modules, where the tiles' loads are vec4s).
 const _: () = assert!(
     shaders::linear_vec4::DIMS == DIMS
         && shaders::linear_vec4::LHS == LHS
@@ -23,9 +25,16 @@ const _: () = assert!(
         && shaders::linear_rows::AUX == AUX
         && shaders::linear_rows::OUT == OUT
         && COLS_PER_LANE == 4
-        && shaders::linear_vec4::TILE_ROWS == TILE_ROWS
-        && shaders::linear_vec4::WG == WG,
-    "the linear kernel families must share bindings (and linear_vec4.wgsl linear.wgsl's dispatch shape)"
+        && shaders::linear_vec4::WG == WG
+        && shaders::linear_vec4_subgroup::DIMS == DIMS
+        && shaders::linear_vec4_subgroup::LHS == LHS
+        && shaders::linear_vec4_subgroup::RHS == RHS
+        && shaders::linear_vec4_subgroup::AUX == AUX
+        && shaders::linear_vec4_subgroup::OUT == OUT
+        && shaders::linear_vec4_subgroup::TILE_ROWS == shaders::linear_vec4::TILE_ROWS
+        && shaders::linear_vec4_subgroup::WG == WG,
+    "the linear kernel families must share bindings (and linear_vec4.wgsl and linear_vec4_subgroup.wgsl \
+     their dispatch shape)"
 );
 
 /// The three products of a linear layer.
@@ -49,16 +58,21 @@ pub enum LinearVariant {
     /// linear_rows.wgsl: vec4 loads with the lanes over rows, for products that write fewer than a
     /// workgroup's 256 columns; bit-identical to Vec4, whose weight gradient it uses.
     Rows,
+    /// linear_vec4_subgroup.wgsl: Vec4's tiles and sums with the shared rows loaded once per
+    /// subgroup and broadcast, for adapters with 8-lane subgroups (lavapipe); bit-identical to Vec4.
+    Vec4Subgroup,
 }
 
 impl LinearVariant {
     /// Every variant, for the tests (each is tested whatever the adapter picks).
-    pub const ALL: [LinearVariant; 3] = [LinearVariant::Scalar, LinearVariant::Vec4, LinearVariant::Rows];
+    pub const ALL: [LinearVariant; 4] =
+        [LinearVariant::Scalar, LinearVariant::Vec4, LinearVariant::Rows, LinearVariant::Vec4Subgroup];
 
-    /// Where the choice is made, per product, on a CPU adapter: by the layer's widths.
-    /// `rows`: the product's batch. The weight gradient takes Rows for a narrow n_in within one
-    /// slice (the same sums as Vec4, every lane busy) and for long batches (cut into slices).
-    pub fn choose(layer: &Layer, op: LinearOp, rows: usize) -> LinearVariant {
+    /// Where the choice is made, per product, on a CPU adapter: by the layer's widths, and
+    /// whether the adapter has the subgroups Vec4Subgroup needs (`subgroups`). `rows`: the
+    /// product's batch. The weight gradient takes Rows for a narrow n_in within one slice (the
+    /// same sums as Vec4, every lane busy) and for long batches (cut into slices).
+    pub fn choose(layer: &Layer, op: LinearOp, rows: usize, subgroups: bool) -> LinearVariant {
         let narrow = |width: usize| width < (WG * COLS_PER_LANE) as usize;
         let slice = shaders::linear_rows::SLICE as usize;
         let rows_wins = match op {
@@ -70,6 +84,8 @@ impl LinearVariant {
             LinearVariant::Scalar
         } else if rows_wins {
             LinearVariant::Rows
+        } else if subgroups {
+            LinearVariant::Vec4Subgroup
         } else {
             LinearVariant::Vec4
         }
@@ -86,12 +102,15 @@ impl LinearVariant {
             (LinearVariant::Rows, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightRows,
             (LinearVariant::Rows, LinearOp::Forward) => Entry::LinearForwardRows,
             (LinearVariant::Rows, LinearOp::BackwardInput) => Entry::LinearBackwardInputRows,
+            (LinearVariant::Vec4Subgroup, LinearOp::Forward) => Entry::LinearForwardVec4Subgroup,
+            (LinearVariant::Vec4Subgroup, LinearOp::BackwardInput) => Entry::LinearBackwardInputVec4Subgroup,
+            (LinearVariant::Vec4Subgroup, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4Subgroup,
         }
     }
 
     /// Workgroups for `op` writing `rows` x `cols` outputs (for the weight gradient: n_out x
     /// n_in, over a batch of `batch`): WG lanes of COLS_PER_LANE columns (one vec4 in
-    /// linear_vec4.wgsl) by TILE_ROWS rows for linear.wgsl and linear_vec4.wgsl; lanes of
+    /// linear_vec4.wgsl and linear_vec4_subgroup.wgsl) by the module's TILE_ROWS rows; lanes of
     /// LANE_ROWS rows by TILE_COLS columns for linear_rows.wgsl, whose weight gradient numbers its
     /// (column, row block, slice) invocations on a 2-D grid.
     pub fn groups(self, op: LinearOp, batch: usize, (rows, cols): (usize, usize)) -> [u32; 3] {
@@ -107,7 +126,10 @@ impl LinearVariant {
                 let x = groups.min(65_535);
                 [x, groups.div_ceil(x), 1]
             }
-            _ => linear_groups(rows, cols),
+            (LinearVariant::Scalar, _) => linear_groups(rows, cols, TILE_ROWS),
+            (LinearVariant::Vec4 | LinearVariant::Vec4Subgroup, _) => {
+                linear_groups(rows, cols, shaders::linear_vec4::TILE_ROWS)
+            }
         }
     }
 
@@ -121,15 +143,16 @@ impl LinearVariant {
     }
 }
 
-/// Workgroups for a linear.wgsl or linear_vec4.wgsl product with `rows` x `cols` outputs.
-pub fn linear_groups(rows: usize, cols: usize) -> [u32; 3] {
-    [(cols as u32).div_ceil(WG * COLS_PER_LANE), (rows as u32).div_ceil(TILE_ROWS), 1]
+/// Workgroups for a linear.wgsl or linear_vec4(_subgroup).wgsl product with `rows` x `cols`
+/// outputs, in tiles of `tile_rows` rows.
+pub fn linear_groups(rows: usize, cols: usize, tile_rows: u32) -> [u32; 3] {
+    [(cols as u32).div_ceil(WG * COLS_PER_LANE), (rows as u32).div_ceil(tile_rows), 1]
 }
 
 /// One product of `layer` over `batch` rows, writing `rows` x `cols`, with the variant chosen for
 /// it. Each of the three is batch x n_in x n_out multiply-adds.
 fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], batch: usize, written: (usize, usize)) -> Launch {
-    let variant = LinearVariant::choose(layer, op, batch);
+    let variant = LinearVariant::choose(layer, op, batch, l.kernels.subgroups);
     let flops = 2 * (batch * layer.n_in * layer.n_out) as u64;
     l.grid(variant.entry(op), binds, variant.groups(op, batch, written))
         .with_flops(flops)
@@ -248,7 +271,8 @@ pub fn backward_weight(
     }
     let u = dims(l, layer, rows, false);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
-    let slices = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows).slices(LinearOp::BackwardWeight, rows);
+    let variant = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows, l.kernels.subgroups);
+    let slices = variant.slices(LinearOp::BackwardWeight, rows);
     let written = (layer.n_out, layer.n_in);
     if slices == 1 {
         let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), d_weight];

@@ -91,6 +91,42 @@ pub fn linear_backward_weight_vec4(dy: &[f32], x: &[f32], batch: usize, n_in: us
     linear_backward_weight(dy, x, batch, n_in, n_out)
 }
 
+// ---- shaders/linear_vec4_subgroup.wgsl: linear_vec4's products, rows shared through subgroups ----
+
+pub fn linear_forward_vec4_subgroup(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu: bool,
+) -> Vec<f32> {
+    linear_forward(x, w, b, batch, n_in, n_out, relu)
+}
+
+pub fn linear_backward_input_vec4_subgroup(
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu_input: bool,
+) -> Vec<f32> {
+    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
+}
+
+pub fn linear_backward_weight_vec4_subgroup(
+    dy: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Vec<f32> {
+    linear_backward_weight(dy, x, batch, n_in, n_out)
+}
+
 // ---- shaders/linear_rows.wgsl: the forward and input-gradient products, lanes over rows ----
 
 pub fn linear_forward_rows(

@@ -1,7 +1,8 @@
-//! shaders/linear.wgsl and shaders/linear_vec4.wgsl against their references, every variant.
+//! shaders/linear.wgsl, linear_vec4.wgsl and linear_vec4_subgroup.wgsl against their references,
+//! every variant.
 use crate::common::*;
 
-// Awkward sizes: not multiples of 64 (workgroup), 8 (tile rows) or 256 (a workgroup's columns);
+// Awkward sizes: not multiples of 64 (workgroup), 16 (tile rows) or 256 (a workgroup's columns);
 // n_out > 256 so several workgroups share a row block. The scalar kernels also get widths that are
 // not multiples of 4; the vec4 kernels need multiples of 4 (the trainer picks them only then).
 const SCALAR: (usize, usize) = (37, 261);
@@ -13,64 +14,133 @@ type Forward = fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>
 type BackwardWeight = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
 
 fn dims(n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
-    uniform(&Dims { batch: B as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
+    dims_for(B, n_in, n_out, relu)
 }
 
-fn check_linear_forward(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: Forward) {
+fn dims_for(batch: usize, n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
+    uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
+}
+
+fn check_linear_forward(variant: LinearVariant, shape: (usize, usize), reference: Forward) {
+    check_linear_forward_at(variant, B, shape, reference);
+}
+
+/// The variant's forward over `batch` rows against `reference`; returns its output (ReLU).
+fn check_linear_forward_at(
+    variant: LinearVariant,
+    batch: usize,
+    (n_in, n_out): (usize, usize),
+    reference: Forward,
+) -> Vec<f32> {
     let entry = variant.entry(LinearOp::Forward);
-    let (x, w, b) = (random(B * n_in, 1, 1.0), random(n_out * n_in, 2, 0.5), random(n_out, 3, 0.5));
+    let (x, w, b) = (random(batch * n_in, 1, 1.0), random(n_out * n_in, 2, 0.5), random(n_out, 3, 0.5));
+    let mut got = Vec::new();
     for relu in [false, true] {
-        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; B * n_out]));
-        let d = dims(n_in, n_out, relu);
-        let name = entry.name();
+        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; batch * n_out]));
+        let d = dims_for(batch, n_in, n_out, relu);
+        let name = format!("{} batch {batch}", entry.name());
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &xb), bind(RHS, &wb), bind(AUX, &bb), bind(OUT, &yb)],
-            variant.groups(LinearOp::Forward, B, (B, n_out)),
+            variant.groups(LinearOp::Forward, batch, (batch, n_out)),
         ));
-        assert_close(name, &read(&yb, B * n_out), &reference(&x, &w, &b, B, n_in, n_out, relu), 1e-5);
+        got = read(&yb, batch * n_out);
+        assert_close(&name, &got, &reference(&x, &w, &b, batch, n_in, n_out, relu), 1e-5);
     }
+    got
 }
 
-fn check_linear_backward_input(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: Forward) {
+fn check_linear_backward_input(variant: LinearVariant, shape: (usize, usize), reference: Forward) {
+    check_linear_backward_input_at(variant, B, shape, reference);
+}
+
+/// The variant's input gradient over `batch` rows against `reference`; returns its output (ReLU mask).
+fn check_linear_backward_input_at(
+    variant: LinearVariant,
+    batch: usize,
+    (n_in, n_out): (usize, usize),
+    reference: Forward,
+) -> Vec<f32> {
     let entry = variant.entry(LinearOp::BackwardInput);
-    let (dy, w) = (random(B * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
-    let x: Vec<f32> = random(B * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
+    let (dy, w) = (random(batch * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
+    let x: Vec<f32> = random(batch * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
+    let mut got = Vec::new();
     for relu_input in [false, true] {
-        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; B * n_in]));
-        let d = dims(n_in, n_out, relu_input);
-        let name = entry.name();
+        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; batch * n_in]));
+        let d = dims_for(batch, n_in, n_out, relu_input);
+        let name = format!("{} batch {batch}", entry.name());
         run(gpu().1.get(entry).launch(
             &gpu().0,
             &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &wb), bind(AUX, &xb), bind(OUT, &dxb)],
-            variant.groups(LinearOp::BackwardInput, B, (B, n_in)),
+            variant.groups(LinearOp::BackwardInput, batch, (batch, n_in)),
         ));
-        assert_close(name, &read(&dxb, B * n_in), &reference(&dy, &w, &x, B, n_in, n_out, relu_input), 1e-5);
+        got = read(&dxb, batch * n_in);
+        assert_close(&name, &got, &reference(&dy, &w, &x, batch, n_in, n_out, relu_input), 1e-5);
     }
+    got
 }
 
-fn check_linear_backward_weight(variant: LinearVariant, (n_in, n_out): (usize, usize), reference: BackwardWeight) {
+/// The variant's weight gradient over `batch` rows against `reference`; returns its output.
+fn check_linear_backward_weight_at(
+    variant: LinearVariant,
+    batch: usize,
+    (n_in, n_out): (usize, usize),
+    reference: BackwardWeight,
+) -> Vec<f32> {
     let entry = variant.entry(LinearOp::BackwardWeight);
-    let (dy, x) = (random(B * n_out, 7, 1.0), random(B * n_in, 8, 1.0));
+    let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
     let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; n_out * n_in]));
-    let d = dims(n_in, n_out, false);
-    let name = entry.name();
+    let d = dims_for(batch, n_in, n_out, false);
+    let name = format!("{} batch {batch}", entry.name());
     run(gpu().1.get(entry).launch(
         &gpu().0,
         &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &dwb)],
-        variant.groups(LinearOp::BackwardWeight, B, (n_out, n_in)),
+        variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
     ));
-    assert_close(name, &read(&dwb, n_out * n_in), &reference(&dy, &x, B, n_in, n_out), 1e-5);
+    let got = read(&dwb, n_out * n_in);
+    assert_close(&name, &got, &reference(&dy, &x, batch, n_in, n_out), 1e-5);
+    got
+}
+
+#[test]
+fn linear_vec4_subgroup_should_match_reference_and_vec4_bit_for_bit() {
+    // Batches of 13 (one tile of 16 rows, part clamped; the weight gradient's one full block of 8
+    // rows and a tail of 5) and 37 (three tiles; four blocks and a tail), the weights' widths
+    // neither multiples of the subgroup nor of a workgroup's 256 columns.
+    assert!(
+        gpu().1.subgroups,
+        "the test adapter has no {}-lane subgroups, so linear_vec4_subgroup.wgsl cannot be tested: use lavapipe \
+         on an x86 CPU with AVX2 (apt-get install -y mesa-vulkan-drivers), whose subgroups are 8 lanes at its default \
+         256-bit width (LP_NATIVE_VECTOR_WIDTH unset)",
+        wgvae::gpu::kernels::SUBGROUP_LANES
+    );
+    let (sg, v4) = (LinearVariant::Vec4Subgroup, LinearVariant::Vec4);
+    for batch in [B, 37] {
+        let forward = check_linear_forward_at(sg, batch, VEC4, r::linear_forward_vec4_subgroup);
+        assert_eq!(forward, check_linear_forward_at(v4, batch, VEC4, r::linear_forward_vec4), "forward, batch {batch}");
+        let input = check_linear_backward_input_at(sg, batch, VEC4, r::linear_backward_input_vec4_subgroup);
+        let want = check_linear_backward_input_at(v4, batch, VEC4, r::linear_backward_input_vec4);
+        assert_eq!(input, want, "input gradient, batch {batch}");
+        let weight = check_linear_backward_weight_at(sg, batch, VEC4, r::linear_backward_weight_vec4_subgroup);
+        let want = check_linear_backward_weight_at(v4, batch, VEC4, r::linear_backward_weight_vec4);
+        assert_eq!(weight, want, "weight gradient, batch {batch}");
+    }
 }
 
 #[test]
 fn linear_forward_should_match_reference() {
-    check_linear_forward(LinearVariant::Scalar, SCALAR, r::linear_forward);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_forward_at(LinearVariant::Scalar, batch, SCALAR, r::linear_forward);
+    }
 }
 
 #[test]
 fn linear_forward_vec4_should_match_reference() {
-    check_linear_forward(LinearVariant::Vec4, VEC4, r::linear_forward_vec4);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_forward_at(LinearVariant::Vec4, batch, VEC4, r::linear_forward_vec4);
+    }
 }
 
 #[test]
@@ -122,22 +192,34 @@ fn linear_backward_weight_rows_should_match_reference() {
 
 #[test]
 fn linear_backward_input_should_match_reference() {
-    check_linear_backward_input(LinearVariant::Scalar, SCALAR, r::linear_backward_input);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_backward_input_at(LinearVariant::Scalar, batch, SCALAR, r::linear_backward_input);
+    }
 }
 
 #[test]
 fn linear_backward_input_vec4_should_match_reference() {
-    check_linear_backward_input(LinearVariant::Vec4, VEC4, r::linear_backward_input_vec4);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_backward_input_at(LinearVariant::Vec4, batch, VEC4, r::linear_backward_input_vec4);
+    }
 }
 
 #[test]
 fn linear_backward_weight_should_match_reference() {
-    check_linear_backward_weight(LinearVariant::Scalar, SCALAR, r::linear_backward_weight);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_backward_weight_at(LinearVariant::Scalar, batch, SCALAR, r::linear_backward_weight);
+    }
 }
 
 #[test]
 fn linear_backward_weight_vec4_should_match_reference() {
-    check_linear_backward_weight(LinearVariant::Vec4, VEC4, r::linear_backward_weight_vec4);
+    // One tile of rows (13, part clamped) and three (37).
+    for batch in [B, 37] {
+        check_linear_backward_weight_at(LinearVariant::Vec4, batch, VEC4, r::linear_backward_weight_vec4);
+    }
 }
 
 #[test]
@@ -152,4 +234,23 @@ fn linear_backward_bias_should_match_reference() {
         n_out,
     ));
     assert_close("linear_backward_bias", &read(&dbb, n_out), &r::linear_backward_bias(&dy, B, n_out), 1e-5);
+}
+
+#[test]
+fn linear_kernels_should_match_reference_over_long_batches() {
+    // The conv VAE's patch rows run to thousands: a reduction over 5,096 rows (the weight
+    // gradient) and 319 tiles of rows. (With 16-row tiles linear.wgsl's weight gradient came out
+    // wrong on lavapipe at this length, so it keeps 8; the vec4 modules' 16 are right.)
+    for batch in [1274, 5096] {
+        for (variant, shape) in [
+            (LinearVariant::Scalar, (16, 3)),
+            (LinearVariant::Scalar, (48, 5)),
+            (LinearVariant::Vec4, (48, 8)),
+            (LinearVariant::Vec4Subgroup, (48, 8)),
+        ] {
+            check_linear_forward_at(variant, batch, shape, r::linear_forward);
+            check_linear_backward_input_at(variant, batch, shape, r::linear_backward_input);
+            check_linear_backward_weight_at(variant, batch, shape, r::linear_backward_weight);
+        }
+    }
 }
