@@ -115,7 +115,7 @@ pub struct Kernels {
     /// Which kernels the launch builders pick where the fast shapes differ by adapter.
     pub family: KernelFamily,
     /// Whether the modules written for subgroups of SUBGROUP_LANES lanes were built (the adapter
-    /// has subgroups of exactly that size); a test may clear it to run the kernels without them.
+    /// has subgroups of exactly that size); the launch builders pick those kernels only then.
     pub subgroups: bool,
 }
 

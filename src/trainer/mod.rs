@@ -9,7 +9,7 @@ mod step;
 mod ticks;
 
 use buffers::{Buffers, GpuSplit};
-pub use ticks::{tick_steps, Tick, TickQueue};
+pub use ticks::{Tick, TickQueue};
 
 use crate::config::TrainSettings;
 use crate::gpu::kernels::submit;

@@ -83,11 +83,11 @@ impl Parts<'_> {
 
     /// rec per row, and dlogits with it where rec_fused.
     fn rec_forward(&self, loss_params: &wgpu::Buffer) -> Launch {
-        let d_logits = self.b.d_dec.last().expect("a decoder layer");
-        match self.rec_fused() {
-            true => self.reconstruction().forward_backward(self.l, loss_params, d_logits, &self.b.coef),
-            false => self.reconstruction().forward(self.l, loss_params),
+        if !self.rec_fused() {
+            return self.reconstruction().forward(self.l, loss_params);
         }
+        let d_logits = self.b.d_dec.last().expect("a decoder layer");
+        self.reconstruction().forward_backward(self.l, loss_params, d_logits, &self.b.coef)
     }
 
     /// dlogits = coef d(rec)/d(logits).

@@ -18,7 +18,7 @@ pub const CPU_TICK_STEPS: usize = 25;
 pub const GPU_TICK_STEPS: usize = 200;
 
 /// Steps per submission for this adapter.
-pub fn tick_steps(gpu: &Gpu) -> usize {
+fn tick_steps(gpu: &Gpu) -> usize {
     match gpu.info.device_type {
         wgpu::DeviceType::Cpu => CPU_TICK_STEPS,
         _ => GPU_TICK_STEPS,

@@ -134,7 +134,7 @@ impl WebRun {
         self.run.session.config.epochs.saturating_sub(self.run.history.borrow().len())
     }
 
-    /// Trains the next epoch: ticks sized for the adapter (trainer::tick_steps), two in flight, `on_tick(done, steps,
+    /// Trains the next epoch: ticks sized for the adapter (TickQueue), two in flight, `on_tick(done, steps,
     /// loss)` after each read; then the validation pass. Resolves to the epoch's metrics as JSON.
     pub fn train_epoch(&self, on_tick: Function) -> Promise {
         let run = self.run.clone();
