@@ -114,3 +114,37 @@ fn gaussian_nll(x: f32, mean: f32, raw_logvar: f32) -> f32 {
     let r = x - mean;
     return 0.5 * (1.8378770664093453 + lv + r * r * exp(-lv));
 }
+
+// How a batch is gathered from the resident dataset (shaders/data.wgsl's gather_batch, and
+// linear_tiled.wgsl's first-layer product that gathers its own input).
+struct GatherParams {
+    batch: u32,
+    words: u32,
+    pass_rows: u32,
+    binarize: u32,
+    seed: u32,
+    stream: u32,
+    first_image: u32,  // the shard's first image
+    shard_images: u32, // and its number of images
+}
+
+// The 4 values of one word of an image (pixels packed little-endian, a byte each), `at` the word's
+// index in the whole dataset (image * words + word): pixel / 255, or with params.binarize a
+// Bernoulli(pixel / 255) draw, fresh every step (1) or fixed per image and pixel (2).
+fn gathered_pixels(word: u32, at: u32, step: u32, params: GatherParams) -> vec4<f32> {
+    var draw_step = step;
+    if (params.binarize == 2u) {
+        draw_step = 0u;
+    }
+    var u = vec4<f32>(0.0);
+    if (params.binarize != 0u) {
+        let bits = philox4x32_10(vec4<u32>(at, draw_step, 0u, params.stream), vec2<u32>(params.seed, 0u));
+        u = vec4<f32>(uniform_open(bits.x), uniform_open(bits.y), uniform_open(bits.z), uniform_open(bits.w));
+    }
+    var value: vec4<f32>;
+    for (var i = 0u; i < 4u; i++) {
+        let p = f32((word >> (8u * i)) & 0xffu) / 255.0;
+        value[i] = select(p, select(0.0, 1.0, u[i] < p), params.binarize != 0u);
+    }
+    return value;
+}

@@ -1,4 +1,5 @@
-// Batch gather from the GPU-resident dataset. Prelude: common.wgsl.
+// Batch gather from the GPU-resident dataset. Prelude: common.wgsl (GatherParams, gathered_pixels:
+// linear_tiled.wgsl's first-layer product gathers the same way).
 //
 // images: one shard of the dataset, images first_image .. first_image + shard_images, each image's
 // bytes packed little-endian into u32 words (4 values a word; 784 pixels = 196 words, so images stay
@@ -11,17 +12,6 @@
 //   binarize 2: static, one fixed Bernoulli draw per image and pixel (keyed by image, not step).
 // Rows at cursor + b >= pass_rows are padding and get zeros.
 // One invocation per word. Dispatch: batch * words invocations on a 1-D grid (flat_index).
-
-struct GatherParams {
-    batch: u32,
-    words: u32,
-    pass_rows: u32,
-    binarize: u32,
-    seed: u32,
-    stream: u32,
-    first_image: u32,  // the shard's first image
-    shard_images: u32, // and its number of images
-}
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
 @group(0) @binding(1) var<storage, read> counters: Counters;
@@ -64,22 +54,8 @@ fn gather_batch(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workg
         return;
     }
     let word = images[(image - params.first_image) * params.words + w];
-    var draw_step = counters.step;
-    if (params.binarize == 2u) {
-        draw_step = 0u;
-    }
-    var u = vec4<f32>(0.0);
-    if (params.binarize != 0u) {
-        let bits = philox4x32_10(vec4<u32>(image * params.words + w, draw_step, 0u, params.stream),
-                                 vec2<u32>(params.seed, 0u));
-        u = vec4<f32>(uniform_open(bits.x), uniform_open(bits.y), uniform_open(bits.z), uniform_open(bits.w));
-    }
+    let value = gathered_pixels(word, image * params.words + w, counters.step, params);
     for (var i = 0u; i < 4u; i++) {
-        let p = f32((word >> (8u * i)) & 0xffu) / 255.0;
-        var value = p;
-        if (params.binarize != 0u) {
-            value = select(0.0, 1.0, u[i] < p);
-        }
-        x[out_at + i] = value;
+        x[out_at + i] = value[i];
     }
 }

@@ -17,7 +17,8 @@
 //
 // Dispatch: (ceil(cols / TILE), ceil(rows / TILE), slices) for the products; the `_sum` kernels
 // are 1-D over the outputs (flat_index). Any widths (no multiple-of-4 requirement).
-// Bindings: 0 dims, 1 lhs, 2 rhs, 3 aux, 4 out, 5 bias_out; each entry point says what they hold.
+// Bindings: 0 dims, 1 lhs, 2 rhs, 3 aux, 4 out, 5 bias_out; each entry point says what they hold
+// (and linear_forward_gather_tiled's own 6 to 10).
 
 const WG_SIDE: u32 = 16u;
 const PER_LANE: u32 = 4u;
@@ -90,38 +91,47 @@ struct Sums {
     row_sums: array<f32, PER_LANE>,
 }
 
-// This workgroup's slice (wg.z) of the reduction over `depth` indices.
-fn tile_sums(wg: vec3<u32>, lane: u32, a: Operand, b: Operand, depth: u32, row_sums: bool) -> Sums {
-    let tx = lane % WG_SIDE;
-    let ty = lane / WG_SIDE;
+// This workgroup's slice (wg.z) of the reduction over `depth` indices: [k_begin, k_end).
+fn slice_of(wg: vec3<u32>, depth: u32) -> vec2<u32> {
     let k_begin = wg.z * dims.slice_len;
-    let k_end = min(k_begin + dims.slice_len, depth);
+    return vec2<u32>(k_begin, min(k_begin + dims.slice_len, depth));
+}
+
+fn tile_sums(wg: vec3<u32>, lane: u32, a: Operand, b: Operand, depth: u32, row_sums: bool) -> Sums {
+    let ks = slice_of(wg, depth);
     var s: Sums;
-    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        stage_a(lane, a, wg.y * TILE, k0, k_end);
-        stage_b(lane, b, wg.x * TILE, k0, k_end);
+    for (var k0 = ks.x; k0 < ks.y; k0 += BK) {
+        stage_a(lane, a, wg.y * TILE, k0, ks.y);
+        stage_b(lane, b, wg.x * TILE, k0, ks.y);
         workgroupBarrier();
-        for (var k = 0u; k < BK; k++) {
-            var av: array<f32, PER_LANE>;
-            var bv: array<f32, PER_LANE>;
-            for (var r = 0u; r < PER_LANE; r++) {
-                av[r] = a_stage[k * STAGE_STRIDE + ty + WG_SIDE * r];
-                bv[r] = b_stage[k * STAGE_STRIDE + tx + WG_SIDE * r];
-            }
-            for (var r = 0u; r < PER_LANE; r++) {
-                for (var c = 0u; c < PER_LANE; c++) {
-                    s.acc[r * PER_LANE + c] += av[r] * bv[c];
-                }
-            }
-            if (row_sums) {
-                for (var r = 0u; r < PER_LANE; r++) {
-                    s.row_sums[r] += av[r];
-                }
-            }
-        }
+        add_stage(&s, lane, row_sums);
         workgroupBarrier();
     }
     return s;
+}
+
+// Adds the staged BK indices' products to an invocation's sums.
+fn add_stage(s: ptr<function, Sums>, lane: u32, row_sums: bool) {
+    let tx = lane % WG_SIDE;
+    let ty = lane / WG_SIDE;
+    for (var k = 0u; k < BK; k++) {
+        var av: array<f32, PER_LANE>;
+        var bv: array<f32, PER_LANE>;
+        for (var r = 0u; r < PER_LANE; r++) {
+            av[r] = a_stage[k * STAGE_STRIDE + ty + WG_SIDE * r];
+            bv[r] = b_stage[k * STAGE_STRIDE + tx + WG_SIDE * r];
+        }
+        for (var r = 0u; r < PER_LANE; r++) {
+            for (var c = 0u; c < PER_LANE; c++) {
+                (*s).acc[r * PER_LANE + c] += av[r] * bv[c];
+            }
+        }
+        if (row_sums) {
+            for (var r = 0u; r < PER_LANE; r++) {
+                (*s).row_sums[r] += av[r];
+            }
+        }
+    }
 }
 
 // y[m, n] = act(sum_k x[m, k] W[n, k] + b[n]): A = x, B(k, n) = W[n, k].
@@ -130,7 +140,11 @@ fn tile_sums(wg: vec3<u32>, lane: u32, a: Operand, b: Operand, depth: u32, row_s
 fn linear_forward_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let a = Operand(dims.n_in, 1u, dims.batch);
     let b = Operand(dims.n_in, 1u, dims.n_out);
-    let s = tile_sums(wg, lane, a, b, dims.n_in, false);
+    store_forward(wg, lane, tile_sums(wg, lane, a, b, dims.n_in, false));
+}
+
+// An invocation's outputs of the forward product: y, or with slices its slice's partial sums.
+fn store_forward(wg: vec3<u32>, lane: u32, s: Sums) {
     for (var r = 0u; r < PER_LANE; r++) {
         for (var c = 0u; c < PER_LANE; c++) {
             let m = wg.y * TILE + lane / WG_SIDE + WG_SIDE * r;
@@ -150,6 +164,64 @@ fn linear_forward_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
 fn forward_epilogue(sum: f32, n: u32) -> f32 {
     let y = sum + aux[n];
     return select(y, max(y, 0.0), dims.relu == 1u);
+}
+
+// linear_forward_gather_tiled only: the batch as data.wgsl's gather_batch gathers it from one
+// shard of the resident dataset (its order read at counters.cursor), and where x goes.
+@group(0) @binding(6) var<uniform> gather_params: GatherParams;
+@group(0) @binding(7) var<storage, read> counters: Counters;
+@group(0) @binding(8) var<storage, read> images: array<u32>;
+@group(0) @binding(9) var<storage, read> order: array<u32>;
+@group(0) @binding(10) var<storage, read_write> x: array<f32>;
+
+const WORDS_PER_STAGE: u32 = 4u; // BK / 4: a stage of TILE rows is one image word per invocation
+const_assert TILE * WORDS_PER_STAGE == WG_SIDE * WG_SIDE;
+
+// The encoder's first layer with the batch gather inside it, one launch fewer: the product of
+// linear_forward_tiled with A = x staged straight from the images (x[m, k] as gather_batch makes
+// it), and the workgroups of the first column tile also write x [batch, n_in] for the kernels
+// that read it later (the reconstruction loss, this layer's weight gradient). No lhs; n_in =
+// gather_params.words * 4, so a stage's BK indices are whole words.
+@compute @workgroup_size(WG_SIDE, WG_SIDE)
+fn linear_forward_gather_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let b = Operand(dims.n_in, 1u, dims.n_out);
+    let ks = slice_of(wg, dims.n_in);
+    var s: Sums;
+    for (var k0 = ks.x; k0 < ks.y; k0 += BK) {
+        stage_gathered(lane, wg.y * TILE, k0, ks.y, wg.x == 0u);
+        stage_b(lane, b, wg.x * TILE, k0, ks.y);
+        workgroupBarrier();
+        add_stage(&s, lane, false);
+        workgroupBarrier();
+    }
+    store_forward(wg, lane, s);
+}
+
+// A TILE x BK block of x into a_stage, a word per invocation: row t0 + lane / WORDS_PER_STAGE,
+// indices k .. k + 3 with k = k0 + 4 (lane % WORDS_PER_STAGE); with `write_x` into x as well.
+// Rows past the pass are zeros, as gather_batch writes them.
+fn stage_gathered(lane: u32, t0: u32, k0: u32, k_end: u32, write_x: bool) {
+    let t = lane / WORDS_PER_STAGE;
+    let k = k0 + 4u * (lane % WORDS_PER_STAGE);
+    let m = t0 + t;
+    var v = vec4<f32>(0.0);
+    if (m < dims.batch && k < k_end) {
+        let row = counters.cursor + m;
+        if (row < gather_params.pass_rows) {
+            let image = order[row];
+            let w = k / 4u;
+            let word = images[(image - gather_params.first_image) * gather_params.words + w];
+            v = gathered_pixels(word, image * gather_params.words + w, counters.step, gather_params);
+        }
+        if (write_x) {
+            for (var i = 0u; i < 4u; i++) {
+                x[m * dims.n_in + k + i] = v[i];
+            }
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        a_stage[(k - k0 + i) * STAGE_STRIDE + t] = v[i];
+    }
 }
 
 // dx[m, k] = (sum_n dy[m, n] W[n, k]) act'(x[m, k]): A = dy, B = W.

@@ -52,10 +52,19 @@ pub struct Gpu {
     /// The kernels the launch builders pick where the fast shapes differ between CPU and GPU
     /// adapters; a test may change it before building `Kernels`.
     pub family: KernelFamily,
+    /// Whether the device has subgroup operations (Features::SUBGROUP).
+    pub subgroups: bool,
     /// The subgroup size, where the device has subgroup operations and a fixed size (lavapipe: 8,
     /// one SIMD vector); None otherwise.
     pub subgroup_lanes: Option<u32>,
 }
+
+/// Subgroup operations where the adapter offers them, natively: the *_subgroup modules are written
+/// without WGSL's `enable subgroups;` (the prelude comes first), which a browser requires.
+#[cfg(not(target_arch = "wasm32"))]
+const SUBGROUPS: wgpu::Features = wgpu::Features::SUBGROUP;
+#[cfg(target_arch = "wasm32")]
+const SUBGROUPS: wgpu::Features = wgpu::Features::empty();
 
 pub const NO_ADAPTER_HINT: &str = "no GPU adapter found. On Linux without a GPU install Mesa's software \
 Vulkan driver (lavapipe): `sudo apt-get install -y mesa-vulkan-drivers`; `wgvae devices` lists what wgpu sees";
@@ -143,7 +152,7 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgvae"),
                 // Timestamps only time kernels in `bench`; subgroups only pick faster kernels.
-                required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
+                required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | SUBGROUPS),
                 // The dataset is one storage buffer: ask for as large a binding as the adapter allows.
                 required_limits: adapter.limits(),
                 ..Default::default()
@@ -168,10 +177,10 @@ impl Gpu {
             KernelChoice::Cpu => KernelFamily::Cpu,
             KernelChoice::Gpu => KernelFamily::Gpu,
         };
-        let subgroup_lanes = (device.features().contains(wgpu::Features::SUBGROUP)
-            && info.subgroup_min_size == info.subgroup_max_size)
-            .then_some(info.subgroup_min_size);
-        Ok(Gpu { device, queue, info, grid_x, family, subgroup_lanes })
+        let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+        let subgroup_lanes =
+            (subgroups && info.subgroup_min_size == info.subgroup_max_size).then_some(info.subgroup_min_size);
+        Ok(Gpu { device, queue, info, grid_x, family, subgroups, subgroup_lanes })
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
@@ -183,9 +192,12 @@ impl Gpu {
     }
 
     pub fn describe(&self) -> String {
-        let subgroups = match self.subgroup_lanes {
-            Some(lanes) => format!(", {lanes}-lane subgroups"),
-            None => String::new(),
+        let subgroups = match (self.subgroups, self.subgroup_lanes) {
+            (_, Some(lanes)) => format!(", {lanes}-lane subgroups"),
+            (true, None) => {
+                format!(", subgroups of {}-{} lanes", self.info.subgroup_min_size, self.info.subgroup_max_size)
+            }
+            (false, None) => String::new(),
         };
         format!(
             "{} ({:?}, {:?}, driver {} {}), {:?} kernels{subgroups}",

@@ -114,17 +114,24 @@ pub struct Kernels {
     by_entry: HashMap<Entry, Kernel>,
     /// Which kernels the launch builders pick where the fast shapes differ by adapter.
     pub family: KernelFamily,
-    /// Whether the modules written for subgroups of SUBGROUP_LANES lanes were built (the adapter
-    /// has subgroups of exactly that size); the launch builders pick those kernels only then.
+    /// Whether the modules that use subgroups of any size were built (the adapter has subgroup
+    /// operations); the launch builders pick those kernels only then, and a test may clear it.
     pub subgroups: bool,
+    /// Whether the modules written for subgroups of exactly SUBGROUP_LANES lanes were built too.
+    pub eight_lane_subgroups: bool,
 }
 
-/// The subgroup size the *_subgroup modules are written for (lavapipe's 8-lane SIMD vectors).
+/// The subgroup size linear_vec4_subgroup.wgsl is written for (lavapipe's 8-lane SIMD vectors).
 pub const SUBGROUP_LANES: u32 = crate::shaders::linear_vec4_subgroup::SG;
 
-/// Modules that use subgroup operations: named *_subgroup (build.rs lets only those use them).
-fn needs_subgroups(module: &str) -> bool {
-    module.ends_with("_subgroup")
+/// What a module needs of the adapter's subgroups: modules named *_subgroup use subgroup
+/// operations (build.rs lets only those use them); linear_vec4_subgroup.wgsl needs 8 lanes.
+fn buildable(module: &str, gpu: &Gpu) -> bool {
+    match module {
+        "linear_vec4_subgroup" => gpu.subgroups && gpu.subgroup_lanes == Some(SUBGROUP_LANES),
+        _ if module.ends_with("_subgroup") => gpu.subgroups,
+        _ => true,
+    }
 }
 
 /// Kernels shaped for a CPU adapter (lavapipe: SIMD lanes, where loads per FMA bound a kernel)
@@ -153,8 +160,7 @@ impl Kernels {
     pub fn new(gpu: &Gpu) -> Kernels {
         let mut modules: HashMap<&str, wgpu::ShaderModule> = HashMap::new();
         let mut by_entry = HashMap::new();
-        let subgroups = gpu.subgroup_lanes == Some(SUBGROUP_LANES);
-        for &entry in Entry::ALL.iter().filter(|e| subgroups || !needs_subgroups(e.module())) {
+        for &entry in Entry::ALL.iter().filter(|e| buildable(e.module(), gpu)) {
             // Checked modules (naga adds bounds checks): the design notes measured no cost from
             // them on lavapipe, and they keep a host-side shape bug from reading out of bounds.
             let module = modules.entry(entry.module()).or_insert_with(|| {
@@ -173,14 +179,16 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        Kernels { by_entry, family: gpu.family, subgroups }
+        let eight_lane_subgroups = buildable("linear_vec4_subgroup", gpu);
+        Kernels { by_entry, family: gpu.family, subgroups: gpu.subgroups, eight_lane_subgroups }
     }
 
-    /// The kernel of `entry`; the launch builders ask for a *_subgroup one only when `subgroups`.
+    /// The kernel of `entry`; the launch builders ask for a *_subgroup one only when `subgroups`
+    /// (`eight_lane_subgroups` for linear_vec4_subgroup.wgsl).
     pub fn get(&self, entry: Entry) -> &Kernel {
         match self.by_entry.get(&entry) {
             Some(kernel) => kernel,
-            None => panic!("{} needs {SUBGROUP_LANES}-lane subgroups, which this adapter lacks", entry.name()),
+            None => panic!("{} needs subgroups this adapter lacks ({})", entry.name(), entry.module()),
         }
     }
 }

@@ -25,17 +25,7 @@ impl Gather<'_> {
     pub fn launches(&self, l: Launcher) -> Vec<Launch> {
         use data::{COUNTERS, IMAGES, ORDER, PARAMS, X};
         let shard = |(images, first, count): &(wgpu::Buffer, usize, usize)| {
-            let p = GatherParams {
-                batch: self.rows as u32,
-                words: (self.pixels / 4) as u32,
-                pass_rows: self.pass_rows as u32,
-                binarize: self.binarize.code(),
-                seed: self.seed,
-                stream: STREAM_BINARIZE,
-                first_image: *first as u32,
-                shard_images: *count as u32,
-            };
-            let u = l.uniform("gather params", &p);
+            let u = l.uniform("gather params", &self.params(*first, *count));
             let binds = [
                 bind(PARAMS, &u),
                 bind(COUNTERS, self.counters),
@@ -46,6 +36,28 @@ impl Gather<'_> {
             l.over(Entry::GatherBatch, &binds, self.rows * self.pixels / 4)
         };
         self.images.shards.iter().map(shard).collect()
+    }
+
+    /// The gather's parameters for the shard of `count` images from image `first`.
+    pub fn params(&self, first: usize, count: usize) -> GatherParams {
+        GatherParams {
+            batch: self.rows as u32,
+            words: (self.pixels / 4) as u32,
+            pass_rows: self.pass_rows as u32,
+            binarize: self.binarize.code(),
+            seed: self.seed,
+            stream: STREAM_BINARIZE,
+            first_image: first as u32,
+            shard_images: count as u32,
+        }
+    }
+
+    /// The images when they are one shard: then a kernel may gather the batch inside itself.
+    pub fn single_shard(&self) -> Option<&wgpu::Buffer> {
+        match self.images.shards.as_slice() {
+            [(images, _, _)] => Some(images),
+            _ => None,
+        }
     }
 }
 

@@ -152,7 +152,7 @@ pub fn linear_groups(rows: usize, cols: usize, tile_rows: u32) -> [u32; 3] {
 /// One product of `layer` over `batch` rows, writing `rows` x `cols`, with the variant chosen for
 /// it. Each of the three is batch x n_in x n_out multiply-adds.
 fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], batch: usize, written: (usize, usize)) -> Launch {
-    let variant = LinearVariant::choose(layer, op, batch, l.kernels.subgroups);
+    let variant = LinearVariant::choose(layer, op, batch, l.kernels.eight_lane_subgroups);
     let flops = 2 * (batch * layer.n_in * layer.n_out) as u64;
     l.grid(variant.entry(op), binds, variant.groups(op, batch, written))
         .with_flops(flops)
@@ -271,7 +271,7 @@ pub fn backward_weight(
     }
     let u = dims(l, layer, rows, false);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
-    let variant = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows, l.kernels.subgroups);
+    let variant = LinearVariant::choose(layer, LinearOp::BackwardWeight, rows, l.kernels.eight_lane_subgroups);
     let slices = variant.slices(LinearOp::BackwardWeight, rows);
     let written = (layer.n_out, layer.n_in);
     if slices == 1 {

@@ -1,10 +1,12 @@
 //! The linear layer's launches for GPU adapters (shaders/linear_tiled.wgsl): workgroup-memory tiles
 //! of 64 x 64 outputs, the reduction split into slices when the output alone would launch too few
-//! workgroups to fill a big GPU, the bias gradient inside the weight gradient.
-use super::Layer;
+//! workgroups to fill a big GPU, the bias gradient inside the weight gradient. Narrow products
+//! whose plan is split take linear_split_subgroup.wgsl where the adapter has subgroups (one launch).
+use super::{linear_split, Layer};
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::TiledDims;
 use crate::gpu::{self, Launch, Launcher};
+use crate::launches::Gather;
 use crate::shaders::linear_tiled::{AUX, BIAS_OUT, BK, DIMS, LHS, OUT, RHS, TILE};
 use crate::shaders::Entry;
 
@@ -74,16 +76,22 @@ pub fn forward(
     let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let bias = Bind { binding: AUX, ..bias };
-    let product = |out: &wgpu::Buffer| {
+    let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, input), weight, bias, bind(OUT, out)];
-        counted(l.grid(Entry::LinearForwardTiled, &binds, plan.grid), layer, rows)
+        counted(l.grid(entry, &binds, grid), layer, rows)
     };
+    if let Some(grid) = linear_split::grid(l, &plan, rows, layer.n_out) {
+        return vec![product(Entry::LinearForwardSplitSubgroup, output, grid)];
+    }
     if plan.slices == 1 {
-        return vec![product(output)];
+        return vec![product(Entry::LinearForwardTiled, output, plan.grid)];
     }
     let sums = partials(l, &plan, rows * layer.n_out);
     let finish = [bind(DIMS, &u), bind(LHS, &sums), bias, bind(OUT, output)];
-    vec![product(&sums), l.over(Entry::LinearForwardTiledSum, &finish, rows * layer.n_out)]
+    vec![
+        product(Entry::LinearForwardTiled, &sums, plan.grid),
+        l.over(Entry::LinearForwardTiledSum, &finish, rows * layer.n_out),
+    ]
 }
 
 /// d_input [rows, n_in] = d_output W, masked where `input` (a ReLU output) is 0.
@@ -97,16 +105,22 @@ pub fn backward_input(
     let plan = TiledPlan::new(rows, layer.n_in, layer.n_out);
     let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu_input, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
-    let product = |out: &wgpu::Buffer| {
+    let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, d_output), weight, bind(AUX, input), bind(OUT, out)];
-        counted(l.grid(Entry::LinearBackwardInputTiled, &binds, plan.grid), layer, rows)
+        counted(l.grid(entry, &binds, grid), layer, rows)
     };
+    if let Some(grid) = linear_split::grid(l, &plan, rows, layer.n_in) {
+        return vec![product(Entry::LinearBackwardInputSplitSubgroup, d_input, grid)];
+    }
     if plan.slices == 1 {
-        return vec![product(d_input)];
+        return vec![product(Entry::LinearBackwardInputTiled, d_input, plan.grid)];
     }
     let sums = partials(l, &plan, rows * layer.n_in);
     let finish = [bind(DIMS, &u), bind(LHS, &sums), bind(AUX, input), bind(OUT, d_input)];
-    vec![product(&sums), l.over(Entry::LinearBackwardInputTiledSum, &finish, rows * layer.n_in)]
+    vec![
+        product(Entry::LinearBackwardInputTiled, &sums, plan.grid),
+        l.over(Entry::LinearBackwardInputTiledSum, &finish, rows * layer.n_in),
+    ]
 }
 
 /// dW [n_out, n_in] = d_output^T input into `grads`, and with `with_bias` db [n_out] (the column
@@ -127,17 +141,65 @@ pub fn backward_weight(
         true => bind_range(BIAS_OUT, grads, layer.bias_at, layer.n_out),
         false => bind(BIAS_OUT, &unused),
     };
-    let product = |dw: Bind, db: Bind| {
+    let product = |entry: Entry, (dw, db): (Bind, Bind), grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), dw, db];
-        counted(l.grid(Entry::LinearBackwardWeightTiled, &binds, plan.grid), layer, rows)
+        counted(l.grid(entry, &binds, grid), layer, rows)
     };
+    if let Some(grid) = linear_split::grid(l, &plan, layer.n_out, layer.n_in) {
+        return vec![product(Entry::LinearBackwardWeightSplitSubgroup, (d_weight, d_bias), grid)];
+    }
     if plan.slices == 1 {
-        return vec![product(d_weight, d_bias)];
+        return vec![product(Entry::LinearBackwardWeightTiled, (d_weight, d_bias), plan.grid)];
     }
     let (dw_sums, db_sums) = (partials(l, &plan, layer.weight_len()), partials(l, &plan, layer.n_out));
     let finish = [bind(DIMS, &u), bind(LHS, &dw_sums), bind(RHS, &db_sums), d_weight, d_bias];
     vec![
-        product(bind(OUT, &dw_sums), bind(BIAS_OUT, &db_sums)),
+        product(Entry::LinearBackwardWeightTiled, (bind(OUT, &dw_sums), bind(BIAS_OUT, &db_sums)), plan.grid),
         l.over(Entry::LinearBackwardWeightTiledSum, &finish, layer.weight_len()),
     ]
+}
+
+/// Whether a first layer over `rows` may gather its own input (`forward_gathered`): its forward
+/// product runs on the tiled kernel, not linear_split_subgroup.wgsl.
+pub fn gathers(l: Launcher, layer: &Layer, rows: usize) -> bool {
+    linear_split::grid(l, &TiledPlan::new(rows, layer.n_out, layer.n_in), rows, layer.n_out).is_none()
+}
+
+/// `forward` of a first layer with the batch gathered inside the product from `gather`'s images
+/// (one shard), which also writes it to gather.x: one launch fewer than the gather and `forward`.
+/// Only where `gathers` holds, and `gather.single_shard()` is some.
+pub fn forward_gathered(
+    l: Launcher,
+    layer: &Layer,
+    params: &wgpu::Buffer,
+    gather: &Gather,
+    output: &wgpu::Buffer,
+) -> Vec<Launch> {
+    use crate::shaders::linear_tiled::{COUNTERS, GATHER_PARAMS, IMAGES, ORDER, X};
+    let (rows, images) = (gather.rows, gather.single_shard().expect("forward_gathered needs one shard of images"));
+    let plan = TiledPlan::new(rows, layer.n_out, layer.n_in);
+    let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
+    let g = l.uniform("gather params", &gather.params(0, gather.images.images));
+    let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
+    let bias = bind_range(AUX, params, layer.bias_at, layer.n_out);
+    let product = |out: &wgpu::Buffer| {
+        let binds = [
+            bind(DIMS, &u),
+            weight,
+            bias,
+            bind(OUT, out),
+            bind(GATHER_PARAMS, &g),
+            bind(COUNTERS, gather.counters),
+            bind(IMAGES, images),
+            bind(ORDER, gather.order),
+            bind(X, gather.x),
+        ];
+        counted(l.grid(Entry::LinearForwardGatherTiled, &binds, plan.grid), layer, rows)
+    };
+    if plan.slices == 1 {
+        return vec![product(output)];
+    }
+    let sums = partials(l, &plan, rows * layer.n_out);
+    let finish = [bind(DIMS, &u), bind(LHS, &sums), bias, bind(OUT, output)];
+    vec![product(&sums), l.over(Entry::LinearForwardTiledSum, &finish, rows * layer.n_out)]
 }

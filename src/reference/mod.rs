@@ -8,6 +8,7 @@
 pub mod categorical;
 pub mod condition;
 pub mod conv;
+pub mod data;
 pub mod im2col;
 pub mod importance;
 pub mod kernels;

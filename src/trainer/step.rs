@@ -1,16 +1,18 @@
 //! GpuTrainer::new: the buffers, then each launch list (the training step, encode, evaluation,
 //! decode) recorded once as an ordered list of launches.
+mod per_datapoint;
+
 use super::buffers::{Buffers, GpuSplit};
 use super::latent::LatentHead;
 use super::GpuTrainer;
 use crate::config::TrainSettings;
 use crate::data::Split;
 use crate::gpu::kernels::KernelFamily;
-use crate::gpu::params::{LatentParams, SampleParams, TableParams, STREAM_INNER_EPS};
+use crate::gpu::params::SampleParams;
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
-use crate::launches::{adam_step, loss_params, rows, Gather, GaussianRows, Reconstruction, SampleRows, StepEnd, Table};
+use crate::launches::{adam_step, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
 use crate::model::Model;
-use crate::network;
+use crate::network::{self, linear_tiled, LayerKind};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 
 /// What every launch list of one trainer shares.
@@ -24,25 +26,51 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    /// x = the batch at the cursor of `split`'s order (a launch per shard of the split's images).
-    fn gather(&self, split: &GpuSplit, pass_rows: usize) -> Vec<Launch> {
+    /// The batch at the cursor of `split`'s order, as gathered into x.
+    fn batch_of<'a>(&'a self, split: &'a GpuSplit, pass_rows: usize) -> Gather<'a> {
         let (images, order, counters, x) = (&split.images, &split.order, &self.b.counters, &self.b.x);
         let (rows, pixels, binarize, seed) = (self.s.batch, self.model.arch.input(), self.s.binarize, self.s.seed);
-        Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }.launches(self.l)
+        Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }
+    }
+
+    /// Whether the encoder's first layer gathers the batch itself (linear_forward_gather_tiled):
+    /// GPU kernels, an MLP's encoder without a class block or a per-datapoint table, the split's
+    /// images in one shard, and that layer's forward product on the tiled kernel.
+    fn encoder_gathers(&self, batch: &Gather) -> bool {
+        let first = &self.model.encoder[0];
+        self.l.kernels.family == KernelFamily::Gpu
+            && self.b.cond.is_none()
+            && self.s.objective.per_datapoint.is_none()
+            && first.kind == LayerKind::Linear
+            && batch.single_shard().is_some()
+            && linear_tiled::gathers(self.l, first, batch.rows)
+    }
+
+    /// x = the batch (a launch per shard of the split's images), unless the encoder gathers it.
+    fn gather(&self, batch: &Gather) -> Vec<Launch> {
+        match self.encoder_gathers(batch) {
+            true => Vec::new(),
+            false => batch.launches(self.l),
+        }
     }
 
     /// mulv = encoder(x). A CVAE's layer j = encoder_class_layer() takes [h | onehot(y)], h its
     /// input (x for the MLP, the last convolution's map for the conv VAE).
-    fn encoder_forward(&self) -> Vec<Launch> {
-        let (l, b, enc, batch) = (self.l, self.b, &self.model.encoder, self.s.batch);
-        let Some(c) = &b.cond else { return network::forward_path(l, &b.params, enc, batch, &b.x, &b.enc) };
+    fn encoder_forward(&self, batch: &Gather) -> Vec<Launch> {
+        let (l, b, enc, rows) = (self.l, self.b, &self.model.encoder, self.s.batch);
+        if self.encoder_gathers(batch) {
+            let mut launches = linear_tiled::forward_gathered(l, &enc[0], &b.params, batch, &b.enc[0]);
+            launches.extend(network::forward_path(l, &b.params, &enc[1..], rows, &b.enc[0], &b.enc[1..]));
+            return launches;
+        }
+        let Some(c) = &b.cond else { return network::forward_path(l, &b.params, enc, rows, &b.x, &b.enc) };
         let (j, cb) = (self.model.arch.encoder_class_layer(), self.model.arch.class_block());
         let width = enc[j].n_in - cb;
-        let mut launches = network::forward_path(l, &b.params, &enc[..j], batch, &b.x, &b.enc[..j]);
+        let mut launches = network::forward_path(l, &b.params, &enc[..j], rows, &b.x, &b.enc[..j]);
         let h = if j == 0 { &b.x } else { &b.enc[j - 1] };
-        launches.push(rows::copy_columns(l, batch, (h, width, 0), (&c.xc, width + cb, 0), width));
-        launches.push(rows::one_hot_columns(l, batch, &c.y, 1, cb, (&c.xc, width + cb, width)));
-        launches.extend(network::forward_path(l, &b.params, &enc[j..], batch, &c.xc, &b.enc[j..]));
+        launches.push(rows::copy_columns(l, rows, (h, width, 0), (&c.xc, width + cb, 0), width));
+        launches.push(rows::one_hot_columns(l, rows, &c.y, 1, cb, (&c.xc, width + cb, width)));
+        launches.extend(network::forward_path(l, &b.params, &enc[j..], rows, &c.xc, &b.enc[j..]));
         launches
     }
 
@@ -169,69 +197,13 @@ impl Parts<'_> {
         }
         launches
     }
-
-    /// Per-datapoint inference's launches on the table: gathering the batch's rows (update 0), or
-    /// Adam on them (update `index` of the step's inner + 1).
-    fn table(&self, split: &GpuSplit, adam_index: Option<usize>) -> Launch {
-        let (b, s) = (self.b, self.s);
-        let [table, m, v] = b.table.as_ref().expect("a per-datapoint run has a table");
-        let (inner, lr) = s.objective.per_datapoint.expect("per-datapoint settings");
-        let width = self.model.arch.encoder_outputs();
-        let p = TableParams {
-            batch: s.batch as u32,
-            width: width as u32,
-            pass_rows: split.order_rows(s.batch) as u32,
-            updates_per_step: (inner + 1) as u32,
-            update_index: adam_index.unwrap_or(0) as u32,
-            lr,
-            beta1: s.adam.beta1,
-            beta2: s.adam.beta2,
-            eps: s.adam.eps,
-            pad: [0; 3],
-        };
-        let u = self.l.uniform("table params", &p);
-        let t = Table { table, m, v, order: &split.order, counters: &b.counters };
-        match adam_index {
-            None => t.gather(self.l, &u, b.mulv(), s.batch * width),
-            Some(_) => t.adam_step(self.l, &u, b.d_mulv(), s.batch * width),
-        }
-    }
-
-    /// Per-datapoint inference's inner step `i`: the batch's (mu, logvar) alone, decoder fixed, on
-    /// a fresh draw of eps, then Adam on their table rows.
-    fn inner_step(&self, split: &GpuSplit, i: usize, train_loss: &wgpu::Buffer) -> Vec<Launch> {
-        let (b, s, l) = (self.b, &self.s.objective, self.l);
-        let latent = self.model.arch.latent;
-        let u = l.uniform(
-            "inner latent params",
-            &LatentParams {
-                batch: self.rows as u32,
-                latent: latent as u32,
-                seed: self.s.seed,
-                stream: STREAM_INNER_EPS + i as u32,
-                beta: s.beta,
-                warmup_steps: s.warmup_steps,
-                free_bits: 0.0,
-                sample_scale: 1.0,
-            },
-        );
-        let (counters, mulv, d_mulv, eps, z, dz) = (&b.counters, b.mulv(), b.d_mulv(), &b.eps, &b.z, &b.dz);
-        let q = GaussianRows { rows: self.rows, latent, counters, mulv, d_mulv, eps, z, dz };
-        let mut launches = vec![self.table(split, None), q.reparam_forward(l, &u)]; // mulv = table rows; z
-        launches.extend(self.decoder_forward());
-        launches.push(self.rec_backward(train_loss));
-        launches.extend(self.decoder_backward(true)); // (the decoder's gradients are overwritten later)
-        launches.extend(q.reparam_kl_backward(l, &u, false));
-        launches.push(self.table(split, Some(i)));
-        launches
-    }
 }
 
 impl Parts<'_> {
     /// q's parameters per input: the encoder's output, or (per-datapoint inference) the table's
     /// rows after the inner steps.
-    fn q_forward(&self, split: &GpuSplit, train_loss: &wgpu::Buffer) -> Vec<Launch> {
-        let Some((inner, _)) = self.s.objective.per_datapoint else { return self.encoder_forward() };
+    fn q_forward(&self, split: &GpuSplit, batch: &Gather, train_loss: &wgpu::Buffer) -> Vec<Launch> {
+        let Some((inner, _)) = self.s.objective.per_datapoint else { return self.encoder_forward(batch) };
         let mut launches: Vec<Launch> = (0..inner).flat_map(|i| self.inner_step(split, i, train_loss)).collect();
         launches.push(self.table(split, None));
         launches
@@ -329,9 +301,10 @@ impl GpuTrainer {
             (samples > 1).then(|| rows::repeat_rows(l, &row_params, b.mulv(), &b.mulv_s, p.rows * enc_out));
 
         // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
-        let mut step = p.gather(&train_split, train_rows); //                   x = the batch
+        let train_batch = p.batch_of(&train_split, train_rows);
+        let mut step = p.gather(&train_batch); //                               x = the batch (GPU: maybe in the encoder)
         step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x|y], p(z|y)
-        step.extend(p.q_forward(&train_split, &train_loss)); //                 mulv = encoder(x), or the table's rows
+        step.extend(p.q_forward(&train_split, &train_batch, &train_loss)); //   mulv = encoder(x), or the table's rows
         step.extend(repeat_mulv.clone()); //                                    one row per sample
         step.push(p.head.sample(l, &b, true)); //                               z ~ q(z|x)
         step.extend(p.head.condition_z(l, &b, false, samples)); //              CVAE: [z | y]
@@ -349,9 +322,10 @@ impl GpuTrainer {
         step.push(p.step_end(&train_loss)); //                                  totals += losses; step += 1
 
         // Encoding validation images: q's parameters in mulv.
-        let mut encode = p.gather(&val_split, val.len());
+        let val_batch = p.batch_of(&val_split, val.len());
+        let mut encode = p.gather(&val_batch);
         encode.extend(p.head.condition_inputs(l, &model, &b, &val_split, val.len()));
-        encode.extend(p.encoder_forward());
+        encode.extend(p.encoder_forward(&val_batch));
 
         // Evaluation: the same forward on its own random stream, no backward.
         let mut eval_step = encode.clone();

@@ -108,7 +108,7 @@ fn linear_vec4_subgroup_should_match_reference_and_vec4_bit_for_bit() {
     // rows and a tail of 5) and 37 (three tiles; four blocks and a tail), the weights' widths
     // neither multiples of the subgroup nor of a workgroup's 256 columns.
     assert!(
-        gpu().1.subgroups,
+        gpu().1.eight_lane_subgroups,
         "the test adapter has no {}-lane subgroups, so linear_vec4_subgroup.wgsl cannot be tested: use lavapipe \
          on an x86 CPU with AVX2 (apt-get install -y mesa-vulkan-drivers), whose subgroups are 8 lanes at its default \
          256-bit width (LP_NATIVE_VECTOR_WIDTH unset)",

@@ -153,3 +153,136 @@ fn tiled_plan_should_split_narrow_products_only() {
     assert_eq!(TiledPlan::new(2048, 1024, 784).slices, 1);
     assert_eq!(TiledPlan::new(2048, 1024, 784).grid, [16, 32, 1]);
 }
+
+/// shaders/linear_split_subgroup.wgsl's three products against their references: reductions
+/// shorter than a workgroup (idle lanes) and longer than one pass of its 64 lanes, outputs that
+/// are not whole 4 x 4 blocks, on whatever subgroup size the adapter runs.
+#[test]
+fn linear_split_subgroup_should_match_reference() {
+    let (g, k) = gpu();
+    assert!(
+        k.subgroups,
+        "the test adapter has no subgroup operations, so linear_split_subgroup.wgsl cannot be tested: use lavapipe \
+         (apt-get install -y mesa-vulkan-drivers), whose Vulkan device offers them"
+    );
+    let plan = TiledPlan::with_slice_len(ROWS, 1, 1, 16); // only dims.batch .. bias are read
+    for (n_in, n_out) in [(150, 5), (37, 70), (9, 3)] {
+        let (x, w, b) = (random(ROWS * n_in, 11, 1.0), random(n_out * n_in, 12, 0.5), random(n_out, 13, 0.5));
+        let dy = random(ROWS * n_out, 14, 1.0);
+        let relu_x: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        let (xb, wb, bb, dyb, rxb) = (storage(&x), storage(&w), storage(&b), storage(&dy), storage(&relu_x));
+        let grid = |rows: usize, cols: usize| [cols.div_ceil(4) as u32, rows.div_ceil(4) as u32, 1];
+        for relu in [false, true] {
+            let d = tiled_dims(&plan, (n_in, n_out), relu, false);
+            let y = storage(&vec![0.0; ROWS * n_out]);
+            let binds = [bind(DIMS, &d), bind(LHS, &xb), bind(RHS, &wb), bind(AUX, &bb), bind(OUT, &y)];
+            run(k.get(Entry::LinearForwardSplitSubgroup).launch(g, &binds, grid(ROWS, n_out)));
+            let want = r::linear_forward_split_subgroup(&x, &w, &b, (ROWS, n_in, n_out), relu);
+            let case = format!("linear_forward_split_subgroup {n_in}->{n_out}, relu {relu}");
+            assert_close(&case, &read(&y, ROWS * n_out), &want, 1e-5);
+
+            let dx = storage(&vec![0.0; ROWS * n_in]);
+            let binds = [bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &wb), bind(AUX, &rxb), bind(OUT, &dx)];
+            run(k.get(Entry::LinearBackwardInputSplitSubgroup).launch(g, &binds, grid(ROWS, n_in)));
+            let want = r::linear_backward_input_split_subgroup(&dy, &w, &relu_x, (ROWS, n_in, n_out), relu);
+            let case = format!("linear_backward_input_split_subgroup {n_in}->{n_out}, relu {relu}");
+            assert_close(&case, &read(&dx, ROWS * n_in), &want, 1e-5);
+        }
+        for bias in [false, true] {
+            let d = tiled_dims(&plan, (n_in, n_out), false, bias);
+            // db's buffer starts as NaN: without dims.bias the kernel must leave it alone.
+            let (dw, db) = (storage(&vec![0.0; n_out * n_in]), storage(&vec![f32::NAN; n_out]));
+            let binds = [bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &dw), bind(BIAS_OUT, &db)];
+            run(k.get(Entry::LinearBackwardWeightSplitSubgroup).launch(g, &binds, grid(n_out, n_in)));
+            let (want_dw, want_db) = r::linear_backward_weight_split_subgroup(&dy, &x, (ROWS, n_in, n_out));
+            let case = format!("linear_backward_weight_split_subgroup {n_in}->{n_out}, bias {bias}");
+            assert_close(&format!("{case}: dW"), &read(&dw, n_out * n_in), &want_dw, 1e-5);
+            let db = read(&db, n_out);
+            if bias {
+                assert_close(&format!("{case}: db"), &db, &want_db, 1e-5);
+            } else {
+                assert!(db.iter().all(|v| v.is_nan()), "{case}: wrote db without dims.bias");
+            }
+        }
+    }
+}
+
+#[test]
+fn split_subgroup_should_take_narrow_split_products_only() {
+    use wgvae::network::linear_split::grid;
+    let (g, k) = gpu();
+    let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
+    let at = |rows: usize, cols: usize, depth: usize| grid(l, &TiledPlan::new(rows, cols, depth), rows, cols);
+    // The default model at batch 128: the 400 -> 40 layer's forward product and the 20 <- 400
+    // input gradient are narrow and split; the 784 -> 400 forward is split but wide; the weight
+    // gradients are too short to split.
+    assert_eq!(at(128, 40, 400), Some([10, 32, 1]));
+    assert_eq!(at(128, 20, 400), Some([5, 32, 1]));
+    assert_eq!(at(128, 400, 784), None);
+    assert_eq!(at(40, 400, 128), None);
+    // At batch 2048 the latent layers' weight gradients split, and go to the subgroup kernel.
+    assert_eq!(at(40, 400, 2048), Some([100, 10, 1]));
+    // Without subgroups, the tiled kernel's split.
+    let mut plain = k.clone();
+    plain.subgroups = false;
+    let l = wgvae::gpu::Launcher { gpu: g, kernels: &plain };
+    assert_eq!(grid(l, &TiledPlan::new(128, 40, 400), 128, 40), None);
+}
+
+/// linear_forward_gather_tiled: the first layer's product with the batch gathered inside, against
+/// gather_batch's reference followed by linear_forward_tiled's, in every binarize mode, whole and
+/// in slices (with linear_forward_tiled_sum), with padding rows past the pass; x as gather_batch's.
+#[test]
+fn linear_forward_gather_tiled_should_match_reference() {
+    use wgvae::data::Binarize;
+    let (g, k) = gpu();
+    let (images_n, n_in, n_out) = (29usize, 84usize, 70usize); // 21 words: a partial last stage
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    let images: Vec<u8> = (0..images_n * n_in).map(|_| rng.random()).collect();
+    let order: Vec<u32> = (0..90).map(|_| rng.random_range(0..images_n as u32)).collect();
+    let c = counters(3, 10); // rows 10.. of an 80-row pass: the last 3 of 67 are padding
+    let (w, b) = (random(n_out * n_in, 32, 0.5), random(n_out, 33, 0.5));
+    let (ib, ob, cb) = (
+        gpu::images_with(g, "images", &images),
+        gpu::storage_with(g, "order", &order),
+        gpu::storage_with(g, "c", &[c]),
+    );
+    let (wb, bb) = (storage(&w), storage(&b));
+    for binarize in [Binarize::None, Binarize::Dynamic, Binarize::Static] {
+        for slice_len in SLICE_LENS {
+            use shaders::linear_tiled::{COUNTERS, GATHER_PARAMS, IMAGES, ORDER, X};
+            let plan = TiledPlan::with_slice_len(ROWS, n_out, n_in, slice_len);
+            let d = tiled_dims(&plan, (n_in, n_out), true, false);
+            let p = uniform(&GatherParams {
+                batch: ROWS as u32,
+                words: (n_in / 4) as u32,
+                pass_rows: 80,
+                binarize: binarize.code(),
+                seed: 99,
+                stream: STREAM_BINARIZE,
+                first_image: 0,
+                shard_images: images_n as u32,
+            });
+            let out_len = plan.slices * ROWS * n_out;
+            let (yb, xb) = (storage(&vec![0.0; out_len]), storage(&vec![7.0; ROWS * n_in]));
+            let binds = [
+                bind(DIMS, &d),
+                bind(RHS, &wb),
+                bind(AUX, &bb),
+                bind(OUT, &yb),
+                bind(GATHER_PARAMS, &p),
+                bind(COUNTERS, &cb),
+                bind(IMAGES, &ib),
+                bind(ORDER, &ob),
+                bind(X, &xb),
+            ];
+            run(k.get(Entry::LinearForwardGatherTiled).launch(g, &binds, plan.grid));
+            let gather = (order.as_slice(), 80, (binarize, 99, STREAM_BINARIZE), &c);
+            let (want, want_x) =
+                r::linear_forward_gather_tiled(&images, gather, &w, &b, (ROWS, n_in, n_out), true, plan.slice_len);
+            let case = format!("linear_forward_gather_tiled {binarize:?}, {} slices", plan.slices);
+            assert_close(&format!("{case}: x"), &read(&xb, ROWS * n_in), &want_x, 0.0);
+            assert_close(&case, &read(&yb, out_len), &want, 1e-5);
+        }
+    }
+}
