@@ -240,7 +240,7 @@ fn main() {
             Err(e) => failures.push(report(e.location(&source), e.emit_to_string(&source))),
             Ok(parsed) => {
                 // Subgroup operations only in the modules named *_subgroup, which the host builds
-                // only on adapters with subgroups (gpu/kernels.rs: needs_subgroups).
+                // only on adapters with subgroups (gpu/kernels.rs: buildable).
                 let mut capabilities = naga::valid::Capabilities::default();
                 if module.ends_with("_subgroup") {
                     capabilities |= naga::valid::Capabilities::SUBGROUP;

@@ -129,7 +129,7 @@ struct GatherParams {
 }
 
 // The 4 values of one word of an image (pixels packed little-endian, a byte each), `at` the word's
-// index in the whole dataset (image * words + word): pixel / 255, or with params.binarize a
+// index in the split's images (image * words + word): pixel / 255, or with params.binarize a
 // Bernoulli(pixel / 255) draw, fresh every step (1) or fixed per image and pixel (2).
 fn gathered_pixels(word: u32, at: u32, step: u32, params: GatherParams) -> vec4<f32> {
     var draw_step = step;

@@ -7,9 +7,10 @@
 // Here a workgroup owns a BLOCK x BLOCK block of outputs and cuts the reduction among its own WG
 // lanes instead: lane t takes k = t, t + WG, ..., so adjacent lanes read adjacent k (coalesced
 // where k is the contiguous index of both operands, as in the forward product). subgroupAdd adds
-// each subgroup's lanes, and lanes 0 .. OUTPUTS - 1 add the subgroups' sums in subgroup order from
-// workgroup memory: one launch, no partial sums in memory, the same result on every run. The
-// subgroup size is whatever the adapter runs (4 to 128 lanes in WebGPU).
+// each subgroup's lanes, and lanes 0 .. OUTPUTS - 1 (and OUTPUTS .. SUMS - 1 for the bias
+// gradient) add the subgroups' sums in subgroup order from workgroup memory: one launch, no
+// partial sums in memory, the same result on every run. The subgroup size is whatever the
+// adapter runs (4 to 128 lanes in WebGPU; any size up to WG fills its own slots, larger ones one).
 //
 // Dispatch: (ceil(cols / BLOCK), ceil(rows / BLOCK), 1). dims.slice_len and dims.slices unused.
 
@@ -17,16 +18,16 @@ const WG: u32 = 64u;
 const BLOCK: u32 = 4u;
 const OUTPUTS: u32 = 16u; // BLOCK * BLOCK
 const SUMS: u32 = 20u; // per subgroup: OUTPUTS sums, then BLOCK row sums (the bias gradient)
-const MAX_SUBGROUPS: u32 = 16u; // WG lanes in subgroups of at least 4
+const MAX_SUBGROUPS: u32 = 64u; // WG lanes in subgroups of at least 1 (WebGPU promises 4)
 
 struct TiledDims {
     batch: u32,
     n_in: u32,
     n_out: u32,
     relu: u32, // forward: ReLU on y; backward input: x came out of a ReLU
-    slice_len: u32, // reduction indices per slice, a multiple of BK
-    slices: u32, // 1: write the result; more: write partial sums for the _sum kernel
-    bias: u32, // weight gradient: also write db (from the same staged dy)
+    slice_len: u32, // linear_tiled.wgsl's slices: unused here
+    slices: u32, // unused here
+    bias: u32, // weight gradient: also write db (from the same dy)
     pad: u32,
 }
 
@@ -37,7 +38,7 @@ struct TiledDims {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> bias_out: array<f32>;
 
-var<workgroup> subgroup_sums: array<f32, 320>; // [MAX_SUBGROUPS][SUMS]
+var<workgroup> subgroup_sums: array<f32, 1280>; // [MAX_SUBGROUPS][SUMS]
 
 // One operand as the product sees it: element (t, k) at t * along_tile + k * along_k of its
 // buffer, t < tiles (a row of C for A, a column for B), as in linear_tiled.wgsl.
@@ -47,12 +48,17 @@ struct Operand {
     tiles: u32,
 }
 
-// Where a subgroup is: its index in the workgroup, its lane, how many subgroups there are.
+// Where an invocation is: its lane in the workgroup, its subgroup's index, how many subgroups
+// there are, and whether it speaks for its subgroup.
 struct Place {
     lane: u32,
     subgroup: u32,
-    sub_lane: u32,
     subgroups: u32,
+    leader: bool, // the subgroup's first active invocation, which stores its sums
+}
+
+fn place(lane: u32, subgroup: u32, subgroups: u32, sub_lane: u32) -> Place {
+    return Place(lane, subgroup, subgroups, subgroupBroadcastFirst(sub_lane) == sub_lane);
 }
 
 // The block's sums C(i0 + r, j0 + c) at [r BLOCK + c] of subgroup_sums' rows, and with
@@ -84,14 +90,14 @@ fn block_sums(at: Place, a: Operand, b: Operand, i0: u32, j0: u32, depth: u32, r
     }
     for (var o = 0u; o < OUTPUTS; o++) {
         let sum = subgroupAdd(acc[o]);
-        if (at.sub_lane == 0u) {
+        if (at.leader) {
             subgroup_sums[at.subgroup * SUMS + o] = sum;
         }
     }
     if (row_sums) {
         for (var r = 0u; r < BLOCK; r++) {
             let sum = subgroupAdd(rows[r]);
-            if (at.sub_lane == 0u) {
+            if (at.leader) {
                 subgroup_sums[at.subgroup * SUMS + OUTPUTS + r] = sum;
             }
         }
@@ -115,10 +121,10 @@ fn linear_forward_split_subgroup(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_id) subgroup: u32,
-    @builtin(subgroup_invocation_id) sub_lane: u32,
     @builtin(num_subgroups) subgroups: u32,
+    @builtin(subgroup_invocation_id) sub_lane: u32,
 ) {
-    let at = Place(lane, subgroup, sub_lane, subgroups);
+    let at = place(lane, subgroup, subgroups, sub_lane);
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
     block_sums(at, Operand(dims.n_in, 1u, dims.batch), Operand(dims.n_in, 1u, dims.n_out), i0, j0, dims.n_in, false);
@@ -137,10 +143,10 @@ fn linear_backward_input_split_subgroup(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_id) subgroup: u32,
-    @builtin(subgroup_invocation_id) sub_lane: u32,
     @builtin(num_subgroups) subgroups: u32,
+    @builtin(subgroup_invocation_id) sub_lane: u32,
 ) {
-    let at = Place(lane, subgroup, sub_lane, subgroups);
+    let at = place(lane, subgroup, subgroups, sub_lane);
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
     block_sums(at, Operand(dims.n_out, 1u, dims.batch), Operand(1u, dims.n_in, dims.n_in), i0, j0, dims.n_out, false);
@@ -160,10 +166,10 @@ fn linear_backward_weight_split_subgroup(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_id) subgroup: u32,
-    @builtin(subgroup_invocation_id) sub_lane: u32,
     @builtin(num_subgroups) subgroups: u32,
+    @builtin(subgroup_invocation_id) sub_lane: u32,
 ) {
-    let at = Place(lane, subgroup, sub_lane, subgroups);
+    let at = place(lane, subgroup, subgroups, sub_lane);
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
     let with_bias = dims.bias == 1u && wg.x == 0u;

@@ -176,6 +176,7 @@ fn forward_epilogue(sum: f32, n: u32) -> f32 {
 
 const WORDS_PER_STAGE: u32 = 4u; // BK / 4: a stage of TILE rows is one image word per invocation
 const_assert TILE * WORDS_PER_STAGE == WG_SIDE * WG_SIDE;
+const_assert BK == 4u * WORDS_PER_STAGE;
 
 // The encoder's first layer with the batch gather inside it, one launch fewer: the product of
 // linear_forward_tiled with A = x staged straight from the images (x[m, k] as gather_batch makes

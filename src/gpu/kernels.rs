@@ -117,20 +117,26 @@ pub struct Kernels {
     /// Whether the modules that use subgroups of any size were built (the adapter has subgroup
     /// operations); the launch builders pick those kernels only then, and a test may clear it.
     pub subgroups: bool,
-    /// Whether the modules written for subgroups of exactly SUBGROUP_LANES lanes were built too.
+    /// Whether the modules written for subgroups of exactly SUBGROUP_LANES lanes were built too
+    /// (EIGHT_LANE_MODULES).
     pub eight_lane_subgroups: bool,
 }
 
-/// The subgroup size linear_vec4_subgroup.wgsl is written for (lavapipe's 8-lane SIMD vectors).
+/// The subgroup size linear_vec4_subgroup.wgsl and linear_rows_subgroup.wgsl are written for
+/// (lavapipe's 8-lane SIMD vectors).
 pub const SUBGROUP_LANES: u32 = crate::shaders::linear_vec4_subgroup::SG;
+const _: () = assert!(crate::shaders::linear_rows_subgroup::SG == SUBGROUP_LANES);
+
+/// The modules that need subgroups of exactly SUBGROUP_LANES lanes.
+const EIGHT_LANE_MODULES: [&str; 2] = ["linear_vec4_subgroup", "linear_rows_subgroup"];
 
 /// What a module needs of the adapter's subgroups: modules named *_subgroup use subgroup
-/// operations (build.rs lets only those use them); linear_vec4_subgroup.wgsl needs 8 lanes.
+/// operations (build.rs lets only those use them), some of them on 8 lanes.
 fn buildable(module: &str, gpu: &Gpu) -> bool {
-    match module {
-        "linear_vec4_subgroup" => gpu.subgroups && gpu.subgroup_lanes == Some(SUBGROUP_LANES),
-        _ if module.ends_with("_subgroup") => gpu.subgroups,
-        _ => true,
+    if EIGHT_LANE_MODULES.contains(&module) {
+        gpu.subgroups && gpu.subgroup_lanes == Some(SUBGROUP_LANES)
+    } else {
+        !module.ends_with("_subgroup") || gpu.subgroups
     }
 }
 
@@ -179,12 +185,12 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        let eight_lane_subgroups = buildable("linear_vec4_subgroup", gpu);
+        let eight_lane_subgroups = buildable(EIGHT_LANE_MODULES[0], gpu);
         Kernels { by_entry, family: gpu.family, subgroups: gpu.subgroups, eight_lane_subgroups }
     }
 
     /// The kernel of `entry`; the launch builders ask for a *_subgroup one only when `subgroups`
-    /// (`eight_lane_subgroups` for linear_vec4_subgroup.wgsl).
+    /// (`eight_lane_subgroups` for EIGHT_LANE_MODULES).
     pub fn get(&self, entry: Entry) -> &Kernel {
         match self.by_entry.get(&entry) {
             Some(kernel) => kernel,

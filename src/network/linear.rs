@@ -32,9 +32,16 @@ const _: () = assert!(
         && shaders::linear_vec4_subgroup::AUX == AUX
         && shaders::linear_vec4_subgroup::OUT == OUT
         && shaders::linear_vec4_subgroup::TILE_ROWS == shaders::linear_vec4::TILE_ROWS
-        && shaders::linear_vec4_subgroup::WG == WG,
-    "the linear kernel families must share bindings (and linear_vec4.wgsl and linear_vec4_subgroup.wgsl \
-     their dispatch shape)"
+        && shaders::linear_vec4_subgroup::WG == WG
+        && shaders::linear_rows_subgroup::DIMS == DIMS
+        && shaders::linear_rows_subgroup::LHS == LHS
+        && shaders::linear_rows_subgroup::RHS == RHS
+        && shaders::linear_rows_subgroup::AUX == AUX
+        && shaders::linear_rows_subgroup::OUT == OUT
+        && shaders::linear_rows_subgroup::WG == shaders::linear_rows::WG
+        && shaders::linear_rows_subgroup::LANE_ROWS == shaders::linear_rows::LANE_ROWS
+        && shaders::linear_rows_subgroup::TILE_COLS == shaders::linear_rows::TILE_COLS,
+    "the linear kernel families must share bindings (and each *_subgroup module its plain one's dispatch shape)"
 );
 
 /// The three products of a linear layer.
@@ -61,15 +68,23 @@ pub enum LinearVariant {
     /// linear_vec4_subgroup.wgsl: Vec4's tiles and sums with the shared rows loaded once per
     /// subgroup and broadcast, for adapters with 8-lane subgroups (lavapipe); bit-identical to Vec4.
     Vec4Subgroup,
+    /// linear_rows_subgroup.wgsl: Rows with W's shared rows loaded once per 8-lane subgroup and
+    /// broadcast; bit-identical to Rows (whose weight gradient it uses).
+    RowsSubgroup,
 }
 
 impl LinearVariant {
     /// Every variant, for the tests (each is tested whatever the adapter picks).
-    pub const ALL: [LinearVariant; 4] =
-        [LinearVariant::Scalar, LinearVariant::Vec4, LinearVariant::Rows, LinearVariant::Vec4Subgroup];
+    pub const ALL: [LinearVariant; 5] = [
+        LinearVariant::Scalar,
+        LinearVariant::Vec4,
+        LinearVariant::Rows,
+        LinearVariant::Vec4Subgroup,
+        LinearVariant::RowsSubgroup,
+    ];
 
     /// Where the choice is made, per product, on a CPU adapter: by the layer's widths, and
-    /// whether the adapter has the subgroups Vec4Subgroup needs (`subgroups`). `rows`: the
+    /// whether the adapter has the 8-lane subgroups the *Subgroup variants need (`subgroups`). `rows`: the
     /// product's batch. The weight gradient takes Rows for a narrow n_in within one slice (the
     /// same sums as Vec4, every lane busy) and for long batches (cut into slices).
     pub fn choose(layer: &Layer, op: LinearOp, rows: usize, subgroups: bool) -> LinearVariant {
@@ -82,6 +97,8 @@ impl LinearVariant {
         };
         if !(layer.n_in.is_multiple_of(4) && layer.n_out.is_multiple_of(4)) {
             LinearVariant::Scalar
+        } else if rows_wins && subgroups && op != LinearOp::BackwardWeight {
+            LinearVariant::RowsSubgroup
         } else if rows_wins {
             LinearVariant::Rows
         } else if subgroups {
@@ -99,12 +116,16 @@ impl LinearVariant {
             (LinearVariant::Vec4, LinearOp::Forward) => Entry::LinearForwardVec4,
             (LinearVariant::Vec4, LinearOp::BackwardInput) => Entry::LinearBackwardInputVec4,
             (LinearVariant::Vec4, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4,
-            (LinearVariant::Rows, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightRows,
+            (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => {
+                Entry::LinearBackwardWeightRows
+            }
             (LinearVariant::Rows, LinearOp::Forward) => Entry::LinearForwardRows,
             (LinearVariant::Rows, LinearOp::BackwardInput) => Entry::LinearBackwardInputRows,
             (LinearVariant::Vec4Subgroup, LinearOp::Forward) => Entry::LinearForwardVec4Subgroup,
             (LinearVariant::Vec4Subgroup, LinearOp::BackwardInput) => Entry::LinearBackwardInputVec4Subgroup,
             (LinearVariant::Vec4Subgroup, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4Subgroup,
+            (LinearVariant::RowsSubgroup, LinearOp::Forward) => Entry::LinearForwardRowsSubgroup,
+            (LinearVariant::RowsSubgroup, LinearOp::BackwardInput) => Entry::LinearBackwardInputRowsSubgroup,
         }
     }
 
@@ -116,10 +137,10 @@ impl LinearVariant {
     pub fn groups(self, op: LinearOp, batch: usize, (rows, cols): (usize, usize)) -> [u32; 3] {
         use shaders::linear_rows::{LANE_ROWS, SLICE, TILE_COLS, WG as ROWS_WG};
         match (self, op) {
-            (LinearVariant::Rows, LinearOp::Forward | LinearOp::BackwardInput) => {
+            (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::Forward | LinearOp::BackwardInput) => {
                 [(rows as u32).div_ceil(ROWS_WG * LANE_ROWS), (cols as u32).div_ceil(TILE_COLS), 1]
             }
-            (LinearVariant::Rows, LinearOp::BackwardWeight) => {
+            (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => {
                 let slices = (batch as u32).div_ceil(SLICE);
                 let n = (cols as u32 / 4) * (rows as u32).div_ceil(TILE_COLS) * slices;
                 let groups = n.div_ceil(ROWS_WG).max(1);
@@ -137,7 +158,9 @@ impl LinearVariant {
     /// them: more than one only for Rows.
     pub fn slices(self, op: LinearOp, batch: usize) -> usize {
         match (self, op) {
-            (LinearVariant::Rows, LinearOp::BackwardWeight) => batch.div_ceil(shaders::linear_rows::SLICE as usize),
+            (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => {
+                batch.div_ceil(shaders::linear_rows::SLICE as usize)
+            }
             _ => 1,
         }
     }

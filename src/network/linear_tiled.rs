@@ -177,6 +177,7 @@ pub fn forward_gathered(
 ) -> Vec<Launch> {
     use crate::shaders::linear_tiled::{COUNTERS, GATHER_PARAMS, IMAGES, ORDER, X};
     let (rows, images) = (gather.rows, gather.single_shard().expect("forward_gathered needs one shard of images"));
+    assert_eq!(layer.n_in, gather.pixels, "forward_gathered: the layer must take the images as they are");
     let plan = TiledPlan::new(rows, layer.n_out, layer.n_in);
     let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
     let g = l.uniform("gather params", &gather.params(0, gather.images.images));

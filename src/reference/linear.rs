@@ -153,6 +153,32 @@ pub fn linear_backward_input_rows(
     linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
 }
 
+/// linear_rows_subgroup.wgsl: linear_forward_rows, W's rows broadcast across a subgroup.
+pub fn linear_forward_rows_subgroup(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu: bool,
+) -> Vec<f32> {
+    linear_forward_rows(x, w, b, batch, n_in, n_out, relu)
+}
+
+/// linear_rows_subgroup.wgsl: linear_backward_input_rows, W's rows broadcast across a subgroup.
+pub fn linear_backward_input_rows_subgroup(
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    relu_input: bool,
+) -> Vec<f32> {
+    linear_backward_input_rows(dy, w, x, batch, n_in, n_out, relu_input)
+}
+
 /// The partial dW of each slice of `slice` rows, [slices, n_out, n_in] (one slice: dW itself).
 pub fn linear_backward_weight_rows(
     dy: &[f32],

@@ -128,6 +128,26 @@ fn linear_vec4_subgroup_should_match_reference_and_vec4_bit_for_bit() {
 }
 
 #[test]
+fn linear_rows_subgroup_should_match_reference_and_rows_bit_for_bit() {
+    // A partial column tile and several; 13 rows (one lane's rows of 4, part clamped) and 300 (two
+    // workgroups of 256 rows).
+    assert!(gpu().1.eight_lane_subgroups, "the test adapter has no 8-lane subgroups: use lavapipe (see above)");
+    let (sg, rows) = (LinearVariant::RowsSubgroup, LinearVariant::Rows);
+    for batch in [B, 300] {
+        for shape in [(36, 20), VEC4] {
+            let forward = check_linear_forward_at(sg, batch, shape, r::linear_forward_rows_subgroup);
+            let want = check_linear_forward_at(rows, batch, shape, r::linear_forward_rows);
+            assert_eq!(forward, want, "forward {shape:?}, batch {batch}");
+        }
+        for shape in [(20, 36), VEC4] {
+            let input = check_linear_backward_input_at(sg, batch, shape, r::linear_backward_input_rows_subgroup);
+            let want = check_linear_backward_input_at(rows, batch, shape, r::linear_backward_input_rows);
+            assert_eq!(input, want, "input gradient {shape:?}, batch {batch}");
+        }
+    }
+}
+
+#[test]
 fn linear_forward_should_match_reference() {
     // One tile of rows (13, part clamped) and three (37).
     for batch in [B, 37] {
