@@ -1,15 +1,17 @@
-// The forward and input-gradient products of shaders/linear_rows.wgsl for CPU adapters whose
+// The three products of shaders/linear_rows.wgsl for CPU adapters whose
 // subgroups are 8 lanes (lavapipe at 256 bits): the same tiles, the same sums in the same order
-// (so the two agree to the bit), and one load of W per step where there were 8.
+// (so the two agree to the bit), and one load of W (dy for the weight gradient) per step where
+// there were 8.
 //
 // Why: every lane of a workgroup reads the same TILE_COLS = 8 vec4s of W per step, and lavapipe
 // turns each of those loads into a loop over its 8 lanes (linear_vec4_subgroup.wgsl says more).
 // Here lane s loads the s-th of them and subgroupBroadcast hands it to every lane.
-// Dispatch, bindings and dims: as linear_rows.wgsl (whose weight gradient serves both).
+// Dispatch, bindings and dims: as linear_rows.wgsl.
 
 const WG: u32 = 64u;
 const LANE_ROWS: u32 = 4u;
 const TILE_COLS: u32 = 8u; // two vec4 of outputs: one W row per lane of a subgroup
+const SLICE: u32 = 256u; // the weight gradient's rows per partial sum
 const SG: u32 = 8u; // the subgroup size this module is written for
 const_assert SG == TILE_COLS;
 
@@ -125,4 +127,69 @@ fn linear_backward_input_rows_subgroup(
             }
         }
     }
+}
+
+// linear_backward_weight_rows with dy's two shared vec4s loaded once per subgroup: for n_in a
+// multiple of 32, the 8 lanes of a subgroup are 8 column vec4s of one block of rows n and one
+// slice, so they read the same dy; lane s loads it for row m0 + s of each block of SG rows m and
+// subgroupBroadcast hands row m0 + j to every lane, then the rows past the last block one by one:
+// the same sums in the same order as linear_backward_weight_rows. Dispatch and bindings: its.
+@compute @workgroup_size(WG)
+fn linear_backward_weight_rows_subgroup(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+    @builtin(subgroup_invocation_id) s: u32,
+) {
+    let q_in = dims.n_in / 4u;
+    let q_out = dims.n_out / 4u;
+    let blocks = (dims.n_out + TILE_COLS - 1u) / TILE_COLS;
+    let slices = (dims.batch + SLICE - 1u) / SLICE;
+    let total = q_in * blocks * slices; // a multiple of SG: whole subgroups are past it or not
+    let id = min((wg.y * groups.x + wg.x) * WG + lane, total - 1u);
+    let c4 = id % q_in;
+    let n0 = ((id / q_in) % blocks) * TILE_COLS;
+    let slice = id / (q_in * blocks);
+    let lo = min(n0 / 4u, q_out - 1u);
+    let hi = min(n0 / 4u + 1u, q_out - 1u);
+    let first = slice * SLICE;
+    let end = min(first + SLICE, dims.batch);
+    let full = first + (end - first) / SG * SG;
+    var acc: array<vec4<f32>, TILE_COLS>;
+    for (var m0 = first; m0 < full; m0 += SG) {
+        let lo_s = lhs[(m0 + s) * q_out + lo];
+        let hi_s = lhs[(m0 + s) * q_out + hi];
+        add_rows(&acc, subgroupBroadcast(lo_s, 0u), subgroupBroadcast(hi_s, 0u), rhs[m0 * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 1u), subgroupBroadcast(hi_s, 1u), rhs[(m0 + 1u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 2u), subgroupBroadcast(hi_s, 2u), rhs[(m0 + 2u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 3u), subgroupBroadcast(hi_s, 3u), rhs[(m0 + 3u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 4u), subgroupBroadcast(hi_s, 4u), rhs[(m0 + 4u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 5u), subgroupBroadcast(hi_s, 5u), rhs[(m0 + 5u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 6u), subgroupBroadcast(hi_s, 6u), rhs[(m0 + 6u) * q_in + c4]);
+        add_rows(&acc, subgroupBroadcast(lo_s, 7u), subgroupBroadcast(hi_s, 7u), rhs[(m0 + 7u) * q_in + c4]);
+    }
+    for (var m = full; m < end; m++) {
+        add_rows(&acc, lhs[m * q_out + lo], lhs[m * q_out + hi], rhs[m * q_in + c4]);
+    }
+    if ((wg.y * groups.x + wg.x) * WG + lane >= total) {
+        return;
+    }
+    for (var r = 0u; r < TILE_COLS; r++) {
+        let n = n0 + r;
+        if (n < dims.n_out) {
+            out[(slice * dims.n_out + n) * q_in + c4] = acc[r];
+        }
+    }
+}
+
+// One row m's terms of dW's rows n0 .. n0 + 8 at one column vec4, in linear_backward_weight_rows' order.
+fn add_rows(acc: ptr<function, array<vec4<f32>, TILE_COLS>>, d0: vec4<f32>, d1: vec4<f32>, xv: vec4<f32>) {
+    (*acc)[0] += d0.x * xv;
+    (*acc)[1] += d0.y * xv;
+    (*acc)[2] += d0.z * xv;
+    (*acc)[3] += d0.w * xv;
+    (*acc)[4] += d1.x * xv;
+    (*acc)[5] += d1.y * xv;
+    (*acc)[6] += d1.z * xv;
+    (*acc)[7] += d1.w * xv;
 }

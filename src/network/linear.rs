@@ -40,7 +40,8 @@ const _: () = assert!(
         && shaders::linear_rows_subgroup::OUT == OUT
         && shaders::linear_rows_subgroup::WG == shaders::linear_rows::WG
         && shaders::linear_rows_subgroup::LANE_ROWS == shaders::linear_rows::LANE_ROWS
-        && shaders::linear_rows_subgroup::TILE_COLS == shaders::linear_rows::TILE_COLS,
+        && shaders::linear_rows_subgroup::TILE_COLS == shaders::linear_rows::TILE_COLS
+        && shaders::linear_rows_subgroup::SLICE == shaders::linear_rows::SLICE,
     "the linear kernel families must share bindings (and each *_subgroup module its plain one's dispatch shape)"
 );
 
@@ -68,8 +69,9 @@ pub enum LinearVariant {
     /// linear_vec4_subgroup.wgsl: Vec4's tiles and sums with the shared rows loaded once per
     /// subgroup and broadcast, for adapters with 8-lane subgroups (lavapipe); bit-identical to Vec4.
     Vec4Subgroup,
-    /// linear_rows_subgroup.wgsl: Rows with W's shared rows loaded once per 8-lane subgroup and
-    /// broadcast; bit-identical to Rows (whose weight gradient it uses).
+    /// linear_rows_subgroup.wgsl: Rows with the rows all lanes share (W's; dy's in the weight
+    /// gradient, taken only for n_in a multiple of 32, when a subgroup's lanes share them) loaded
+    /// once per 8-lane subgroup and broadcast; bit-identical to Rows.
     RowsSubgroup,
 }
 
@@ -97,7 +99,7 @@ impl LinearVariant {
         };
         if !(layer.n_in.is_multiple_of(4) && layer.n_out.is_multiple_of(4)) {
             LinearVariant::Scalar
-        } else if rows_wins && subgroups && op != LinearOp::BackwardWeight {
+        } else if rows_wins && subgroups && (op != LinearOp::BackwardWeight || layer.n_in.is_multiple_of(32)) {
             LinearVariant::RowsSubgroup
         } else if rows_wins {
             LinearVariant::Rows
@@ -116,9 +118,7 @@ impl LinearVariant {
             (LinearVariant::Vec4, LinearOp::Forward) => Entry::LinearForwardVec4,
             (LinearVariant::Vec4, LinearOp::BackwardInput) => Entry::LinearBackwardInputVec4,
             (LinearVariant::Vec4, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4,
-            (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => {
-                Entry::LinearBackwardWeightRows
-            }
+            (LinearVariant::Rows, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightRows,
             (LinearVariant::Rows, LinearOp::Forward) => Entry::LinearForwardRows,
             (LinearVariant::Rows, LinearOp::BackwardInput) => Entry::LinearBackwardInputRows,
             (LinearVariant::Vec4Subgroup, LinearOp::Forward) => Entry::LinearForwardVec4Subgroup,
@@ -126,6 +126,7 @@ impl LinearVariant {
             (LinearVariant::Vec4Subgroup, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightVec4Subgroup,
             (LinearVariant::RowsSubgroup, LinearOp::Forward) => Entry::LinearForwardRowsSubgroup,
             (LinearVariant::RowsSubgroup, LinearOp::BackwardInput) => Entry::LinearBackwardInputRowsSubgroup,
+            (LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => Entry::LinearBackwardWeightRowsSubgroup,
         }
     }
 

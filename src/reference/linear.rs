@@ -197,6 +197,18 @@ pub fn linear_backward_weight_rows(
         .collect()
 }
 
+/// linear_rows_subgroup.wgsl: linear_backward_weight_rows, dy's rows broadcast across a subgroup.
+pub fn linear_backward_weight_rows_subgroup(
+    dy: &[f32],
+    x: &[f32],
+    batch: usize,
+    n_in: usize,
+    n_out: usize,
+    slice: usize,
+) -> Vec<f32> {
+    linear_backward_weight_rows(dy, x, batch, n_in, n_out, slice)
+}
+
 /// dW = the sum of `partials` [slices, len] over the slices.
 pub fn linear_sum_slices(partials: &[f32], len: usize) -> Vec<f32> {
     (0..len).map(|i| partials.iter().skip(i).step_by(len).sum()).collect()

@@ -178,6 +178,25 @@ fn linear_backward_input_rows_should_match_reference() {
     }
 }
 
+/// `variant`'s (Rows or RowsSubgroup) weight gradient over `batch` seeded rows: its partials
+/// [slices, n_out, n_in] against the reference's, returned with dy and x.
+fn check_weight_rows(variant: LinearVariant, (n_in, n_out): (usize, usize), batch: usize) -> [Vec<f32>; 3] {
+    let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
+    let slices = batch.div_ceil(shaders::linear_rows::SLICE as usize);
+    let (dyb, xb, pb) = (storage(&dy), storage(&x), storage(&vec![0.0; slices * n_out * n_in]));
+    let d = uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
+    run(gpu().1.get(variant.entry(LinearOp::BackwardWeight)).launch(
+        &gpu().0,
+        &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &pb)],
+        variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
+    ));
+    let partials = read(&pb, slices * n_out * n_in);
+    let slice = shaders::linear_rows::SLICE as usize;
+    let want = r::linear_backward_weight_rows(&dy, &x, batch, n_in, n_out, slice);
+    assert_close(&format!("{variant:?} weight gradient {n_in}->{n_out}, batch {batch}"), &partials, &want, 1e-5);
+    [partials, dy, x]
+}
+
 #[test]
 fn linear_backward_weight_rows_should_match_reference() {
     use shaders::linear_rows::SLICE;
@@ -185,19 +204,9 @@ fn linear_backward_weight_rows_should_match_reference() {
     // 17 slices, the last one short, whose partials linear_sum_slices adds.
     let (n_in, n_out) = (20, 12);
     for batch in [B, 16 * SLICE as usize + 37] {
-        let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
-        let slices = batch.div_ceil(SLICE as usize);
-        let (dyb, xb, pb) = (storage(&dy), storage(&x), storage(&vec![0.0; slices * n_out * n_in]));
+        let [partials, dy, x] = check_weight_rows(LinearVariant::Rows, (n_in, n_out), batch);
+        let pb = storage(&partials);
         let d = uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
-        let variant = LinearVariant::Rows;
-        run(gpu().1.get(variant.entry(LinearOp::BackwardWeight)).launch(
-            &gpu().0,
-            &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &pb)],
-            variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
-        ));
-        let partials = read(&pb, slices * n_out * n_in);
-        let want = r::linear_backward_weight_rows(&dy, &x, batch, n_in, n_out, SLICE as usize);
-        assert_close("linear_backward_weight_rows", &partials, &want, 1e-5);
         let dwb = storage(&vec![0.0; n_out * n_in]);
         run(gpu().1.get(Entry::LinearSumSlices).launch_over(
             &gpu().0,
@@ -207,6 +216,21 @@ fn linear_backward_weight_rows_should_match_reference() {
         let sum = read(&dwb, n_out * n_in);
         assert_close("linear_sum_slices", &sum, &r::linear_sum_slices(&partials, n_out * n_in), 1e-6);
         assert_close("sliced dW", &sum, &r::linear_backward_weight(&dy, &x, batch, n_in, n_out), 1e-4);
+    }
+}
+
+#[test]
+fn linear_backward_weight_rows_subgroup_should_match_reference_and_rows_bit_for_bit() {
+    use shaders::linear_rows::SLICE;
+    assert!(gpu().1.eight_lane_subgroups, "the test adapter has no 8-lane subgroups: use lavapipe (see above)");
+    // 8 and 24 column vec4s (whole subgroups), a partial block of rows n; 13 rows (a block of 8
+    // and a tail) and 17 slices whose last has 37 rows (4 blocks and a tail).
+    for shape in [(32, 12), (96, 12)] {
+        for batch in [B, 16 * SLICE as usize + 37] {
+            let [got, ..] = check_weight_rows(LinearVariant::RowsSubgroup, shape, batch);
+            let [want, ..] = check_weight_rows(LinearVariant::Rows, shape, batch);
+            assert_eq!(got, want, "weight gradient {shape:?}, batch {batch}");
+        }
     }
 }
 
