@@ -9,7 +9,7 @@
 #                              timeout, into $OUT (report.txt, bench.json, sweep.json, metrics CSVs)
 #
 # The report keeps going past a failed step and says which failed. EPOCHS=1 shortens a trial run.
-# The kernel tests run on the GPU's adapter, where the two tests of the 8-lane subgroup modules
+# The kernel tests run on the GPU's adapter, where the three tests of the 8-lane subgroup modules
 # fail by design (they need lavapipe's 8-lane subgroups, and say so).
 set -u
 
