@@ -3,6 +3,7 @@ use crate::data::Binarize;
 use crate::gpu::kernels::bind;
 use crate::gpu::params::{GatherParams, STREAM_BINARIZE};
 use crate::gpu::{ImageShards, Launch, Launcher};
+use crate::network::linear_tiled::GatheredInput;
 use crate::shaders::{data, Entry};
 
 /// x [rows, pixels] = the decoder targets of the next `rows` images of a pass: `order` [pass_rows]
@@ -52,12 +53,11 @@ impl Gather<'_> {
         }
     }
 
-    /// The images when they are one shard: then a kernel may gather the batch inside itself.
-    pub fn single_shard(&self) -> Option<&wgpu::Buffer> {
-        match self.images.shards.as_slice() {
-            [(images, _, _)] => Some(images),
-            _ => None,
-        }
+    /// The gather as a first layer's product can do it inside itself: where the images are one shard.
+    pub fn in_one_shard(&self) -> Option<GatheredInput<'_>> {
+        let [(images, first, count)] = self.images.shards.as_slice() else { return None };
+        let (order, counters, x) = (self.order, self.counters, self.x);
+        Some(GatheredInput { images, order, counters, x, params: self.params(*first, *count) })
     }
 }
 

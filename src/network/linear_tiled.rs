@@ -4,9 +4,8 @@
 //! whose plan is split take linear_split_subgroup.wgsl where the adapter has subgroups (one launch).
 use super::{linear_split, Layer};
 use crate::gpu::kernels::{bind, bind_range, Bind};
-use crate::gpu::params::TiledDims;
+use crate::gpu::params::{GatherParams, TiledDims};
 use crate::gpu::{self, Launch, Launcher};
-use crate::launches::Gather;
 use crate::shaders::linear_tiled::{AUX, BIAS_OUT, BK, DIMS, LHS, OUT, RHS, TILE};
 use crate::shaders::Entry;
 
@@ -165,22 +164,37 @@ pub fn gathers(l: Launcher, layer: &Layer, rows: usize) -> bool {
     linear_split::grid(l, &TiledPlan::new(rows, layer.n_out, layer.n_in), rows, layer.n_out).is_none()
 }
 
-/// `forward` of a first layer with the batch gathered inside the product from `gather`'s images
-/// (one shard), which also writes it to gather.x: one launch fewer than the gather and `forward`.
-/// Only where `gathers` holds, and `gather.single_shard()` is some.
+/// Where a first layer's product gathers its input (linear_forward_gather_tiled): one shard of
+/// images, the pass's order read at the cursor in `counters`, and x [params.batch, n_in] to write
+/// for the kernels that read the batch later.
+pub struct GatheredInput<'a> {
+    pub images: &'a wgpu::Buffer,
+    pub order: &'a wgpu::Buffer,
+    pub counters: &'a wgpu::Buffer,
+    pub x: &'a wgpu::Buffer,
+    pub params: GatherParams,
+}
+
+/// `forward` of a first layer with the batch gathered inside the product from `input`, which it
+/// also writes to input.x: one launch fewer than the gather and `forward`. Only where `gathers`
+/// holds.
 pub fn forward_gathered(
     l: Launcher,
     layer: &Layer,
     params: &wgpu::Buffer,
-    gather: &Gather,
+    input: &GatheredInput,
     output: &wgpu::Buffer,
 ) -> Vec<Launch> {
     use crate::shaders::linear_tiled::{COUNTERS, GATHER_PARAMS, IMAGES, ORDER, X};
-    let (rows, images) = (gather.rows, gather.single_shard().expect("forward_gathered needs one shard of images"));
-    assert_eq!(layer.n_in, gather.pixels, "forward_gathered: the layer must take the images as they are");
+    let rows = input.params.batch as usize;
+    assert_eq!(
+        layer.n_in,
+        4 * input.params.words as usize,
+        "forward_gathered: the layer must take the images as they are"
+    );
     let plan = TiledPlan::new(rows, layer.n_out, layer.n_in);
     let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
-    let g = l.uniform("gather params", &gather.params(0, gather.images.images));
+    let g = l.uniform("gather params", &input.params);
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let bias = bind_range(AUX, params, layer.bias_at, layer.n_out);
     let product = |out: &wgpu::Buffer| {
@@ -190,10 +204,10 @@ pub fn forward_gathered(
             bias,
             bind(OUT, out),
             bind(GATHER_PARAMS, &g),
-            bind(COUNTERS, gather.counters),
-            bind(IMAGES, images),
-            bind(ORDER, gather.order),
-            bind(X, gather.x),
+            bind(COUNTERS, input.counters),
+            bind(IMAGES, input.images),
+            bind(ORDER, input.order),
+            bind(X, input.x),
         ];
         counted(l.grid(Entry::LinearForwardGatherTiled, &binds, plan.grid), layer, rows)
     };

@@ -42,7 +42,7 @@ impl Parts<'_> {
             && self.b.cond.is_none()
             && self.s.objective.per_datapoint.is_none()
             && first.kind == LayerKind::Linear
-            && batch.single_shard().is_some()
+            && batch.in_one_shard().is_some()
             && linear_tiled::gathers(self.l, first, batch.rows)
     }
 
@@ -58,8 +58,8 @@ impl Parts<'_> {
     /// input (x for the MLP, the last convolution's map for the conv VAE).
     fn encoder_forward(&self, batch: &Gather) -> Vec<Launch> {
         let (l, b, enc, rows) = (self.l, self.b, &self.model.encoder, self.s.batch);
-        if self.encoder_gathers(batch) {
-            let mut launches = linear_tiled::forward_gathered(l, &enc[0], &b.params, batch, &b.enc[0]);
+        if let (true, Some(input)) = (self.encoder_gathers(batch), batch.in_one_shard()) {
+            let mut launches = linear_tiled::forward_gathered(l, &enc[0], &b.params, &input, &b.enc[0]);
             launches.extend(network::forward_path(l, &b.params, &enc[1..], rows, &b.enc[0], &b.enc[1..]));
             return launches;
         }
