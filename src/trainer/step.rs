@@ -12,7 +12,8 @@ use crate::gpu::params::SampleParams;
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
 use crate::model::Model;
-use crate::network::{self, linear_tiled, LayerKind};
+use crate::network::linear_tiled::{self, GatheredInput};
+use crate::network::{self, LayerKind};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 
 /// What every launch list of one trainer shares.
@@ -33,24 +34,24 @@ impl Parts<'_> {
         Gather { images, order, counters, x, rows, pixels, pass_rows, binarize, seed }
     }
 
-    /// Whether the encoder's first layer gathers the batch itself (linear_forward_gather_tiled):
+    /// Where the encoder's first layer gathers the batch itself (linear_forward_gather_tiled):
     /// GPU kernels, an MLP's encoder without a class block or a per-datapoint table, the split's
     /// images in one shard, and that layer's forward product on the tiled kernel.
-    fn encoder_gathers(&self, batch: &Gather) -> bool {
+    fn encoder_gathers<'a>(&self, batch: &'a Gather) -> Option<GatheredInput<'a>> {
         let first = &self.model.encoder[0];
-        self.l.kernels.family == KernelFamily::Gpu
+        let fused = self.l.kernels.family == KernelFamily::Gpu
             && self.b.cond.is_none()
             && self.s.objective.per_datapoint.is_none()
             && first.kind == LayerKind::Linear
-            && batch.in_one_shard().is_some()
-            && linear_tiled::gathers(self.l, first, batch.rows)
+            && linear_tiled::gathers(self.l, first, batch.rows);
+        batch.in_one_shard().filter(|_| fused)
     }
 
     /// x = the batch (a launch per shard of the split's images), unless the encoder gathers it.
     fn gather(&self, batch: &Gather) -> Vec<Launch> {
         match self.encoder_gathers(batch) {
-            true => Vec::new(),
-            false => batch.launches(self.l),
+            Some(_) => Vec::new(),
+            None => batch.launches(self.l),
         }
     }
 
@@ -58,7 +59,7 @@ impl Parts<'_> {
     /// input (x for the MLP, the last convolution's map for the conv VAE).
     fn encoder_forward(&self, batch: &Gather) -> Vec<Launch> {
         let (l, b, enc, rows) = (self.l, self.b, &self.model.encoder, self.s.batch);
-        if let (true, Some(input)) = (self.encoder_gathers(batch), batch.in_one_shard()) {
+        if let Some(input) = self.encoder_gathers(batch) {
             let mut launches = linear_tiled::forward_gathered(l, &enc[0], &b.params, &input, &b.enc[0]);
             launches.extend(network::forward_path(l, &b.params, &enc[1..], rows, &b.enc[0], &b.enc[1..]));
             return launches;
