@@ -5,7 +5,7 @@
 //! result and sampling goes on, so K = 10's samples are the first 10 of K = 100's.
 //! Memory is bounded by ROWS whatever K is; the host reads only the final per-image results.
 use crate::data::Binarize;
-use crate::gpu::kernels::{bind, submit, KernelFamily};
+use crate::gpu::kernels::{bind, submit};
 use crate::gpu::params::Counters;
 use crate::gpu::params::IwParams;
 use crate::gpu::{self, Gpu, ImageShards, Kernels, Launch, Launcher};
@@ -191,11 +191,9 @@ impl ImportanceSampler {
             bind(shaders::importance::STATE, &state),
             bind(shaders::importance::RESULT, &result),
         ];
-        chunk_launches.push(match kernels.family {
-            KernelFamily::Cpu => kernels.get(Entry::IwAccumulate).launch_over(gpu, &accumulate, images),
-            KernelFamily::Gpu => {
-                kernels.get(Entry::IwAccumulateRows).launch(gpu, &accumulate, gpu.grid_1d(images * 64))
-            }
+        chunk_launches.push(match gpu.plan().tree_reductions() {
+            false => kernels.get(Entry::IwAccumulate).launch_over(gpu, &accumulate, images),
+            true => kernels.get(Entry::IwAccumulateRows).launch(gpu, &accumulate, gpu.grid_1d(images * 64)),
         });
 
         ImportanceSampler {

@@ -5,7 +5,7 @@
 //! reads and writes its files (`tensor_file` the mixture's and NCE's); `trainer`, `refine`,
 //! `importance`, `toy`, `mixture` and `nce` record launch lists from
 //! `launches` (one launcher per shader family) and `network` (the layers), for the architecture
-//! in `model`; `gpu` runs them, `shaders` is what build.rs read of the WGSL. `reference` mirrors
+//! in `model`, with the kernels `plan` picks for the adapter; `gpu` runs them, `shaders` is what build.rs read of the WGSL. `reference` mirrors
 //! every kernel on the CPU, for the tests.
 pub mod checkpoint;
 pub mod cli;
@@ -17,6 +17,7 @@ pub mod curves;
 pub mod data;
 pub mod draws;
 pub mod files;
+pub mod fits;
 pub mod gpu;
 pub mod images;
 #[cfg(not(target_arch = "wasm32"))]
@@ -29,6 +30,7 @@ pub mod model;
 pub mod nce;
 pub mod network;
 pub mod objective;
+pub mod plan;
 pub mod random;
 pub mod reference;
 #[cfg(not(target_arch = "wasm32"))]

@@ -9,9 +9,7 @@ use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
-use crate::network::conv::{self, ConvVariant};
 use crate::objective::Inference;
-use crate::shaders::linear::TILE_ROWS;
 use crate::trainer::GpuTrainer;
 
 pub struct Session {
@@ -101,62 +99,6 @@ pub fn complete_config(mut config: RunConfig, data: &Dataset) -> Result<RunConfi
     Ok(config)
 }
 
-/// Refuses a run whose buffers the adapter cannot bind, before anything is allocated: an image (a
-/// shard holds whole images), or the parameters, or the widest activation, naming the flags.
-/// (1-D launches past the workgroups of one grid dimension run on 2-D grids: Gpu::grid_1d.)
-fn check_limits(gpu: &Gpu, config: &RunConfig, model: &Model) -> Result<()> {
-    let max = crate::gpu::max_binding_bytes(gpu);
-    let max_groups = gpu.device.limits().max_compute_workgroups_per_dimension as usize;
-    let image = config.shape.pixels() as u64;
-    if image > max {
-        bail!(
-            "images of {} take {image} bytes, more than this adapter's largest storage binding ({max} bytes)",
-            config.shape
-        );
-    }
-    let params = model.param_count as u64 * 4;
-    if params > max {
-        bail!(
-            "the model's {} parameters (--hidden {:?}, --latent {}) take {params} bytes, more than this adapter's \
-             largest storage binding ({max} bytes): use a smaller --hidden or --latent",
-            model.param_count,
-            config.hidden,
-            config.latent
-        );
-    }
-    let rows = (config.batch * config.samples) as u64;
-    let width = model.layers().map(|l| l.n_in.max(l.n_out) as u64).max().unwrap_or(0);
-    if rows * width * 4 > max {
-        bail!(
-            "--batch {} x {} {} = {rows} rows of the widest layer ({width} values) take {} bytes, more than \
-             this adapter's largest storage binding ({max} bytes): at most {} rows fit",
-            config.batch,
-            config.samples_flag(),
-            config.samples,
-            rows * width * 4,
-            max / (width * 4).max(1)
-        );
-    }
-    // On CPU adapters a convolution copies its patches into rows (network/conv.rs): one buffer of
-    // them per layer, and as many matrix rows as images x positions. (The importance sampler
-    // sizes its chunks to fit: importance::chunk_rows.)
-    if ConvVariant::choose_for(gpu.family) == ConvVariant::Gemm {
-        let rows = config.batch * config.samples;
-        for layer in model.layers() {
-            let Some((bytes, patch_rows)) = conv::gemm_sizes(layer, rows) else { continue };
-            if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > max_groups {
-                bail!(
-                    "a convolution of {rows} images needs {bytes} bytes of patches in {patch_rows} rows, more than \
-                     this adapter allows ({max} bytes in one binding, {} rows): use a smaller --batch or {}",
-                    max_groups * TILE_ROWS as usize,
-                    config.samples_flag()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
@@ -166,7 +108,7 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
 /// `open` as a future (the browser's front end awaits it).
 pub async fn open_async(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
     let gpu = Gpu::open_async(device).await?;
-    check_limits(&gpu, &config, &Model::new(config.architecture()))?;
+    crate::fits::check_limits(gpu.plan(), &config, &Model::new(config.architecture()))?;
     build(gpu, config, data, params).await
 }
 
@@ -175,7 +117,7 @@ pub async fn open_async(config: RunConfig, device: &DeviceChoice, data: Dataset,
 pub async fn open_new_async(config: RunConfig, device: &DeviceChoice, data: Dataset) -> Result<Session> {
     let gpu = Gpu::open_async(device).await?;
     let model = Model::new(config.architecture());
-    check_limits(&gpu, &config, &model)?;
+    crate::fits::check_limits(gpu.plan(), &config, &model)?;
     let params = model.init_params(config.seed as u64);
     build(gpu, config, data, &params).await
 }

@@ -159,7 +159,7 @@ fn bench_one(args: &BenchOptions, config: RunConfig) -> Result<BenchRun> {
     per_kernel.sort_by(|a, b| b.ms.total_cmp(&a.ms));
     Ok(BenchRun {
         adapter: gpu.describe(),
-        kernels: format!("{:?}", gpu.family).to_lowercase(),
+        kernels: format!("{:?}", gpu.plan().family()).to_lowercase(),
         model: config.describe(),
         batch: b,
         steps,

@@ -48,8 +48,7 @@ pub fn images_with(gpu: &Gpu, label: &str, images: &[u8]) -> wgpu::Buffer {
 
 /// The largest storage binding this device allows: the smaller of its binding and buffer limits.
 pub fn max_binding_bytes(gpu: &Gpu) -> u64 {
-    let limits = gpu.device.limits();
-    limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+    gpu.plan().adapter().limits.max_binding_bytes()
 }
 
 /// The most bytes of images one shard holds: the largest binding, or less when WGVAE_SHARD_BYTES

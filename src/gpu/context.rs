@@ -1,7 +1,8 @@
 //! Getting an adapter and a device. Everything after this takes a `&Gpu`, so tests hand in theirs.
 use anyhow::{bail, Context, Result};
 
-use super::kernels::KernelFamily;
+pub use crate::plan::KernelChoice;
+use crate::plan::{Adapter, KernelPlan};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -32,16 +33,7 @@ pub struct DeviceChoice {
     pub kernels: KernelChoice,
 }
 
-/// `--kernels`: the family the adapter's type picks, or one forced (to compare them on one
-/// adapter, or where the type misleads: a GPU that reports itself as Other).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum KernelChoice {
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
-
+#[derive(Clone)]
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -49,14 +41,9 @@ pub struct Gpu {
     /// Workgroups in one row of a 1-D kernel's grid: the device's limit per dimension, or fewer
     /// (WGVAE_GRID_X, or a test) so that small launches exercise the rows of grid_1d.
     pub grid_x: u32,
-    /// The kernels the launch builders pick where the fast shapes differ between CPU and GPU
-    /// adapters; a test may change it before building `Kernels`.
-    pub family: KernelFamily,
-    /// Whether the device has subgroup operations (Features::SUBGROUP).
-    pub subgroups: bool,
-    /// The subgroup size, where the device has subgroup operations and a fixed size (lavapipe: 8,
-    /// one SIMD vector); None otherwise.
-    pub subgroup_lanes: Option<u32>,
+    /// Which kernel each launch gets on this device (plan/mod.rs): the one holder of the
+    /// adapter's facts that choice depends on.
+    plan: KernelPlan,
 }
 
 /// Subgroup operations where the adapter offers them, natively: the *_subgroup modules are written
@@ -172,15 +159,8 @@ impl Gpu {
         let limit = device.limits().max_compute_workgroups_per_dimension;
         let requested = std::env::var("WGVAE_GRID_X").ok().and_then(|v| v.parse::<u32>().ok());
         let grid_x = requested.map_or(limit, |r| r.clamp(1, limit));
-        let family = match choice.kernels {
-            KernelChoice::Auto => KernelFamily::of(&info),
-            KernelChoice::Cpu => KernelFamily::Cpu,
-            KernelChoice::Gpu => KernelFamily::Gpu,
-        };
-        let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
-        let subgroup_lanes =
-            (subgroups && info.subgroup_min_size == info.subgroup_max_size).then_some(info.subgroup_min_size);
-        Ok(Gpu { device, queue, info, grid_x, family, subgroups, subgroup_lanes })
+        let plan = KernelPlan::new(Adapter::of(&info, device.features(), &device.limits()), choice.kernels);
+        Ok(Gpu { device, queue, info, grid_x, plan })
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
@@ -191,13 +171,24 @@ impl Gpu {
         [x as u32, groups.div_ceil(x) as u32, 1]
     }
 
+    pub fn plan(&self) -> &KernelPlan {
+        &self.plan
+    }
+
+    /// This device under another plan (`KernelPlan::forced` on `plan().adapter()`): the same
+    /// device and queue, so the same `Kernels` serve both.
+    pub fn with_plan(&self, plan: KernelPlan) -> Gpu {
+        assert_eq!(plan.adapter(), self.plan.adapter(), "a plan for another adapter");
+        Gpu { plan, ..self.clone() }
+    }
+
     pub fn describe(&self) -> String {
-        let subgroups = match (self.subgroups, self.subgroup_lanes) {
-            (_, Some(lanes)) => format!(", {lanes}-lane subgroups"),
-            (true, None) => {
-                format!(", subgroups of {}-{} lanes", self.info.subgroup_min_size, self.info.subgroup_max_size)
-            }
-            (false, None) => String::new(),
+        let subgroups = match self.plan.adapter().subgroups {
+            None => String::new(),
+            Some(s) => match s.fixed() {
+                Some(lanes) => format!(", {lanes}-lane subgroups"),
+                None => format!(", subgroups of {}-{} lanes", s.min, s.max),
+            },
         };
         format!(
             "{} ({:?}, {:?}, driver {} {}), {:?} kernels{subgroups}",
@@ -206,7 +197,7 @@ impl Gpu {
             self.info.device_type,
             self.info.driver,
             self.info.driver_info,
-            self.family
+            self.plan.family()
         )
     }
 }

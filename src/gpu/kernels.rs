@@ -108,65 +108,20 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> wgpu::SubmissionIndex {
     gpu.queue.submit([encoder.finish()])
 }
 
-/// A pipeline for every entry point of every module the adapter can run, by `Entry`.
+/// A pipeline for every entry point of every module the adapter can build (plan::builds), by
+/// `Entry`: every plan of the adapter finds its kernels here, and the tests find every variant the
+/// adapter can run, whichever the plan picks.
 #[derive(Clone)]
 pub struct Kernels {
     by_entry: HashMap<Entry, Kernel>,
-    /// Which kernels the launch builders pick where the fast shapes differ by adapter.
-    pub family: KernelFamily,
-    /// Whether the modules that use subgroups of any size were built (the adapter has subgroup
-    /// operations); the launch builders pick those kernels only then, and a test may clear it.
-    pub subgroups: bool,
-    /// Whether the modules written for subgroups of exactly SUBGROUP_LANES lanes were built too
-    /// (EIGHT_LANE_MODULES).
-    pub eight_lane_subgroups: bool,
-}
-
-/// The subgroup size linear_vec4_subgroup.wgsl and linear_rows_subgroup.wgsl are written for
-/// (lavapipe's 8-lane SIMD vectors).
-pub const SUBGROUP_LANES: u32 = crate::shaders::linear_vec4_subgroup::SG;
-const _: () = assert!(crate::shaders::linear_rows_subgroup::SG == SUBGROUP_LANES);
-
-/// The modules that need subgroups of exactly SUBGROUP_LANES lanes.
-const EIGHT_LANE_MODULES: [&str; 2] = ["linear_vec4_subgroup", "linear_rows_subgroup"];
-
-/// What a module needs of the adapter's subgroups: modules named *_subgroup use subgroup
-/// operations (build.rs lets only those use them), some of them on 8 lanes.
-fn buildable(module: &str, gpu: &Gpu) -> bool {
-    if EIGHT_LANE_MODULES.contains(&module) {
-        gpu.subgroups && gpu.subgroup_lanes == Some(SUBGROUP_LANES)
-    } else {
-        !module.ends_with("_subgroup") || gpu.subgroups
-    }
-}
-
-/// Kernels shaped for a CPU adapter (lavapipe: SIMD lanes, where loads per FMA bound a kernel)
-/// or for a GPU (many invocations, adjacent ones reading adjacent addresses, workgroup memory).
-/// Chosen by the adapter's type or `--kernels`; a test may set it to run the other family on the
-/// same adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelFamily {
-    Cpu,
-    Gpu,
-}
-
-impl KernelFamily {
-    /// The family for an adapter of this type.
-    pub fn of(info: &wgpu::AdapterInfo) -> KernelFamily {
-        // In a browser the type comes from WebGPU's isFallbackAdapter, which Chromium sets for
-        // SwiftShader.
-        match info.device_type {
-            wgpu::DeviceType::Cpu => KernelFamily::Cpu,
-            _ => KernelFamily::Gpu,
-        }
-    }
 }
 
 impl Kernels {
     pub fn new(gpu: &Gpu) -> Kernels {
         let mut modules: HashMap<&str, wgpu::ShaderModule> = HashMap::new();
         let mut by_entry = HashMap::new();
-        for &entry in Entry::ALL.iter().filter(|e| buildable(e.module(), gpu)) {
+        let adapter = gpu.plan().adapter();
+        for &entry in Entry::ALL.iter().filter(|e| crate::plan::builds(adapter, e.module())) {
             // Checked modules (naga adds bounds checks): the design notes measured no cost from
             // them on lavapipe, and they keep a host-side shape bug from reading out of bounds.
             let module = modules.entry(entry.module()).or_insert_with(|| {
@@ -185,16 +140,21 @@ impl Kernels {
             });
             by_entry.insert(entry, Kernel { name: entry.name(), entry, pipeline });
         }
-        let eight_lane_subgroups = buildable(EIGHT_LANE_MODULES[0], gpu);
-        Kernels { by_entry, family: gpu.family, subgroups: gpu.subgroups, eight_lane_subgroups }
+        Kernels { by_entry }
     }
 
-    /// The kernel of `entry`; the launch builders ask for a *_subgroup one only when `subgroups`
-    /// (`eight_lane_subgroups` for EIGHT_LANE_MODULES).
+    /// Whether `entry`'s module was built (plan::builds holds for it on this adapter).
+    pub fn has(&self, entry: Entry) -> bool {
+        self.by_entry.contains_key(&entry)
+    }
+
+    /// The kernel of `entry`. Every module a plan of this adapter picks was built (KernelPlan only
+    /// takes modules plan::builds allows, and `new` built all of those), so only a launcher that
+    /// bypassed the plan can reach the panic.
     pub fn get(&self, entry: Entry) -> &Kernel {
         match self.by_entry.get(&entry) {
             Some(kernel) => kernel,
-            None => panic!("{} needs subgroups this adapter lacks ({})", entry.name(), entry.module()),
+            None => panic!("{} was not built: its module {} needs subgroups this adapter lacks", entry.name(), entry.module()),
         }
     }
 }
@@ -207,6 +167,11 @@ pub struct Launcher<'a> {
 }
 
 impl Launcher<'_> {
+    /// Which kernel each launch gets.
+    pub fn plan(&self) -> &crate::plan::KernelPlan {
+        self.gpu.plan()
+    }
+
     /// `entry` over `n` invocations of a 1-D kernel.
     pub fn over(&self, entry: Entry, binds: &[Bind], n: usize) -> Launch {
         self.kernels.get(entry).launch_over(self.gpu, binds, n)

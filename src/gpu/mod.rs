@@ -12,3 +12,4 @@ pub use buffers::*;
 pub use context::list_adapters;
 pub use context::{Backend, DeviceChoice, Gpu, KernelChoice};
 pub use kernels::{Kernel, Kernels, Launch, Launcher};
+pub use crate::plan::{KernelFamily, KernelPlan};

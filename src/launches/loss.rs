@@ -1,5 +1,5 @@
 //! shaders/loss.wgsl: -log p(x|z) per row and its gradient, and the end of a step.
-use crate::gpu::kernels::{bind, KernelFamily};
+use crate::gpu::kernels::bind;
 use crate::gpu::params::LossParams;
 use crate::gpu::{Launch, Launcher};
 use crate::model::Decoder;
@@ -20,9 +20,9 @@ impl StepEnd<'_> {
     /// same on every adapter.
     pub fn launch(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
         use loss::{COUNTERS, KL, PARAMS, REC, TOTALS};
-        let entry = match l.kernels.family {
-            KernelFamily::Cpu => Entry::FinishStep,
-            KernelFamily::Gpu => Entry::FinishStepTree,
+        let entry = match l.plan().tree_reductions() {
+            false => Entry::FinishStep,
+            true => Entry::FinishStepTree,
         };
         l.grid(
             entry,
@@ -55,9 +55,9 @@ impl Reconstruction<'_> {
     pub fn forward(&self, l: Launcher, params: &wgpu::Buffer) -> Launch {
         use loss::{LOGITS, PARAMS, REC, X};
         let binds = [bind(PARAMS, params), bind(LOGITS, self.logits), bind(X, self.x), bind(REC, self.rec)];
-        match l.kernels.family {
-            KernelFamily::Cpu => l.over(self.decoder.loss_kernels().0, &binds, self.rows),
-            KernelFamily::Gpu => l.grid(self.decoder.loss_forward_rows_kernel(), &binds, l.gpu.grid_1d(self.rows * 64)),
+        match l.plan().tree_reductions() {
+            false => l.over(self.decoder.loss_kernels().0, &binds, self.rows),
+            true => l.grid(self.decoder.loss_forward_rows_kernel(), &binds, l.gpu.grid_1d(self.rows * 64)),
         }
     }
 

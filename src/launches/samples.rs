@@ -1,6 +1,6 @@
 //! shaders/samples.wgsl: several samples per input. Log importance weights, IWAE's normalised
 //! weights and the gradient through them, and the score-function estimator with its baseline.
-use crate::gpu::kernels::{bind, KernelFamily};
+use crate::gpu::kernels::bind;
 use crate::gpu::{Launch, Launcher};
 use crate::shaders::{samples, Entry};
 use samples::{BASELINE, COEF, COUNTERS, DMULV, DZ, EPS, LOG_W, MULV, PARAMS, REC, Z};
@@ -82,9 +82,9 @@ impl SampleRows<'_> {
     /// The running mean of f moves towards this batch's mean: one invocation on CPU adapters, a
     /// workgroup and a tree on GPUs.
     pub fn score_baseline_update(&self, l: Launcher) -> Launch {
-        let entry = match l.kernels.family {
-            KernelFamily::Cpu => Entry::ScoreBaselineUpdate,
-            KernelFamily::Gpu => Entry::ScoreBaselineUpdateTree,
+        let entry = match l.plan().tree_reductions() {
+            false => Entry::ScoreBaselineUpdate,
+            true => Entry::ScoreBaselineUpdateTree,
         };
         l.grid(entry, &[bind(PARAMS, self.params), bind(LOG_W, self.log_w), bind(BASELINE, self.baseline)], [1, 1, 1])
     }

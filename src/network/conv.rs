@@ -1,43 +1,14 @@
 //! The convolution layers' launches: Conv2d and ConvTranspose2d over `rows` NCHW images, by one of
-//! two kernel families chosen per adapter: the direct kernels (shaders/conv.wgsl, one invocation
+//! two kernel families the kernel plan chooses (plan::ConvVariant): the direct kernels (shaders/conv.wgsl, one invocation
 //! per value written), or patches copied into rows (shaders/im2col.wgsl) and the linear layer's
 //! matrix products (network/linear.rs).
 use super::{linear, ConvShape, Layer, LayerKind};
-use crate::gpu::kernels::KernelFamily;
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::ConvDims;
-use crate::gpu::{self, Kernels, Launch, Launcher};
+use crate::gpu::{self, Launch, Launcher};
+pub use crate::plan::ConvVariant;
 use crate::shaders::{conv, im2col, Entry};
 use conv::{AUX, DIMS, DST, SRC, WEIGHT};
-
-/// The kernel families that compute a convolution layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvVariant {
-    /// conv.wgsl: one invocation per value written, the most parallel form, and adjacent
-    /// invocations read adjacent positions: the one for GPUs until a workgroup-memory family exists.
-    Direct,
-    /// im2col.wgsl and the linear products: for CPU adapters, where the matmul's vec4 loads make
-    /// it many times faster than the direct kernels' scalar ones (README: Measured). Needs a buffer of
-    /// patches per layer (rows x positions x c_in k^2 floats).
-    Gemm,
-}
-
-impl ConvVariant {
-    /// Every variant, for the tests (each is tested whatever the adapter picks).
-    pub const ALL: [ConvVariant; 2] = [ConvVariant::Direct, ConvVariant::Gemm];
-
-    /// Where the choice is made: by the kernel family (the adapter's type).
-    pub fn choose(kernels: &Kernels) -> ConvVariant {
-        ConvVariant::choose_for(kernels.family)
-    }
-
-    pub fn choose_for(family: KernelFamily) -> ConvVariant {
-        match family {
-            KernelFamily::Cpu => ConvVariant::Gemm,
-            KernelFamily::Gpu => ConvVariant::Direct,
-        }
-    }
-}
 
 /// The kernels' ConvDims for `rows` images of `c` (relu: on the output forward, the input's mask
 /// backward).
@@ -136,7 +107,7 @@ pub fn forward(
     let u = l.uniform("conv dims", &d);
     let weight = bind_range(WEIGHT, params, layer.weight_at, layer.weight_len());
     let bias = bind_range(AUX, params, layer.bias_at, layer.bias_len());
-    if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
+    if l.plan().conv() == ConvVariant::Direct {
         let entry = if is_transposed(layer) { Entry::ConvTranspose2dForward } else { Entry::Conv2dForward };
         let binds = [bind(DIMS, &u), bind(SRC, input), weight, bias, bind(DST, output)];
         return vec![l.over(entry, &binds, rows * layer.n_out).with_flops(flops(layer, rows))];
@@ -191,7 +162,7 @@ pub fn backward(
         l.over(Entry::ConvBackwardBias, &[bind(DIMS, &u), bind(SRC, d_output), d_bias], layer.bias_len())
     });
     let mut launches = Vec::new();
-    if ConvVariant::choose(l.kernels) == ConvVariant::Direct {
+    if l.plan().conv() == ConvVariant::Direct {
         let (input_entry, weight_entry) = match transposed {
             false => (Entry::Conv2dBackwardInput, Entry::Conv2dBackwardWeight),
             true => (Entry::ConvTranspose2dBackwardInput, Entry::ConvTranspose2dBackwardWeight),

@@ -2,56 +2,41 @@
 //! of 64 x 64 outputs, the reduction split into slices when the output alone would launch too few
 //! workgroups to fill a big GPU, the bias gradient inside the weight gradient. Narrow products
 //! whose plan is split take linear_split_subgroup.wgsl where the adapter has subgroups (one launch).
-use super::{linear_split, Layer};
+use super::Layer;
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::{GatherParams, TiledDims};
 use crate::gpu::{self, Launch, Launcher};
-use crate::shaders::linear_tiled::{AUX, BIAS_OUT, BK, DIMS, LHS, OUT, RHS, TILE};
+pub use crate::plan::TiledPlan;
+use crate::plan::{LinearKernel, LinearOp};
+use crate::shaders::linear_tiled::{AUX, BIAS_OUT, DIMS, LHS, OUT, RHS};
 use crate::shaders::Entry;
 
-/// Workgroups a product should launch to keep a big GPU busy: an H100 has 132 SMs, each able to
-/// hold several 256-invocation workgroups.
-const FILL_WORKGROUPS: usize = 264;
-/// The shortest slice of a split reduction: shorter ones add more partial sums than they save.
-const MIN_SLICE: usize = 128;
-
-/// How a product of `rows` x `cols` outputs over a reduction of `depth` is launched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TiledPlan {
-    pub slice_len: usize,
-    pub slices: usize,
-    pub grid: [u32; 3],
+/// linear_tiled.wgsl's uniform for a product of `plan` on `layer` over `batch` rows.
+fn tiled_dims(plan: &TiledPlan, layer: &Layer, batch: usize, relu: bool, bias: bool) -> TiledDims {
+    TiledDims {
+        batch: batch as u32,
+        n_in: layer.n_in as u32,
+        n_out: layer.n_out as u32,
+        relu: relu as u32,
+        slice_len: plan.slice_len as u32,
+        slices: plan.slices as u32,
+        bias: bias as u32,
+        pad: 0,
+    }
 }
 
-impl TiledPlan {
-    pub fn new(rows: usize, cols: usize, depth: usize) -> TiledPlan {
-        let tile = TILE as usize;
-        let (tile_cols, tile_rows) = (cols.div_ceil(tile), rows.div_ceil(tile));
-        let wanted = FILL_WORKGROUPS.div_ceil(tile_rows * tile_cols);
-        let slices = wanted.clamp(1, (depth / MIN_SLICE).max(1));
-        TiledPlan::with_slice_len(rows, cols, depth, depth.div_ceil(slices))
-    }
-
-    /// A plan with slices of `slice_len` (rounded up to a stage of BK), as tests choose them.
-    pub fn with_slice_len(rows: usize, cols: usize, depth: usize, slice_len: usize) -> TiledPlan {
-        let slice_len = slice_len.clamp(1, depth.max(1)).next_multiple_of(BK as usize);
-        let slices = depth.div_ceil(slice_len).max(1);
-        let tile = TILE as usize;
-        TiledPlan { slice_len, slices, grid: [cols.div_ceil(tile) as u32, rows.div_ceil(tile) as u32, slices as u32] }
-    }
-
-    pub fn dims(&self, layer: &Layer, batch: usize, relu: bool, bias: bool) -> TiledDims {
-        TiledDims {
-            batch: batch as u32,
-            n_in: layer.n_in as u32,
-            n_out: layer.n_out as u32,
-            relu: relu as u32,
-            slice_len: self.slice_len as u32,
-            slices: self.slices as u32,
-            bias: bias as u32,
-            pad: 0,
+/// The plan's kernel for `op` of `layer` over `rows` (the tiled plan, or the split kernel's grid),
+/// and the tiled plan whose uniform both kernels read (the split kernel reads dims.batch .. bias).
+fn planned(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> (LinearKernel, TiledPlan) {
+    let kernel = l.plan().linear((layer.n_in, layer.n_out), op, rows);
+    let tiled = match kernel {
+        LinearKernel::Tiled(plan) => plan,
+        _ => {
+            let (out_rows, out_cols, depth) = TiledPlan::shape((layer.n_in, layer.n_out), op, rows);
+            TiledPlan::new(out_rows, out_cols, depth)
         }
-    }
+    };
+    (kernel, tiled)
 }
 
 fn counted(launch: Launch, layer: &Layer, rows: usize) -> Launch {
@@ -71,15 +56,15 @@ pub fn forward(
     rows: usize,
     (input, output): (&wgpu::Buffer, &wgpu::Buffer),
 ) -> Vec<Launch> {
-    let plan = TiledPlan::new(rows, layer.n_out, layer.n_in);
-    let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
+    let (kernel, plan) = planned(l, layer, LinearOp::Forward, rows);
+    let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let bias = Bind { binding: AUX, ..bias };
     let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, input), weight, bias, bind(OUT, out)];
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
-    if let Some(grid) = linear_split::grid(l, &plan, rows, layer.n_out) {
+    if let LinearKernel::Split(grid) = kernel {
         return vec![product(Entry::LinearForwardSplitSubgroup, output, grid)];
     }
     if plan.slices == 1 {
@@ -101,14 +86,14 @@ pub fn backward_input(
     rows: usize,
     (d_output, input, d_input): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
 ) -> Vec<Launch> {
-    let plan = TiledPlan::new(rows, layer.n_in, layer.n_out);
-    let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu_input, false));
+    let (kernel, plan) = planned(l, layer, LinearOp::BackwardInput, rows);
+    let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu_input, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, d_output), weight, bind(AUX, input), bind(OUT, out)];
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
-    if let Some(grid) = linear_split::grid(l, &plan, rows, layer.n_in) {
+    if let LinearKernel::Split(grid) = kernel {
         return vec![product(Entry::LinearBackwardInputSplitSubgroup, d_input, grid)];
     }
     if plan.slices == 1 {
@@ -132,8 +117,8 @@ pub fn backward_weight(
     (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
     with_bias: bool,
 ) -> Vec<Launch> {
-    let plan = TiledPlan::new(layer.n_out, layer.n_in, rows);
-    let u = l.uniform("tiled dims", &plan.dims(layer, rows, false, with_bias));
+    let (kernel, plan) = planned(l, layer, LinearOp::BackwardWeight, rows);
+    let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, false, with_bias));
     let unused = gpu::storage_zeroed(l.gpu, "no bias gradient", 16);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
     let d_bias = match with_bias {
@@ -144,7 +129,7 @@ pub fn backward_weight(
         let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), dw, db];
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
-    if let Some(grid) = linear_split::grid(l, &plan, layer.n_out, layer.n_in) {
+    if let LinearKernel::Split(grid) = kernel {
         return vec![product(Entry::LinearBackwardWeightSplitSubgroup, (d_weight, d_bias), grid)];
     }
     if plan.slices == 1 {
@@ -156,12 +141,6 @@ pub fn backward_weight(
         product(Entry::LinearBackwardWeightTiled, (bind(OUT, &dw_sums), bind(BIAS_OUT, &db_sums)), plan.grid),
         l.over(Entry::LinearBackwardWeightTiledSum, &finish, layer.weight_len()),
     ]
-}
-
-/// Whether a first layer over `rows` may gather its own input (`forward_gathered`): its forward
-/// product runs on the tiled kernel, not linear_split_subgroup.wgsl.
-pub fn gathers(l: Launcher, layer: &Layer, rows: usize) -> bool {
-    linear_split::grid(l, &TiledPlan::new(rows, layer.n_out, layer.n_in), rows, layer.n_out).is_none()
 }
 
 /// Where a first layer's product gathers its input (linear_forward_gather_tiled): one shard of
@@ -176,8 +155,8 @@ pub struct GatheredInput<'a> {
 }
 
 /// `forward` of a first layer with the batch gathered inside the product from `input`, which it
-/// also writes to input.x: one launch fewer than the gather and `forward`. Only where `gathers`
-/// holds.
+/// also writes to input.x: one launch fewer than the gather and `forward`. Only where the plan's
+/// first_layer_gathers holds.
 pub fn forward_gathered(
     l: Launcher,
     layer: &Layer,
@@ -192,8 +171,9 @@ pub fn forward_gathered(
         4 * input.params.words as usize,
         "forward_gathered: the layer must take the images as they are"
     );
-    let plan = TiledPlan::new(rows, layer.n_out, layer.n_in);
-    let u = l.uniform("tiled dims", &plan.dims(layer, rows, layer.relu, false));
+    let (kernel, plan) = planned(l, layer, LinearOp::Forward, rows);
+    assert!(matches!(kernel, LinearKernel::Tiled(_)), "forward_gathered: the plan gives this layer {kernel:?}");
+    let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu, false));
     let g = l.uniform("gather params", &input.params);
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let bias = bind_range(AUX, params, layer.bias_at, layer.n_out);

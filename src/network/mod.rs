@@ -4,7 +4,6 @@
 //! same list on the CPU.
 pub mod conv;
 pub mod linear;
-pub mod linear_split;
 pub mod linear_tiled;
 
 use crate::gpu::{self, Launch, Launcher};

@@ -7,7 +7,6 @@ use super::latent::LatentHead;
 use super::GpuTrainer;
 use crate::config::TrainSettings;
 use crate::data::Split;
-use crate::gpu::kernels::KernelFamily;
 use crate::gpu::params::SampleParams;
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
@@ -39,11 +38,10 @@ impl Parts<'_> {
     /// images in one shard, and that layer's forward product on the tiled kernel.
     fn encoder_gathers<'a>(&self, batch: &'a Gather) -> Option<GatheredInput<'a>> {
         let first = &self.model.encoder[0];
-        let fused = self.l.kernels.family == KernelFamily::Gpu
-            && self.b.cond.is_none()
+        let fused = self.b.cond.is_none()
             && self.s.objective.per_datapoint.is_none()
             && first.kind == LayerKind::Linear
-            && linear_tiled::gathers(self.l, first, batch.rows);
+            && self.l.plan().first_layer_gathers((first.n_in, first.n_out), batch.rows);
         batch.in_one_shard().filter(|_| fused)
     }
 
@@ -104,10 +102,10 @@ impl Parts<'_> {
         Reconstruction { decoder, logits, x, rec, rows: self.rows, pixels: self.model.arch.input() }
     }
 
-    /// Whether the training step's rec_forward writes dlogits too: on GPU adapters, for an ELBO
-    /// (its coef is fixed; IWAE's comes from rec).
+    /// Whether the training step's rec_forward writes dlogits too: where the plan says so, for an
+    /// ELBO (its coef is fixed; IWAE's comes from rec).
     fn rec_fused(&self) -> bool {
-        self.l.kernels.family == KernelFamily::Gpu && self.s.objective.objective != Objective::Iwae
+        self.l.plan().rec_writes_gradient(self.s.objective.objective != Objective::Iwae)
     }
 
     /// rec per row, and dlogits with it where rec_fused.

@@ -9,21 +9,6 @@ use super::GpuTrainer;
 use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
 use crate::gpu::{Gpu, Mapping};
 
-/// Steps per tick on a CPU adapter, where a default step takes milliseconds: the host reads the
-/// running loss once per tick, never per step, and the progress bar moves every few seconds at worst.
-pub const CPU_TICK_STEPS: usize = 25;
-
-/// Steps per tick on a GPU, where a default step takes tens of microseconds: enough that a tick's
-/// GPU time outweighs its submission, readback and wake-up (tens of microseconds each) many times.
-pub const GPU_TICK_STEPS: usize = 200;
-
-/// Steps per submission for this adapter.
-fn tick_steps(gpu: &Gpu) -> usize {
-    match gpu.info.device_type {
-        wgpu::DeviceType::Cpu => CPU_TICK_STEPS,
-        _ => GPU_TICK_STEPS,
-    }
-}
 
 const TOTALS_BYTES: u64 = std::mem::size_of::<LossTotals>() as u64;
 const SLOT_BYTES: u64 = TOTALS_BYTES + std::mem::size_of::<Counters>() as u64;
@@ -124,9 +109,9 @@ pub struct TickQueue {
 }
 
 impl TickQueue {
-    /// An epoch of `steps` steps of which `done` have run, in ticks sized for `gpu` (tick_steps).
+    /// An epoch of `steps` steps of which `done` have run, in ticks sized for `gpu` (KernelPlan::tick_steps in plan/mod.rs).
     pub fn new(gpu: &Gpu, steps: usize, done: usize) -> TickQueue {
-        TickQueue { tick_steps: tick_steps(gpu), steps, submitted: done, in_flight: VecDeque::new() }
+        TickQueue { tick_steps: gpu.plan().tick_steps(), steps, submitted: done, in_flight: VecDeque::new() }
     }
 
     /// Whether another tick may go: fewer than two in flight and steps left to submit.

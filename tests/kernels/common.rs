@@ -6,6 +6,7 @@ pub use rand::{Rng, SeedableRng};
 pub use wgvae::gpu::kernels::{bind, submit};
 pub use wgvae::gpu::params::*;
 pub use wgvae::gpu::{self, Gpu, Kernels, Launch};
+pub use wgvae::plan::{KernelFamily, KernelPlan};
 pub use wgvae::model::Decoder;
 pub use wgvae::objective::ObjectiveSettings;
 pub use wgvae::reference::kernels as r;
@@ -21,6 +22,48 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
         let kernels = Kernels::new(&gpu);
         (gpu, kernels)
     })
+}
+
+/// The test device under a plan of `family`, with subgroup kernels where `subgroups` and the
+/// adapter has them: the same device and kernels (`gpu().1`), another choice of kernel.
+pub fn gpu_with(family: KernelFamily, subgroups: bool) -> Gpu {
+    let g = &gpu().0;
+    g.with_plan(KernelPlan::forced(g.plan().adapter().clone(), family, subgroups))
+}
+
+/// Whether `module` was built on the test adapter, so its test can run. Where it was not, its test
+/// checks instead that no plan of this adapter ever picks it (over layer shapes, row counts and
+/// products that cover every rule of the plan), and fails where WGVAE_REQUIRE_MODULES (a comma-separated
+/// list) names it: CI names the 8-lane modules on lavapipe at its default width, so that their
+/// absence there is a failure, not a silent pass.
+pub fn built_or_never_planned(module: &str) -> bool {
+    use wgvae::plan::LinearOp;
+    let adapter = gpu().0.plan().adapter().clone();
+    if wgvae::plan::builds(&adapter, module) {
+        return true;
+    }
+    let required = std::env::var("WGVAE_REQUIRE_MODULES").unwrap_or_default();
+    assert!(
+        !required.split(',').any(|m| m.trim() == module),
+        "WGVAE_REQUIRE_MODULES names {module}, but this adapter cannot build it: {}. The 8-lane modules need \
+         lavapipe at its default 256-bit width on an x86 CPU with AVX2 (apt-get install -y mesa-vulkan-drivers, \
+         LP_NATIVE_VECTOR_WIDTH unset)",
+        adapter.describe()
+    );
+    let shapes = [(784, 400), (400, 40), (20, 400), (400, 784), (48, 8), (36, 20), (32, 12), (96, 12), (150, 5), (9, 3)];
+    for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
+        for subgroups in [false, true] {
+            let plan = KernelPlan::forced(adapter.clone(), family, subgroups);
+            for (shape, rows) in shapes.iter().flat_map(|s| [1, 13, 128, 300, 2048, 5096].map(|r| (*s, r))) {
+                for op in [LinearOp::Forward, LinearOp::BackwardInput, LinearOp::BackwardWeight] {
+                    let kernel = plan.linear(shape, op, rows);
+                    assert_ne!(kernel.module(), module, "{plan:?} picks {kernel:?} for {op:?} of {shape:?} x {rows}");
+                }
+            }
+        }
+    }
+    eprintln!("{module} cannot be built on {}: checked that no plan picks it instead", adapter.describe());
+    false
 }
 
 pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {

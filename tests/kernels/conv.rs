@@ -155,9 +155,7 @@ fn conv_backward_references_should_match_finite_differences() {
 #[test]
 fn conv_layer_paths_should_match_the_reference_path() {
     use wgvae::gpu::align_floats;
-    use wgvae::gpu::kernels::KernelFamily;
-    use wgvae::gpu::Kernels;
-    use wgvae::network::conv::ConvVariant;
+    
     use wgvae::network::{self, ConvShape, Layer, LayerKind};
     use wgvae::reference::network as rn;
     let shape = |input, output, kernel, stride| ConvShape { input, output, kernel, stride, padding: 1 };
@@ -193,11 +191,9 @@ fn conv_layer_paths_should_match_the_reference_path() {
     let dx = rn::backward_path(&layers, &params, Some(&mut grads), &acts, probe.clone(), rows, true).expect("dx");
 
     // Both kernel families on this adapter: the direct kernels and the patches with the matmuls.
-    let (g, k) = gpu();
     for family in [KernelFamily::Gpu, KernelFamily::Cpu] {
-        let mut kernels: Kernels = k.clone();
-        kernels.family = family;
-        let l = wgvae::gpu::Launcher { gpu: g, kernels: &kernels };
+        let g = &gpu_with(family, true);
+        let l = wgvae::gpu::Launcher { gpu: g, kernels: &gpu().1 };
         let (pb, gb, xb, dxb) = (storage(&params), storage(&vec![0.0; at]), storage(&x), storage(&vec![0.0; x.len()]));
         let (outs, d_outs) =
             (network::activations(g, "out", &layers, rows), network::activations(g, "d out", &layers, rows));
@@ -207,7 +203,7 @@ fn conv_layer_paths_should_match_the_reference_path() {
         for launch in launches {
             run(launch);
         }
-        let variant = format!("{:?}", ConvVariant::choose(&kernels));
+        let variant = format!("{:?}", g.plan().conv());
         assert_close(&format!("{variant} conv path output"), &read(&outs[3], acts[4].len()), &acts[4], 1e-4);
         assert_close(&format!("{variant} conv path parameter gradients"), &read(&gb, at), &grads, 1e-4);
         assert_close(&format!("{variant} conv path input gradient"), &read(&dxb, x.len()), &dx, 1e-4);

@@ -1,6 +1,6 @@
 //! shaders/importance.wgsl: importance samples, log weights, the running log-sum-exp.
 use crate::common::*;
-use wgvae::gpu::kernels::KernelFamily;
+
 use wgvae::reference::importance as ri;
 
 // 5 images x 13 samples = 65 rows (not a multiple of 64); latent 7 (not a multiple of 4).
@@ -163,15 +163,13 @@ fn importance_sampler_should_match_the_composed_references() {
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller
     assert_eq!(plan(k, n, ROWS), (1, (ROWS + 5).div_ceil(2)));
-    let (g, adapter_kernels) = gpu();
     let pb = storage(&params);
     // Both families: an invocation per image accumulates on CPU adapters, a workgroup on GPUs.
     for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
-        let mut kernels = adapter_kernels.clone();
-        kernels.family = family;
+        let g = &gpu_with(family, true);
         let sampler = ImportanceSampler::new(
             g,
-            &kernels,
+            &gpu().1,
             &model,
             &pb,
             &gpu::ImageShards::new(g, "images", &split.images, split.pixels),

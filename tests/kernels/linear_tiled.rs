@@ -3,7 +3,7 @@
 //! multiples of the 64 x 64 tile, of its 16-deep stages or of 4.
 use crate::common::*;
 use shaders::linear_tiled::{AUX, BIAS_OUT, DIMS, LHS, OUT, RHS};
-use wgvae::network::linear_tiled::TiledPlan;
+use wgvae::plan::TiledPlan;
 
 /// Two row tiles, the second partial.
 const ROWS: usize = 67;
@@ -159,12 +159,10 @@ fn tiled_plan_should_split_narrow_products_only() {
 /// are not whole 4 x 4 blocks, on whatever subgroup size the adapter runs.
 #[test]
 fn linear_split_subgroup_should_match_reference() {
+    if !built_or_never_planned("linear_split_subgroup") {
+        return;
+    }
     let (g, k) = gpu();
-    assert!(
-        k.subgroups,
-        "the test adapter has no subgroup operations, so linear_split_subgroup.wgsl cannot be tested: use lavapipe \
-         (apt-get install -y mesa-vulkan-drivers), whose Vulkan device offers them"
-    );
     let plan = TiledPlan::with_slice_len(ROWS, 1, 1, 16); // only dims.batch .. bias are read
     for (n_in, n_out) in [(150, 5), (37, 70), (9, 3)] {
         let (x, w, b) = (random(ROWS * n_in, 11, 1.0), random(n_out * n_in, 12, 0.5), random(n_out, 13, 0.5));
@@ -209,10 +207,8 @@ fn linear_split_subgroup_should_match_reference() {
 
 #[test]
 fn split_subgroup_should_take_narrow_split_products_only() {
-    use wgvae::network::linear_split::grid;
-    let (g, k) = gpu();
-    let l = wgvae::gpu::Launcher { gpu: g, kernels: k };
-    let at = |rows: usize, cols: usize, depth: usize| grid(l, &TiledPlan::new(rows, cols, depth), rows, cols);
+    use wgvae::plan::linear::split_grid;
+    let at = |rows: usize, cols: usize, depth: usize| split_grid(&TiledPlan::new(rows, cols, depth), (rows, cols), 65_535);
     // The default model at batch 128: the 400 -> 40 layer's forward product and the 20 <- 400
     // input gradient are narrow and split; the 784 -> 400 forward is split but wide; the weight
     // gradients are too short to split.
@@ -222,11 +218,15 @@ fn split_subgroup_should_take_narrow_split_products_only() {
     assert_eq!(at(40, 400, 128), None);
     // At batch 2048 the latent layers' weight gradients split, and go to the subgroup kernel.
     assert_eq!(at(40, 400, 2048), Some([100, 10, 1]));
-    // Without subgroups, the tiled kernel's split.
-    let mut plain = k.clone();
-    plain.subgroups = false;
-    let l = wgvae::gpu::Launcher { gpu: g, kernels: &plain };
-    assert_eq!(grid(l, &TiledPlan::new(128, 40, 400), 128, 40), None);
+    // Through the plan: the split kernel with subgroups, the tiled kernel's split without.
+    use wgvae::plan::{LinearKernel, LinearOp};
+    let adapter = gpu().0.plan().adapter().clone();
+    let plan = |subgroups: bool| KernelPlan::forced(adapter.clone(), KernelFamily::Gpu, subgroups);
+    let kernel = plan(false).linear((400, 40), LinearOp::Forward, 128);
+    assert_eq!(kernel, LinearKernel::Tiled(TiledPlan::new(128, 40, 400)));
+    if adapter.subgroups.is_some() {
+        assert_eq!(plan(true).linear((400, 40), LinearOp::Forward, 128), LinearKernel::Split([10, 32, 1]));
+    }
 }
 
 /// linear_forward_gather_tiled: the first layer's product with the batch gathered inside, against

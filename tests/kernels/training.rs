@@ -1,7 +1,7 @@
 //! A few GPU training steps against the reference trainer (src/reference/trainer.rs), in every
 //! mode: losses after each step, every step's gradient, and the weights after four steps.
 use crate::common::*;
-use wgvae::gpu::kernels::KernelFamily;
+
 use wgvae::objective::{Baseline, Estimator, Objective};
 
 /// One model and objective to train on both sides. Widths pick the kernel variants: hidden 45 or
@@ -116,11 +116,8 @@ impl Case {
             let noise = random(prior.n_in * prior.n_out, 77, 0.3);
             params[prior.weight_at..prior.weight_at + noise.len()].copy_from_slice(&noise);
         }
-        let (g, k) = gpu();
-        let mut kernels = k.clone();
-        kernels.family = family.unwrap_or(k.family);
-        kernels.subgroups &= subgroups;
-        let k = &kernels;
+        let g = &gpu_with(family.unwrap_or(gpu().0.plan().family()), subgroups);
+        let k = &gpu().1;
         let gpu_trainer = GpuTrainer::new(g, k, model.clone(), settings.clone(), &params, &train, &val);
         let mut reference = ReferenceTrainer::new(model, settings, params);
         let order = wgvae::draws::epoch_order(train.len(), 5, 1);
@@ -145,7 +142,7 @@ impl Case {
             let worst = gg.iter().zip(gr).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
             // The GPU family adds its sums in another order than the reference (tiles, slices, a
             // tree per row), which IWAE's weights amplify: a looser first step.
-            let first = if k.family == KernelFamily::Gpu { 1e-4 } else { 2e-5 };
+            let first = if g.plan().family() == KernelFamily::Gpu { 1e-4 } else { 2e-5 };
             let tol = if step == 0 { first } else { 2e-3 };
             assert!(
                 worst < tol,

@@ -113,7 +113,7 @@ impl WebRun {
     pub fn describe(&self) -> String {
         let Session { config, gpu, data, trainer, .. } = &self.run.session;
         serde_json::json!({
-            "kernels": format!("{:?}", gpu.family),
+            "kernels": format!("{:?}", gpu.plan().family()),
             "model": config.describe(),
             "parameters": trainer.model.layers().map(|l| l.weight_len() + l.bias_len()).sum::<usize>(),
             "train": data.train.len(),
