@@ -84,4 +84,3 @@ fn check_scratch(plan: &KernelPlan, model: &Model, rows: usize, max: u64) -> Res
     }
     Ok(())
 }
-

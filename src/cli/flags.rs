@@ -64,11 +64,27 @@ pub enum Command {
     Nce(NceArgs),
     /// Measure training speed (images/s, seconds per epoch, time per kernel) on the adapter.
     Bench(BenchArgs),
-    /// List the GPU adapters wgpu can use.
-    Devices(DeviceArgs),
+    /// List the GPU adapters wgpu can use; with --plan, the kernels a run of the model would get.
+    Devices(DevicesArgs),
     /// What a run would load from a data folder (or the built-in set): images per class and
     /// split, size, colour, the decoded cache; and a grid of a few of the images.
     Data(DataArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DevicesArgs {
+    /// Print, for each adapter (or the --profile), the kernel plan of the model the flags describe:
+    /// every linear launch with its kernel and grid, the step's other choices, whether it fits.
+    #[arg(long)]
+    pub plan: bool,
+    /// The plan on a described adapter instead of the ones found: lavapipe, lavapipe-128,
+    /// swiftshader, llvmpipe-gl, webgpu, h100, rdna, apple-m, intel-xe (implies --plan).
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 #[derive(Args, Debug, Clone)]

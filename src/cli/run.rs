@@ -144,7 +144,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Toy(a) => demos::toy(a),
         Command::Mixture(a) => demos::mixture(a),
         Command::Nce(a) => demos::nce(a),
-        Command::Devices(a) => commands::devices(a.backend),
+        Command::Devices(a) => commands::devices::devices(&commands::devices::DevicesOptions {
+            backend: a.device.backend,
+            plan: a.plan,
+            profile: a.profile,
+            config: a.model.to_config(1)?,
+            device: a.device.choice(),
+        }),
         Command::Data(a) => {
             check_count("--n", a.n, 1_000)?;
             let folder = FolderOptions { size: a.image_size, color: a.color, skip_bad: a.skip_bad };

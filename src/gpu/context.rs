@@ -22,6 +22,17 @@ impl Backend {
             Some(Backend::Gl) => wgpu::Backends::GL,
         }
     }
+
+    /// The API an adapter wgpu found runs on (None for one wgvae does not offer, e.g. WebGPU).
+    pub fn of(backend: wgpu::Backend) -> Option<Backend> {
+        match backend {
+            wgpu::Backend::Vulkan => Some(Backend::Vulkan),
+            wgpu::Backend::Metal => Some(Backend::Metal),
+            wgpu::Backend::Dx12 => Some(Backend::Dx12),
+            wgpu::Backend::Gl => Some(Backend::Gl),
+            _ => None,
+        }
+    }
 }
 
 /// Which adapter to open: a graphics API (all by default) and a part of the adapter's name; and

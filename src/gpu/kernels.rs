@@ -154,7 +154,11 @@ impl Kernels {
     pub fn get(&self, entry: Entry) -> &Kernel {
         match self.by_entry.get(&entry) {
             Some(kernel) => kernel,
-            None => panic!("{} was not built: its module {} needs subgroups this adapter lacks", entry.name(), entry.module()),
+            None => panic!(
+                "{} was not built: its module {} needs subgroups this adapter lacks",
+                entry.name(),
+                entry.module()
+            ),
         }
     }
 }

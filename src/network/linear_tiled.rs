@@ -6,6 +6,7 @@ use super::Layer;
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::{GatherParams, TiledDims};
 use crate::gpu::{self, Launch, Launcher};
+use crate::plan::linear::{split_entry, tiled_entries};
 pub use crate::plan::TiledPlan;
 use crate::plan::{LinearKernel, LinearOp};
 use crate::shaders::linear_tiled::{AUX, BIAS_OUT, DIMS, LHS, OUT, RHS};
@@ -65,16 +66,16 @@ pub fn forward(
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
     if let LinearKernel::Split(grid) = kernel {
-        return vec![product(Entry::LinearForwardSplitSubgroup, output, grid)];
+        return vec![product(split_entry(LinearOp::Forward), output, grid)];
     }
     if plan.slices == 1 {
-        return vec![product(Entry::LinearForwardTiled, output, plan.grid)];
+        return vec![product(tiled_entries(LinearOp::Forward).0, output, plan.grid)];
     }
     let sums = partials(l, &plan, rows * layer.n_out);
     let finish = [bind(DIMS, &u), bind(LHS, &sums), bias, bind(OUT, output)];
     vec![
-        product(Entry::LinearForwardTiled, &sums, plan.grid),
-        l.over(Entry::LinearForwardTiledSum, &finish, rows * layer.n_out),
+        product(tiled_entries(LinearOp::Forward).0, &sums, plan.grid),
+        l.over(tiled_entries(LinearOp::Forward).1, &finish, rows * layer.n_out),
     ]
 }
 
@@ -94,16 +95,16 @@ pub fn backward_input(
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
     if let LinearKernel::Split(grid) = kernel {
-        return vec![product(Entry::LinearBackwardInputSplitSubgroup, d_input, grid)];
+        return vec![product(split_entry(LinearOp::BackwardInput), d_input, grid)];
     }
     if plan.slices == 1 {
-        return vec![product(Entry::LinearBackwardInputTiled, d_input, plan.grid)];
+        return vec![product(tiled_entries(LinearOp::BackwardInput).0, d_input, plan.grid)];
     }
     let sums = partials(l, &plan, rows * layer.n_in);
     let finish = [bind(DIMS, &u), bind(LHS, &sums), bind(AUX, input), bind(OUT, d_input)];
     vec![
-        product(Entry::LinearBackwardInputTiled, &sums, plan.grid),
-        l.over(Entry::LinearBackwardInputTiledSum, &finish, rows * layer.n_in),
+        product(tiled_entries(LinearOp::BackwardInput).0, &sums, plan.grid),
+        l.over(tiled_entries(LinearOp::BackwardInput).1, &finish, rows * layer.n_in),
     ]
 }
 
@@ -130,16 +131,16 @@ pub fn backward_weight(
         counted(l.grid(entry, &binds, grid), layer, rows)
     };
     if let LinearKernel::Split(grid) = kernel {
-        return vec![product(Entry::LinearBackwardWeightSplitSubgroup, (d_weight, d_bias), grid)];
+        return vec![product(split_entry(LinearOp::BackwardWeight), (d_weight, d_bias), grid)];
     }
     if plan.slices == 1 {
-        return vec![product(Entry::LinearBackwardWeightTiled, (d_weight, d_bias), plan.grid)];
+        return vec![product(tiled_entries(LinearOp::BackwardWeight).0, (d_weight, d_bias), plan.grid)];
     }
     let (dw_sums, db_sums) = (partials(l, &plan, layer.weight_len()), partials(l, &plan, layer.n_out));
     let finish = [bind(DIMS, &u), bind(LHS, &dw_sums), bind(RHS, &db_sums), d_weight, d_bias];
     vec![
-        product(Entry::LinearBackwardWeightTiled, (bind(OUT, &dw_sums), bind(BIAS_OUT, &db_sums)), plan.grid),
-        l.over(Entry::LinearBackwardWeightTiledSum, &finish, layer.weight_len()),
+        product(tiled_entries(LinearOp::BackwardWeight).0, (bind(OUT, &dw_sums), bind(BIAS_OUT, &db_sums)), plan.grid),
+        l.over(tiled_entries(LinearOp::BackwardWeight).1, &finish, layer.weight_len()),
     ]
 }
 
@@ -196,5 +197,5 @@ pub fn forward_gathered(
     }
     let sums = partials(l, &plan, rows * layer.n_out);
     let finish = [bind(DIMS, &u), bind(LHS, &sums), bias, bind(OUT, output)];
-    vec![product(&sums), l.over(Entry::LinearForwardTiledSum, &finish, rows * layer.n_out)]
+    vec![product(&sums), l.over(tiled_entries(LinearOp::Forward).1, &finish, rows * layer.n_out)]
 }

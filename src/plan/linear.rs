@@ -213,7 +213,58 @@ pub enum LinearKernel {
     Split([u32; 3]),
 }
 
+/// A launch's workgroups: an explicit grid, or `n` invocations of a 1-D kernel (Gpu::grid_1d).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Groups {
+    Grid([u32; 3]),
+    Over(usize),
+}
+
+/// linear_tiled.wgsl's product and `_sum` entry points for `op`.
+pub fn tiled_entries(op: LinearOp) -> (Entry, Entry) {
+    match op {
+        LinearOp::Forward => (Entry::LinearForwardTiled, Entry::LinearForwardTiledSum),
+        LinearOp::BackwardInput => (Entry::LinearBackwardInputTiled, Entry::LinearBackwardInputTiledSum),
+        LinearOp::BackwardWeight => (Entry::LinearBackwardWeightTiled, Entry::LinearBackwardWeightTiledSum),
+    }
+}
+
+/// linear_split_subgroup.wgsl's entry point for `op`.
+pub fn split_entry(op: LinearOp) -> Entry {
+    match op {
+        LinearOp::Forward => Entry::LinearForwardSplitSubgroup,
+        LinearOp::BackwardInput => Entry::LinearBackwardInputSplitSubgroup,
+        LinearOp::BackwardWeight => Entry::LinearBackwardWeightSplitSubgroup,
+    }
+}
+
 impl LinearKernel {
+    /// The launches that carry out `op` of a layer `n_in -> n_out` over `batch` rows, in order, as
+    /// network/linear.rs and network/linear_tiled.rs make them: the product, then the sum of its
+    /// partial sums where it writes several. (The CPU family's bias gradient, linear_backward_bias,
+    /// is a launch of its own after the weight gradient's.)
+    pub fn launches(&self, layer: (usize, usize), op: LinearOp, batch: usize) -> Vec<(Entry, Groups)> {
+        let (rows, cols, _) = TiledPlan::shape(layer, op, batch);
+        match *self {
+            LinearKernel::Variant(v) => {
+                let mut launches = vec![(v.entry(op), Groups::Grid(v.groups(op, batch, (rows, cols))))];
+                if v.slices(op, batch) > 1 {
+                    launches.push((Entry::LinearSumSlices, Groups::Over(rows * cols / 4)));
+                }
+                launches
+            }
+            LinearKernel::Tiled(t) => {
+                let (product, sum) = tiled_entries(op);
+                let mut launches = vec![(product, Groups::Grid(t.grid))];
+                if t.slices > 1 {
+                    launches.push((sum, Groups::Over(rows * cols)));
+                }
+                launches
+            }
+            LinearKernel::Split(grid) => vec![(split_entry(op), Groups::Grid(grid))],
+        }
+    }
+
     /// The WGSL module of its entry points.
     pub fn module(&self) -> &'static str {
         match self {

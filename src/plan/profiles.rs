@@ -40,7 +40,13 @@ fn limits(binding: u64, buffer: u64, storage_buffers: u32, workgroup_bytes: u32,
     }
 }
 
-fn adapter(name: &str, device_type: DeviceType, backend: Backend, lanes: Option<(u32, u32)>, limits: AdapterLimits) -> Adapter {
+fn adapter(
+    name: &str,
+    device_type: DeviceType,
+    backend: Backend,
+    lanes: Option<(u32, u32)>,
+    limits: AdapterLimits,
+) -> Adapter {
     let subgroups = lanes.map(|(min, max)| SubgroupSizes { min, max });
     Adapter { name: name.to_string(), device_type, backend, subgroups, limits }
 }
@@ -53,40 +59,85 @@ pub fn all() -> Vec<Profile> {
         // of workgroup memory; storage buffers per stage as wgpu trims Mesa's 1,000,000.
         p(
             "lavapipe",
-            adapter("llvmpipe (LLVM, 256 bits)", DeviceType::Cpu, Backend::Vulkan, Some((8, 8)), limits(134_217_728, I32_MAX, 48, 32_768, 1024)),
+            adapter(
+                "llvmpipe (LLVM, 256 bits)",
+                DeviceType::Cpu,
+                Backend::Vulkan,
+                Some((8, 8)),
+                limits(134_217_728, I32_MAX, 48, 32_768, 1024),
+            ),
         ),
         p(
             "lavapipe-128",
-            adapter("llvmpipe (LLVM, 128 bits)", DeviceType::Cpu, Backend::Vulkan, Some((4, 4)), limits(134_217_728, I32_MAX, 48, 32_768, 1024)),
+            adapter(
+                "llvmpipe (LLVM, 128 bits)",
+                DeviceType::Cpu,
+                Backend::Vulkan,
+                Some((4, 4)),
+                limits(134_217_728, I32_MAX, 48, 32_768, 1024),
+            ),
         ),
         // SwiftShader: 1 GiB allocations and bindings, 256 invocations, SIMD::Width = 4 lanes; wgpu
         // trims 30 storage buffers per stage to 10 (maxFragmentCombinedOutputResources 28).
         p(
             "swiftshader",
-            adapter("SwiftShader Device", DeviceType::Cpu, Backend::Vulkan, Some((4, 4)), limits(1 << 30, 1 << 30, 10, 32_768, 256)),
+            adapter(
+                "SwiftShader Device",
+                DeviceType::Cpu,
+                Backend::Vulkan,
+                Some((4, 4)),
+                limits(1 << 30, 1 << 30, 10, 32_768, 256),
+            ),
         ),
         // llvmpipe through GL: no subgroups; 128 MiB shader storage blocks; 16 storage blocks per
         // stage (Mesa's GL clamp; unpublished, the lower end of llvmpipe's range).
         p(
             "llvmpipe-gl",
-            adapter("llvmpipe (GL)", DeviceType::Cpu, Backend::Gl, None, limits(134_217_728, I32_MAX, 16, 32_768, 1024)),
+            adapter(
+                "llvmpipe (GL)",
+                DeviceType::Cpu,
+                Backend::Gl,
+                None,
+                limits(134_217_728, I32_MAX, 16, 32_768, 1024),
+            ),
         ),
         // A browser's WebGPU on a GPU: WebGPU's default limits (wgpu-types Limits::defaults), and no
         // subgroups (wgpu 30 does not request them on wasm32).
-        p("webgpu", adapter("WebGPU (browser)", DeviceType::Other, Backend::BrowserWebGpu, None, limits(134_217_728, 268_435_456, 8, 16_384, 256))),
+        p(
+            "webgpu",
+            adapter(
+                "WebGPU (browser)",
+                DeviceType::Other,
+                Backend::BrowserWebGpu,
+                None,
+                limits(134_217_728, 268_435_456, 8, 16_384, 256),
+            ),
+        ),
         // NVIDIA H100 on Vulkan (Linux): no public report; NVIDIA's Turing/Ampere report (gpuinfo
         // id=11252: 32-lane subgroups, 48 KiB shared, 1024 invocations) and its Linux driver's 4 GiB
         // storage range, which wgpu caps; its buffers are not capped on NVIDIA (maxMemoryAllocationSize
         // 0xffe00000); storage buffers per stage as wgpu trims 1,048,576.
         p(
             "h100",
-            adapter("NVIDIA H100 (Vulkan)", DeviceType::DiscreteGpu, Backend::Vulkan, Some((32, 32)), limits(VULKAN_BINDING, 0xffe0_0000, 524_288, 49_152, 1024)),
+            adapter(
+                "NVIDIA H100 (Vulkan)",
+                DeviceType::DiscreteGpu,
+                Backend::Vulkan,
+                Some((32, 32)),
+                limits(VULKAN_BINDING, 0xffe0_0000, 524_288, 49_152, 1024),
+            ),
         ),
         // AMD RDNA2/3 on RADV: wave32 or wave64 (gpuinfo id=10906; radv: min 32 on GFX10+, max 64),
         // 64 KiB of LDS per workgroup, 4 GiB ranges capped by wgpu.
         p(
             "rdna",
-            adapter("AMD Radeon RDNA (RADV)", DeviceType::DiscreteGpu, Backend::Vulkan, Some((32, 64)), limits(VULKAN_BINDING, I32_MAX, 1_048_576, 65_536, 1024)),
+            adapter(
+                "AMD Radeon RDNA (RADV)",
+                DeviceType::DiscreteGpu,
+                Backend::Vulkan,
+                Some((32, 64)),
+                limits(VULKAN_BINDING, I32_MAX, 1_048_576, 65_536, 1024),
+            ),
         ),
         // Apple M-series on Metal: wgpu reports subgroups of 4..64 (the hardware's SIMD groups are 32,
         // gpuinfo id=14673), 32 KiB of threadgroup memory, 29 buffers, and maxBufferLength for both
@@ -94,13 +145,25 @@ pub fn all() -> Vec<Profile> {
         // 4 GiB, what the u32 byte offsets of one binding address.
         p(
             "apple-m",
-            adapter("Apple M1 (Metal)", DeviceType::IntegratedGpu, Backend::Metal, Some((4, 64)), limits(4_294_967_292, 4_294_967_292, 29, 32_768, 1024)),
+            adapter(
+                "Apple M1 (Metal)",
+                DeviceType::IntegratedGpu,
+                Backend::Metal,
+                Some((4, 64)),
+                limits(4_294_967_292, 4_294_967_292, 29, 32_768, 1024),
+            ),
         ),
         // Intel Iris Xe / UHD on ANV: SIMD8..32 (gpuinfo id=19818 for Arc; ANV: min 8, max 32), 48 KiB
         // of shared local memory (ANV's MAX_SLM_SIZE), 4 GiB ranges capped by wgpu.
         p(
             "intel-xe",
-            adapter("Intel Iris Xe (ANV)", DeviceType::IntegratedGpu, Backend::Vulkan, Some((8, 32)), limits(VULKAN_BINDING, I32_MAX, 102, 49_152, 1024)),
+            adapter(
+                "Intel Iris Xe (ANV)",
+                DeviceType::IntegratedGpu,
+                Backend::Vulkan,
+                Some((8, 32)),
+                limits(VULKAN_BINDING, I32_MAX, 102, 49_152, 1024),
+            ),
         ),
     ]
 }

@@ -9,7 +9,6 @@ use super::GpuTrainer;
 use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
 use crate::gpu::{Gpu, Mapping};
 
-
 const TOTALS_BYTES: u64 = std::mem::size_of::<LossTotals>() as u64;
 const SLOT_BYTES: u64 = TOTALS_BYTES + std::mem::size_of::<Counters>() as u64;
 

@@ -12,6 +12,7 @@ mod fuzz;
 mod images;
 mod malformed;
 mod objectives;
+mod plans;
 mod python;
 
 pub fn wgvae(args: &[&str]) -> Output {
