@@ -59,14 +59,51 @@ fn uniform_open(bits: u32) -> f32 {
     return (f32(bits >> 8u) + 0.5) * (1.0 / 16777216.0);
 }
 
+// The draws' log, cos and sin from +, -, *, / and the float's bits (random.rs mirrors them op for
+// op), not the built-ins: WGSL lets those err by 2^-21 to 2^-11 absolute, and the drivers at hand
+// differ by 1e-4 in a draw, which a ReLU or a free-bits gate turns into a different gradient. These
+// agree on every driver to a few ulp (the division's 2.5 ulp, and fused multiply-adds).
+
+// ln(u) for u in (0, 1): u = m 2^e with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s), s =
+// (m - 1) / (m + 1), |s| < 0.172, by its series to s^11; ln 2 in two parts, so e ln 2 is exact.
+fn ln_unit(u: f32) -> f32 {
+    let bits = bitcast<u32>(u);
+    var e = f32(i32(bits >> 23u) - 127);
+    var m = bitcast<f32>((bits & 0x007fffffu) | 0x3f800000u);
+    if m > 1.4142135 {
+        m = 0.5 * m;
+        e = e + 1.0;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let odd = s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
+    return e * 0.693145751953125 + (e * 1.4286068e-6 + (2.0 * s + 2.0 * s * odd));
+}
+
+// (cos t, sin t) for t in [0, 2 pi]: r = t - q pi/2 for the nearest whole q (pi/2 in two parts,
+// so r keeps its digits), Taylor polynomials on |r| <= pi/4 (to r^9 and r^10), then q's quadrant.
+fn cos_sin(t: f32) -> vec2<f32> {
+    let q = round(t * 0.63661975);
+    let r = (t - q * 1.5707964) + q * 4.371139e-8;
+    let r2 = r * r;
+    let s = r + r * r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362880.0))));
+    let c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0 + r2 * (-1.0 / 3628800.0)))));
+    switch i32(q) & 3 {
+        case 0: { return vec2<f32>(c, s); }
+        case 1: { return vec2<f32>(-s, c); }
+        case 2: { return vec2<f32>(-c, -s); }
+        default: { return vec2<f32>(s, -c); }
+    }
+}
+
 // Four standard normals from four random words (Box-Muller on two pairs).
 fn normal4(bits: vec4<u32>) -> vec4<f32> {
     let two_pi = 6.283185307179586;
-    let r0 = sqrt(-2.0 * log(uniform_open(bits.x)));
-    let t0 = two_pi * uniform_open(bits.y);
-    let r1 = sqrt(-2.0 * log(uniform_open(bits.z)));
-    let t1 = two_pi * uniform_open(bits.w);
-    return vec4<f32>(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+    let r0 = sqrt(-2.0 * ln_unit(uniform_open(bits.x)));
+    let a0 = cos_sin(two_pi * uniform_open(bits.y));
+    let r1 = sqrt(-2.0 * ln_unit(uniform_open(bits.z)));
+    let a1 = cos_sin(two_pi * uniform_open(bits.w));
+    return vec4<f32>(r0 * a0, r1 * a1);
 }
 
 // True for NaN and +-infinity (all exponent bits set).

@@ -23,11 +23,43 @@ pub fn uniform_open(bits: u32) -> f32 {
     ((bits >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0)
 }
 
+/// Four standard normals from four random words (Box-Muller on two pairs), as common.wgsl's.
 pub fn normal4(bits: [u32; 4]) -> [f32; 4] {
     let two_pi = std::f32::consts::TAU;
-    let r0 = (-2.0 * uniform_open(bits[0]).ln()).sqrt();
-    let t0 = two_pi * uniform_open(bits[1]);
-    let r1 = (-2.0 * uniform_open(bits[2]).ln()).sqrt();
-    let t1 = two_pi * uniform_open(bits[3]);
-    [r0 * t0.cos(), r0 * t0.sin(), r1 * t1.cos(), r1 * t1.sin()]
+    let r0 = (-2.0 * ln_unit(uniform_open(bits[0]))).sqrt();
+    let [c0, s0] = cos_sin(two_pi * uniform_open(bits[1]));
+    let r1 = (-2.0 * ln_unit(uniform_open(bits[2]))).sqrt();
+    let [c1, s1] = cos_sin(two_pi * uniform_open(bits[3]));
+    [r0 * c0, r0 * s0, r1 * c1, r1 * s1]
+}
+
+/// common.wgsl's ln_unit, op for op: ln(u) for u in (0, 1) from the float's bits and 2 atanh(s).
+pub fn ln_unit(u: f32) -> f32 {
+    let bits = u.to_bits();
+    let mut e = ((bits >> 23) as i32 - 127) as f32;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    if m > std::f32::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1.0;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let odd = s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
+    e * 0.693_145_75 + (e * 1.428_606_8e-6 + (2.0 * s + 2.0 * s * odd))
+}
+
+/// common.wgsl's cos_sin, op for op: [cos t, sin t] for t in [0, 2 pi].
+pub fn cos_sin(t: f32) -> [f32; 2] {
+    let q = (t * std::f32::consts::FRAC_2_PI).round_ties_even();
+    let r = (t - q * std::f32::consts::FRAC_PI_2) + q * 4.371_139e-8;
+    let r2 = r * r;
+    let s = r + r * r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362_880.0))));
+    let c =
+        1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0 + r2 * (-1.0 / 3_628_800.0)))));
+    match q as i32 & 3 {
+        0 => [c, s],
+        1 => [-s, c],
+        2 => [-c, -s],
+        _ => [s, -c],
+    }
 }

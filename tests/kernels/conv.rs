@@ -155,7 +155,7 @@ fn conv_backward_references_should_match_finite_differences() {
 #[test]
 fn conv_layer_paths_should_match_the_reference_path() {
     use wgvae::gpu::align_floats;
-    
+
     use wgvae::network::{self, ConvShape, Layer, LayerKind};
     use wgvae::reference::network as rn;
     let shape = |input, output, kernel, stride| ConvShape { input, output, kernel, stride, padding: 1 };

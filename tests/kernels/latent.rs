@@ -19,8 +19,10 @@ fn reparam_forward_should_match_reference() {
         (B * LATENT).div_ceil(4),
     ));
     let (eps, z) = r::reparam_forward(&mulv, B, LATENT, 1234, 3, &c);
-    assert_close("reparam_forward eps", &read(&eb, B * LATENT), &eps, 1e-5);
-    assert_close("reparam_forward z", &read(&zb, B * LATENT), &z, 1e-5);
+    assert_close("reparam_forward eps", &read(&eb, B * LATENT), &eps, DRAW_ABS);
+    // z = mu + exp(logvar / 2) eps: eps's error times the largest sigma.
+    let sigma = mulv.iter().map(|v| (0.5 * v).exp()).fold(1.0f32, f32::max);
+    assert_close("reparam_forward z", &read(&zb, B * LATENT), &z, DRAW_ABS * sigma);
 }
 
 #[test]

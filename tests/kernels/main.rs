@@ -27,3 +27,4 @@ mod samples;
 mod table;
 mod toy;
 mod training;
+mod translation;

@@ -123,7 +123,9 @@ fn nce_kernels_should_match_reference() {
         let mut want_x = vec![0.0; rows * d];
         rn::nce_sample_pixels(&p, &c, &noise.means, &noise.stds, &got_components, &mut want_x);
         let got_x = read(&bufs.x, rows * d);
-        assert_close(&format!("{family:?} noise pixels"), &got_x, &want_x, 1e-4);
+        // Gaussian pixels are mean + std eps (Bernoulli ones compare uniforms: products only).
+        let std = noise.stds.iter().fold(1.0f32, |m, &s| m.max(s));
+        assert_close(&format!("{family:?} noise pixels"), &got_x, &want_x, DRAW_ABS * std);
         if family == Family::Bernoulli {
             assert!(got_x[b * d..].iter().all(|&v| v == 0.0 || v == 1.0), "Bernoulli noise is binary");
         }

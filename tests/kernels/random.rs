@@ -50,3 +50,22 @@ fn gpu_normals_should_have_mean_0_variance_1_and_gaussian_tails() {
     let dot: f32 = eps_a.iter().zip(&eps_b).map(|(a, b)| a * b).sum();
     assert!(dot.abs() / 64.0 < 0.5, "draws of consecutive steps look correlated");
 }
+
+#[test]
+fn draws_log_cos_and_sin_should_be_within_a_few_ulp_of_f64() {
+    use wgvae::random::{cos_sin, ln_unit, uniform_open};
+    let (mut worst_ln, mut worst_trig) = (0.0f64, 0.0f64);
+    // Every 251st of uniform_open's 2^24 values, the ends included.
+    for k in (0..1u32 << 24).step_by(251).chain([(1 << 24) - 1]) {
+        let u = uniform_open(k << 8);
+        let want = (u as f64).ln();
+        worst_ln = worst_ln.max((ln_unit(u) as f64 - want).abs() / want.abs());
+        let t = std::f32::consts::TAU * u;
+        let [c, s] = cos_sin(t);
+        worst_trig = worst_trig.max((c as f64 - (t as f64).cos()).abs()).max((s as f64 - (t as f64).sin()).abs());
+    }
+    // ln_unit: relative, a few ulp; cos_sin: absolute, a few ulp of 1 (WGSL's own allow 2^-11).
+    let ulp = f32::EPSILON as f64;
+    assert!(worst_ln <= 4.0 * ulp, "ln_unit: {} ulp from ln", worst_ln / ulp);
+    assert!(worst_trig <= 4.0 * ulp, "cos_sin: {} ulp from cos and sin", worst_trig / ulp);
+}
