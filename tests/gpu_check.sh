@@ -9,8 +9,8 @@
 #                              timeout, into $OUT (report.txt, bench.json, sweep.json, metrics CSVs)
 #
 # The report keeps going past a failed step and says which failed. EPOCHS=1 shortens a trial run.
-# The kernel tests run on the GPU's adapter, where the three tests of the 8-lane subgroup modules
-# fail by design (they need lavapipe's 8-lane subgroups, and say so).
+# The kernel tests run on the GPU's adapter; `devices --plan` first says which kernels its plan
+# picks there, so that the figures after it can be read against the plan.
 set -u
 
 stage() {
@@ -59,7 +59,7 @@ run() {
         [ -n "$icd" ] && export VK_DRIVER_FILES=$icd
     fi
     step gpu 30 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
-    step devices 60 "$w" devices
+    step devices 60 "$w" devices --plan
     step bench 120 sh -c "$w bench --json >$out/bench.json"
     step sweep 240 sh -c "$w bench --sweep-batch 128 512 2048 --sweep-hidden 400 1024 --json >$out/sweep.json"
     step train-fashion 240 "$w" train --data .gpu/fashion --epochs "$epochs" --out /tmp/wgvae-fashion

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The suite on every driver at hand, as CI runs it after `cargo test` (which runs on lavapipe with
+# 8-lane subgroups, the 8-lane modules required):
+#   - the kernel tests on lavapipe with 4-lane subgroups (LP_NATIVE_VECTOR_WIDTH=128) and on
+#     SwiftShader (Chromium's Vulkan driver, 4 lanes, other sin/cos/log/exp arithmetic);
+#   - a short training run with each kernel family on each driver and on GL, whose validation
+#     loss must be within TOLERANCE (relative) of lavapipe's: the same run, other arithmetic.
+# Needs mesa-vulkan-drivers and chromium (for SwiftShader); fails where a driver is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SWIFTSHADER=${SWIFTSHADER:-/usr/lib/chromium/vk_swiftshader_icd.json}
+# Two epochs of this run, 2026-12-06 on the dev machine: lavapipe (both widths) and GL agree to the
+# last digit; SwiftShader's validation loss is 4e-4 relative away. The bound leaves room for other
+# drivers' sin, cos and log (WGSL allows 2^-11 absolute), through two epochs of training.
+TOLERANCE=5e-3
+RUN=(train --epochs 2 --hidden 64 --latent 4 --batch 256 --seed 3)
+
+[ -f "$SWIFTSHADER" ] || { echo "no SwiftShader at $SWIFTSHADER (apt-get install chromium)" >&2; exit 1; }
+cargo build
+kernels=$(cargo test --test kernels --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kernels":
+        print(m["executable"])')
+
+echo "== kernel tests, lavapipe with 4-lane subgroups"
+LP_NATIVE_VECTOR_WIDTH=128 "$kernels"
+echo "== kernel tests, SwiftShader"
+VK_ICD_FILENAMES=$SWIFTSHADER "$kernels"
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+val_loss() { tail -1 "$1/metrics.csv" | cut -d, -f5; }
+for family in cpu gpu; do
+    target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/lavapipe-$family" >/dev/null
+    want=$(val_loss "$out/lavapipe-$family")
+    for driver in lavapipe-128 swiftshader gl; do
+        case $driver in
+        lavapipe-128) LP_NATIVE_VECTOR_WIDTH=128 target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
+        swiftshader) VK_ICD_FILENAMES=$SWIFTSHADER target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
+        gl) target/debug/wgvae "${RUN[@]}" --kernels "$family" --backend gl --out "$out/$driver-$family" >/dev/null ;;
+        esac
+        got=$(val_loss "$out/$driver-$family")
+        echo "== $family kernels, $driver: validation loss $got, lavapipe $want"
+        python3 -c "import sys; got, want, tol = map(float, sys.argv[1:]); sys.exit(abs(got - want) > tol * abs(want))" \
+            "$got" "$want" "$TOLERANCE" || { echo "more than $TOLERANCE apart" >&2; exit 1; }
+    done
+done
