@@ -16,12 +16,18 @@ TOLERANCE=5e-3
 RUN=(train --epochs 2 --hidden 64 --latent 4 --batch 256 --seed 3)
 
 [ -f "$SWIFTSHADER" ] || { echo "no SwiftShader at $SWIFTSHADER (apt-get install chromium)" >&2; exit 1; }
-cargo build
-kernels=$(cargo test --test kernels --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+# The test build's binaries (the kernel tests and the wgvae binary the CLI tests run): a plain
+# `cargo build` would build wgpu again, with other features.
+built=$(cargo test --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kernels":
-        print(m["executable"])')
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        t = m["target"]
+        if (t["name"], t["kind"], m["profile"]["test"]) in (("kernels", ["test"], True), ("wgvae", ["bin"], False)):
+            print(t["name"], m["executable"])')
+kernels=$(echo "$built" | sed -n 's/^kernels //p')
+wgvae=$(echo "$built" | sed -n 's/^wgvae //p')
+[ -x "$kernels" ] && [ -x "$wgvae" ] || { echo "no kernel tests or wgvae binary from cargo test" >&2; exit 1; }
 
 echo "== kernel tests, lavapipe with 4-lane subgroups"
 LP_NATIVE_VECTOR_WIDTH=128 "$kernels"
@@ -32,13 +38,13 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 val_loss() { tail -1 "$1/metrics.csv" | cut -d, -f5; }
 for family in cpu gpu; do
-    target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/lavapipe-$family" >/dev/null
+    "$wgvae" "${RUN[@]}" --kernels "$family" --out "$out/lavapipe-$family" >/dev/null
     want=$(val_loss "$out/lavapipe-$family")
     for driver in lavapipe-128 swiftshader gl; do
         case $driver in
-        lavapipe-128) LP_NATIVE_VECTOR_WIDTH=128 target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
-        swiftshader) VK_ICD_FILENAMES=$SWIFTSHADER target/debug/wgvae "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
-        gl) target/debug/wgvae "${RUN[@]}" --kernels "$family" --backend gl --out "$out/$driver-$family" >/dev/null ;;
+        lavapipe-128) LP_NATIVE_VECTOR_WIDTH=128 "$wgvae" "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
+        swiftshader) VK_ICD_FILENAMES=$SWIFTSHADER "$wgvae" "${RUN[@]}" --kernels "$family" --out "$out/$driver-$family" >/dev/null ;;
+        gl) "$wgvae" "${RUN[@]}" --kernels "$family" --backend gl --out "$out/$driver-$family" >/dev/null ;;
         esac
         got=$(val_loss "$out/$driver-$family")
         echo "== $family kernels, $driver: validation loss $got, lavapipe $want"
