@@ -135,39 +135,46 @@ impl Case {
             }
             gpu_trainer.train_steps(g, 1);
             reference.train_step(&train.images, &train.labels, &order, pass_rows);
-            let (got, want) = (gpu_trainer.totals(g), reference.totals);
-            // Running totals after each step: every step's rec and kl must agree.
-            assert_close(
-                &format!("{objective:?}: losses through step {step}"),
-                &[got.rec_sum, got.kl_sum, got.examples],
-                &[want.rec_sum, want.kl_sum, want.examples],
-                DRAWN_REL,
-            );
-            // The gradient as a vector, its error relative to its norm (DRAWN_REL): exp and log
-            // round differently on each driver and the GPU family adds its sums in another order
-            // (tiles, slices, a tree per row); a ReLU unit or a free-bits gate whose input that
-            // rounding moves across 0 would change a few components by a row's share and the
-            // vector little.
-            let (gg, gr) = (gpu_trainer.read_grads(g), &reference.grads);
-            let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
-            let apart = norm(&mut gg.iter().zip(gr).map(|(a, b)| a - b)) / norm(&mut gr.iter().copied());
-            assert!(
-                apart < DRAWN_REL,
-                "{objective:?} {decoder:?}: gradient of step {step} differs by {apart} of its norm"
-            );
-            // The weights after the step: a component whose gradient is rounding noise may move lr
-            // the other way (2 lr apart), the rest must agree closely.
-            let (wg, wr) = (gpu_trainer.read_params(g), &reference.params);
-            let diffs: Vec<f32> = wg.iter().zip(wr).map(|(a, b)| (a - b).abs()).collect();
-            let (worst, mean) =
-                (diffs.iter().fold(0.0f32, |m, &d| m.max(d)), diffs.iter().sum::<f32>() / diffs.len() as f32);
-            assert!(
-                worst <= 2.0 * 3e-3 + 1e-6 && mean < 1e-5,
-                "{objective:?} {decoder:?}: weights after step {step} differ by up to {worst}, {mean} on average"
-            );
+            assert_step_agrees(&gpu_trainer, g, &reference, &format!("{objective:?} {decoder:?}"), step);
         }
         assert_eq!(gpu_trainer.counters(g).step, 4);
     }
+}
+
+/// After one step from the same state: the running loss totals, the gradient and the weights.
+fn assert_step_agrees(
+    gpu_trainer: &wgvae::trainer::GpuTrainer,
+    g: &Gpu,
+    reference: &wgvae::reference::trainer::ReferenceTrainer,
+    label: &str,
+    step: usize,
+) {
+    let (got, want) = (gpu_trainer.totals(g), reference.totals);
+    // Running totals after each step: every step's rec and kl must agree.
+    assert_close(
+        &format!("{label}: losses through step {step}"),
+        &[got.rec_sum, got.kl_sum, got.examples],
+        &[want.rec_sum, want.kl_sum, want.examples],
+        DRAWN_REL,
+    );
+    // The gradient as a vector, its error relative to its norm (DRAWN_REL): exp and log
+    // round differently on each driver and the GPU family adds its sums in another order
+    // (tiles, slices, a tree per row); a ReLU unit or a free-bits gate whose input that
+    // rounding moves across 0 would change a few components by a row's share and the
+    // vector little.
+    let (gg, gr) = (gpu_trainer.read_grads(g), &reference.grads);
+    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+    let apart = norm(&mut gg.iter().zip(gr).map(|(a, b)| a - b)) / norm(&mut gr.iter().copied());
+    assert!(apart < DRAWN_REL, "{label}: gradient of step {step} differs by {apart} of its norm");
+    // The weights after the step: a component whose gradient is rounding noise may move lr
+    // the other way (2 lr apart), the rest must agree closely.
+    let (wg, wr) = (gpu_trainer.read_params(g), &reference.params);
+    let diffs: Vec<f32> = wg.iter().zip(wr).map(|(a, b)| (a - b).abs()).collect();
+    let (worst, mean) = (diffs.iter().fold(0.0f32, |m, &d| m.max(d)), diffs.iter().sum::<f32>() / diffs.len() as f32);
+    assert!(
+        worst <= 2.0 * 3e-3 + 1e-6 && mean < 1e-5,
+        "{label}: weights after step {step} differ by up to {worst}, {mean} on average"
+    );
 }
 
 /// The GPU trainer's weights, Adam moments, baseline and latent table, into the reference trainer.
