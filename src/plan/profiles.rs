@@ -51,9 +51,19 @@ fn adapter(
     Adapter { name: name.to_string(), device_type, backend, subgroups, limits }
 }
 
-/// Every profile, in the order `devices --plan` prints them.
+/// Every profile, in the order `devices --plan` prints them: the software adapters, then GPUs.
 pub fn all() -> Vec<Profile> {
-    let p = |name: &'static str, adapter: Adapter| Profile { name, adapter };
+    let mut profiles = software();
+    profiles.extend(gpus());
+    profiles
+}
+
+fn p(name: &'static str, adapter: Adapter) -> Profile {
+    Profile { name, adapter }
+}
+
+/// The drivers CI runs on, llvmpipe's GL, and a browser's WebGPU.
+fn software() -> Vec<Profile> {
     vec![
         // lavapipe: 128 MiB bindings (LP_MAX_TGSI_SHADER_BUFFER_SIZE), buffers to i32::MAX, 32 KiB
         // of workgroup memory; storage buffers per stage as wgpu trims Mesa's 1,000,000.
@@ -113,6 +123,12 @@ pub fn all() -> Vec<Profile> {
                 limits(134_217_728, 268_435_456, 8, 16_384, 256),
             ),
         ),
+    ]
+}
+
+/// The GPUs wgvae is meant for.
+fn gpus() -> Vec<Profile> {
+    vec![
         // NVIDIA H100 on Vulkan (Linux): no public report; NVIDIA's Turing/Ampere report (gpuinfo
         // id=11252: 32-lane subgroups, 48 KiB shared, 1024 invocations) and its Linux driver's 4 GiB
         // storage range, which wgpu caps; its buffers are not capped on NVIDIA (maxMemoryAllocationSize
