@@ -53,13 +53,7 @@ fn product(l: Launcher, op: LinearOp, layer: &Layer, binds: &[Bind], batch: usiz
     let flops = 2 * (batch * layer.n_in * layer.n_out) as u64;
     l.grid(variant.entry(op), binds, variant.groups(op, batch, written))
         .with_flops(flops)
-        .with_bytes(traffic(layer, batch))
-}
-
-/// Bytes each of a layer's three products over `rows` moves at least: two of x [rows, n_in],
-/// W [n_out, n_in] and y [rows, n_out] read, the third written.
-pub fn traffic(layer: &Layer, rows: usize) -> u64 {
-    4 * (rows * layer.n_in + layer.n_in * layer.n_out + rows * layer.n_out) as u64
+        .with_bytes(layer.product_traffic(batch))
 }
 
 fn tiled(l: Launcher) -> bool {

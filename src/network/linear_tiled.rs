@@ -41,7 +41,7 @@ fn planned(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> (LinearKern
 }
 
 fn counted(launch: Launch, layer: &Layer, rows: usize) -> Launch {
-    launch.with_flops(2 * (rows * layer.n_in * layer.n_out) as u64).with_bytes(super::linear::traffic(layer, rows))
+    launch.with_flops(2 * (rows * layer.n_in * layer.n_out) as u64).with_bytes(layer.product_traffic(rows))
 }
 
 fn partials(l: Launcher, plan: &TiledPlan, len: usize) -> wgpu::Buffer {

@@ -47,6 +47,12 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Bytes each of the layer's three products over `rows` moves at least: two of x [rows, n_in],
+    /// W [n_out, n_in] and y [rows, n_out] read, the third written.
+    pub fn product_traffic(&self, rows: usize) -> u64 {
+        4 * (rows * self.n_in + self.n_in * self.n_out + rows * self.n_out) as u64
+    }
+
     /// The weight's shape as PyTorch stores it.
     pub fn weight_shape(&self) -> Vec<usize> {
         match self.kind {
