@@ -3,22 +3,13 @@
 use anyhow::{bail, Result};
 
 use super::launches::{Buffers, Images, Parts};
+pub use super::NceSettings;
 use super::{Noise, Scorer};
-use crate::config::AdamConfig;
 use crate::data::{Binarize, Split};
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, NceTotals, STREAM_NCE_EVAL, STREAM_NCE_LOG_Z};
 use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
 use crate::mixture::{em, Family};
-
-/// What a run is: the scorer, the noise, and how it trains.
-pub struct NceSettings {
-    pub batch: usize,
-    /// k, noise draws per data row.
-    pub noise: usize,
-    pub adam: AdamConfig,
-    pub seed: u32,
-}
 
 /// The validation images as scored: x [n, D] as the scorer sees them, the model's log density
 /// l(x) [n] (the normalised one if log Z = c), and the noise's log q(x) [n].

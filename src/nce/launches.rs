@@ -3,8 +3,7 @@
 //! buffers below. Shapes: B = batch, k = noise rows per data row, R = (1 + k) B rows per step,
 //! D = pixels, F = the mixture's features per row (D, or 2D for the Gaussian), K = its padded
 //! components.
-use super::gpu::NceSettings;
-use super::{Noise, Scorer};
+use super::{NceSettings, Noise, Scorer};
 use crate::data::{Binarize, Split};
 use crate::gpu::kernels::{bind, Bind};
 use crate::gpu::params::{NceParams, STREAM_NCE_EVAL, STREAM_NCE_TRAIN};

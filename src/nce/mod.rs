@@ -200,3 +200,12 @@ pub fn log_mean_exp(log_ratios: &[f64]) -> LogEstimate {
     let var = if m > 1.0 { (sum_sq - m * mean * mean).max(0.0) / (m - 1.0) } else { 0.0 };
     LogEstimate { value: top + mean.ln(), stderr: var.sqrt() / (m.sqrt() * mean), ess: sum * sum / sum_sq }
 }
+
+/// How a run trains: rows per step, noise draws per row, Adam, the seed.
+pub struct NceSettings {
+    pub batch: usize,
+    /// k, noise draws per data row.
+    pub noise: usize,
+    pub adam: crate::config::AdamConfig,
+    pub seed: u32,
+}
