@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::folder::{ColorMode, FolderOptions, Listing};
+use super::folder_options::{ColorMode, FolderOptions, Listing};
 use super::{Dataset, ImageShape, Split};
 
 const MAGIC: &[u8; 8] = b"WGVAEDC1";

@@ -8,39 +8,10 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 use super::cache::{self, CacheState};
+pub use super::folder_options::{ColorMode, FolderOptions, Listing};
 use super::{hold_out_every_tenth, Dataset, ImageShape, Split};
 
 pub const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
-
-/// Grey (one channel) or RGB (three); Auto is RGB when any image has colour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ColorMode {
-    #[default]
-    Auto,
-    Grey,
-    Rgb,
-}
-
-/// How a folder's images become the model's input.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FolderOptions {
-    /// (height, width) to resize every image to; None keeps the images' own (they must agree).
-    pub size: Option<(usize, usize)>,
-    pub color: ColorMode,
-    /// Skip images that fail to decode (reporting how many) instead of stopping.
-    pub skip_bad: bool,
-}
-
-/// The image files of one split, with their labels.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub files: Vec<(PathBuf, u8)>,
-    /// The class folder names, sorted (labels are their positions); None for a flat folder.
-    pub classes: Option<Vec<String>>,
-    /// Files that are not images by their extension, and images beside class folders.
-    pub ignored: usize,
-}
 
 fn is_image(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());

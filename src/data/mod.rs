@@ -2,6 +2,7 @@
 //! train / validation split.
 pub mod cache;
 pub mod folder;
+mod folder_options;
 pub mod idx;
 
 pub use folder::{ColorMode, FolderOptions};
