@@ -5,14 +5,14 @@
 //! result and sampling goes on, so K = 10's samples are the first 10 of K = 100's.
 //! Memory is bounded by ROWS whatever K is; the host reads only the final per-image results.
 use crate::data::Binarize;
-use crate::gpu::kernels::{bind, submit};
+use crate::gpu::faults::GpuResult;
+use crate::gpu::kernels::submit;
 use crate::gpu::params::Counters;
 use crate::gpu::params::IwParams;
-use crate::gpu::{self, Gpu, ImageShards, Kernels, Launch, Launcher};
-use crate::launches::Gather;
+use crate::gpu::{self, Gpu, ImageShards, Launch, Launcher};
+use crate::launches::{Gather, ImportanceRows};
 use crate::model::Model;
 use crate::network;
-use crate::shaders::{self, Entry};
 
 /// Decoder rows per chunk: [ROWS, 784] logits are 12.8 MB.
 pub const ROWS: usize = 4096;
@@ -65,6 +65,19 @@ pub fn chunk_rows(model: &Model) -> usize {
     per_row.map_or(ROWS, |bytes| ROWS.min((PATCH_BYTES / bytes.max(1)) as usize).max(1))
 }
 
+/// What the sampler estimates, with which draws.
+pub struct Sampling<'a> {
+    /// Samples per image at which to report the estimate; the largest is drawn.
+    pub ks: &'a [usize],
+    pub proposal: Proposal,
+    /// The training run's binarization and data seed, so the targets x are what the model was
+    /// fitted to.
+    pub binarize: Binarize,
+    pub data_seed: u32,
+    /// The seed of the importance samples.
+    pub seed: u32,
+}
+
 pub struct ImportanceSampler {
     images: usize,
     chunk: usize,
@@ -82,22 +95,15 @@ pub struct ImportanceSampler {
 
 impl ImportanceSampler {
     /// Binds the model's weights (`params`, model.rs layout) and the `n` images already on the GPU
-    /// (`images`, packed as by gpu::images_with), to estimate at each K of `ks` with `proposal`.
-    /// `binarize` and `data_seed` must be the training run's, so the targets x are what the model
-    /// was fitted to.
-    #[allow(clippy::too_many_arguments)]
+    /// (`image_buf`, packed as by gpu::images_with), to estimate as `sampling` says.
     pub fn new(
-        gpu: &Gpu,
-        kernels: &Kernels,
-        model: &Model,
-        params: &wgpu::Buffer,
+        l: Launcher,
+        (model, params): (&Model, &wgpu::Buffer),
         image_buf: &ImageShards,
-        (ks, proposal): (&[usize], Proposal),
-        binarize: Binarize,
-        data_seed: u32,
-        seed: u32,
+        sampling: Sampling,
     ) -> ImportanceSampler {
-        let l = Launcher { gpu, kernels };
+        let Sampling { ks, proposal, binarize, data_seed, seed } = sampling;
+        let gpu = l.gpu;
         let n = image_buf.images;
         let mut ks = ks.to_vec();
         ks.sort_unstable();
@@ -106,35 +112,13 @@ impl ImportanceSampler {
         let (images, chunk) = plan(k, n, chunk_rows(model));
         let rows = images * chunk;
         let (latent, pixels) = (model.arch.latent, model.arch.input());
-        let order = gpu::storage_with(
-            gpu,
-            "iw order",
-            &(0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect::<Vec<_>>(),
-        );
+        // 0..n, padded with the last image to whole batches of `images`.
+        let order: Vec<u32> = (0..n.div_ceil(images) * images).map(|i| i.min(n - 1) as u32).collect();
+        let order = gpu::storage_with(gpu, "iw order", &order);
         let counters = gpu::storage_with(gpu, "iw counters", &[Counters::new()]);
-        let x = gpu::storage_zeroed(gpu, "iw x", images * pixels * 4);
-        let enc = match proposal {
-            Proposal::Encoder => network::activations(gpu, "iw encoder out ", &model.encoder, images),
-            Proposal::Prior => Vec::new(),
-        };
-        let z = gpu::storage_zeroed(gpu, "iw z", rows * latent * 4);
-        let dec = network::activations(gpu, "iw decoder out ", &model.decoder, rows);
-        let log_ratio = gpu::storage_zeroed(gpu, "iw log ratio", rows * 4);
-        let log_w = gpu::storage_zeroed(gpu, "iw log w", rows * 4);
-        let state = gpu::storage_zeroed(gpu, "iw state", images * 16);
+        let Scratch { x, enc, z, dec, log_ratio, log_w, state } = Scratch::new(gpu, model, proposal, (images, rows));
         let result = gpu::storage_zeroed(gpu, "iw result", ks.len() * n * 12);
-        let iw = IwParams {
-            images: 0,
-            samples: 0,
-            latent: latent as u32,
-            pixels: pixels as u32,
-            first_image: 0,
-            first_sample: 0,
-            total_samples: k as u32,
-            seed,
-            result_offset: 0,
-        };
-        let params_u = gpu::uniform_with(gpu, "iw params", &iw);
+        let params_u = gpu::uniform_with(gpu, "iw params", &iw_params(k, (latent, pixels), seed));
 
         let logits = dec.last().expect("decoder has a layer");
         let gather = Gather {
@@ -149,52 +133,29 @@ impl ImportanceSampler {
             seed: data_seed,
         };
         let mut encode = gather.launches(l);
+        let chunk_rows = ImportanceRows {
+            rows,
+            images,
+            params: &params_u,
+            z: &z,
+            log_ratio: &log_ratio,
+            x: &x,
+            log_w: &log_w,
+            state: &state,
+            result: &result,
+        };
         // One chunk: z_k ~ proposal -> logits = decoder(z_k) -> log w_k -> running log-sum-exp.
-        let mut chunk_launches = match proposal {
+        let mulv = match proposal {
             Proposal::Encoder => {
                 encode.extend(network::forward_path(l, params, &model.encoder, images, &x, &enc));
-                let mulv = enc.last().expect("the encoder's proposal needs an encoder");
-                let binds = [
-                    bind(shaders::importance::PARAMS, &params_u),
-                    bind(shaders::importance::MULV, mulv),
-                    bind(shaders::importance::Z, &z),
-                    bind(shaders::importance::LOG_RATIO, &log_ratio),
-                ];
-                vec![kernels.get(Entry::IwSample).launch_over(gpu, &binds, rows)]
+                Some(enc.last().expect("the encoder's proposal needs an encoder"))
             }
-            Proposal::Prior => {
-                let binds = [
-                    bind(shaders::importance::PARAMS, &params_u),
-                    bind(shaders::importance::Z, &z),
-                    bind(shaders::importance::LOG_RATIO, &log_ratio),
-                ];
-                vec![kernels.get(Entry::IwSamplePrior).launch_over(gpu, &binds, rows)]
-            }
+            Proposal::Prior => None,
         };
+        let mut chunk_launches = vec![chunk_rows.sample(l, mulv)];
         chunk_launches.extend(network::forward_path(l, params, &model.decoder, rows, &z, &dec));
-        chunk_launches.push(kernels.get(model.arch.decoder.log_weight_kernel()).launch_over(
-            gpu,
-            &[
-                bind(shaders::importance::PARAMS, &params_u),
-                bind(shaders::importance::LOG_RATIO, &log_ratio),
-                bind(shaders::importance::LOGITS, logits),
-                bind(shaders::importance::X, &x),
-                bind(shaders::importance::LOG_W, &log_w),
-            ],
-            rows,
-        ));
-        // The running log-sum-exps: an invocation per image on CPU adapters, a workgroup per image
-        // on GPUs.
-        let accumulate = [
-            bind(shaders::importance::PARAMS, &params_u),
-            bind(shaders::importance::LOG_W, &log_w),
-            bind(shaders::importance::STATE, &state),
-            bind(shaders::importance::RESULT, &result),
-        ];
-        chunk_launches.push(match gpu.plan().tree_reductions() {
-            false => kernels.get(Entry::IwAccumulate).launch_over(gpu, &accumulate, images),
-            true => kernels.get(Entry::IwAccumulateRows).launch(gpu, &accumulate, gpu.grid_1d(images * 64)),
-        });
+        chunk_launches.push(chunk_rows.log_weight(l, model.arch.decoder, logits));
+        chunk_launches.push(chunk_rows.accumulate(l));
 
         ImportanceSampler {
             images,
@@ -214,7 +175,7 @@ impl ImportanceSampler {
 
     /// Runs every image of the split through the largest K's samples, writing each K's results on
     /// the way; `progress` is called with images done. One result per K, ascending.
-    pub fn run(&self, gpu: &Gpu, mut progress: impl FnMut(usize)) -> Vec<ImportanceResult> {
+    pub fn run(&self, gpu: &Gpu, mut progress: impl FnMut(usize)) -> GpuResult<Vec<ImportanceResult>> {
         let mut first_image = 0;
         // The previous batch's last submission and its image count: waited for once the next
         // batch is queued, so the GPU always has a batch to run while the host reports progress.
@@ -242,8 +203,8 @@ impl ImportanceSampler {
                     // Each write lands before the submit that follows it (wgpu orders them).
                     gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
                     last = Some(match first_sample {
-                        0 => submit(gpu, &[&self.encode, &self.chunk_launches]),
-                        _ => submit(gpu, &[&self.chunk_launches]),
+                        0 => submit(gpu, &[&self.encode, &self.chunk_launches])?,
+                        _ => submit(gpu, &[&self.chunk_launches])?,
                     });
                     first_sample += samples;
                 }
@@ -251,17 +212,18 @@ impl ImportanceSampler {
             // Waiting (a poll, not a readback) one batch behind keeps the queue short and the
             // progress honest.
             if let Some((submission, done)) = previous.take() {
-                gpu::wait_for(gpu, submission);
+                gpu::wait_for(gpu, submission)?;
                 progress(done);
             }
             first_image += images;
             previous = last.map(|submission| (submission, first_image));
         }
-        gpu::wait(gpu);
+        gpu::wait(gpu)?;
         progress(self.n);
-        let flat: Vec<f32> = gpu::read(gpu, &self.result, 0, self.ks.len() * self.n * 3);
+        let flat: Vec<f32> = gpu::read(gpu, &self.result, 0, self.ks.len() * self.n * 3)?;
         let column = |block: &[f32], c: usize| block.iter().skip(c).step_by(3).copied().collect();
-        self.ks
+        Ok(self
+            .ks
             .iter()
             .zip(flat.chunks(self.n * 3))
             .map(|(&k, block)| ImportanceResult {
@@ -270,6 +232,52 @@ impl ImportanceSampler {
                 neg_elbo: column(block, 1),
                 ess: column(block, 2),
             })
-            .collect()
+            .collect())
+    }
+}
+
+/// The sampler's IwParams before the first chunk: `k` samples per image in all; the per-chunk
+/// fields are written by `run`.
+fn iw_params(k: usize, (latent, pixels): (usize, usize), seed: u32) -> IwParams {
+    IwParams {
+        images: 0,
+        samples: 0,
+        latent: latent as u32,
+        pixels: pixels as u32,
+        first_image: 0,
+        first_sample: 0,
+        total_samples: k as u32,
+        seed,
+        result_offset: 0,
+    }
+}
+
+/// A chunk's buffers: x [images, pixels] and the encoder's outputs (for its proposal), z
+/// [rows, latent] and the decoder's outputs, log_ratio and log_w [rows], each image's running
+/// log-sum-exp state [images, 4].
+struct Scratch {
+    x: wgpu::Buffer,
+    enc: Vec<wgpu::Buffer>,
+    z: wgpu::Buffer,
+    dec: Vec<wgpu::Buffer>,
+    log_ratio: wgpu::Buffer,
+    log_w: wgpu::Buffer,
+    state: wgpu::Buffer,
+}
+
+impl Scratch {
+    fn new(gpu: &Gpu, model: &Model, proposal: Proposal, (images, rows): (usize, usize)) -> Scratch {
+        Scratch {
+            x: gpu::storage_zeroed(gpu, "iw x", images * model.arch.input() * 4),
+            enc: match proposal {
+                Proposal::Encoder => network::activations(gpu, "iw encoder out ", &model.encoder, images),
+                Proposal::Prior => Vec::new(),
+            },
+            z: gpu::storage_zeroed(gpu, "iw z", rows * model.arch.latent * 4),
+            dec: network::activations(gpu, "iw decoder out ", &model.decoder, rows),
+            log_ratio: gpu::storage_zeroed(gpu, "iw log ratio", rows * 4),
+            log_w: gpu::storage_zeroed(gpu, "iw log w", rows * 4),
+            state: gpu::storage_zeroed(gpu, "iw state", images * 16),
+        }
     }
 }

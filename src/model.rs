@@ -10,7 +10,6 @@ use rand::{Rng, SeedableRng};
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
 use crate::network::{ConvShape, Layer, LayerKind};
-use crate::shaders::Entry;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
@@ -70,38 +69,6 @@ pub enum Decoder {
 }
 
 impl Decoder {
-    /// Entry points of -log p(x|z) and its gradient (shaders/loss.wgsl).
-    pub fn loss_kernels(self) -> (Entry, Entry) {
-        match self {
-            Decoder::Bernoulli => (Entry::BernoulliRecForward, Entry::BernoulliRecBackward),
-            Decoder::Gaussian => (Entry::GaussianRecForward, Entry::GaussianRecBackward),
-        }
-    }
-
-    /// The forward kernel with a workgroup per row (for GPU adapters).
-    pub fn loss_forward_rows_kernel(self) -> Entry {
-        match self {
-            Decoder::Bernoulli => Entry::BernoulliRecForwardRows,
-            Decoder::Gaussian => Entry::GaussianRecForwardRows,
-        }
-    }
-
-    /// The forward and backward in one kernel with a workgroup per row (for GPU adapters).
-    pub fn loss_forward_backward_rows_kernel(self) -> Entry {
-        match self {
-            Decoder::Bernoulli => Entry::BernoulliRecForwardBackwardRows,
-            Decoder::Gaussian => Entry::GaussianRecForwardBackwardRows,
-        }
-    }
-
-    /// Entry point of the importance weights log p(x|z) + log p(z) - log q(z|x) (shaders/importance.wgsl).
-    pub fn log_weight_kernel(self) -> Entry {
-        match self {
-            Decoder::Bernoulli => Entry::IwLogWeight,
-            Decoder::Gaussian => Entry::IwLogWeightGaussian,
-        }
-    }
-
     /// Decoder outputs per pixel.
     pub fn outputs_per_pixel(self) -> usize {
         match self {

@@ -8,9 +8,10 @@
 //! per-datapoint inference, on images it has not seen.
 use crate::config::AdamConfig;
 use crate::data::Binarize;
+use crate::gpu::faults::GpuResult;
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, LatentParams, LossTotals, STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
-use crate::gpu::{self, Gpu, ImageShards, Kernels, Launch, Launcher};
+use crate::gpu::{self, Gpu, ImageShards, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, Gather, GaussianRows, Reconstruction, StepEnd};
 use crate::model::Model;
 use crate::network;
@@ -20,6 +21,21 @@ use crate::network;
 pub struct RefineTotals {
     pub before: LossTotals,
     pub after: LossTotals,
+}
+
+/// How the refiner runs.
+pub struct RefineSettings {
+    /// Inputs refined at once.
+    pub batch: usize,
+    /// The training run's binarization and data seed, so the targets x are what the model was
+    /// fitted to.
+    pub binarize: Binarize,
+    pub data_seed: u32,
+    /// Adam on each input's (mu, logvar).
+    pub adam: AdamConfig,
+    /// Start every input from the prior, q = N(0, I), instead of the encoder's q(z|x): inference
+    /// for a model trained with per-datapoint inference, which has no encoder.
+    pub from_prior: bool,
 }
 
 pub struct Refiner {
@@ -42,45 +58,30 @@ pub struct Refiner {
 
 impl Refiner {
     /// Binds the model's weights `params` (decoder frozen) and the `n` images already on the GPU
-    /// (`images`, packed as by gpu::images_with). `binarize` and `data_seed` are the training run's,
-    /// so the targets x are what the model was fitted to.
-    #[allow(clippy::too_many_arguments)]
+    /// (`images`, packed as by gpu::images_with), to refine as `settings` say.
     pub fn new(
-        gpu: &Gpu,
-        kernels: &Kernels,
-        model: &Model,
-        params: &wgpu::Buffer,
+        l: Launcher,
+        (model, params): (&Model, &wgpu::Buffer),
         images: &ImageShards,
-        batch: usize,
-        binarize: Binarize,
-        data_seed: u32,
-        adam: AdamConfig,
-        from_prior: bool,
+        settings: RefineSettings,
     ) -> Refiner {
-        let l = Launcher { gpu, kernels };
+        let RefineSettings { batch, binarize, data_seed, adam, from_prior } = settings;
+        let gpu = l.gpu;
         let n = images.images;
         let (input, latent) = (model.arch.input(), model.arch.latent);
         let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
-        let x = gpu::storage_zeroed(gpu, "refine x", batch * input * 4);
-        let enc = network::activations(gpu, "refine encoder out ", &model.encoder, batch);
-        let dec = network::activations(gpu, "refine decoder out ", &model.decoder, batch);
-        let d_dec = network::activations(gpu, "refine d decoder out ", &model.decoder, batch);
+        let Scratch { x, enc, dec, d_dec, eps, z, dz, rec, kl, d_mulv, coef } = Scratch::new(gpu, model, batch);
         let mulv = enc.last().expect("encoder has a layer"); // [B, 2 latent]: the parameters refined
-        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
-        let (eps, z, dz, rec, kl) =
-            (f32s(batch * latent), f32s(batch * latent), f32s(batch * latent), f32s(batch), f32s(batch));
-        let d_mulv = f32s(batch * 2 * latent);
+        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine adam", count * 4);
         let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
-        let coef = gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]);
 
-        let (images, order_b, counters_b, x_b) = (images, &order, &counters, &x);
         let gather = Gather {
             images,
-            order: order_b,
-            counters: counters_b,
-            x: x_b,
+            order: &order,
+            counters: &counters,
+            x: &x,
             rows: batch,
             pixels: input,
             pass_rows: n,
@@ -92,19 +93,7 @@ impl Refiner {
             encode.extend(network::forward_path(l, params, &model.encoder, batch, &x, &enc));
         }
 
-        let latent_u = |stream: u32| {
-            let p = LatentParams {
-                batch: batch as u32,
-                latent: latent as u32,
-                seed: data_seed,
-                stream,
-                beta: 1.0,
-                warmup_steps: 0,
-                free_bits: 0.0,
-                sample_scale: 1.0,
-            };
-            l.uniform("refine latent", &p)
-        };
+        let latent_u = |stream: u32| latent_params(l, (batch, latent), data_seed, stream);
         let (measure_latent, step_latent) = (latent_u(STREAM_EVAL_EPS), latent_u(STREAM_TRAIN_EPS));
         // pass_rows is the current batch's real inputs, rewritten per batch; the cursor stays at 0.
         let loss_params = loss_params(l, batch, input, 0, 1, true, true);
@@ -158,7 +147,13 @@ impl Refiner {
 
     /// The negative ELBO over every input, each measured with `draws` draws of z before and after
     /// `steps` Adam steps on its own (mu, logvar). The same draws serve before and after.
-    pub fn run(&self, gpu: &Gpu, steps: usize, draws: usize, mut progress: impl FnMut(usize)) -> RefineTotals {
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        steps: usize,
+        draws: usize,
+        mut progress: impl FnMut(usize),
+    ) -> GpuResult<RefineTotals> {
         let mut out = RefineTotals::default();
         let add = |sum: &mut LossTotals, t: LossTotals| {
             sum.rec_sum += t.rec_sum;
@@ -176,21 +171,72 @@ impl Refiner {
             if self.from_prior {
                 gpu.queue.write_buffer(&self.mulv, 0, &vec![0u8; self.mulv.size() as usize]);
             }
-            submit(gpu, &[&self.encode]);
-            submit(gpu, &draw_lists);
-            add(&mut out.before, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]);
+            submit(gpu, &[&self.encode])?;
+            submit(gpu, &draw_lists)?;
+            add(&mut out.before, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)?[0]);
             self.reset(gpu);
             let zeros = vec![0u8; self.adam_m.size() as usize];
             gpu.queue.write_buffer(&self.adam_m, 0, &zeros);
             gpu.queue.write_buffer(&self.adam_v, 0, &zeros);
             for chunk in step_lists.chunks(25) {
-                submit(gpu, chunk);
+                submit(gpu, chunk)?;
             }
             self.reset(gpu);
-            submit(gpu, &draw_lists);
-            add(&mut out.after, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)[0]);
+            submit(gpu, &draw_lists)?;
+            add(&mut out.after, gpu::read::<LossTotals>(gpu, &self.totals, 0, 1)?[0]);
             progress(first + real);
         }
-        out
+        Ok(out)
     }
+}
+
+/// A batch's buffers: x [B, input], the layers' outputs and the decoder's gradients, eps, z and
+/// dz [B, latent], rec and kl [B], d mulv [B, 2 latent], each row's weight coef [B] (all 1).
+struct Scratch {
+    x: wgpu::Buffer,
+    enc: Vec<wgpu::Buffer>,
+    dec: Vec<wgpu::Buffer>,
+    d_dec: Vec<wgpu::Buffer>,
+    eps: wgpu::Buffer,
+    z: wgpu::Buffer,
+    dz: wgpu::Buffer,
+    rec: wgpu::Buffer,
+    kl: wgpu::Buffer,
+    d_mulv: wgpu::Buffer,
+    coef: wgpu::Buffer,
+}
+
+impl Scratch {
+    fn new(gpu: &Gpu, model: &Model, batch: usize) -> Scratch {
+        let (input, latent) = (model.arch.input(), model.arch.latent);
+        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
+        Scratch {
+            x: gpu::storage_zeroed(gpu, "refine x", batch * input * 4),
+            enc: network::activations(gpu, "refine encoder out ", &model.encoder, batch),
+            dec: network::activations(gpu, "refine decoder out ", &model.decoder, batch),
+            d_dec: network::activations(gpu, "refine d decoder out ", &model.decoder, batch),
+            eps: f32s(batch * latent),
+            z: f32s(batch * latent),
+            dz: f32s(batch * latent),
+            rec: f32s(batch),
+            kl: f32s(batch),
+            d_mulv: f32s(batch * 2 * latent),
+            coef: gpu::storage_with(gpu, "refine coef", &vec![1.0f32; batch]),
+        }
+    }
+}
+
+/// LatentParams of plain ELBO draws (beta 1, no warm-up or free bits) from random stream `stream`.
+fn latent_params(l: Launcher, (batch, latent): (usize, usize), seed: u32, stream: u32) -> wgpu::Buffer {
+    let p = LatentParams {
+        batch: batch as u32,
+        latent: latent as u32,
+        seed,
+        stream,
+        beta: 1.0,
+        warmup_steps: 0,
+        free_bits: 0.0,
+        sample_scale: 1.0,
+    };
+    l.uniform("refine latent", &p)
 }

@@ -1,10 +1,11 @@
 //! The seed-004 worked example on the GPU (shaders/toy.wgsl): minimise F(theta) = E[z^2] with
 //! z ~ N(a theta + b, 1), by SGD with the REINFORCE and the reparameterization estimators of
 //! F'(theta), and the closed forms the measurements are checked against.
-use crate::gpu::kernels::{bind, submit};
+use crate::gpu::faults::GpuResult;
+use crate::gpu::kernels::submit;
 use crate::gpu::params::ToyParams;
-use crate::gpu::{self, Gpu, Kernels, Launch};
-use crate::shaders::{self, Entry};
+use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::launches::ToyBuffers;
 
 /// SGD steps recorded per submission: the queue stays short, the host never reads in between.
 const STEPS_PER_SUBMIT: usize = 256;
@@ -96,7 +97,7 @@ pub fn run(
     (samples, steps): (usize, usize),
     lr: f32,
     seed: u32,
-) -> ToyRun {
+) -> GpuResult<ToyRun> {
     let p = ToyParams { draws: samples as u32, a: problem.a, b: problem.b, lr, seed };
     let params = gpu::uniform_with(gpu, "toy params", &p);
     let theta_buf = gpu::storage_with(gpu, "toy theta", &[theta, theta]);
@@ -106,40 +107,28 @@ pub fn run(
     start[..2].copy_from_slice(&[theta, theta]);
     let trajectory = gpu::storage_with(gpu, "toy trajectory", &start);
     let moments = gpu::storage_zeroed(gpu, "toy moments", steps * 4 * 4);
-    let draws = kernels.get(Entry::ToyDraws).launch_over(
-        gpu,
-        &[
-            bind(shaders::toy::PARAMS, &params),
-            bind(shaders::toy::THETA, &theta_buf),
-            bind(shaders::toy::STEP, &step),
-            bind(shaders::toy::GRADS, &grads),
-        ],
-        samples,
-    );
-    let sgd = kernels.get(Entry::ToyStep).launch(
-        gpu,
-        &[
-            bind(shaders::toy::PARAMS, &params),
-            bind(shaders::toy::THETA, &theta_buf),
-            bind(shaders::toy::STEP, &step),
-            bind(shaders::toy::GRADS, &grads),
-            bind(shaders::toy::TRAJECTORY, &trajectory),
-            bind(shaders::toy::MOMENTS, &moments),
-        ],
-        [1, 1, 1],
-    );
-    let one_step: Vec<Launch> = vec![draws, sgd];
+    let l = Launcher { gpu, kernels };
+    let bufs = ToyBuffers {
+        draws: samples,
+        params: &params,
+        theta: &theta_buf,
+        step: &step,
+        grads: &grads,
+        trajectory: &trajectory,
+        moments: &moments,
+    };
+    let one_step: Vec<Launch> = vec![bufs.draws(l), bufs.sgd_step(l)];
     let mut done = 0;
     while done < steps {
         let n = STEPS_PER_SUBMIT.min(steps - done);
         let lists: Vec<&[Launch]> = (0..n).map(|_| one_step.as_slice()).collect();
-        submit(gpu, &lists);
+        submit(gpu, &lists)?;
         done += n;
     }
-    let t: Vec<f32> = gpu::read_all(gpu, &trajectory);
-    let m: Vec<f32> = gpu::read_all(gpu, &moments);
-    ToyRun {
+    let t: Vec<f32> = gpu::read_all(gpu, &trajectory)?;
+    let m: Vec<f32> = gpu::read_all(gpu, &moments)?;
+    Ok(ToyRun {
         trajectory: t.chunks(2).take(steps + 1).map(|c| [c[0], c[1]]).collect(),
         moments: m.chunks(4).take(steps).map(|c| [(c[0], c[1]), (c[2], c[3])]).collect(),
-    }
+    })
 }

@@ -28,7 +28,7 @@ function fail(message) {
   status("Stopped.");
   setBusy(false);
 }
-// The wasm module's panic hook reports what it cannot return as an error (a lost GPU device).
+// The wasm module's panic hook reports a panic (a bug); GPU failures reject the method's Promise.
 window.wgvaeFatal = fail;
 
 function setBusy(busy) {

@@ -3,6 +3,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod checkpoint_flags;
 #[cfg(not(target_arch = "wasm32"))]
+mod command;
+#[cfg(not(target_arch = "wasm32"))]
 mod demo_flags;
 #[cfg(not(target_arch = "wasm32"))]
 mod demos;
@@ -11,7 +13,7 @@ mod flags;
 mod run;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use flags::{Cli, Command};
+pub use command::{Cli, Command};
 pub use flags::{Latent, ModelArgs};
 #[cfg(not(target_arch = "wasm32"))]
 pub use run::run;

@@ -1,8 +1,9 @@
 //! Runs a parsed command line: each command's flags become its options, checked once here.
 use anyhow::{bail, Result};
 
-use super::checkpoint_flags::CheckpointArgs;
-use super::flags::{Cli, Command};
+use super::checkpoint_flags::{CheckpointArgs, EvalArgs, RefineArgs, SampleArgs};
+use super::command::{Cli, Command};
+use super::flags::{BenchArgs, DataArgs, GradvarArgs, TrainArgs};
 use super::{check_count, demos, DEFAULT_EPOCHS};
 use crate::commands::{self, bench, eval, gradvar, pictures, train};
 use crate::config::in_unit_interval;
@@ -17,67 +18,9 @@ impl CheckpointArgs {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => {
-            // With --resume the checkpoint brings its config; clap refuses model flags beside it.
-            let new = match a.resume {
-                Some(_) => {
-                    if let Some(e) = a.epochs {
-                        check_count("--epochs", e, crate::config::MAX_EPOCHS)?;
-                    }
-                    None
-                }
-                None => Some(a.model.to_config(a.epochs.unwrap_or(DEFAULT_EPOCHS))?),
-            };
-            train::train(&train::TrainOptions {
-                new,
-                resume: a.resume,
-                epochs: a.epochs,
-                out: a.out,
-                interrupt_after_steps: a.interrupt_after_steps,
-                device: a.device.choice(),
-            })
-        }
-        Command::Eval(a) => {
-            for &k in &a.iw_samples {
-                check_count("--iw-samples", k, 1_000_000)?;
-            }
-            if a.iw_samples.len() > 32 {
-                bail!("--iw-samples: {} values given, at most 32", a.iw_samples.len());
-            }
-            if let Some(n) = a.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            check_count("--log-z-samples", a.log_z_samples, 100_000_000)?;
-            let mut proposals = a.proposal.clone();
-            proposals.dedup();
-            let opts = eval::EvalOptions {
-                from: a.from.source(),
-                iw_samples: a.iw_samples,
-                proposals,
-                out: a.out,
-                data: a.data,
-                max_images: a.max_images,
-                seed: a.seed,
-                log_z_samples: a.log_z_samples,
-            };
-            eval::eval(&opts)
-        }
-        Command::Sample(a) => {
-            check_count("--n", a.n, 10_000)?;
-            check_count("--cols", a.cols, 1_000)?;
-            if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 100.0) {
-                bail!("--temperature {}: must be a number in (0, 100]", a.temperature);
-            }
-            pictures::sample(&pictures::SampleOptions {
-                from: a.from.source(),
-                n: a.n,
-                seed: a.seed,
-                temperature: a.temperature,
-                class: a.class,
-                cols: a.cols,
-                out: a.out,
-            })
-        }
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+        Command::Sample(a) => sample(a),
         Command::Reconstruct(a) => {
             check_count("--n", a.n, 1_000)?;
             pictures::reconstruct(&pictures::ReconstructOptions { from: a.from.source(), n: a.n, out: a.out })
@@ -96,51 +39,9 @@ pub fn run(cli: Cli) -> Result<()> {
             check_count("--n", a.n, 100)?;
             pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out })
         }
-        Command::Refine(a) => {
-            check_count("--steps", a.steps, 100_000)?;
-            check_count("--draws", a.draws, 10_000)?;
-            if let Some(n) = a.max_images {
-                check_count("--max-images", n, usize::MAX)?;
-            }
-            in_unit_interval("--lr", a.lr)?;
-            eval::refine(&eval::RefineOptions {
-                from: a.from.source(),
-                steps: a.steps,
-                lr: a.lr,
-                draws: a.draws,
-                max_images: a.max_images,
-            })
-        }
-        Command::Gradvar(a) => {
-            check_count("--repeats", a.repeats, 100_000)?;
-            check_count("--samples", a.samples, 1024)?;
-            if a.repeats < 2 {
-                bail!("--repeats {}: a variance needs at least 2 draws", a.repeats);
-            }
-            gradvar::gradvar(&gradvar::GradvarOptions {
-                config: a.model.to_config(1)?,
-                checkpoint: a.checkpoint,
-                repeats: a.repeats,
-                samples: a.samples,
-                out: a.out,
-                device: a.device.choice(),
-            })
-        }
-        Command::Bench(a) => {
-            if a.steps == 0 || a.kernel_reps == 0 {
-                bail!("--steps and --kernel-reps must be at least 1");
-            }
-            bench::bench(&bench::BenchOptions {
-                config: a.model.to_config(1)?,
-                steps: a.steps,
-                kernel_reps: a.kernel_reps,
-                each: a.each_launch,
-                sweep_batch: a.sweep_batch,
-                sweep_hidden: a.sweep_hidden,
-                json: a.json,
-                device: a.device.choice(),
-            })
-        }
+        Command::Refine(a) => refine(a),
+        Command::Gradvar(a) => gradvar(a),
+        Command::Bench(a) => bench(a),
         Command::Toy(a) => demos::toy(a),
         Command::Mixture(a) => demos::mixture(a),
         Command::Nce(a) => demos::nce(a),
@@ -151,16 +52,132 @@ pub fn run(cli: Cli) -> Result<()> {
             config: a.model.to_config(1)?,
             device: a.device.choice(),
         }),
-        Command::Data(a) => {
-            check_count("--n", a.n, 1_000)?;
-            let folder = FolderOptions { size: a.image_size, color: a.color, skip_bad: a.skip_bad };
-            commands::data::data(&commands::data::DataOptions {
-                dir: a.dir,
-                dataset: a.dataset,
-                folder,
-                n: a.n,
-                out: a.out.unwrap_or_else(|| "data.png".into()),
-            })
-        }
+        Command::Data(a) => data(a),
     }
+}
+
+/// A new run's config from the flags, or --resume's directory (its checkpoint brings the config).
+fn train(a: TrainArgs) -> Result<()> {
+    // With --resume the checkpoint brings its config; clap refuses model flags beside it.
+    let new = match a.resume {
+        Some(_) => {
+            if let Some(e) = a.epochs {
+                check_count("--epochs", e, crate::config::MAX_EPOCHS)?;
+            }
+            None
+        }
+        None => Some(a.model.to_config(a.epochs.unwrap_or(DEFAULT_EPOCHS))?),
+    };
+    train::train(&train::TrainOptions {
+        new,
+        resume: a.resume,
+        epochs: a.epochs,
+        out: a.out,
+        interrupt_after_steps: a.interrupt_after_steps,
+        inject_fault_after_steps: a.inject_fault_after_steps,
+        device: a.device.choice(),
+    })
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    for &k in &a.iw_samples {
+        check_count("--iw-samples", k, 1_000_000)?;
+    }
+    if a.iw_samples.len() > 32 {
+        bail!("--iw-samples: {} values given, at most 32", a.iw_samples.len());
+    }
+    if let Some(n) = a.max_images {
+        check_count("--max-images", n, usize::MAX)?;
+    }
+    check_count("--log-z-samples", a.log_z_samples, 100_000_000)?;
+    let mut proposals = a.proposal.clone();
+    proposals.dedup();
+    let opts = eval::EvalOptions {
+        from: a.from.source(),
+        iw_samples: a.iw_samples,
+        proposals,
+        out: a.out,
+        data: a.data,
+        max_images: a.max_images,
+        seed: a.seed,
+        log_z_samples: a.log_z_samples,
+    };
+    eval::eval(&opts)
+}
+
+fn sample(a: SampleArgs) -> Result<()> {
+    check_count("--n", a.n, 10_000)?;
+    check_count("--cols", a.cols, 1_000)?;
+    if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 100.0) {
+        bail!("--temperature {}: must be a number in (0, 100]", a.temperature);
+    }
+    pictures::sample(&pictures::SampleOptions {
+        from: a.from.source(),
+        n: a.n,
+        seed: a.seed,
+        temperature: a.temperature,
+        class: a.class,
+        cols: a.cols,
+        out: a.out,
+    })
+}
+
+fn refine(a: RefineArgs) -> Result<()> {
+    check_count("--steps", a.steps, 100_000)?;
+    check_count("--draws", a.draws, 10_000)?;
+    if let Some(n) = a.max_images {
+        check_count("--max-images", n, usize::MAX)?;
+    }
+    in_unit_interval("--lr", a.lr)?;
+    eval::refine(&eval::RefineOptions {
+        from: a.from.source(),
+        steps: a.steps,
+        lr: a.lr,
+        draws: a.draws,
+        max_images: a.max_images,
+    })
+}
+
+fn gradvar(a: GradvarArgs) -> Result<()> {
+    check_count("--repeats", a.repeats, 100_000)?;
+    check_count("--samples", a.samples, 1024)?;
+    if a.repeats < 2 {
+        bail!("--repeats {}: a variance needs at least 2 draws", a.repeats);
+    }
+    gradvar::gradvar(&gradvar::GradvarOptions {
+        config: a.model.to_config(1)?,
+        checkpoint: a.checkpoint,
+        repeats: a.repeats,
+        samples: a.samples,
+        out: a.out,
+        device: a.device.choice(),
+    })
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    if a.steps == 0 || a.kernel_reps == 0 {
+        bail!("--steps and --kernel-reps must be at least 1");
+    }
+    bench::bench(&bench::BenchOptions {
+        config: a.model.to_config(1)?,
+        steps: a.steps,
+        kernel_reps: a.kernel_reps,
+        each: a.each_launch,
+        sweep_batch: a.sweep_batch,
+        sweep_hidden: a.sweep_hidden,
+        json: a.json,
+        device: a.device.choice(),
+    })
+}
+
+fn data(a: DataArgs) -> Result<()> {
+    check_count("--n", a.n, 1_000)?;
+    let folder = FolderOptions { size: a.image_size, color: a.color, skip_bad: a.skip_bad };
+    commands::data::data(&commands::data::DataOptions {
+        dir: a.dir,
+        dataset: a.dataset,
+        folder,
+        n: a.n,
+        out: a.out.unwrap_or_else(|| "data.png".into()),
+    })
 }

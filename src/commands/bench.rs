@@ -12,9 +12,8 @@ use crate::config::RunConfig;
 use crate::draws::epoch_order;
 use crate::gpu;
 use crate::gpu::timing::{self, Clock};
-use crate::gpu::DeviceChoice;
+use crate::gpu::{DeviceChoice, Launcher};
 use crate::session::{self, Session};
-use crate::shaders::Entry;
 
 pub struct BenchOptions {
     /// The model and batch to time (one epoch's worth of steps at most).
@@ -114,25 +113,25 @@ fn bench_one(args: &BenchOptions, config: RunConfig) -> Result<BenchRun> {
     let warm = 5.min(per_epoch - 1);
     let steps = args.steps.min(per_epoch - warm).max(1);
     trainer.start_epoch(&gpu, &epoch_order(data.train.len(), config.seed, 1));
-    trainer.train_steps(&gpu, warm);
-    gpu::wait(&gpu);
+    trainer.train_steps(&gpu, warm)?;
+    gpu::wait(&gpu)?;
     let started = std::time::Instant::now();
-    trainer.train_steps(&gpu, steps);
-    gpu::wait(&gpu);
+    trainer.train_steps(&gpu, steps)?;
+    gpu::wait(&gpu)?;
     let ms_per_step = started.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let images_per_second = b as f64 * 1e3 / ms_per_step;
 
     // The floor: the step's launch count of empty dispatches, `steps` times in one submission.
     let step = trainer.train_step_launches();
-    let empty = kernels.get(Entry::BenchEmpty).launch(&gpu, &[], [1, 1, 1]);
+    let empty = crate::launches::bench::empty(Launcher { gpu: &gpu, kernels: &kernels });
     let empties = vec![empty; step.len()];
-    let floor_ms_per_step = timing::wall_ms(&gpu, &vec![&empties[..]; steps]) / steps as f64;
+    let floor_ms_per_step = timing::wall_ms(&gpu, &vec![&empties[..]; steps])? / steps as f64;
 
     // Each launch alone, repeated: the sum over a step approximates the step's time.
     let mut by_kernel: BTreeMap<&'static str, (usize, f64, u64, u64)> = BTreeMap::new();
     let mut launches = Vec::new();
     for launch in step {
-        let ms = timing::launch_ms(&gpu, launch, args.kernel_reps);
+        let ms = timing::launch_ms(&gpu, launch, args.kernel_reps)?;
         if args.each {
             launches.push(LaunchRow {
                 name: launch.name,

@@ -2,10 +2,16 @@
 //! reconstructions, the checkpoint) written on a thread of their own, so that the GPU starts the
 //! next epoch while they are encoded, plotted and synced. The main thread reads everything they
 //! need from the GPU first; each file is still written atomically, and in the order queued.
+use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Result};
+
+use crate::checkpoint::{self, Checkpoint, EpochMetrics};
+use crate::gpu::params::LossTotals;
+use crate::images::{write_grid, write_reconstructions};
+use crate::session::Session;
 
 type Job = Box<dyn FnOnce() -> Result<()> + Send>;
 
@@ -35,6 +41,49 @@ impl EpochWriter {
         Err(anyhow!("the run's file writer has stopped"))
     }
 
+    /// Reads what the files of the epoch `history` ends with need from the GPU (prior samples:
+    /// 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y); after the last
+    /// epoch, reconstructions when the model has an encoder; the checkpoint) and queues their
+    /// writing.
+    pub fn queue_epoch(
+        &mut self,
+        session: &Session,
+        out: &Path,
+        (history, prior, has_encoder): (&[EpochMetrics], &[f32], bool),
+    ) -> Result<()> {
+        let Session { config, gpu, data, trainer, .. } = session;
+        let epoch = history.len();
+        let (samples, count) = if config.classes > 0 {
+            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0)?, 8 * config.classes)
+        } else {
+            (trainer.decode(gpu, prior)?, 64)
+        };
+        let last = epoch == config.epochs;
+        let reconstructions = match last && has_encoder {
+            true => {
+                let n = 32.min(data.val.len());
+                let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
+                Some((trainer.reconstruct(gpu, &picks)?, n))
+            }
+            false => None,
+        };
+        let ck = checkpoint_now(session, history, epoch, 0, LossTotals::default())?;
+        let (dir, history, title, shape, model) =
+            (out.to_path_buf(), history.to_vec(), data.name.clone(), data.shape, trainer.model.clone());
+        self.write(move || {
+            write_metrics(&dir.join("metrics.csv"), &history)?;
+            crate::curves::draw(&dir.join("curves.png"), &history, &title)?;
+            write_grid(&dir.join(format!("samples_epoch{epoch:03}.png")), &samples, count, shape, 8)?;
+            if last {
+                write_grid(&dir.join("samples.png"), &samples, count, shape, 8)?;
+            }
+            if let Some(((x, probs), n)) = reconstructions {
+                write_reconstructions(&dir.join("reconstructions.png"), &x, &probs, n, shape)?;
+            }
+            checkpoint::save(&dir, &ck, &model)
+        })
+    }
+
     /// Waits until every queued file is written; the first error, if any.
     pub fn finish(&mut self) -> Result<()> {
         self.jobs = None; // closes the queue: the thread ends after the last job
@@ -51,4 +100,38 @@ impl Drop for EpochWriter {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// The run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one, read
+/// from the GPU.
+pub fn checkpoint_now(
+    session: &Session,
+    history: &[EpochMetrics],
+    epochs_done: usize,
+    step_in_epoch: usize,
+    totals: LossTotals,
+) -> Result<Checkpoint> {
+    let Session { config, gpu, trainer, .. } = session;
+    Ok(pollster::block_on(trainer.snapshot(gpu, config, history, epochs_done, step_in_epoch, totals))?)
+}
+
+/// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
+fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut csv =
+        String::from("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second\n");
+    for m in history {
+        csv += &format!(
+            "{},{},{},{},{},{},{},{:.4},{:.1}\n",
+            m.epoch,
+            m.train_loss,
+            m.train_rec,
+            m.train_kl,
+            m.val_loss,
+            m.val_rec,
+            m.val_kl,
+            m.seconds,
+            m.images_per_second
+        );
+    }
+    crate::files::write_atomic(path, csv.as_bytes())
 }

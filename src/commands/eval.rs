@@ -5,29 +5,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use std::path::PathBuf;
-
 use super::eval_density;
-use super::importance_table::{self, Row};
-use crate::importance::{ImportanceResult, ImportanceSampler, Proposal};
+pub use super::eval_options::EvalOptions;
+use super::importance_table::{self, mean_and_se, Row};
+use crate::gpu::faults::GpuResult;
+use crate::gpu::Launcher;
+use crate::importance::{ImportanceResult, ImportanceSampler, Proposal, Sampling};
+use crate::refine::{RefineSettings, Refiner};
 use crate::session::{self, CheckpointSource};
-
-pub struct EvalOptions {
-    pub from: CheckpointSource,
-    /// Importance samples per image for the estimate of -log p(x): each K is measured.
-    pub iw_samples: Vec<usize>,
-    /// Where the z_k come from: each proposal is measured.
-    pub proposals: Vec<Proposal>,
-    /// Folder for importance.csv and importance.png [default: beside the checkpoint].
-    pub out: Option<PathBuf>,
-    /// An IDX folder whose test split (or held-out tenth) replaces the checkpoint's validation split.
-    pub data: Option<PathBuf>,
-    pub max_images: Option<usize>,
-    /// Seed of the importance samples.
-    pub seed: u32,
-    /// An NCE model's draws of q for log Z.
-    pub log_z_samples: usize,
-}
 
 pub struct RefineOptions {
     pub from: CheckpointSource,
@@ -37,14 +22,6 @@ pub struct RefineOptions {
     /// Draws of z per input when measuring the ELBO before and after (the same draws both times).
     pub draws: usize,
     pub max_images: Option<usize>,
-}
-
-/// Mean and standard error of the mean.
-pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, (var / n).sqrt())
 }
 
 /// The importance sampler and the refiner run unconditional Gaussian-latent models only (for
@@ -73,21 +50,18 @@ pub fn refine(args: &RefineOptions) -> Result<()> {
     if from_prior {
         println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
     }
-    let refiner = crate::refine::Refiner::new(
-        &s.gpu,
-        &s.kernels,
-        &s.trainer.model,
-        s.trainer.params(),
-        s.trainer.val_images(),
-        s.config.batch,
-        s.config.binarize,
-        s.config.seed,
+    let settings = RefineSettings {
+        batch: s.config.batch,
+        binarize: s.config.binarize,
+        data_seed: s.config.seed,
         adam,
         from_prior,
-    );
+    };
+    let l = Launcher { gpu: &s.gpu, kernels: &s.kernels };
+    let refiner = Refiner::new(l, (&s.trainer.model, s.trainer.params()), s.trainer.val_images(), settings);
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
-    let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64));
+    let t = refiner.run(&s.gpu, args.steps, args.draws, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let per = |t: &crate::gpu::params::LossTotals| {
         let n = t.examples.max(1.0) as f64;
@@ -144,7 +118,7 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
 
     if has_encoder {
         let started = Instant::now();
-        let totals = s.trainer.evaluate(&s.gpu);
+        let totals = s.trainer.evaluate(&s.gpu)?;
         let n = totals.examples.max(1.0);
         println!(
             "negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",
@@ -158,7 +132,7 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
     let mut rows = Vec::new();
     for &proposal in &args.proposals {
         let started = Instant::now();
-        let results = importance_nll(&s, &args.iw_samples, proposal, args.seed);
+        let results = importance_nll(&s, &args.iw_samples, proposal, args.seed)?;
         let seconds = started.elapsed().as_secs_f64();
         for r in &results {
             let (nll, stderr) = mean_and_se(&r.nll);
@@ -179,18 +153,15 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
 
 /// Runs the importance sampler with `proposal` over the session's validation split with a progress
 /// bar: one result per K of `ks`, ascending.
-pub fn importance_nll(s: &session::Session, ks: &[usize], proposal: Proposal, seed: u32) -> Vec<ImportanceResult> {
-    let sampler = ImportanceSampler::new(
-        &s.gpu,
-        &s.kernels,
-        &s.trainer.model,
-        s.trainer.params(),
-        s.trainer.val_images(),
-        (ks, proposal),
-        s.config.binarize,
-        s.config.seed,
-        seed,
-    );
+pub fn importance_nll(
+    s: &session::Session,
+    ks: &[usize],
+    proposal: Proposal,
+    seed: u32,
+) -> GpuResult<Vec<ImportanceResult>> {
+    let sampling = Sampling { ks, proposal, binarize: s.config.binarize, data_seed: s.config.seed, seed };
+    let l = Launcher { gpu: &s.gpu, kernels: &s.kernels };
+    let sampler = ImportanceSampler::new(l, (&s.trainer.model, s.trainer.params()), s.trainer.val_images(), sampling);
     let bar = indicatif::ProgressBar::new(s.data.val.len() as u64);
     let template =
         format!("importance sampling, {} proposal [{{bar:30}}] {{pos}}/{{len}} images {{eta}}", proposal.name());

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::eval::EvalOptions;
+use super::eval_options::EvalOptions;
 use crate::config::AdamConfig;
 use crate::data::{Dataset, ImageShape, Source};
 use crate::gpu::{Gpu, Kernels};
@@ -103,7 +103,7 @@ pub fn mixture(args: &EvalOptions) -> Result<()> {
     let started = Instant::now();
     let log_p = mixture::em::log_densities((&gpu, &kernels), &fit, &data.val)?;
     let nll: Vec<f32> = log_p.iter().map(|&l| -l).collect();
-    let (mean, stderr) = super::eval::mean_and_se(&nll);
+    let (mean, stderr) = super::importance_table::mean_and_se(&nll);
     println!(
         "-log p(x)  {mean:10.3} +- {stderr:.3} nats/example  (exact: -log sum_k pi_k p(x|k))  {:.2} s",
         started.elapsed().as_secs_f64()

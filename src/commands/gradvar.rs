@@ -12,6 +12,7 @@ use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::draws::epoch_order;
 use crate::files::write_atomic;
+use crate::gpu::faults::GpuResult;
 use crate::gpu::{self, DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
 use crate::objective::{Baseline, Estimator, Objective, ObjectiveSettings};
@@ -69,7 +70,7 @@ pub fn measure(
     params: &[f32],
     repeats: usize,
     estimators: &[(String, ObjectiveSettings)],
-) -> Vec<EstimatorStats> {
+) -> GpuResult<Vec<EstimatorStats>> {
     let model = Model::new(config.architecture());
     let encoder_len = model.decoder[0].weight_at; // the encoder's parameters come first
     let order = epoch_order(data.train.len(), config.seed, 1);
@@ -82,13 +83,13 @@ pub fn measure(
             let trainer = GpuTrainer::new(gpu, kernels, model.clone(), settings, params, &data.train, &data.val);
             trainer.start_epoch(gpu, &order);
             for draw in 0..WARMUP_DRAWS {
-                trainer.gradient_at(gpu, draw);
+                trainer.gradient_at(gpu, draw)?;
             }
             // Welford's running mean and sum of squared deviations, per coordinate.
             let (mut mean, mut m2) = (vec![0.0f64; encoder_len], vec![0.0f64; encoder_len]);
             for r in 0..repeats {
-                trainer.gradient_at(gpu, WARMUP_DRAWS + r as u32);
-                let g: Vec<f32> = gpu::read(gpu, trainer.grads_buffer(), 0, encoder_len);
+                trainer.gradient_at(gpu, WARMUP_DRAWS + r as u32)?;
+                let g: Vec<f32> = gpu::read(gpu, trainer.grads_buffer(), 0, encoder_len)?;
                 for i in 0..encoder_len {
                     let x = g[i] as f64;
                     let delta = x - mean[i];
@@ -98,14 +99,14 @@ pub fn measure(
             }
             let total_variance = m2.iter().sum::<f64>() / (repeats.max(2) - 1) as f64;
             let mean_norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
-            EstimatorStats {
+            Ok(EstimatorStats {
                 name: name.clone(),
                 mean,
                 mean_norm,
                 total_variance,
                 snr: mean_norm / total_variance.sqrt(),
                 seconds: started.elapsed().as_secs_f64(),
-            }
+            })
         })
         .collect()
 }
@@ -152,7 +153,7 @@ pub fn gradvar(args: &GradvarOptions) -> Result<()> {
         args.samples,
         args.repeats
     );
-    let stats = measure(&gpu, &kernels, &config, &data, &params, args.repeats, &estimators(args.samples));
+    let stats = measure(&gpu, &kernels, &config, &data, &params, args.repeats, &estimators(args.samples))?;
     let reference = stats[0].total_variance;
     println!("{:<22} {:>14} {:>16} {:>12} {:>12}", "estimator", "|mean grad|", "total variance", "vs reparam", "SNR");
     let mut csv =

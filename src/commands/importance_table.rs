@@ -9,6 +9,14 @@ use plotters::prelude::*;
 use crate::files::write_atomic;
 use crate::importance::Proposal;
 
+/// Mean and standard error of the mean.
+pub fn mean_and_se(values: &[f32]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
+}
+
 /// One proposal at one K, over the evaluated images.
 #[derive(Clone, Debug)]
 pub struct Row {

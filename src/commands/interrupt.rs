@@ -18,17 +18,16 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-pub fn install_ctrl_c() {
-    // A second Ctrl-C quits at once: checkpoints are written atomically, so nothing is torn.
-    let handler = || {
-        if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: quitting without a new checkpoint");
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: finishing the steps in flight, then writing a checkpoint (Ctrl-C again to quit at once)");
-    };
-    // Fails only if a handler is already set (a second train in one process); that one serves.
-    ctrlc::set_handler(handler).ok();
+/// Ctrl-C during a training run (main.rs installs the handler): the first asks the run to stop
+/// after the steps in flight and returns true; a second returns false, and main quits at once
+/// (checkpoints are written atomically, so nothing is torn).
+pub fn ctrl_c() -> bool {
+    if STOP.swap(true, Ordering::SeqCst) {
+        eprintln!("\nsecond Ctrl-C: quitting without a new checkpoint");
+        return false;
+    }
+    eprintln!("\nCtrl-C: finishing the steps in flight, then writing a checkpoint (Ctrl-C again to quit at once)");
+    true
 }
 
 /// Asks the run to stop after the steps in flight (--interrupt-after-steps).

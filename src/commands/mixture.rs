@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::data::Source;
+use crate::data::{Dataset, Source};
 use crate::files::write_atomic;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::images::write_grid;
@@ -50,10 +50,39 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     let _lock = RunLock::acquire(&out)?;
     let gpu = Gpu::open(&args.device)?;
     let kernels = Kernels::new(&gpu);
+    print_start(args, &data, &gpu);
+    let started = Instant::now();
+    let (initial, _) = initial_totals(&spec, &data.train, args.seed as u64);
+    let chunk = crate::mixture::em::chunk_rows(&spec);
+    let em = GpuMixture::new((&gpu, &kernels), spec, data.shape, (&data.train, &data.val), &initial, chunk)?;
+    let Fitted { csv, iterations: done, fit, train, val } = fit_by_em(&em, &gpu, args, &data, started)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{done} EM iterations in {seconds:.2} s: log p(x) train {train:.3}, validation {val:.3} nats per image \
+         (-log p(x) {:.3} on validation)",
+        -val
+    );
+    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    write_pictures(&out, &fit, args.seed)?;
+    let summary = FitSummary {
+        data: &data.name,
+        source: Some((&args.source, &data)),
+        iterations: done,
+        train_loglik: train,
+        val_loglik: val,
+    };
+    crate::mixture::file::save(&out.join(FILE), &fit, &summary)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// The adapter, the family and its settings, the data.
+fn print_start(args: &MixtureOptions, data: &Dataset, gpu: &Gpu) {
     println!("adapter: {}", gpu.describe());
     println!(
-        "{} mixture of {k} components on {} ({} train / {} validation images of {}), pseudo-count {}{}",
+        "{} mixture of {} components on {} ({} train / {} validation images of {}), pseudo-count {}{}",
         args.family.name(),
+        args.components,
         data.name,
         data.train.len(),
         data.val.len(),
@@ -64,10 +93,21 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
             Family::Bernoulli => String::new(),
         }
     );
-    let started = Instant::now();
-    let (initial, _) = initial_totals(&spec, &data.train, args.seed as u64);
-    let chunk = crate::mixture::em::chunk_rows(&spec);
-    let em = GpuMixture::new((&gpu, &kernels), spec, data.shape, (&data.train, &data.val), &initial, chunk)?;
+}
+
+/// What EM ended with: metrics.csv's rows, the iterations run, the fit and its log-likelihoods per
+/// image (train, validation).
+struct Fitted {
+    csv: String,
+    iterations: usize,
+    fit: Mixture,
+    train: f64,
+    val: f64,
+}
+
+/// EM iterations until --iterations or until the objective gains less than --tolerance, with a
+/// progress bar and a row of metrics.csv per iteration (and one for the final fit).
+fn fit_by_em(em: &GpuMixture, gpu: &Gpu, args: &MixtureOptions, data: &Dataset, started: Instant) -> Result<Fitted> {
     let (n_train, n_val) = (data.train.len() as f64, data.val.len() as f64);
     let bar = indicatif::ProgressBar::new(args.iterations as u64);
     bar.set_style(
@@ -88,8 +128,8 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     };
     let mut done = 0;
     while done < args.iterations {
-        let before = em.read(&gpu);
-        let ll = em.iterate(&gpu);
+        let before = em.read(gpu)?;
+        let ll = em.iterate(gpu)?;
         let objective = row(done, ll, &before)?;
         done += 1;
         bar.inc(1);
@@ -99,30 +139,13 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
             break;
         }
     }
-    let (train_ll, val_ll) = em.evaluate(&gpu);
+    let (train_ll, val_ll) = em.evaluate(gpu)?;
     let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
-    let fit = em.read(&gpu);
+    let fit = em.read(gpu)?;
     row(done, (sum(&train_ll), sum(&val_ll)), &fit)?;
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
     let (train, val) = (sum(&train_ll) / n_train, sum(&val_ll) / n_val);
-    println!(
-        "{done} EM iterations in {seconds:.2} s: log p(x) train {train:.3}, validation {val:.3} nats per image \
-         (-log p(x) {:.3} on validation)",
-        -val
-    );
-    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    write_pictures(&out, &fit, args.seed)?;
-    let summary = FitSummary {
-        data: &data.name,
-        source: Some((&args.source, &data)),
-        iterations: done,
-        train_loglik: train,
-        val_loglik: val,
-    };
-    crate::mixture::file::save(&out.join(FILE), &fit, &summary)?;
-    println!("wrote {}", out.display());
-    Ok(())
+    Ok(Fitted { csv, iterations: done, fit, train, val })
 }
 
 /// components.png (means, heaviest first, 10 a row), components.csv (their weights), samples.png.

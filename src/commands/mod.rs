@@ -6,6 +6,7 @@ pub mod devices;
 mod epoch_writer;
 pub mod eval;
 pub mod eval_density;
+mod eval_options;
 pub mod gradvar;
 pub mod importance_table;
 pub mod interrupt;

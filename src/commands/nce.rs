@@ -87,50 +87,12 @@ pub fn nce(args: &NceOptions) -> Result<()> {
         GpuNce::new((&gpu, &kernels), (scorer, Noise::new(&mixture), settings), (&data.train, &data.val), &initial)?;
     if args.base == Base::None {
         // Start near q's scale: the output's bias at the noise's mean log q (one step's draws).
-        let (_, log_q) = nce.noise_scores((&gpu, &kernels), 1);
+        let (_, log_q) = nce.noise_scores((&gpu, &kernels), 1)?;
         let mean_log_q = log_q.iter().map(|&v| v as f64).sum::<f64>() / log_q.len() as f64;
         nce.write_params(&gpu, &nce.scorer.init_params(args.seed as u64, mean_log_q as f32));
     }
 
-    let style = indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps {elapsed}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    let k = args.noise_samples as f64;
-    let rates =
-        |t: NceTotals| (t.loss_sum as f64 / t.examples as f64, t.correct_sum as f64 / ((1.0 + k) * t.examples as f64));
-    let mut csv = String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,c,seconds\n");
-    let chunk = 25usize;
-    for epoch in 1..=args.epochs {
-        nce.start_epoch(&gpu, &epoch_order(data.train.len(), args.seed, epoch));
-        let bar = indicatif::ProgressBar::new(nce.steps_per_epoch as u64).with_style(style.clone());
-        bar.set_prefix(epoch.to_string());
-        let mut done = 0;
-        while done < nce.steps_per_epoch {
-            let n = chunk.min(nce.steps_per_epoch - done);
-            nce.train_steps(&gpu, n);
-            done += n;
-            bar.inc(n as u64);
-        }
-        bar.finish_and_clear();
-        let train = rates(nce.totals(&gpu));
-        let counters = nce.counters(&gpu);
-        if counters.bad_step != NO_BAD_STEP || !train.0.is_finite() {
-            bail!(
-                "the NCE loss was not finite at optimizer step {} (epoch {epoch}): try a lower --lr (given {}); \
-                 nothing was written",
-                counters.bad_step,
-                args.lr
-            );
-        }
-        let val = rates(nce.evaluate(&gpu));
-        let c = nce.scorer.c(&nce.read_params(&gpu));
-        let t = started.elapsed().as_secs_f64();
-        println!(
-            "epoch {epoch:>3}/{}  train loss {:.4} accuracy {:.4}  validation loss {:.4} accuracy {:.4}  c {c:.3}  \
-             {t:.1} s",
-            args.epochs, train.0, train.1, val.0, val.1
-        );
-        csv += &format!("{epoch},{},{},{},{},{c},{t:.3}\n", train.0, train.1, val.0, val.1);
-    }
+    let csv = train_epochs(&nce, &gpu, args, data.train.len(), started)?;
     let train_seconds = started.elapsed().as_secs_f64();
 
     let (report, scored) = measure(&nce, (&gpu, &kernels), args.log_z_samples)?;
@@ -142,7 +104,7 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     summary.insert("seed".to_string(), args.seed.to_string());
     let model = NceModel {
         scorer: nce.scorer.clone(),
-        params: nce.read_params(&gpu),
+        params: nce.read_params(&gpu)?,
         noise: mixture,
         noise_samples: args.noise_samples,
         shape: data.shape,
@@ -151,6 +113,50 @@ pub fn nce(args: &NceOptions) -> Result<()> {
     crate::nce::file::save(&out.join(FILE), &model)?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// --epochs epochs of NCE steps, each with a validation pass; metrics.csv's rows.
+fn train_epochs(nce: &GpuNce, gpu: &Gpu, args: &NceOptions, train_images: usize, started: Instant) -> Result<String> {
+    let style = indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps {elapsed}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let k = args.noise_samples as f64;
+    let rates =
+        |t: NceTotals| (t.loss_sum as f64 / t.examples as f64, t.correct_sum as f64 / ((1.0 + k) * t.examples as f64));
+    let mut csv = String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,c,seconds\n");
+    let chunk = 25usize;
+    for epoch in 1..=args.epochs {
+        nce.start_epoch(gpu, &epoch_order(train_images, args.seed, epoch));
+        let bar = indicatif::ProgressBar::new(nce.steps_per_epoch as u64).with_style(style.clone());
+        bar.set_prefix(epoch.to_string());
+        let mut done = 0;
+        while done < nce.steps_per_epoch {
+            let n = chunk.min(nce.steps_per_epoch - done);
+            nce.train_steps(gpu, n)?;
+            done += n;
+            bar.inc(n as u64);
+        }
+        bar.finish_and_clear();
+        let train = rates(nce.totals(gpu)?);
+        let counters = nce.counters(gpu)?;
+        if counters.bad_step != NO_BAD_STEP || !train.0.is_finite() {
+            bail!(
+                "the NCE loss was not finite at optimizer step {} (epoch {epoch}): try a lower --lr (given {}); \
+                 nothing was written",
+                counters.bad_step,
+                args.lr
+            );
+        }
+        let val = rates(nce.evaluate(gpu)?);
+        let c = nce.scorer.c(&nce.read_params(gpu)?);
+        let t = started.elapsed().as_secs_f64();
+        println!(
+            "epoch {epoch:>3}/{}  train loss {:.4} accuracy {:.4}  validation loss {:.4} accuracy {:.4}  c {c:.3}  \
+             {t:.1} s",
+            args.epochs, train.0, train.1, val.0, val.1
+        );
+        csv += &format!("{epoch},{},{},{},{},{c},{t:.3}\n", train.0, train.1, val.0, val.1);
+    }
+    Ok(csv)
 }
 
 /// best.png and worst.png: the validation images the model scores highest and lowest, highest

@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use std::path::PathBuf;
 
 use crate::draws::{categorical_prior_codes, manifold_latents, prior_latents};
+use crate::gpu::faults::GpuResult;
 use crate::images::write_grid;
 use crate::images::write_reconstructions;
 use crate::session::{beside_checkpoint, open_checkpoint, require_encoder, CheckpointSource};
@@ -76,7 +77,7 @@ pub fn sample(args: &SampleOptions) -> Result<()> {
     let class = args.class.as_deref().map(|c| class_index(&s.config, c, &args.from.checkpoint)).transpose()?;
     if classes > 0 && class.is_none() {
         // One row of --cols samples per class.
-        let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature);
+        let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature)?;
         write_grid(&out, &images, args.cols * classes, s.data.shape, args.cols)?;
         println!(
             "wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})",
@@ -94,10 +95,10 @@ pub fn sample(args: &SampleOptions) -> Result<()> {
     };
     let images = match class {
         Some(c) => {
-            let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z);
-            s.trainer.decode_classes(&s.gpu, &z, &labels)
+            let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z)?;
+            s.trainer.decode_classes(&s.gpu, &z, &labels)?
         }
-        None => s.trainer.decode(&s.gpu, &z),
+        None => s.trainer.decode(&s.gpu, &z)?,
     };
     write_grid(&out, &images, args.n, s.data.shape, args.cols)?;
     println!(
@@ -117,10 +118,10 @@ pub fn class_latents(
     gpu: &crate::gpu::Gpu,
     labels: &[u32],
     eps: &[f32],
-) -> (Vec<f32>, Vec<u32>) {
+) -> GpuResult<(Vec<f32>, Vec<u32>)> {
     let prior = trainer.model.prior.expect("a conditional model has a prior layer");
     let (latent, cb) = (trainer.model.arch.latent, trainer.model.arch.class_block());
-    let params = trainer.read_params(gpu);
+    let params = trainer.read_params(gpu)?;
     // [mu | logvar] = W onehot(y) + b: column y of W [2 latent, cb] plus b.
     let out = |j: usize, y: u32| params[prior.weight_at + j * cb + y as usize] + params[prior.bias_at + j];
     let z = labels
@@ -129,7 +130,7 @@ pub fn class_latents(
         .flat_map(|(i, &y)| (0..latent).map(move |j| (i, y, j)))
         .map(|(i, y, j)| out(j, y) + (0.5 * out(latent + j, y)).exp() * eps[i * latent + j])
         .collect();
-    (z, labels.to_vec())
+    Ok((z, labels.to_vec()))
 }
 
 /// A conditional model's grid: `cols` samples from p(z|y) for each class y, a row per class.
@@ -139,12 +140,12 @@ pub fn class_grid(
     cols: usize,
     seed: u32,
     temperature: f32,
-) -> Vec<f32> {
+) -> GpuResult<Vec<f32>> {
     let classes = trainer.model.arch.classes;
     let eps: Vec<f32> =
         prior_latents(cols * classes, trainer.model.arch.latent, seed).iter().map(|v| v * temperature).collect();
     let labels: Vec<u32> = (0..classes * cols).map(|i| (i / cols) as u32).collect();
-    let (z, labels) = class_latents(trainer, gpu, &labels, &eps);
+    let (z, labels) = class_latents(trainer, gpu, &labels, &eps)?;
     trainer.decode_classes(gpu, &z, &labels)
 }
 
@@ -153,7 +154,7 @@ pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
     require_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
-    let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks);
+    let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "reconstruct.png"));
     write_reconstructions(&out, &x, &probs, n, s.data.shape)?;
     println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
@@ -178,7 +179,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     }
     let latent = s.config.latent;
     let picks: Vec<u32> = start.iter().chain(&end).map(|&i| i as u32).collect();
-    let encoded = s.trainer.encode(&s.gpu, &picks);
+    let encoded = s.trainer.encode(&s.gpu, &picks)?;
     // The path's ends: q's means, or for categorical latents q's probabilities (softmax per group).
     let ends: Vec<f32> = if s.config.latent_groups > 0 {
         encoded
@@ -208,7 +209,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     } else {
         Vec::new()
     };
-    let decoded = s.trainer.decode_classes(&s.gpu, &z, &labels);
+    let decoded = s.trainer.decode_classes(&s.gpu, &z, &labels)?;
     let pixels = val.pixels;
     let input = |i: usize| val.image(i).iter().map(|&v| v as f32 / 255.0);
     let mut grid = Vec::with_capacity(pairs * (frames + 2) * pixels);
@@ -245,7 +246,7 @@ pub fn manifold(args: &ManifoldOptions) -> Result<()> {
     let n = args.n;
     // Quantiles (i + 1) / (n + 1) of the prior in each coordinate; the top row is the largest z2.
     let z = manifold_latents(n);
-    let images = s.trainer.decode(&s.gpu, &z);
+    let images = s.trainer.decode(&s.gpu, &z)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
     write_grid(&out, &images, n * n, s.data.shape, n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());

@@ -38,7 +38,7 @@ pub fn toy(args: &ToyOptions) -> Result<()> {
         p.a, p.b, args.theta, args.samples, args.steps, args.lr
     );
     let started = Instant::now();
-    let run = crate::toy::run(&gpu, &kernels, p, args.theta, (args.samples, args.steps), args.lr, args.seed);
+    let run = crate::toy::run(&gpu, &kernels, p, args.theta, (args.samples, args.steps), args.lr, args.seed)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(step) = run.trajectory.iter().position(|t| !t.iter().all(|v| v.is_finite() && v.abs() < 1e15)) {
         bail!(

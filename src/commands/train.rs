@@ -4,18 +4,18 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkpoint::{self, Checkpoint, EpochMetrics};
+use super::epoch_writer::{checkpoint_now, EpochWriter};
+use crate::checkpoint::{self, EpochMetrics};
 use crate::commands::interrupt::{self, Interrupted};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::draws::{epoch_order, prior_draws};
 use crate::gpu::params::LossTotals;
-use crate::gpu::DeviceChoice;
-use crate::images::write_grid;
-use crate::images::write_reconstructions;
+use crate::gpu::{DeviceChoice, Launcher};
+use crate::refine::{RefineSettings, Refiner};
 use crate::run_lock::RunLock;
 use crate::session::{self, Session};
-use crate::trainer::TickQueue;
+use crate::trainer::{EpochControl, EpochSteps};
 
 /// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
 pub const VAL_REFINE_STEPS: usize = 50;
@@ -53,6 +53,9 @@ pub struct TrainOptions {
     pub out: Option<PathBuf>,
     /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
     pub interrupt_after_steps: Option<u32>,
+    /// Submit an invalid dispatch after this many optimizer steps in all (for testing how a GPU
+    /// failure ends a run).
+    pub inject_fault_after_steps: Option<u32>,
     pub device: DeviceChoice,
 }
 
@@ -146,7 +149,67 @@ fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
 
 pub fn train(args: &TrainOptions) -> Result<()> {
     let (session, out, start, _lock) = open_run(args)?;
+    print_start(&session, &out, args.resume.as_ref().map(|_| &start));
     let Session { config, gpu, data, trainer, .. } = &session;
+    let steps = trainer.steps_per_epoch;
+    let prior = prior_draws(config, 64, config.seed);
+    let val_refiner = validation_refiner(&session);
+    let mut history = start.history;
+    // Optimizer steps submitted in all: every one has been read back whenever an epoch ends.
+    let mut submitted = start.optimizer_step;
+    let mut writer = EpochWriter::new();
+    for epoch in start.epochs_done + 1..=config.epochs {
+        let from = match epoch == start.epochs_done + 1 {
+            true => EpochSteps { done: start.step_in_epoch, totals: start.totals },
+            false => EpochSteps { done: 0, totals: LossTotals::default() },
+        };
+        let started = Instant::now();
+        let order = epoch_order(data.train.len(), config.seed, epoch);
+        let mut control = CliControl::new(args, (epoch, config.epochs, steps), &mut submitted, gpu);
+        let ran = pollster::block_on(trainer.run_steps(gpu, (epoch, &order), from, &mut control));
+        control.bar.finish_and_clear();
+        let ran = ran?;
+        if ran.done < steps {
+            // Stopped: the ticks in flight were read, so the checkpoint holds every step run.
+            writer.finish()?; // the last epoch's files first
+            let ck = checkpoint_now(&session, &history, epoch - 1, ran.done, ran.totals)?;
+            checkpoint::save(&out, &ck, &trainer.model)?;
+            let done = ran.done;
+            let how = format!("at epoch {epoch}, step {done} of {steps}");
+            return Err(Interrupted(format!("interrupted {how}; checkpoint written. {}", resume_hint(&out))).into());
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let val_totals = match &val_refiner {
+            // No encoder: the validation ELBO after inferring each image's q from the prior.
+            Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {})?.after,
+            None => trainer.evaluate(gpu)?,
+        };
+        let images = (steps - from.done) * config.batch;
+        let m = EpochMetrics::from_totals(epoch, &ran.totals, &val_totals, seconds, images)?;
+        print_epoch(&m, config.epochs);
+        history.push(m);
+        writer.queue_epoch(&session, &out, (&history, &prior, val_refiner.is_none()))?;
+        if interrupt::stop_requested() && epoch < config.epochs {
+            writer.finish()?;
+            let message = format!("interrupted after epoch {epoch}; checkpoint written. {}", resume_hint(&out));
+            return Err(Interrupted(message).into());
+        }
+    }
+    writer.finish()?;
+    if let Some(mib) = peak_rss_mib() {
+        println!("peak resident memory: {mib:.0} MiB");
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn resume_hint(out: &Path) -> String {
+    format!("Continue with: wgvae train --resume {}", out.display())
+}
+
+/// The adapter, the data, the model and the run directory; where a resumed run goes on from.
+fn print_start(session: &Session, out: &Path, resumed: Option<&Start>) {
+    let Session { config, gpu, data, trainer, .. } = session;
     println!("adapter: {}", gpu.describe());
     println!(
         "data: {}: {} train / {} validation images; model {} ({} parameters); run directory {}",
@@ -161,183 +224,89 @@ pub fn train(args: &TrainOptions) -> Result<()> {
     if train_shards + val_shards > 2 {
         println!("data: on the GPU in {train_shards} + {val_shards} buffers (one storage binding holds fewer images)");
     }
-    if args.resume.is_some() {
+    if let Some(start) = resumed {
         println!(
             "resuming after epoch {} step {} (optimizer step {})",
             start.epochs_done, start.step_in_epoch, start.optimizer_step
         );
     }
-    interrupt::install_ctrl_c();
-    let stop_at = args.interrupt_after_steps;
+}
 
-    let steps = trainer.steps_per_epoch;
-    let b = config.batch;
-    let prior = prior_draws(config, 64, config.seed);
-    let mut history = start.history;
-    let val_refiner = (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
+fn print_epoch(m: &EpochMetrics, epochs: usize) {
+    println!(
+        "epoch {:>3}/{epochs}  train {:8.3} (rec {:8.3} kl {:6.3})  val {:8.3} (rec {:8.3} kl {:6.3})  {:6.2} s  \
+         {:7.0} img/s",
+        m.epoch, m.train_loss, m.train_rec, m.train_kl, m.val_loss, m.val_rec, m.val_kl, m.seconds, m.images_per_second
+    );
+}
+
+/// Per-datapoint inference has no encoder: validation infers each image's q from the prior.
+fn validation_refiner(session: &Session) -> Option<Refiner> {
+    let Session { config, gpu, trainer, .. } = session;
+    (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
         let adam = crate::config::AdamConfig { lr: config.inner_lr, ..config.adam() };
-        crate::refine::Refiner::new(
-            gpu,
-            &session.kernels,
-            &trainer.model,
-            trainer.params(),
-            trainer.val_images(),
-            config.batch,
-            config.binarize,
-            config.seed,
+        let settings = RefineSettings {
+            batch: config.batch,
+            binarize: config.binarize,
+            data_seed: config.seed,
             adam,
-            true,
-        )
-    });
-    // Optimizer steps submitted in all: every one has been read back whenever an epoch ends.
-    let mut global_submitted = start.optimizer_step;
-    let mut writer = super::epoch_writer::EpochWriter::new();
-    for epoch in start.epochs_done + 1..=config.epochs {
+            from_prior: true,
+        };
+        let l = Launcher { gpu, kernels: &session.kernels };
+        Refiner::new(l, (&trainer.model, trainer.params()), trainer.val_images(), settings)
+    })
+}
+
+/// The CLI's side of an epoch's steps: the progress bar, Ctrl-C, and the testing flags.
+struct CliControl<'a> {
+    bar: indicatif::ProgressBar,
+    stop_at: Option<u32>,
+    fault_at: Option<u32>,
+    /// Optimizer steps submitted in all, over epochs.
+    submitted: &'a mut u32,
+    gpu: &'a crate::gpu::Gpu,
+}
+
+impl<'a> CliControl<'a> {
+    fn new(
+        args: &TrainOptions,
+        (epoch, epochs, steps): (usize, usize, usize),
+        submitted: &'a mut u32,
+        gpu: &'a crate::gpu::Gpu,
+    ) -> CliControl<'a> {
         let bar = indicatif::ProgressBar::new(steps as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(format!("{epoch}/{}", config.epochs));
-        let started = Instant::now();
-        let order = epoch_order(data.train.len(), config.seed, epoch);
-        let mut done = 0;
-        if epoch == start.epochs_done + 1 && start.step_in_epoch > 0 {
-            done = start.step_in_epoch;
-            trainer.resume_epoch(gpu, &order, done, start.totals);
-        } else {
-            trainer.start_epoch(gpu, &order);
-        }
-        let first_step = done;
-        let mut train_totals = start.totals; // read back once per tick; the last read is the epoch's
-        let mut queue = TickQueue::new(gpu, steps, done);
-        while done < steps {
-            while queue.can_submit() && !interrupt::stop_requested() {
-                let most = stop_at.map_or(usize::MAX, |at| at.saturating_sub(global_submitted) as usize);
-                global_submitted += queue.submit(trainer, gpu, most) as u32;
-                if stop_at.is_some_and(|at| global_submitted >= at) {
-                    interrupt::request_stop();
-                }
-            }
-            if let Some((totals, counters, steps_done)) = pollster::block_on(queue.read(trainer, gpu)) {
-                (train_totals, done) = (totals, steps_done);
-                trainer.check_finite(&counters, epoch)?;
-                bar.set_position(done as u64);
-                bar.set_message(format!("loss {:.2}", train_totals.means().0));
-            }
-            // Stopping: once the submitted ticks are read, the checkpoint holds every step run.
-            if interrupt::stop_requested() && queue.is_empty() && done < steps {
-                bar.finish_and_clear();
-                writer.finish()?; // the last epoch's files first
-                let ck = checkpoint_now(&session, &history, epoch - 1, done, train_totals);
-                checkpoint::save(&out, &ck, &trainer.model)?;
-                return Err(Interrupted(format!(
-                    "interrupted at epoch {epoch}, step {done} of {steps}; checkpoint written. Continue with: \
-                     wgvae train --resume {}",
-                    out.display()
-                ))
-                .into());
-            }
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let val_totals = match &val_refiner {
-            // No encoder: the validation ELBO after inferring each image's q from the prior.
-            Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {}).after,
-            None => trainer.evaluate(gpu),
-        };
-        let m = EpochMetrics::from_totals(epoch, &train_totals, &val_totals, seconds, (steps - first_step) * b)?;
-        println!(
-            "epoch {epoch:>3}/{}  train {:8.3} (rec {:8.3} kl {:6.3})  val {:8.3} (rec {:8.3} kl {:6.3})  {seconds:6.2} s  \
-             {:7.0} img/s",
-            config.epochs,
-            m.train_loss,
-            m.train_rec,
-            m.train_kl,
-            m.val_loss,
-            m.val_rec,
-            m.val_kl,
-            m.images_per_second
-        );
-        history.push(m);
-        // Everything the epoch's files need is read from the GPU here; the writer thread encodes
-        // and syncs them while the next epoch trains.
-        // Prior samples: 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y).
-        let (samples, count) = if config.classes > 0 {
-            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0), 8 * config.classes)
-        } else {
-            (trainer.decode(gpu, &prior), 64)
-        };
-        let last = epoch == config.epochs;
-        // Reconstructions need an encoder.
-        let reconstructions = (last && val_refiner.is_none()).then(|| {
-            let n = 32.min(data.val.len());
-            let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
-            (trainer.reconstruct(gpu, &picks), n)
-        });
-        let ck = checkpoint_now(&session, &history, epoch, 0, LossTotals::default());
-        let (dir, history_now, title, shape, model) =
-            (out.clone(), history.clone(), data.name.clone(), data.shape, trainer.model.clone());
-        writer.write(move || {
-            write_metrics(&dir.join("metrics.csv"), &history_now)?;
-            crate::curves::draw(&dir.join("curves.png"), &history_now, &title)?;
-            write_grid(&dir.join(format!("samples_epoch{epoch:03}.png")), &samples, count, shape, 8)?;
-            if last {
-                write_grid(&dir.join("samples.png"), &samples, count, shape, 8)?;
-            }
-            if let Some(((x, probs), n)) = reconstructions {
-                write_reconstructions(&dir.join("reconstructions.png"), &x, &probs, n, shape)?;
-            }
-            checkpoint::save(&dir, &ck, &model)
-        })?;
-        if interrupt::stop_requested() && epoch < config.epochs {
-            writer.finish()?;
-            return Err(Interrupted(format!(
-                "interrupted after epoch {epoch}; checkpoint written. Continue with: wgvae train --resume {}",
-                out.display()
-            ))
-            .into());
-        }
+        bar.set_prefix(format!("{epoch}/{epochs}"));
+        let (stop_at, fault_at) = (args.interrupt_after_steps, args.inject_fault_after_steps);
+        CliControl { bar, stop_at, fault_at, submitted, gpu }
     }
-    writer.finish()?;
-    if let Some(mib) = peak_rss_mib() {
-        println!("peak resident memory: {mib:.0} MiB");
-    }
-    println!("wrote {}", out.display());
-    Ok(())
 }
 
-/// The run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one, read
-/// from the GPU.
-fn checkpoint_now(
-    session: &Session,
-    history: &[EpochMetrics],
-    epochs_done: usize,
-    step_in_epoch: usize,
-    totals: LossTotals,
-) -> Checkpoint {
-    let Session { config, gpu, trainer, .. } = session;
-    pollster::block_on(trainer.snapshot(gpu, config, history, epochs_done, step_in_epoch, totals))
-}
-
-/// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).
-fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let mut csv =
-        String::from("epoch,train_loss,train_rec,train_kl,val_loss,val_rec,val_kl,seconds,images_per_second\n");
-    for m in history {
-        csv += &format!(
-            "{},{},{},{},{},{},{},{:.4},{:.1}\n",
-            m.epoch,
-            m.train_loss,
-            m.train_rec,
-            m.train_kl,
-            m.val_loss,
-            m.val_rec,
-            m.val_kl,
-            m.seconds,
-            m.images_per_second
-        );
+impl EpochControl for CliControl<'_> {
+    fn allowance(&mut self) -> usize {
+        match interrupt::stop_requested() {
+            true => 0,
+            false => self.stop_at.map_or(usize::MAX, |at| at.saturating_sub(*self.submitted) as usize),
+        }
     }
-    crate::files::write_atomic(path, csv.as_bytes())
+
+    fn submitted(&mut self, steps: usize) {
+        *self.submitted += steps as u32;
+        if self.stop_at.is_some_and(|at| *self.submitted >= at) {
+            interrupt::request_stop();
+        }
+        if self.fault_at.is_some_and(|at| *self.submitted >= at) {
+            self.fault_at = None;
+            crate::gpu::faults::inject(&self.gpu.device, &self.gpu.queue);
+        }
+    }
+
+    fn tick(&mut self, done: usize, _steps: usize, totals: &LossTotals) {
+        self.bar.set_position(done as u64);
+        self.bar.set_message(format!("loss {:.2}", totals.means().0));
+    }
 }

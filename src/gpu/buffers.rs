@@ -6,6 +6,7 @@ use std::task::{Context, Poll, Waker};
 
 use wgpu::util::DeviceExt;
 
+use super::faults::GpuFault;
 use super::Gpu;
 
 /// Storage buffers are bound in sub-ranges (one parameter buffer holds every layer); offsets must be
@@ -96,19 +97,25 @@ pub fn uniform_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu
 /// Copies `len` elements at element `offset` of `buffer` back to the host, waiting for the copy
 /// (and all work submitted before it) to finish. Native only: a browser cannot block.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<T> {
+pub fn read<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<T>, GpuFault> {
     pollster::block_on(read_async(gpu, buffer, offset, len))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
+pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Vec<T>, GpuFault> {
     read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
 }
 
 /// `read` as a future, for both targets: on native it waits for the submission inside (the map
 /// callback fires in device.poll) and is ready when first polled; in a browser it is pending
-/// until the map callback, which needs the event loop, wakes it.
-pub async fn read_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<T> {
+/// until the map callback, which needs the event loop, wakes it. The device's first failure, if
+/// it failed before the copy was done, instead of the data.
+pub async fn read_async<T: bytemuck::Pod>(
+    gpu: &Gpu,
+    buffer: &wgpu::Buffer,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<T>, GpuFault> {
     let size = std::mem::size_of::<T>();
     let bytes = (len * size) as u64;
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -122,15 +129,19 @@ pub async fn read_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer, offs
     let submission = gpu.queue.submit([encoder.finish()]);
     let slice = staging.slice(..bytes);
     let mapping = Mapping::request(&slice);
-    mapping.wait(gpu, submission).await;
-    let out =
-        bytemuck::cast_slice(&slice.get_mapped_range().expect("mapped range of a buffer we just mapped")).to_vec();
+    mapping.wait(gpu, submission).await?;
+    let out = bytemuck::cast_slice(&mapped_range(gpu, &slice)?).to_vec();
     staging.unmap();
-    out
+    Ok(out)
 }
 
-pub async fn read_all_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<T> {
+pub async fn read_all_async<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Vec<T>, GpuFault> {
     read_async(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>()).await
+}
+
+/// The bytes of a slice `Mapping::wait` has mapped; wgpu refuses them only if the device failed.
+pub fn mapped_range(gpu: &Gpu, slice: &wgpu::BufferSlice) -> Result<wgpu::BufferView, GpuFault> {
+    slice.get_mapped_range().map_err(|e| gpu.lost(&e.to_string()))
 }
 
 /// A map_async request as a future: the callback stores the result and wakes the task that
@@ -165,15 +176,15 @@ impl Mapping {
 
     /// Resolves once the buffer is mapped; `submission` is the one whose work it waits for. On
     /// native this blocks in device.poll (where the callback runs) until that submission is done;
-    /// in a browser the callback comes from the event loop. A failed map means the device is gone.
-    pub async fn wait(self, gpu: &Gpu, submission: wgpu::SubmissionIndex) {
+    /// in a browser the callback comes from the event loop. A failed map means the device is gone;
+    /// a failure before it (faults.rs) means the data is not what was asked for.
+    pub async fn wait(self, gpu: &Gpu, submission: wgpu::SubmissionIndex) -> Result<(), GpuFault> {
         #[cfg(not(target_arch = "wasm32"))]
-        wait_for(gpu, submission);
+        wait_for(gpu, submission)?;
         #[cfg(target_arch = "wasm32")]
         let _ = submission;
-        if let Err(e) = self.await {
-            super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
-        }
+        self.await.map_err(|e| gpu.lost(&e.to_string()))?;
+        gpu.check()
     }
 }
 
@@ -194,17 +205,15 @@ impl Future for Mapping {
 
 /// Blocks until `submission` (and what was submitted before it) has run, not later submissions.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn wait_for(gpu: &Gpu, submission: wgpu::SubmissionIndex) {
+pub fn wait_for(gpu: &Gpu, submission: wgpu::SubmissionIndex) -> Result<(), GpuFault> {
     let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
-    if let Err(e) = gpu.device.poll(wait) {
-        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
-    }
+    gpu.device.poll(wait).map_err(|e| gpu.lost(&e.to_string()))?;
+    gpu.check()
 }
 
-/// Blocks until every submitted command has run; a lost device stops the program (faults.rs).
+/// Blocks until every submitted command has run; the device's first failure, if it failed.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn wait(gpu: &Gpu) {
-    if let Err(e) = gpu.device.poll(wgpu::PollType::wait_indefinitely()) {
-        super::faults::stop(&super::faults::lost(&gpu.info.name, &e.to_string()));
-    }
+pub fn wait(gpu: &Gpu) -> Result<(), GpuFault> {
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| gpu.lost(&e.to_string()))?;
+    gpu.check()
 }

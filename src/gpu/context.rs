@@ -1,6 +1,7 @@
 //! Getting an adapter and a device. Everything after this takes a `&Gpu`, so tests hand in theirs.
 use anyhow::{bail, Context, Result};
 
+use super::faults::{Faults, GpuFault};
 pub use crate::plan::KernelChoice;
 use crate::plan::{Adapter, KernelPlan};
 
@@ -55,6 +56,8 @@ pub struct Gpu {
     /// Which kernel each launch gets on this device (plan/mod.rs): the one holder of the
     /// adapter's facts that choice depends on.
     plan: KernelPlan,
+    /// The device's first failure, returned by every later submission and readback.
+    faults: Faults,
 }
 
 /// Subgroup operations where the adapter offers them, natively: the *_subgroup modules are written
@@ -157,7 +160,7 @@ impl Gpu {
             })
             .await
             .with_context(|| format!("opening a device on adapter {:?}", info.name))?;
-        super::faults::install(&device, &info.name);
+        let faults = Faults::install(&device, &info.name);
         let (needed, entry) = crate::shaders::MOST_STORAGE_BUFFERS;
         let allowed = device.limits().max_storage_buffers_per_shader_stage;
         if allowed < needed {
@@ -171,7 +174,7 @@ impl Gpu {
         let requested = std::env::var("WGVAE_GRID_X").ok().and_then(|v| v.parse::<u32>().ok());
         let grid_x = requested.map_or(limit, |r| r.clamp(1, limit));
         let plan = KernelPlan::new(Adapter::of(&info, device.features(), &device.limits()), choice.kernels);
-        Ok(Gpu { device, queue, info, grid_x, plan })
+        Ok(Gpu { device, queue, info, grid_x, plan, faults })
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel of 64-lane workgroups (flat_index in
@@ -184,6 +187,16 @@ impl Gpu {
 
     pub fn plan(&self) -> &KernelPlan {
         &self.plan
+    }
+
+    /// The device's first failure so far (faults.rs), if any.
+    pub fn check(&self) -> Result<(), GpuFault> {
+        self.faults.check()
+    }
+
+    /// Records the loss of the device, which wgpu reported as `detail` at a poll or a map.
+    pub fn lost(&self, detail: &str) -> GpuFault {
+        self.faults.lost(detail)
     }
 
     /// This device under another plan (`KernelPlan::forced` on `plan().adapter()`): the same

@@ -2,6 +2,7 @@
 //! group and workgroup count, recorded once and replayed every step.
 use std::collections::HashMap;
 
+use super::faults::GpuFault;
 use super::Gpu;
 use crate::shaders::Entry;
 
@@ -94,8 +95,8 @@ impl Launch {
 }
 
 /// Records `launches` in order into one compute pass and submits them; the index is what
-/// `gpu::wait_for` waits on.
-pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> wgpu::SubmissionIndex {
+/// `gpu::wait_for` waits on. The device's first failure instead, if it has failed (faults.rs).
+pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> Result<wgpu::SubmissionIndex, GpuFault> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -105,7 +106,8 @@ pub fn submit(gpu: &Gpu, launches: &[&[Launch]]) -> wgpu::SubmissionIndex {
             }
         }
     }
-    gpu.queue.submit([encoder.finish()])
+    let submission = gpu.queue.submit([encoder.finish()]);
+    gpu.check().map(|()| submission)
 }
 
 /// A pipeline for every entry point of every module the adapter can build (plan::builds), by

@@ -3,6 +3,7 @@
 //! around a submission and its wait, which also counts the submission's fixed cost.
 use std::time::Instant;
 
+use super::faults::GpuResult;
 use super::kernels::{submit, Launch};
 use super::Gpu;
 
@@ -22,23 +23,23 @@ pub fn clock(gpu: &Gpu) -> Clock {
 }
 
 /// Mean milliseconds of one run of `launch`, over `reps` runs (at most 2,048 with timestamps).
-pub fn launch_ms(gpu: &Gpu, launch: &Launch, reps: usize) -> f64 {
+pub fn launch_ms(gpu: &Gpu, launch: &Launch, reps: usize) -> GpuResult<f64> {
     match clock(gpu) {
         Clock::Timestamps => timestamped_ms(gpu, launch, reps.clamp(1, wgpu::QUERY_SET_MAX_QUERIES as usize / 2)),
-        Clock::WallClock => wall_ms(gpu, &vec![std::slice::from_ref(launch); reps.max(1)]) / reps.max(1) as f64,
+        Clock::WallClock => Ok(wall_ms(gpu, &vec![std::slice::from_ref(launch); reps.max(1)])? / reps.max(1) as f64),
     }
 }
 
 /// Milliseconds from submitting `lists` (one pass) to the GPU's finishing them.
-pub fn wall_ms(gpu: &Gpu, lists: &[&[Launch]]) -> f64 {
-    super::wait(gpu);
+pub fn wall_ms(gpu: &Gpu, lists: &[&[Launch]]) -> GpuResult<f64> {
+    super::wait(gpu)?;
     let started = Instant::now();
-    submit(gpu, lists);
-    super::wait(gpu);
-    started.elapsed().as_secs_f64() * 1e3
+    submit(gpu, lists)?;
+    super::wait(gpu)?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 
-fn timestamped_ms(gpu: &Gpu, launch: &Launch, reps: usize) -> f64 {
+fn timestamped_ms(gpu: &Gpu, launch: &Launch, reps: usize) -> GpuResult<f64> {
     let count = 2 * reps as u32;
     let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
         label: Some("bench timestamps"),
@@ -65,8 +66,8 @@ fn timestamped_ms(gpu: &Gpu, launch: &Launch, reps: usize) -> f64 {
     }
     encoder.resolve_query_set(&set, 0..count, &resolved, 0);
     gpu.queue.submit([encoder.finish()]);
-    let ticks = super::read::<u64>(gpu, &resolved, 0, count as usize);
+    let ticks = super::read::<u64>(gpu, &resolved, 0, count as usize)?;
     let period_ns = gpu.queue.get_timestamp_period() as f64;
     let total: u64 = ticks.chunks(2).map(|t| t[1].saturating_sub(t[0])).sum();
-    total as f64 * period_ns / 1e6 / reps as f64
+    Ok(total as f64 * period_ns / 1e6 / reps as f64)
 }

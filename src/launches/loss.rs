@@ -56,8 +56,8 @@ impl Reconstruction<'_> {
         use loss::{LOGITS, PARAMS, REC, X};
         let binds = [bind(PARAMS, params), bind(LOGITS, self.logits), bind(X, self.x), bind(REC, self.rec)];
         match l.plan().tree_reductions() {
-            false => l.over(self.decoder.loss_kernels().0, &binds, self.rows),
-            true => l.grid(self.decoder.loss_forward_rows_kernel(), &binds, l.gpu.grid_1d(self.rows * 64)),
+            false => l.over(kernels(self.decoder).0, &binds, self.rows),
+            true => l.grid(forward_rows_kernel(self.decoder), &binds, l.gpu.grid_1d(self.rows * 64)),
         }
     }
 
@@ -80,13 +80,13 @@ impl Reconstruction<'_> {
             bind(DLOGITS, dlogits),
             bind(COEF, coef),
         ];
-        let entry = self.decoder.loss_forward_backward_rows_kernel();
+        let entry = forward_backward_rows_kernel(self.decoder);
         l.grid(entry, &binds, l.gpu.grid_1d(self.rows * 64))
     }
 
     /// dlogits = coef d(rec)/d(logits), one invocation per pixel of each row.
     pub fn backward(&self, l: Launcher, params: &wgpu::Buffer, dlogits: &wgpu::Buffer, coef: &wgpu::Buffer) -> Launch {
-        let (_, backward) = self.decoder.loss_kernels();
+        let (_, backward) = kernels(self.decoder);
         use loss::{COEF, DLOGITS, LOGITS, PARAMS, X};
         l.over(
             backward,
@@ -122,4 +122,28 @@ pub fn loss_params(
         pad: [0; 2],
     };
     l.uniform("loss params", &p)
+}
+
+/// Entry points of -log p(x|z) and its gradient.
+fn kernels(decoder: Decoder) -> (Entry, Entry) {
+    match decoder {
+        Decoder::Bernoulli => (Entry::BernoulliRecForward, Entry::BernoulliRecBackward),
+        Decoder::Gaussian => (Entry::GaussianRecForward, Entry::GaussianRecBackward),
+    }
+}
+
+/// The forward kernel with a workgroup per row (for GPU adapters).
+fn forward_rows_kernel(decoder: Decoder) -> Entry {
+    match decoder {
+        Decoder::Bernoulli => Entry::BernoulliRecForwardRows,
+        Decoder::Gaussian => Entry::GaussianRecForwardRows,
+    }
+}
+
+/// The forward and backward in one kernel with a workgroup per row (for GPU adapters).
+fn forward_backward_rows_kernel(decoder: Decoder) -> Entry {
+    match decoder {
+        Decoder::Bernoulli => Entry::BernoulliRecForwardBackwardRows,
+        Decoder::Gaussian => Entry::GaussianRecForwardBackwardRows,
+    }
 }

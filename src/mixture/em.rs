@@ -6,13 +6,11 @@ use anyhow::{bail, Result};
 
 use super::{Mixture, Spec};
 use crate::data::{ImageShape, Split};
-use crate::gpu::kernels::{bind, submit};
+use crate::gpu::faults::GpuResult;
+use crate::gpu::kernels::submit;
 use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
+use crate::launches::mixture::{self, MixtureState};
 use crate::network::{linear, Layer, LayerKind};
-use crate::shaders::mixture::{
-    IMAGES, LOGITS, LOGLIK, LOG_WEIGHTS, MEANS, MIXTURE_LANES, NAT, PARAMS, STATS, TOTALS, VARIANCES, X,
-};
-use crate::shaders::Entry;
 
 /// Bytes of one chunk's widest buffer (x [rows, F] or logits [rows, K]): chunks stay far below any
 /// adapter's binding limit and the E-step's buffers small.
@@ -117,33 +115,36 @@ impl GpuMixture {
         let train = SplitPasses::new(l, &spec, &state.nat, data.0, chunk, scratch, statistics);
         let m_step = m_step_launches(l, &spec, &state, data.0.len());
         let start = m_step_launches(l, &spec, &state, spec.components);
-        submit(gpu, &[&start]);
+        submit(gpu, &[&start])?;
         Ok(GpuMixture { spec, shape, state, train, val, m_step })
     }
 
     /// One EM iteration: the (train, validation) log-likelihoods log p(x_n) under the current
     /// parameters, summed over rows in f64; then the M-step moves them.
-    pub fn iterate(&self, gpu: &Gpu) -> (f64, f64) {
-        submit(gpu, &[&self.val.e_step, &self.train.e_and_statistics, &self.m_step]);
-        (self.train.total(gpu), self.val.total(gpu))
+    pub fn iterate(&self, gpu: &Gpu) -> GpuResult<(f64, f64)> {
+        submit(gpu, &[&self.val.e_step, &self.train.e_and_statistics, &self.m_step])?;
+        Ok((self.train.total(gpu)?, self.val.total(gpu)?))
     }
 
     /// The log-likelihoods under the current parameters, with no M-step: per row, (train, val).
-    pub fn evaluate(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>) {
-        submit(gpu, &[&self.val.e_step, &self.train.e_step]);
-        (gpu::read(gpu, &self.train.loglik, 0, self.train.rows), gpu::read(gpu, &self.val.loglik, 0, self.val.rows))
+    pub fn evaluate(&self, gpu: &Gpu) -> GpuResult<(Vec<f32>, Vec<f32>)> {
+        submit(gpu, &[&self.val.e_step, &self.train.e_step])?;
+        Ok((
+            gpu::read(gpu, &self.train.loglik, 0, self.train.rows)?,
+            gpu::read(gpu, &self.val.loglik, 0, self.val.rows)?,
+        ))
     }
 
     /// The parameters, read back.
-    pub fn read(&self, gpu: &Gpu) -> Mixture {
+    pub fn read(&self, gpu: &Gpu) -> GpuResult<Mixture> {
         let kd = self.spec.components * self.spec.pixels;
-        Mixture {
+        Ok(Mixture {
             spec: self.spec,
             shape: self.shape,
-            log_weights: gpu::read(gpu, &self.state.log_weights, 0, self.spec.components),
-            means: gpu::read(gpu, &self.state.means, 0, kd),
-            variances: gpu::read(gpu, &self.state.variances, 0, kd),
-        }
+            log_weights: gpu::read(gpu, &self.state.log_weights, 0, self.spec.components)?,
+            means: gpu::read(gpu, &self.state.means, 0, kd)?,
+            variances: gpu::read(gpu, &self.state.variances, 0, kd)?,
+        })
     }
 }
 
@@ -158,25 +159,20 @@ pub fn log_densities((gpu, kernels): (&Gpu, &Kernels), fit: &Mixture, split: &Sp
     let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
     let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * spec.padded() * 4);
     let passes = SplitPasses::new(l, &spec, &nat, split, chunk, (&x, &logits), None);
-    submit(gpu, &[&passes.e_step]);
-    Ok(gpu::read(gpu, &passes.loglik, 0, passes.rows))
+    submit(gpu, &[&passes.e_step])?;
+    Ok(gpu::read(gpu, &passes.loglik, 0, passes.rows)?)
 }
 
 fn m_step_launches(l: Launcher, spec: &Spec, s: &State, total_rows: usize) -> Vec<Launch> {
     let u = l.uniform("mixture m-step params", &spec.params(0, 0, total_rows));
-    let binds = [
-        bind(PARAMS, &u),
-        bind(TOTALS, &s.totals),
-        bind(NAT, &s.nat),
-        bind(MEANS, &s.means),
-        bind(VARIANCES, &s.variances),
-        bind(LOG_WEIGHTS, &s.log_weights),
-    ];
-    let lanes = MIXTURE_LANES as usize;
-    vec![
-        l.grid(Entry::MixtureMStep, &binds[..5], [spec.pixels.div_ceil(lanes) as u32, spec.padded() as u32, 1]),
-        l.grid(Entry::MixtureLogWeights, &binds, [spec.padded() as u32, 1, 1]),
-    ]
+    let state = MixtureState {
+        totals: &s.totals,
+        nat: &s.nat,
+        means: &s.means,
+        variances: &s.variances,
+        log_weights: &s.log_weights,
+    };
+    mixture::m_step(l, &u, &state, (spec.padded(), spec.pixels))
 }
 
 impl SplitPasses {
@@ -199,29 +195,21 @@ impl SplitPasses {
             bytes.resize(bytes.len().next_multiple_of(4), 0);
             let images = gpu::images_with(l.gpu, "mixture chunk images", &bytes);
             let u = l.uniform("mixture chunk params", &spec.params(rows, first, split.len()));
-            let unpack = [bind(PARAMS, &u), bind(IMAGES, &images), bind(X, x)];
-            let unpack = l.grid(
-                Entry::MixtureUnpack,
-                &unpack,
-                [spec.pixels.div_ceil(MIXTURE_LANES as usize) as u32, rows as u32, 1],
-            );
-            let resp = [bind(PARAMS, &u), bind(LOGITS, logits), bind(LOGLIK, &loglik)];
-            let mut chunk_e_step = vec![unpack];
+            let mut chunk_e_step = vec![mixture::unpack(l, &u, &images, x, (rows, spec.pixels))];
             chunk_e_step.extend(linear::forward(l, &layer, nat, rows, x, logits));
-            chunk_e_step.push(l.over(Entry::MixtureResponsibilities, &resp, rows));
+            chunk_e_step.push(mixture::responsibilities(l, &u, logits, &loglik, rows));
             if let Some((stats, totals)) = statistics {
                 e_and_statistics.extend(chunk_e_step.iter().cloned());
                 e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, x, logits));
-                let sum = [bind(PARAMS, &u), bind(STATS, stats), bind(TOTALS, totals)];
-                e_and_statistics.push(l.over(Entry::MixtureAccumulate, &sum, spec.stats_len()));
+                e_and_statistics.push(mixture::accumulate(l, &u, stats, totals, spec.stats_len()));
             }
             e_step.extend(chunk_e_step);
         }
         SplitPasses { rows: split.len(), loglik, e_step, e_and_statistics }
     }
 
-    fn total(&self, gpu: &Gpu) -> f64 {
-        let ll: Vec<f32> = gpu::read(gpu, &self.loglik, 0, self.rows);
-        ll.iter().map(|&v| v as f64).sum()
+    fn total(&self, gpu: &Gpu) -> GpuResult<f64> {
+        let ll: Vec<f32> = gpu::read(gpu, &self.loglik, 0, self.rows)?;
+        Ok(ll.iter().map(|&v| v as f64).sum())
     }
 }

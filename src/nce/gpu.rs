@@ -6,6 +6,7 @@ use super::launches::{Buffers, Images, Parts};
 pub use super::NceSettings;
 use super::{Noise, Scorer};
 use crate::data::{Binarize, Split};
+use crate::gpu::faults::GpuResult;
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, NceTotals, STREAM_NCE_EVAL, STREAM_NCE_LOG_Z};
 use crate::gpu::{self, Gpu, Kernels, Launch, Launcher};
@@ -104,49 +105,49 @@ impl GpuNce {
     }
 
     /// Records `steps` training steps into one submission. No readback.
-    pub fn train_steps(&self, gpu: &Gpu, steps: usize) {
+    pub fn train_steps(&self, gpu: &Gpu, steps: usize) -> GpuResult<()> {
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.train_step.as_slice()).collect();
-        submit(gpu, &lists);
+        submit(gpu, &lists).map(drop)
     }
 
-    pub fn totals(&self, gpu: &Gpu) -> NceTotals {
-        gpu::read::<NceTotals>(gpu, &self.b.totals, 0, 1)[0]
+    pub fn totals(&self, gpu: &Gpu) -> GpuResult<NceTotals> {
+        Ok(gpu::read::<NceTotals>(gpu, &self.b.totals, 0, 1)?[0])
     }
 
-    pub fn counters(&self, gpu: &Gpu) -> Counters {
-        gpu::read::<Counters>(gpu, &self.b.counters, 0, 1)[0]
+    pub fn counters(&self, gpu: &Gpu) -> GpuResult<Counters> {
+        Ok(gpu::read::<Counters>(gpu, &self.b.counters, 0, 1)?[0])
     }
 
     /// The loss and classification totals over the validation split, each image with k noise
     /// draws of its own.
-    pub fn evaluate(&self, gpu: &Gpu) -> NceTotals {
+    pub fn evaluate(&self, gpu: &Gpu) -> GpuResult<NceTotals> {
         self.start_pass(gpu, None);
         let steps = self.val.rows.div_ceil(self.settings.batch);
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.val_step.as_slice()).collect();
-        submit(gpu, &lists);
+        submit(gpu, &lists)?;
         self.totals(gpu)
     }
 
     /// Every validation image as the scorer sees it (binarized for Bernoulli noise) and what the
     /// model and the noise make of it.
-    pub fn score_validation(&self, gpu: &Gpu) -> Scored {
+    pub fn score_validation(&self, gpu: &Gpu) -> GpuResult<Scored> {
         let (batch, d) = (self.settings.batch, self.noise.spec.pixels);
         let mut s = Scored { x: Vec::new(), log_p: Vec::new(), log_q: Vec::new() };
         for first in (0..self.val.rows).step_by(batch) {
             let n = batch.min(self.val.rows - first);
             gpu.queue.write_buffer(&self.b.counters, 4, bytemuck::bytes_of(&(first as u32)));
-            submit(gpu, &[&self.score]);
-            s.x.extend(gpu::read::<f32>(gpu, &self.b.x, 0, n * d));
-            let o = gpu::read::<f32>(gpu, self.b.acts.last().expect("output"), 0, n);
-            let log_q = gpu::read::<f32>(gpu, &self.b.log_q, 0, n);
+            submit(gpu, &[&self.score])?;
+            s.x.extend(gpu::read::<f32>(gpu, &self.b.x, 0, n * d)?);
+            let o = gpu::read::<f32>(gpu, self.b.acts.last().expect("output"), 0, n)?;
+            let log_q = gpu::read::<f32>(gpu, &self.b.log_q, 0, n)?;
             s.log_p.extend(o.iter().zip(&log_q).map(|(&o, &q)| self.scorer.log_density(o, q)));
             s.log_q.extend(log_q.iter().map(|&q| q as f64));
         }
-        s
+        Ok(s)
     }
 
     /// `draws` rows x ~ q (rounded up to whole chunks of R) with the network's o(x) and log q(x).
-    pub fn noise_scores(&self, (gpu, kernels): (&Gpu, &Kernels), draws: usize) -> (Vec<f32>, Vec<f32>) {
+    pub fn noise_scores(&self, (gpu, kernels): (&Gpu, &Kernels), draws: usize) -> GpuResult<(Vec<f32>, Vec<f32>)> {
         let l = Launcher { gpu, kernels };
         let p = Parts { l, scorer: &self.scorer, noise: &self.noise, s: &self.settings, b: &self.b };
         let rows = p.rows();
@@ -157,18 +158,18 @@ impl GpuNce {
             let mut launches = p.draw_noise(&u, rows);
             launches.extend(p.log_q(&u, rows));
             launches.extend(p.score(rows));
-            submit(gpu, &[&launches]);
-            o.extend(gpu::read::<f32>(gpu, p.o(), 0, rows));
-            log_q.extend(gpu::read::<f32>(gpu, &self.b.log_q, 0, rows));
+            submit(gpu, &[&launches])?;
+            o.extend(gpu::read::<f32>(gpu, p.o(), 0, rows)?);
+            log_q.extend(gpu::read::<f32>(gpu, &self.b.log_q, 0, rows)?);
         }
-        (o, log_q)
+        Ok((o, log_q))
     }
 
     /// l(x) - log q(x) of `draws` rows x ~ q: the importance weights of log Z - c (the model's
     /// log normaliser once c is taken out) with q as the proposal.
-    pub fn noise_log_ratios(&self, device: (&Gpu, &Kernels), draws: usize) -> Vec<f64> {
-        let (o, log_q) = self.noise_scores(device, draws);
-        o.iter().zip(&log_q).map(|(&o, &q)| self.scorer.log_density(o, q) - q as f64).collect()
+    pub fn noise_log_ratios(&self, device: (&Gpu, &Kernels), draws: usize) -> GpuResult<Vec<f64>> {
+        let (o, log_q) = self.noise_scores(device, draws)?;
+        Ok(o.iter().zip(&log_q).map(|(&o, &q)| self.scorer.log_density(o, q) - q as f64).collect())
     }
 
     /// Replaces the scorer's weights (before training: Adam's moments are left as they are).
@@ -176,7 +177,7 @@ impl GpuNce {
         gpu.queue.write_buffer(&self.b.params, 0, bytemuck::cast_slice(params));
     }
 
-    pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
+    pub fn read_params(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         gpu::read_all(gpu, &self.b.params)
     }
 }

@@ -5,13 +5,12 @@
 //! components.
 use super::{NceSettings, Noise, Scorer};
 use crate::data::{Binarize, Split};
-use crate::gpu::kernels::{bind, Bind};
 use crate::gpu::params::{NceParams, STREAM_NCE_EVAL, STREAM_NCE_TRAIN};
 use crate::gpu::{self, Gpu, ImageShards, Launch, Launcher};
-use crate::launches::{adam_step, Gather};
+use crate::launches::nce::NceRows;
+use crate::launches::{adam_step, mixture, Gather};
 use crate::mixture::{em, Family};
 use crate::network::{self, linear};
-use crate::shaders::{mixture, nce, Entry};
 
 /// One split on the GPU: its images and a pass's order.
 pub(super) struct Images {
@@ -93,29 +92,24 @@ impl Parts<'_> {
         }
     }
 
-    fn binds<'b>(&'b self, u: &'b wgpu::Buffer) -> Vec<Bind<'b>> {
+    /// The step's buffers as shaders/nce.wgsl binds them, with `u` as its NceParams.
+    fn rows_with<'b>(&'b self, u: &'b wgpu::Buffer) -> NceRows<'b> {
         let b = self.b;
-        use nce::*;
-        vec![
-            bind(PARAMS, u),
-            bind(COUNTERS, &b.counters),
-            bind(LOG_WEIGHTS, &b.log_weights),
-            bind(MEANS, &b.means),
-            bind(STDS, &b.stds),
-            bind(COMPONENT, &b.component),
-            bind(X, &b.x),
-            bind(SCORE, self.o()),
-            bind(LOG_Q, &b.log_q),
-            bind(D_SCORE, self.d_o()),
-            bind(ROW_LOSS, &b.row_loss),
-            bind(ROW_CORRECT, &b.row_correct),
-            bind(TOTALS, &b.totals),
-        ]
-    }
-
-    /// The bindings `names` of shaders/nce.wgsl, each entry point taking only its own.
-    fn binds_of<'b>(&'b self, u: &'b wgpu::Buffer, names: &[u32]) -> Vec<Bind<'b>> {
-        self.binds(u).into_iter().filter(|b| names.contains(&b.binding)).collect()
+        NceRows {
+            params: u,
+            counters: &b.counters,
+            log_weights: &b.log_weights,
+            means: &b.means,
+            stds: &b.stds,
+            component: &b.component,
+            x: &b.x,
+            score: self.o(),
+            log_q: &b.log_q,
+            d_score: self.d_o(),
+            row_loss: &b.row_loss,
+            row_correct: &b.row_correct,
+            totals: &b.totals,
+        }
     }
 
     pub(super) fn o(&self) -> &wgpu::Buffer {
@@ -135,14 +129,7 @@ impl Parts<'_> {
 
     /// x's noise rows ~ q: a component per row, then its pixels.
     pub(super) fn draw_noise(&self, u: &wgpu::Buffer, noise_rows: usize) -> Vec<Launch> {
-        use nce::{COMPONENT, COUNTERS, LOG_WEIGHTS, MEANS, PARAMS, STDS, X};
-        let components = self.binds_of(u, &[PARAMS, COUNTERS, LOG_WEIGHTS, COMPONENT]);
-        let sample = self.binds_of(u, &[PARAMS, COUNTERS, MEANS, STDS, COMPONENT, X]);
-        let quads = self.noise.spec.pixels.div_ceil(4).div_ceil(nce::NCE_LANES as usize);
-        vec![
-            self.l.over(Entry::NcePickComponents, &components, noise_rows),
-            self.l.grid(Entry::NceSamplePixels, &sample, [quads as u32, noise_rows as u32, 1]),
-        ]
+        self.rows_with(u).draw_noise(self.l, noise_rows, self.noise.spec.pixels)
     }
 
     /// log_q [rows] = log q(x) of x's first `rows` rows: the mixture's E-step product and log-sum-exp.
@@ -151,37 +138,19 @@ impl Parts<'_> {
         let mut launches = Vec::new();
         let input = match &b.features {
             Some(features) => {
-                let mut binds = self.binds_of(u, &[nce::PARAMS, nce::X]);
-                binds.push(bind(nce::FEATURES, features));
-                let groups = spec.pixels.div_ceil(nce::NCE_LANES as usize) as u32;
-                launches.push(l.grid(Entry::NceFeatures, &binds, [groups, rows as u32, 1]));
+                launches.push(self.rows_with(u).features(l, features, rows, spec.pixels));
                 features
             }
             None => &b.x,
         };
         launches.extend(linear::forward(l, &em::layer(spec), &b.nat, rows, input, &b.logits));
         let m = l.uniform("nce mixture params", &spec.params(rows, 0, rows));
-        let resp = [bind(mixture::PARAMS, &m), bind(mixture::LOGITS, &b.logits), bind(mixture::LOGLIK, &b.log_q)];
-        launches.push(l.over(Entry::MixtureResponsibilities, &resp, rows));
+        launches.push(mixture::responsibilities(l, &m, &b.logits, &b.log_q, rows));
         launches
     }
 
     pub(super) fn score(&self, rows: usize) -> Vec<Launch> {
         network::forward_path(self.l, &self.b.params, &self.scorer.layers, rows, &self.b.x, &self.b.acts)
-    }
-
-    /// d_o [R] and the loss and right classifications per data row.
-    fn loss(&self, u: &wgpu::Buffer) -> Launch {
-        use nce::{COUNTERS, D_SCORE, LOG_Q, PARAMS, ROW_CORRECT, ROW_LOSS, SCORE};
-        let binds = self.binds_of(u, &[PARAMS, COUNTERS, SCORE, LOG_Q, D_SCORE, ROW_LOSS, ROW_CORRECT]);
-        self.l.over(Entry::NceLoss, &binds, self.s.batch)
-    }
-
-    /// The pass totals += the batch's; the cursor (and in training the step) moves on.
-    fn finish(&self, u: &wgpu::Buffer) -> Launch {
-        use nce::{COUNTERS, PARAMS, ROW_CORRECT, ROW_LOSS, TOTALS};
-        let binds = self.binds_of(u, &[PARAMS, COUNTERS, ROW_LOSS, ROW_CORRECT, TOTALS]);
-        self.l.grid(Entry::NceFinishStep, &binds, [1, 1, 1])
     }
 
     /// One step on the batch at the cursor of `split`: data and noise rows, log q, the score and
@@ -197,11 +166,12 @@ impl Parts<'_> {
             (Family::Bernoulli, true) => Binarize::Dynamic,
             (Family::Bernoulli, false) => Binarize::Static,
         };
+        let nce = self.rows_with(&u);
         let mut step = self.gather(split, pass_rows, binarize); //   x[..B] = the batch
         step.extend(self.draw_noise(&u, rows - batch)); //           x[B..] ~ q, k per data row
         step.extend(self.log_q(&u, rows)); //                        log q of every row
         step.extend(self.score(rows)); //                            o = s - c of every row
-        step.push(self.loss(&u)); //                                 d o, the loss per data row
+        step.push(nce.loss(self.l, batch)); //                       d o, the loss per data row
         if training {
             let acts = (&b.x, b.acts.as_slice(), b.d_acts.as_slice());
             let weights = (&b.params, &b.grads);
@@ -210,7 +180,7 @@ impl Parts<'_> {
             let moments = (&b.adam_m, &b.adam_v);
             step.push(adam_step(self.l, &self.s.adam, &b.counters, (&b.grads, &b.params), moments, count));
         }
-        step.push(self.finish(&u)); //                               totals; cursor and step move
+        step.push(nce.finish_step(self.l)); //                       totals; cursor and step move
         step
     }
 }

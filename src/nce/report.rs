@@ -28,13 +28,13 @@ pub struct Report {
 /// Measures `nce` at its current weights: `draws` draws of q for log Z, then every validation
 /// image. Also returns the images as scored, for the best and worst grids.
 pub fn measure(nce: &GpuNce, (gpu, kernels): (&Gpu, &Kernels), draws: usize) -> Result<(Report, Scored)> {
-    let c = nce.scorer.c(&nce.read_params(gpu)) as f64;
-    let ratios = nce.noise_log_ratios((gpu, kernels), draws);
+    let c = nce.scorer.c(&nce.read_params(gpu)?) as f64;
+    let ratios = nce.noise_log_ratios((gpu, kernels), draws)?;
     let est = log_mean_exp(&ratios);
     if !(est.value.is_finite() && est.stderr.is_finite()) {
         bail!("the log Z estimate is not finite (the scorer's outputs on q's draws overflowed)");
     }
-    let scored = nce.score_validation(gpu);
+    let scored = nce.score_validation(gpu)?;
     let n = scored.log_p.len() as f64;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
     let nll_c = -mean(&scored.log_p);

@@ -1,17 +1,21 @@
 //! The GPU trainer: every buffer the model needs, and the training step as a list of launches
 //! recorded once. The host only starts passes, submits runs of steps and reads totals back.
 //! buffers.rs allocates, latent.rs is the latent block, step.rs records the launch lists, ticks.rs
-//! submits runs of steps with their readback; this file is the trainer's API.
+//! submits runs of steps with their readback, epoch.rs runs an epoch's steps in ticks; this file is
+//! the trainer's API.
 mod buffers;
+mod epoch;
 mod latent;
 mod snapshot;
 mod step;
 mod ticks;
 
 use buffers::{Buffers, GpuSplit};
+pub use epoch::{EpochControl, EpochSteps};
 pub use ticks::{Tick, TickQueue};
 
 use crate::config::TrainSettings;
+use crate::gpu::faults::GpuResult;
 use crate::gpu::kernels::submit;
 use crate::gpu::params::{Counters, LossTotals};
 use crate::gpu::{self, Gpu, ImageShards, Launch};
@@ -58,9 +62,9 @@ impl GpuTrainer {
     }
 
     /// The score estimator's running-mean baseline, [mean, initialised (0 or 1)].
-    pub async fn baseline_state(&self, gpu: &Gpu) -> [f32; 2] {
-        let v = gpu::read_async::<f32>(gpu, &self.bufs.baseline, 0, 2).await;
-        [v[0], v[1]]
+    pub async fn baseline_state(&self, gpu: &Gpu) -> GpuResult<[f32; 2]> {
+        let v = gpu::read_async::<f32>(gpu, &self.bufs.baseline, 0, 2).await?;
+        Ok([v[0], v[1]])
     }
 
     pub fn set_baseline_state(&self, gpu: &Gpu, state: [f32; 2]) {
@@ -77,13 +81,13 @@ impl GpuTrainer {
     }
 
     /// Per-datapoint inference: the table of (mu, logvar) per training image and its Adam moments.
-    pub async fn read_table(&self, gpu: &Gpu) -> Option<[Vec<f32>; 3]> {
-        let t = self.bufs.table.as_ref()?;
-        Some([
-            gpu::read_all_async(gpu, &t[0]).await,
-            gpu::read_all_async(gpu, &t[1]).await,
-            gpu::read_all_async(gpu, &t[2]).await,
-        ])
+    pub async fn read_table(&self, gpu: &Gpu) -> GpuResult<Option<[Vec<f32>; 3]>> {
+        let Some(t) = self.bufs.table.as_ref() else { return Ok(None) };
+        Ok(Some([
+            gpu::read_all_async(gpu, &t[0]).await?,
+            gpu::read_all_async(gpu, &t[1]).await?,
+            gpu::read_all_async(gpu, &t[2]).await?,
+        ]))
     }
 
     pub fn set_table(&self, gpu: &Gpu, table: &[Vec<f32>; 3]) {
@@ -95,22 +99,22 @@ impl GpuTrainer {
     }
 
     /// (params, Adam m, Adam v), each in the flat layout of model.rs.
-    pub async fn read_training_state(&self, gpu: &Gpu) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        (
-            gpu::read_all_async(gpu, &self.bufs.params).await,
-            gpu::read_all_async(gpu, &self.bufs.adam_m).await,
-            gpu::read_all_async(gpu, &self.bufs.adam_v).await,
-        )
+    pub async fn read_training_state(&self, gpu: &Gpu) -> GpuResult<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        Ok((
+            gpu::read_all_async(gpu, &self.bufs.params).await?,
+            gpu::read_all_async(gpu, &self.bufs.adam_m).await?,
+            gpu::read_all_async(gpu, &self.bufs.adam_v).await?,
+        ))
     }
 
     /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
     /// categorical logits, [picks.len(), latent]).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
+    pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<Vec<f32>> {
         pollster::block_on(self.encode_async(gpu, picks))
     }
 
-    pub async fn encode_async(&self, gpu: &Gpu, picks: &[u32]) -> Vec<f32> {
+    pub async fn encode_async(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<Vec<f32>> {
         let b = self.settings.batch;
         let width = self.model.arch.encoder_outputs();
         let identity = self.val_identity_order();
@@ -119,60 +123,60 @@ impl GpuTrainer {
             let mut order = identity.clone();
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
-            submit(gpu, &[&self.encode]);
-            out.extend(gpu::read_async::<f32>(gpu, self.bufs.mulv(), 0, chunk.len() * width).await);
+            submit(gpu, &[&self.encode])?;
+            out.extend(gpu::read_async::<f32>(gpu, self.bufs.mulv(), 0, chunk.len() * width).await?);
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
-        out
+        Ok(out)
     }
 
     /// Records `steps` training steps into one submission. No readback.
-    pub fn train_steps(&self, gpu: &Gpu, steps: usize) {
+    pub fn train_steps(&self, gpu: &Gpu, steps: usize) -> GpuResult<()> {
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.train_step.as_slice()).collect();
-        submit(gpu, &lists);
+        submit(gpu, &lists).map(drop)
     }
 
     /// The current pass's loss totals (waits for the GPU).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn totals(&self, gpu: &Gpu) -> LossTotals {
+    pub fn totals(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
         pollster::block_on(self.totals_async(gpu))
     }
 
-    pub async fn totals_async(&self, gpu: &Gpu) -> LossTotals {
-        gpu::read_async::<LossTotals>(gpu, &self.bufs.totals, 0, 1).await[0]
+    pub async fn totals_async(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
+        Ok(gpu::read_async::<LossTotals>(gpu, &self.bufs.totals, 0, 1).await?[0])
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn counters(&self, gpu: &Gpu) -> Counters {
+    pub fn counters(&self, gpu: &Gpu) -> GpuResult<Counters> {
         pollster::block_on(self.counters_async(gpu))
     }
 
-    pub async fn counters_async(&self, gpu: &Gpu) -> Counters {
-        gpu::read_async::<Counters>(gpu, &self.bufs.counters, 0, 1).await[0]
+    pub async fn counters_async(&self, gpu: &Gpu) -> GpuResult<Counters> {
+        Ok(gpu::read_async::<Counters>(gpu, &self.bufs.counters, 0, 1).await?[0])
     }
 
     /// Negative ELBO totals over the whole validation split (z sampled, as pytorch/examples).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn evaluate(&self, gpu: &Gpu) -> LossTotals {
+    pub fn evaluate(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
         pollster::block_on(self.evaluate_async(gpu))
     }
 
-    pub async fn evaluate_async(&self, gpu: &Gpu) -> LossTotals {
+    pub async fn evaluate_async(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
         self.start_pass(gpu, None);
         let steps = self.val.rows.div_ceil(self.settings.batch);
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.eval_step.as_slice()).collect();
-        submit(gpu, &lists);
+        submit(gpu, &lists)?;
         self.totals_async(gpu).await
     }
 
     /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
     /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<(Vec<f32>, Vec<f32>)> {
         pollster::block_on(self.reconstruct_async(gpu, picks))
     }
 
-    pub async fn reconstruct_async(&self, gpu: &Gpu, picks: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    pub async fn reconstruct_async(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<(Vec<f32>, Vec<f32>)> {
         let input = self.model.arch.input();
         let identity = self.val_identity_order();
         let (mut x, mut probs) = (Vec::new(), Vec::new());
@@ -180,15 +184,15 @@ impl GpuTrainer {
             let mut order = identity.clone();
             order[..chunk.len()].copy_from_slice(chunk);
             self.start_pass(gpu, Some((&self.val, &order)));
-            submit(gpu, &[&self.eval_step]);
-            x.extend(gpu::read_async::<f32>(gpu, &self.bufs.x, 0, chunk.len() * input).await);
+            submit(gpu, &[&self.eval_step])?;
+            x.extend(gpu::read_async::<f32>(gpu, &self.bufs.x, 0, chunk.len() * input).await?);
             // With several samples per input, each input's first sample.
             let (samples, width) = (self.settings.objective.samples, self.output_width());
-            let out = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, chunk.len() * samples * width).await;
+            let out = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, chunk.len() * samples * width).await?;
             probs.extend(self.pictures(&out.chunks(width).step_by(samples).flatten().copied().collect::<Vec<_>>()));
         }
         gpu.queue.write_buffer(&self.val.order, 0, bytemuck::cast_slice(&identity));
-        (x, probs)
+        Ok((x, probs))
     }
 
     /// The validation pass's order buffer as built: 0..rows, padded with the last index.
@@ -199,18 +203,18 @@ impl GpuTrainer {
 
     /// Decoder output probabilities [n, input] for latents z [n, latent].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> Vec<f32> {
+    pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> GpuResult<Vec<f32>> {
         self.decode_classes(gpu, z, &[])
     }
 
     /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
+    pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> GpuResult<Vec<f32>> {
         pollster::block_on(self.decode_async(gpu, z, classes))
     }
 
     /// `decode_classes` as a future.
-    pub async fn decode_async(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> Vec<f32> {
+    pub async fn decode_async(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> GpuResult<Vec<f32>> {
         let latent = self.model.arch.latent;
         let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input());
@@ -220,12 +224,12 @@ impl GpuTrainer {
                 let chunk_classes = &classes[i * rows..(i * rows + rows).min(classes.len())];
                 gpu.queue.write_buffer(&c.decode_labels, 0, bytemuck::cast_slice(chunk_classes));
             }
-            submit(gpu, &[&self.decode]);
+            submit(gpu, &[&self.decode])?;
             let rows = chunk.len() / latent;
-            let logits = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, rows * self.output_width()).await;
+            let logits = gpu::read_async::<f32>(gpu, self.bufs.logits(), 0, rows * self.output_width()).await?;
             out.extend(self.pictures(&logits));
         }
-        out
+        Ok(out)
     }
 
     /// Decoder outputs per row: input, or 2 x input for a Gaussian decoder.
@@ -259,7 +263,7 @@ impl GpuTrainer {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_params(&self, gpu: &Gpu) -> Vec<f32> {
+    pub fn read_params(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         gpu::read_all(gpu, &self.bufs.params)
     }
 
@@ -268,7 +272,7 @@ impl GpuTrainer {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_grads(&self, gpu: &Gpu) -> Vec<f32> {
+    pub fn read_grads(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         gpu::read_all(gpu, &self.bufs.grads)
     }
 
@@ -280,10 +284,10 @@ impl GpuTrainer {
     /// One gradient estimate at the current weights, on the batch at the start of the current
     /// pass, with the random draws of optimizer step `draw`: no update, no counters moved (the
     /// running-mean baseline does move, as it would in training).
-    pub fn gradient_at(&self, gpu: &Gpu, draw: u32) {
+    pub fn gradient_at(&self, gpu: &Gpu, draw: u32) -> GpuResult<()> {
         let counters = Counters { step: draw, ..Counters::new() };
         gpu.queue.write_buffer(&self.bufs.counters, 0, bytemuck::bytes_of(&counters));
-        submit(gpu, &[&self.train_step[..self.gradient_len]]);
+        submit(gpu, &[&self.train_step[..self.gradient_len]]).map(drop)
     }
 
     /// Adam's first and second moments (same layout as the parameters).

@@ -3,6 +3,7 @@
 use super::GpuTrainer;
 use crate::checkpoint::{Checkpoint, EpochMetrics, Progress, RngPosition};
 use crate::config::RunConfig;
+use crate::gpu::faults::GpuResult;
 use crate::gpu::params::LossTotals;
 use crate::gpu::Gpu;
 
@@ -17,15 +18,15 @@ impl GpuTrainer {
         epochs_done: usize,
         step_in_epoch: usize,
         totals: LossTotals,
-    ) -> Checkpoint {
-        let (params, adam_m, adam_v) = self.read_training_state(gpu).await;
-        let counters = self.counters_async(gpu).await;
+    ) -> GpuResult<Checkpoint> {
+        let (params, adam_m, adam_v) = self.read_training_state(gpu).await?;
+        let counters = self.counters_async(gpu).await?;
         let progress = Progress {
             epochs_done,
             step_in_epoch,
             optimizer_step: counters.step,
             totals_bits: [totals.rec_sum.to_bits(), totals.kl_sum.to_bits(), totals.examples.to_bits()],
-            baseline_bits: self.baseline_state(gpu).await.map(f32::to_bits),
+            baseline_bits: self.baseline_state(gpu).await?.map(f32::to_bits),
             rng: RngPosition {
                 generator: "philox4x32-10 counters (element, cursor, step, stream) key (seed, 0); epoch shuffle StdRng((seed << 32) ^ epoch)".into(),
                 seed: config.seed,
@@ -35,7 +36,7 @@ impl GpuTrainer {
             },
             history: history.to_vec(),
         };
-        let table = self.read_table(gpu).await;
-        Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table }
+        let table = self.read_table(gpu).await?;
+        Ok(Checkpoint { config: config.clone(), params, adam: Some((adam_m, adam_v)), progress: Some(progress), table })
     }
 }

@@ -264,6 +264,37 @@ impl Parts<'_> {
         let (grads, moments) = ((&b.grads, &b.params), (&b.adam_m, &b.adam_v));
         adam_step(self.l, &self.s.adam, &b.counters, grads, moments, self.model.param_count)
     }
+    /// The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
+    /// Returns the launches and how many of the first compute the gradient.
+    fn train_step(
+        &self,
+        split: &GpuSplit,
+        rows: usize,
+        (loss, row_params): (&wgpu::Buffer, &wgpu::Buffer),
+        repeat_mulv: &Option<Launch>,
+    ) -> (Vec<Launch>, usize) {
+        let (l, b, samples) = (self.l, self.b, self.s.objective.samples);
+        let batch = self.batch_of(split, rows);
+        let mut step = self.gather(&batch); // x = the batch (or in the encoder)
+        step.extend(self.head.condition_inputs(l, self.model, b, split, rows)); // CVAE: y, [x|y], p(z|y)
+        step.extend(self.q_forward(split, &batch, loss)); // mulv = encoder(x), or table rows
+        step.extend(repeat_mulv.clone()); // one row per sample
+        step.push(self.head.sample(l, b, true)); // z ~ q(z|x)
+        step.extend(self.head.condition_z(l, b, false, samples)); // CVAE: [z | y]
+        step.extend(self.decoder_forward()); // logits = decoder(z)
+        step.push(self.rec_forward(loss)); // rec per row (maybe with dlogits)
+        step.push(self.head.kl(l, b)); // kl per row
+        step.extend(self.latent_gradient(loss)); // decoder grads; dmulv per sample
+        if samples > 1 {
+            step.extend(self.sum_samples(row_params)); // dmulv (and dprior) per input
+        }
+        step.extend(self.prior_backward()); // CVAE: p(z|y)'s gradients
+        step.extend(self.q_backward(split)); // the encoder's, or the table's step
+        let gradient_len = step.len(); // everything before is the gradient
+        step.push(self.adam()); // params -= Adam(grads)
+        step.push(self.step_end(loss)); // totals += losses; step += 1
+        (step, gradient_len)
+    }
 }
 
 impl GpuSplit {
@@ -299,26 +330,7 @@ impl GpuTrainer {
         let repeat_mulv =
             (samples > 1).then(|| rows::repeat_rows(l, &row_params, b.mulv(), &b.mulv_s, p.rows * enc_out));
 
-        // The training step, in order. Gradients are of the batch's summed loss, as pytorch/examples.
-        let train_batch = p.batch_of(&train_split, train_rows);
-        let mut step = p.gather(&train_batch); //                               x = the batch (GPU: maybe in the encoder)
-        step.extend(p.head.condition_inputs(l, &model, &b, &train_split, train_rows)); // CVAE: y, [x|y], p(z|y)
-        step.extend(p.q_forward(&train_split, &train_batch, &train_loss)); //   mulv = encoder(x), or the table's rows
-        step.extend(repeat_mulv.clone()); //                                    one row per sample
-        step.push(p.head.sample(l, &b, true)); //                               z ~ q(z|x)
-        step.extend(p.head.condition_z(l, &b, false, samples)); //              CVAE: [z | y]
-        step.extend(p.decoder_forward()); //                                    logits = decoder(z)
-        step.push(p.rec_forward(&train_loss)); //                               rec per row (GPU, ELBO: and dlogits)
-        step.push(p.head.kl(l, &b)); //                                         kl per row
-        step.extend(p.latent_gradient(&train_loss)); //                         decoder grads; dmulv per sample
-        if samples > 1 {
-            step.extend(p.sum_samples(&row_params)); //                         dmulv (and dprior) per input
-        }
-        step.extend(p.prior_backward()); //                                     CVAE: p(z|y)'s gradients
-        step.extend(p.q_backward(&train_split)); //                             the encoder's, or the table's step
-        let gradient_len = step.len(); //                                       everything before is the gradient
-        step.push(p.adam()); //                                                 params -= Adam(grads)
-        step.push(p.step_end(&train_loss)); //                                  totals += losses; step += 1
+        let (step, gradient_len) = p.train_step(&train_split, train_rows, (&train_loss, &row_params), &repeat_mulv);
 
         // Encoding validation images: q's parameters in mulv.
         let val_batch = p.batch_of(&val_split, val.len());

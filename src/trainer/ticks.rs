@@ -6,8 +6,9 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use super::GpuTrainer;
+use crate::gpu::faults::GpuFault;
 use crate::gpu::params::{Counters, LossTotals, NO_BAD_STEP};
-use crate::gpu::{Gpu, Mapping};
+use crate::gpu::{mapped_range, Gpu, Mapping};
 
 const TOTALS_BYTES: u64 = std::mem::size_of::<LossTotals>() as u64;
 const SLOT_BYTES: u64 = TOTALS_BYTES + std::mem::size_of::<Counters>() as u64;
@@ -43,7 +44,7 @@ pub struct Tick {
 
 impl GpuTrainer {
     /// Submits `steps` training steps and the copy of their totals and counters, in one submission.
-    pub fn submit_tick(&self, gpu: &Gpu, steps: usize) -> Tick {
+    pub fn submit_tick(&self, gpu: &Gpu, steps: usize) -> Result<Tick, GpuFault> {
         let slot = self.ticks.next.get();
         self.ticks.next.set(1 - slot);
         let staging = &self.ticks.slots[slot];
@@ -59,27 +60,27 @@ impl GpuTrainer {
         encoder.copy_buffer_to_buffer(&self.bufs.totals, 0, staging, 0, TOTALS_BYTES);
         encoder.copy_buffer_to_buffer(&self.bufs.counters, 0, staging, TOTALS_BYTES, SLOT_BYTES - TOTALS_BYTES);
         let submission = gpu.queue.submit([encoder.finish()]);
+        gpu.check()?;
         let mapping = Mapping::request(&staging.slice(..));
-        Tick { slot, submission, mapping }
+        Ok(Tick { slot, submission, mapping })
     }
 
     /// Waits for `tick`'s submission (not for later ones) and reads the totals of the pass so far
     /// and the counters, as they were when its last step ended.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_tick(&self, gpu: &Gpu, tick: Tick) -> (LossTotals, Counters) {
+    pub fn read_tick(&self, gpu: &Gpu, tick: Tick) -> Result<(LossTotals, Counters), GpuFault> {
         pollster::block_on(self.read_tick_async(gpu, tick))
     }
 
     /// `read_tick` as a future (the browser's event loop delivers the mapping).
-    pub async fn read_tick_async(&self, gpu: &Gpu, tick: Tick) -> (LossTotals, Counters) {
-        tick.mapping.wait(gpu, tick.submission).await;
+    pub async fn read_tick_async(&self, gpu: &Gpu, tick: Tick) -> Result<(LossTotals, Counters), GpuFault> {
+        tick.mapping.wait(gpu, tick.submission).await?;
         let staging = &self.ticks.slots[tick.slot];
-        let bytes =
-            staging.slice(..).get_mapped_range().expect("a tick's slot is mapped once its submission is done").to_vec();
+        let bytes = mapped_range(gpu, &staging.slice(..))?.to_vec();
         staging.unmap();
         let totals: LossTotals = bytemuck::pod_read_unaligned(&bytes[..TOTALS_BYTES as usize]);
         let counters: Counters = bytemuck::pod_read_unaligned(&bytes[TOTALS_BYTES as usize..]);
-        (totals, counters)
+        Ok((totals, counters))
     }
 
     /// An error naming the step where the loss stopped being finite, if one did (the GPU records
@@ -124,18 +125,23 @@ impl TickQueue {
 
     /// Submits a tick of tick_steps steps, or fewer (`most`, and what is left of the epoch);
     /// returns how many.
-    pub fn submit(&mut self, trainer: &GpuTrainer, gpu: &Gpu, most: usize) -> usize {
+    pub fn submit(&mut self, trainer: &GpuTrainer, gpu: &Gpu, most: usize) -> Result<usize, GpuFault> {
         let n = self.tick_steps.min(most).min(self.steps - self.submitted).max(1);
+        let tick = trainer.submit_tick(gpu, n)?;
         self.submitted += n;
-        self.in_flight.push_back((trainer.submit_tick(gpu, n), self.submitted));
-        n
+        self.in_flight.push_back((tick, self.submitted));
+        Ok(n)
     }
 
     /// Reads the oldest tick: the epoch's totals so far, the counters and the steps done; None
     /// when nothing is in flight.
-    pub async fn read(&mut self, trainer: &GpuTrainer, gpu: &Gpu) -> Option<(LossTotals, Counters, usize)> {
-        let (tick, done) = self.in_flight.pop_front()?;
-        let (totals, counters) = trainer.read_tick_async(gpu, tick).await;
-        Some((totals, counters, done))
+    pub async fn read(
+        &mut self,
+        trainer: &GpuTrainer,
+        gpu: &Gpu,
+    ) -> Result<Option<(LossTotals, Counters, usize)>, GpuFault> {
+        let Some((tick, done)) = self.in_flight.pop_front() else { return Ok(None) };
+        let (totals, counters) = trainer.read_tick_async(gpu, tick).await?;
+        Ok(Some((totals, counters, done)))
     }
 }

@@ -73,7 +73,7 @@ pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 }
 
 pub fn run(launch: Launch) {
-    submit(&gpu().0, &[std::slice::from_ref(&launch)]);
+    submit(&gpu().0, &[std::slice::from_ref(&launch)]).unwrap();
 }
 
 pub fn storage(data: &[f32]) -> wgpu::Buffer {
@@ -85,7 +85,7 @@ pub fn uniform<T: bytemuck::Pod>(value: &T) -> wgpu::Buffer {
 }
 
 pub fn read(buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
-    gpu::read(&gpu().0, buffer, 0, len)
+    gpu::read(&gpu().0, buffer, 0, len).unwrap()
 }
 
 /// Max |a - b| / (1 + |b|) must stay under tol; prints the first mismatches otherwise.

@@ -1,5 +1,6 @@
 //! The estimators as random variables (gradvar's measurement), and src/refine.rs against its reference.
 use crate::common::*;
+use wgvae::refine::{RefineSettings, Refiner};
 
 /// At fixed weights and batch: every estimator is unbiased (its mean gradient agrees with the
 /// reparameterization gradient's within their standard errors) and the control variates cut the
@@ -13,7 +14,7 @@ fn score_function_estimates_should_be_unbiased_and_noisier_than_reparam() {
     let params = wgvae::model::Model::new(config.architecture()).init_params(3);
     let repeats = 60;
     let (g, k) = gpu();
-    let stats = measure(g, k, &config, &data, &params, repeats, &estimators(3));
+    let stats = measure(g, k, &config, &data, &params, repeats, &estimators(3)).unwrap();
     let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["reparam", "score, no baseline", "score, running mean", "score, leave-one-out"]);
     let (reparam, none, mean, loo) = (&stats[0], &stats[1], &stats[2], &stats[3]);
@@ -79,19 +80,11 @@ fn refine_should_match_the_reference_refinement() {
     let adam = wgvae::config::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let (g, k) = gpu();
     let pb = storage(&params);
-    let refiner = wgvae::refine::Refiner::new(
-        g,
-        k,
-        &model,
-        &pb,
-        &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
-        batch,
-        wgvae::data::Binarize::None,
-        4,
-        adam,
-        false,
-    );
-    let got = refiner.run(g, 3, 2, |_| {});
+    let settings =
+        RefineSettings { batch, binarize: wgvae::data::Binarize::None, data_seed: 4, adam, from_prior: false };
+    let images = gpu::ImageShards::new(g, "images", &split.images, split.pixels);
+    let refiner = Refiner::new(gpu::Launcher { gpu: g, kernels: k }, (&model, &pb), &images, settings);
+    let got = refiner.run(g, 3, 2, |_| {}).unwrap();
     let (mut before, mut after) = (LossTotals::default(), LossTotals::default());
     for first in [0, batch] {
         let real = batch.min(n - first);

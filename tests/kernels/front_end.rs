@@ -1,8 +1,24 @@
 //! What the web page (web/) runs, natively: flags to a config as the CLI parses them, the embedded
-//! set from its files' bytes, and an epoch through the futures the page awaits (TickQueue, the
-//! async readbacks, the snapshot), which must give what the blocking path gives.
+//! set from its files' bytes, and an epoch through the futures the page awaits (run_steps' ticks,
+//! the async readbacks, the snapshot), which must give what the blocking path gives.
 use wgvae::gpu::params::LossTotals;
-use wgvae::trainer::TickQueue;
+use wgvae::trainer::{EpochControl, EpochSteps};
+
+/// Ticks of at most 7 steps, counting the reads.
+struct SevenAtATime {
+    reads: usize,
+    done: usize,
+}
+
+impl EpochControl for SevenAtATime {
+    fn allowance(&mut self) -> usize {
+        7
+    }
+
+    fn tick(&mut self, done: usize, _steps: usize, _totals: &LossTotals) {
+        (self.reads, self.done) = (self.reads + 1, done);
+    }
+}
 
 fn flags(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -64,28 +80,21 @@ fn an_epoch_through_the_futures_matches_the_blocking_path() {
         let (config, data) = wgvae::session::new_run_data(config.clone()).expect("data");
         let s = pollster::block_on(wgvae::session::open_new_async(config, &device, data)).expect("session");
         let order = wgvae::draws::epoch_order(s.data.train.len(), s.config.seed, 1);
-        s.trainer.start_epoch(&s.gpu, &order);
         let steps = s.trainer.steps_per_epoch;
         let totals = if use_futures {
-            // As web/src/run.rs trains: ticks of at most 7 steps, two in flight, each read awaited.
-            let mut queue = TickQueue::new(&s.gpu, steps, 0);
-            let (mut done, mut totals, mut reads) = (0, LossTotals::default(), 0);
-            while done < steps {
-                while queue.can_submit() {
-                    queue.submit(&s.trainer, &s.gpu, 7);
-                }
-                let (t, counters, d) = pollster::block_on(queue.read(&s.trainer, &s.gpu)).expect("a tick in flight");
-                s.trainer.check_finite(&counters, 1).expect("finite");
-                (totals, done, reads) = (t, d, reads + 1);
-            }
-            assert_eq!(reads, steps.div_ceil(7));
-            totals
+            // As the CLI and web/src/run.rs train: ticks (here of at most 7 steps), two in flight.
+            let mut control = SevenAtATime { reads: 0, done: 0 };
+            let from = EpochSteps { done: 0, totals: LossTotals::default() };
+            let ran = pollster::block_on(s.trainer.run_steps(&s.gpu, (1, &order), from, &mut control)).unwrap();
+            assert_eq!((control.reads, control.done, ran.done), (steps.div_ceil(7), steps, steps));
+            ran.totals
         } else {
-            s.trainer.train_steps(&s.gpu, steps);
-            s.trainer.totals(&s.gpu)
+            s.trainer.start_epoch(&s.gpu, &order);
+            s.trainer.train_steps(&s.gpu, steps).unwrap();
+            s.trainer.totals(&s.gpu).unwrap()
         };
-        let ck = pollster::block_on(s.trainer.snapshot(&s.gpu, &s.config, &[], 1, 0, LossTotals::default()));
-        let val = pollster::block_on(s.trainer.evaluate_async(&s.gpu));
+        let ck = pollster::block_on(s.trainer.snapshot(&s.gpu, &s.config, &[], 1, 0, LossTotals::default())).unwrap();
+        let val = pollster::block_on(s.trainer.evaluate_async(&s.gpu)).unwrap();
         (totals, val, ck.params, ck.progress.expect("progress").optimizer_step)
     };
     let (a, b) = (run(true), run(false));

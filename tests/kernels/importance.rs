@@ -168,18 +168,17 @@ fn importance_sampler_should_match_the_composed_references() {
     // Both families: an invocation per image accumulates on CPU adapters, a workgroup on GPUs.
     for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
         let g = &gpu_with(family, true);
-        let sampler = ImportanceSampler::new(
-            g,
-            &gpu().1,
-            &model,
-            &pb,
-            &gpu::ImageShards::new(g, "images", &split.images, split.pixels),
-            (&[k], wgvae::importance::Proposal::Encoder),
-            wgvae::data::Binarize::None,
-            1,
-            7,
-        );
-        let got = sampler.run(g, |_| {}).pop().expect("one K");
+        let sampling = wgvae::importance::Sampling {
+            ks: &[k],
+            proposal: wgvae::importance::Proposal::Encoder,
+            binarize: wgvae::data::Binarize::None,
+            data_seed: 1,
+            seed: 7,
+        };
+        let images = gpu::ImageShards::new(g, "images", &split.images, split.pixels);
+        let l = gpu::Launcher { gpu: g, kernels: &gpu().1 };
+        let sampler = ImportanceSampler::new(l, (&model, &pb), &images, sampling);
+        let got = sampler.run(g, |_| {}).unwrap().pop().expect("one K");
         use wgvae::reference::network::forward_path;
         for i in 0..n {
             let x: Vec<f32> = split.image(i).iter().map(|&v| v as f32 / 255.0).collect();

@@ -61,8 +61,8 @@ fn measure_training_memory() {
     s.trainer.start_epoch(&s.gpu, &wgvae::draws::epoch_order(s.data.train.len(), 1, 1));
     let step = |n: usize| {
         for _ in 0..n {
-            s.trainer.train_steps(&s.gpu, 1);
-            gpu::wait(&s.gpu);
+            s.trainer.train_steps(&s.gpu, 1).unwrap();
+            gpu::wait(&s.gpu).unwrap();
         }
     };
     step(10);

@@ -71,18 +71,18 @@ fn mixture_em_should_match_reference_iterations() {
         m_step(&s.params(0, 0, 7), &initial, &mut state);
         let p = s.params(0, 0, train.len());
         for i in 0..3 {
-            let (got_train, _) = em.iterate(g);
+            let (got_train, _) = em.iterate(g).unwrap();
             let want: f64 = em_iteration(&p, &train.images, 64, &mut state).iter().map(|&v| v as f64).sum();
             let tol = 1e-4 * want.abs().max(1.0);
             assert!((got_train - want).abs() < tol, "{family:?} iteration {i}: GPU {got_train} reference {want}");
         }
-        let fit = em.read(g);
+        let fit = em.read(g).unwrap();
         assert_close("mixture means", &fit.means, &state.means[..7 * d], 1e-3);
         assert_close("mixture log weights", &fit.log_weights, &state.log_weights[..7], 1e-3);
         if family == Family::Gaussian {
             assert_close("mixture variances", &fit.variances, &state.variances[..7 * d], 1e-3);
         }
-        let (got_train, got_val) = em.evaluate(g);
+        let (got_train, got_val) = em.evaluate(g).unwrap();
         let mut want_val = vec![0.0; val.len()];
         let mut probe = state.clone();
         let pv = s.params(0, 0, val.len());
@@ -111,8 +111,8 @@ fn mixture_em_should_never_lower_its_objective() {
         let em = GpuMixture::new((g, kernels), s, shape(36), (&train, &val), &initial, 256).unwrap();
         let (mut last_objective, mut last_ll) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
         for i in 0..25 {
-            let fit = em.read(g);
-            let (ll, _) = em.iterate(g);
+            let fit = em.read(g).unwrap();
+            let (ll, _) = em.iterate(g).unwrap();
             let objective = ll + fit.log_prior();
             let slack = 1e-6 * objective.abs();
             assert!(
@@ -141,9 +141,9 @@ fn mixture_em_should_recover_a_known_mixture() {
         let (initial, _) = initial_totals(&s, &train, 7);
         let em = GpuMixture::new((g, kernels), s, shape(d), (&train, &val), &initial, 4096).unwrap();
         for _ in 0..60 {
-            em.iterate(g);
+            em.iterate(g).unwrap();
         }
-        let fit = em.read(g);
+        let fit = em.read(g).unwrap();
         for (c, mean) in truth.iter().enumerate() {
             // The fitted component closest to the true one.
             let dist = |k: usize| -> f32 { (0..d).map(|j| (fit.means[k * d + j] - mean[j]).abs()).sum() };

@@ -94,11 +94,12 @@ impl Bufs {
                 l.over(Entry::NcePickComponents, &pick, p.noise_rows as usize),
                 l.grid(Entry::NceSamplePixels, &sample, [quads, p.noise_rows, 1]),
             ]],
-        );
+        )
+        .unwrap();
     }
 
     fn components(&self, n: usize) -> Vec<u32> {
-        gpu::read(&gpu().0, &self.component, 0, n)
+        gpu::read(&gpu().0, &self.component, 0, n).unwrap()
     }
 }
 
@@ -164,7 +165,8 @@ fn nce_kernels_should_match_reference() {
             bind(ROW_CORRECT, &row_correct),
             bind(TOTALS, &totals),
         ];
-        submit(g, &[&[l.over(Entry::NceLoss, &loss_binds, b), l.grid(Entry::NceFinishStep, &finish_binds, [1, 1, 1])]]);
+        submit(g, &[&[l.over(Entry::NceLoss, &loss_binds, b), l.grid(Entry::NceFinishStep, &finish_binds, [1, 1, 1])]])
+            .unwrap();
         let (want_d, want_loss, want_correct) = rn::nce_loss(&p, &c, &score, &log_q);
         assert_close("nce d_score", &read(&d_score, rows), &want_d, 1e-5);
         assert_close("nce row loss", &read(&row_loss, b), &want_loss, 1e-5);
@@ -175,8 +177,8 @@ fn nce_kernels_should_match_reference() {
         );
         let (mut want_c, mut want_t) = (c, NceTotals { loss_sum: 1.5, correct_sum: 2.0, examples: 3.0, pad: 0.0 });
         rn::nce_finish_step(&p, &mut want_c, &want_loss, &want_correct, &mut want_t);
-        let got_t: NceTotals = gpu::read(g, &totals, 0, 1)[0];
-        let got_c: Counters = gpu::read(g, &counters, 0, 1)[0];
+        let got_t: NceTotals = gpu::read(g, &totals, 0, 1).unwrap()[0];
+        let got_c: Counters = gpu::read(g, &counters, 0, 1).unwrap()[0];
         assert_eq!(got_c, want_c);
         assert_eq!((want_c.cursor, want_c.step, want_t.examples), (15, 6, 11.0));
         assert_close(
@@ -340,15 +342,15 @@ fn recover_log_z(base: Base) {
             g,
             &(0..train.len() as u32).map(|i| (i * 7919 + epoch * 31) % train.len() as u32).collect::<Vec<_>>(),
         );
-        nce.train_steps(g, nce.steps_per_epoch);
+        nce.train_steps(g, nce.steps_per_epoch).unwrap();
     }
-    let params = nce.read_params(g);
+    let params = nce.read_params(g).unwrap();
     let states = all_binary_images(d);
     let o = forward_path(&scorer.layers, &params, states.clone(), 1 << d).pop().expect("output");
     let o: Vec<f64> =
         (0..1usize << d).map(|i| scorer.log_density(o[i], noise.log_q(&states[i * d..(i + 1) * d]) as f32)).collect();
     let exact = log_sum_exp(&o);
-    let est = log_mean_exp(&nce.noise_log_ratios((g, kernels), 20_000));
+    let est = log_mean_exp(&nce.noise_log_ratios((g, kernels), 20_000).unwrap());
     let kl: f64 = (0..1usize << d)
         .map(|i| {
             let log_p = truth_noise.log_q(&states[i * d..(i + 1) * d]);

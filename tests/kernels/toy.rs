@@ -13,7 +13,7 @@ const NOTES: Problem = Problem { a: 2.0, b: 3.0 };
 fn toy_draws_and_toy_step_should_match_reference() {
     let (g, kernels) = gpu();
     let (draws, steps, lr, seed) = (1000, 3, 0.05, 11);
-    let got = run(g, kernels, NOTES, 0.25, (draws, steps), lr, seed);
+    let got = run(g, kernels, NOTES, 0.25, (draws, steps), lr, seed).unwrap();
     let p = ToyParams { draws: draws as u32, a: NOTES.a, b: NOTES.b, lr, seed };
     let (mut theta, mut step) = ([0.25f32; 2], 0u32);
     let mut trajectory = vec![0.0; (steps + 1) * 2];
@@ -51,7 +51,7 @@ fn toy_estimators_should_agree_with_their_closed_forms() {
     let (g, kernels) = gpu();
     let n = 1 << 20;
     for (problem, theta) in [(NOTES, 0.0), (Problem { a: -0.5, b: 1.0 }, 0.7)] {
-        let got = run(g, kernels, problem, theta as f32, (n, 1), 0.01, 5);
+        let got = run(g, kernels, problem, theta as f32, (n, 1), 0.01, 5).unwrap();
         for e in 0..2 {
             let (mean, var) = got.moments[0][e];
             let exact_var = problem.variance(e, theta);
@@ -73,7 +73,7 @@ fn toy_estimators_should_agree_with_their_closed_forms() {
 #[test]
 fn toy_sgd_should_end_near_the_optimum() {
     let (g, kernels) = gpu();
-    let got = run(g, kernels, NOTES, 0.0, (1000, 150), 0.05, 3);
+    let got = run(g, kernels, NOTES, 0.0, (1000, 150), 0.05, 3).unwrap();
     let last = got.trajectory.last().expect("a trajectory");
     for (e, t) in last.iter().enumerate() {
         assert!((*t as f64 - NOTES.optimum()).abs() < 0.1, "estimator {e} ended at {t}, optimum -1.5");

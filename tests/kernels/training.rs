@@ -133,11 +133,11 @@ impl Case {
             if step > 0 {
                 take_state(&mut reference, &gpu_trainer, g);
             }
-            gpu_trainer.train_steps(g, 1);
+            gpu_trainer.train_steps(g, 1).unwrap();
             reference.train_step(&train.images, &train.labels, &order, pass_rows);
             assert_step_agrees(&gpu_trainer, g, &reference, &format!("{objective:?} {decoder:?}"), step);
         }
-        assert_eq!(gpu_trainer.counters(g).step, 4);
+        assert_eq!(gpu_trainer.counters(g).unwrap().step, 4);
     }
 }
 
@@ -149,7 +149,7 @@ fn assert_step_agrees(
     label: &str,
     step: usize,
 ) {
-    let (got, want) = (gpu_trainer.totals(g), reference.totals);
+    let (got, want) = (gpu_trainer.totals(g).unwrap(), reference.totals);
     // Running totals after each step: every step's rec and kl must agree.
     assert_close(
         &format!("{label}: losses through step {step}"),
@@ -162,13 +162,13 @@ fn assert_step_agrees(
     // (tiles, slices, a tree per row); a ReLU unit or a free-bits gate whose input that
     // rounding moves across 0 would change a few components by a row's share and the
     // vector little.
-    let (gg, gr) = (gpu_trainer.read_grads(g), &reference.grads);
+    let (gg, gr) = (gpu_trainer.read_grads(g).unwrap(), &reference.grads);
     let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
     let apart = norm(&mut gg.iter().zip(gr).map(|(a, b)| a - b)) / norm(&mut gr.iter().copied());
     assert!(apart < DRAWN_REL, "{label}: gradient of step {step} differs by {apart} of its norm");
     // The weights after the step: a component whose gradient is rounding noise may move lr
     // the other way (2 lr apart), the rest must agree closely.
-    let (wg, wr) = (gpu_trainer.read_params(g), &reference.params);
+    let (wg, wr) = (gpu_trainer.read_params(g).unwrap(), &reference.params);
     let diffs: Vec<f32> = wg.iter().zip(wr).map(|(a, b)| (a - b).abs()).collect();
     let (worst, mean) = (diffs.iter().fold(0.0f32, |m, &d| m.max(d)), diffs.iter().sum::<f32>() / diffs.len() as f32);
     assert!(
@@ -183,10 +183,10 @@ fn take_state(
     trainer: &wgvae::trainer::GpuTrainer,
     g: &Gpu,
 ) {
-    let (params, m, v) = pollster::block_on(trainer.read_training_state(g));
+    let (params, m, v) = pollster::block_on(trainer.read_training_state(g)).unwrap();
     (reference.params, reference.m, reference.v) = (params, m, v);
-    reference.baseline = pollster::block_on(trainer.baseline_state(g));
-    if let Some(table) = pollster::block_on(trainer.read_table(g)) {
+    reference.baseline = pollster::block_on(trainer.baseline_state(g)).unwrap();
+    if let Some(table) = pollster::block_on(trainer.read_table(g)).unwrap() {
         reference.table = table;
     }
 }

@@ -13,8 +13,8 @@ pub use run::WebRun;
 extern "C" {
     #[wasm_bindgen(js_namespace = console)]
     fn error(message: &str);
-    /// The page's handler for what the trainer cannot return as an error: a lost device or a
-    /// GPU error no check caught (gpu/faults.rs panics with its message in a browser).
+    /// The page's handler for a panic, which only a bug in wgvae raises: GPU failures (a lost
+    /// device, an error no check caught) come back from every method as a rejected Promise.
     #[wasm_bindgen(js_name = wgvaeFatal)]
     fn fatal(message: &str);
 }

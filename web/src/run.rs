@@ -14,13 +14,28 @@ use wgvae::checkpoint::{self, Checkpoint, EpochMetrics};
 use wgvae::config::RunConfig;
 use wgvae::data::Dataset;
 use wgvae::draws::{epoch_order, manifold_latents, prior_draws};
+use wgvae::gpu::faults::GpuFault;
 use wgvae::gpu::params::LossTotals;
 use wgvae::images::{reconstruction_rows, Grid};
 use wgvae::objective::Inference;
 use wgvae::session::{self, Session};
-use wgvae::trainer::TickQueue;
+use wgvae::trainer::{EpochControl, EpochSteps};
 
 use crate::js_error;
+
+/// The page's side of an epoch's steps: `on_tick(done, steps, loss)` after each tick is read.
+struct PageControl<'a>(&'a Function);
+
+impl EpochControl for PageControl<'_> {
+    fn tick(&mut self, done: usize, steps: usize, totals: &LossTotals) {
+        let (done, steps, loss) = (done as f64, steps as f64, totals.means().0 as f64);
+        self.0.call3(&JsValue::NULL, &done.into(), &steps.into(), &loss.into()).ok();
+    }
+}
+
+fn gpu_error(e: GpuFault) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
 
 /// Validation images shown with their reconstructions.
 const RECONSTRUCTIONS: usize = 16;
@@ -134,7 +149,7 @@ impl WebRun {
         self.run.session.config.epochs.saturating_sub(self.run.history.borrow().len())
     }
 
-    /// Trains the next epoch: ticks sized for the adapter (TickQueue), two in flight, `on_tick(done, steps,
+    /// Trains the next epoch as the CLI does (GpuTrainer::run_steps), `on_tick(done, steps,
     /// loss)` after each read; then the validation pass. Resolves to the epoch's metrics as JSON.
     pub fn train_epoch(&self, on_tick: Function) -> Promise {
         let run = self.run.clone();
@@ -149,7 +164,7 @@ impl WebRun {
         let run = self.run.clone();
         future_to_promise(async move {
             let s = &run.session;
-            let images = s.trainer.decode_async(&s.gpu, &run.prior, &[]).await;
+            let images = s.trainer.decode_async(&s.gpu, &run.prior, &[]).await.map_err(gpu_error)?;
             Ok(image_data(&Grid::new(&images, 64, s.data.shape, 8))?.into())
         })
     }
@@ -161,7 +176,7 @@ impl WebRun {
             let s = &run.session;
             let n = RECONSTRUCTIONS.min(s.data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
-            let (x, probs) = s.trainer.reconstruct_async(&s.gpu, &picks).await;
+            let (x, probs) = s.trainer.reconstruct_async(&s.gpu, &picks).await.map_err(gpu_error)?;
             let rows = reconstruction_rows(&x, &probs, n, s.data.shape);
             Ok(image_data(&Grid::new(&rows, rows.len() / s.data.shape.pixels(), s.data.shape, 8))?.into())
         })
@@ -176,7 +191,7 @@ impl WebRun {
             if z.is_empty() || !z.len().is_multiple_of(latent) {
                 return Err(JsError::new(&format!("decode: {} values are not rows of {latent}", z.len())).into());
             }
-            let images = s.trainer.decode_async(&s.gpu, &z, &[]).await;
+            let images = s.trainer.decode_async(&s.gpu, &z, &[]).await.map_err(gpu_error)?;
             Ok(image_data(&Grid::new(&images, z.len() / latent, s.data.shape, cols.max(1)))?.into())
         })
     }
@@ -192,7 +207,7 @@ impl WebRun {
         future_to_promise(async move {
             let s = &run.session;
             let picked = index.min(s.data.val.len() as u32 - 1);
-            let mulv = s.trainer.encode_async(&s.gpu, &[picked]).await;
+            let mulv = s.trainer.encode_async(&s.gpu, &[picked]).await.map_err(gpu_error)?;
             Ok(js_sys::Float32Array::from(&mulv[..s.config.latent]).into())
         })
     }
@@ -203,7 +218,7 @@ impl WebRun {
     pub fn checkpoint(&self, model_only: bool) -> Promise {
         let run = self.run.clone();
         future_to_promise(async move {
-            let ck = run.snapshot().await;
+            let ck = run.snapshot().await.map_err(gpu_error)?;
             let bytes = checkpoint::to_bytes(&ck, &run.session.trainer.model, !model_only)
                 .map_err(|e| JsValue::from(js_error(e)))?;
             Ok(Uint8Array::from(&bytes[..]).into())
@@ -220,29 +235,18 @@ impl Run {
         }
         let steps = trainer.steps_per_epoch;
         let started = now_seconds();
-        trainer.start_epoch(gpu, &epoch_order(data.train.len(), config.seed, epoch));
-        let mut queue = TickQueue::new(gpu, steps, 0);
-        let (mut done, mut totals) = (0, LossTotals::default());
-        while done < steps {
-            while queue.can_submit() {
-                queue.submit(trainer, gpu, usize::MAX);
-            }
-            if let Some((t, counters, d)) = queue.read(trainer, gpu).await {
-                (totals, done) = (t, d);
-                trainer.check_finite(&counters, epoch)?;
-                let (done, steps, loss) = (done as f64, steps as f64, totals.means().0 as f64);
-                on_tick.call3(&JsValue::NULL, &done.into(), &steps.into(), &loss.into()).ok();
-            }
-        }
+        let order = epoch_order(data.train.len(), config.seed, epoch);
+        let from = EpochSteps { done: 0, totals: LossTotals::default() };
+        let ran = trainer.run_steps(gpu, (epoch, &order), from, &mut PageControl(on_tick)).await?;
         let seconds = now_seconds() - started;
-        let val = trainer.evaluate_async(gpu).await;
-        let metrics = EpochMetrics::from_totals(epoch, &totals, &val, seconds, steps * config.batch)?;
+        let val = trainer.evaluate_async(gpu).await?;
+        let metrics = EpochMetrics::from_totals(epoch, &ran.totals, &val, seconds, steps * config.batch)?;
         self.history.borrow_mut().push(metrics.clone());
         Ok(metrics)
     }
 
     /// The run between epochs, as the CLI's checkpoint after an epoch records it.
-    async fn snapshot(&self) -> Checkpoint {
+    async fn snapshot(&self) -> Result<Checkpoint, GpuFault> {
         let Session { config, gpu, trainer, .. } = &self.session;
         let history = self.history.borrow().clone();
         let epochs_done = history.len();
