@@ -1,5 +1,6 @@
-// Prelude prepended to every shader module that draws random numbers or reads the step counters
-// (src/shaders.rs lists which). Keep it free of bindings: it only declares types and functions.
+// The prelude: build.rs puts it before every other shader module, which uses what it needs of it
+// (the step counters, the 1-D grid index, Philox draws and their exact log, cos and sin). Keep it
+// free of bindings: it only declares types, constants and functions.
 
 // Training state that lives on the GPU so that a whole epoch can be recorded without the host
 // writing anything per step. The host resets `cursor` at the start of each pass over the data.

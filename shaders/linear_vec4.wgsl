@@ -2,13 +2,13 @@
 // (every layer of the default 784-400-20 model): the same math, loaded as vec4.
 //
 // Why a second module: on lavapipe (and other SIMD CPUs) each load instruction costs about the
-// same whether it fetches one float or four, and loads, not FMAs, bound these kernels (measured:
-// tiles with more loads per FMA were slower whatever else changed). With vec4 loads an invocation
+// same whether it fetches one float or four, and loads, not FMAs, bound these kernels (tiles with
+// more loads per FMA were slower whatever else changed). With vec4 loads an invocation
 // does 128 FMAs per 12 loads instead of 32 per 12. On GPUs vec4 loads are 16-byte transactions.
 //
 // Each invocation owns 4 consecutive columns (one vec4 of the output) of TILE_ROWS = 16 rows (8
-// in linear.wgsl: with vec4 loads twice the rows per load of W pays, 1.19 -> 1.42 GFLOP/s on
-// lavapipe); a workgroup owns 64 * 4 = 256 columns and TILE_ROWS rows:
+// in linear.wgsl: with vec4 loads twice the rows per load of W pay, docs/measurements.md); a
+// workgroup owns 64 * 4 = 256 columns and TILE_ROWS rows:
 // (ceil(cols / 256), ceil(rows / TILE_ROWS), 1). No shared memory, no barriers.
 // Bindings: 0 dims, 1 lhs, 2 rhs, 3 aux, 4 out, all as vec4 arrays; each entry point says what
 // they hold. Out-of-range rows and columns are clamped for loading and skipped when storing.

@@ -1,7 +1,9 @@
-// The Bernoulli reconstruction term and the per-step bookkeeping. Prelude: common.wgsl.
+// The reconstruction terms and the per-step bookkeeping. Prelude: common.wgsl.
 //
-// rec[b] = sum_d softplus(l) - x l = -log p(x | z) for grey levels x in [0, 1] (the binary cross
-// entropy pytorch/examples uses), with softplus(l) = max(l, 0) + log1p(exp(-|l|)), never log(sigmoid).
+// Bernoulli decoder: rec[b] = sum_d softplus(l) - x l = -log p(x | z) for grey levels x in [0, 1]
+// (the binary cross entropy pytorch/examples uses), with softplus(l) = max(l, 0) + log1p(exp(-|l|)),
+// never log(sigmoid). Gaussian decoder: the logits row holds the means, then the log-variances
+// (clamped to [-6, 4]); rec[b] = sum_d -log N(x_d; mean_d, exp(logvar_d)).
 // Shapes: logits, dlogits [batch, pixels]; x [batch / repeat, pixels]; rec, kl, coef [batch]. With
 // several samples per input, "batch" counts rows, row b is a sample of input b / repeat, and coef
 // is each row's weight in the objective (1 / samples for an ELBO, normalised importance weights for

@@ -28,7 +28,7 @@ trains on a GPU (eager, or with `--compile`: torch.compile), on an IDX folder as
 and `--hidden` as wgvae's flags: the speed comparison of ../shared/gpu.md. Batches are gathered on
 the device and the loss totals stay there until the epoch ends, as in wgvae, so the seconds per
 epoch measure training and not per-step host synchronisation.
-Not run by `cargo test`; it is the harness behind the comparisons in the README.
+Not run by `cargo test`; it is the harness behind the comparisons in docs/measurements.md.
 """
 import argparse, gzip, time
 from pathlib import Path

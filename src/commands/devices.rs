@@ -13,7 +13,6 @@ use crate::network::{Layer, LayerKind};
 use crate::objective::Objective;
 use crate::plan::linear::Groups;
 use crate::plan::{profiles, ConvVariant, KernelPlan, LinearOp};
-use crate::shaders::Entry;
 
 pub struct DevicesOptions {
     pub backend: Option<Backend>,
@@ -118,11 +117,8 @@ fn linear_rows(
 ) {
     let shape = (layer.n_in, layer.n_out);
     for op in [LinearOp::Forward, LinearOp::BackwardInput, LinearOp::BackwardWeight] {
-        let launches = plan.linear(shape, op, rows).launches(shape, op, rows);
-        for (mut entry, groups) in launches {
-            if gathered && entry == Entry::LinearForwardTiled {
-                entry = Entry::LinearForwardGatherTiled;
-            }
+        let launches = plan.linear(shape, op, rows).launches(shape, op, rows, gathered);
+        for (entry, groups) in launches {
             let grid = match groups {
                 Groups::Grid([x, y, z]) => format!("{x} x {y} x {z} workgroups"),
                 Groups::Over(n) => format!("over {n} values"),

@@ -242,8 +242,9 @@ impl LinearKernel {
     /// The launches that carry out `op` of a layer `n_in -> n_out` over `batch` rows, in order, as
     /// network/linear.rs and network/linear_tiled.rs make them: the product, then the sum of its
     /// partial sums where it writes several. (The CPU family's bias gradient, linear_backward_bias,
-    /// is a launch of its own after the weight gradient's.)
-    pub fn launches(&self, layer: (usize, usize), op: LinearOp, batch: usize) -> Vec<(Entry, Groups)> {
+    /// is a launch of its own after the weight gradient's.) `gathered`: a first layer whose
+    /// forward product gathers its batch (KernelPlan::first_layer_gathers; a tiled kernel).
+    pub fn launches(&self, layer: (usize, usize), op: LinearOp, batch: usize, gathered: bool) -> Vec<(Entry, Groups)> {
         let (rows, cols, _) = TiledPlan::shape(layer, op, batch);
         match *self {
             LinearKernel::Variant(v) => {
@@ -254,7 +255,10 @@ impl LinearKernel {
                 launches
             }
             LinearKernel::Tiled(t) => {
-                let (product, sum) = tiled_entries(op);
+                let (mut product, sum) = tiled_entries(op);
+                if gathered && op == LinearOp::Forward {
+                    product = Entry::LinearForwardGatherTiled;
+                }
                 let mut launches = vec![(product, Groups::Grid(t.grid))];
                 if t.slices > 1 {
                     launches.push((sum, Groups::Over(rows * cols)));

@@ -52,7 +52,7 @@ pub enum ConvVariant {
     /// invocations read adjacent positions: the one for GPUs until a workgroup-memory family exists.
     Direct,
     /// im2col.wgsl and the linear products: for CPU adapters, where the matmul's vec4 loads make
-    /// it many times faster than the direct kernels' scalar ones (README: Measured). Needs a buffer of
+    /// it many times faster than the direct kernels' scalar ones (docs/measurements.md). Needs a buffer of
     /// patches per layer (rows x positions x c_in k^2 floats).
     Gemm,
 }

@@ -246,13 +246,13 @@ impl GpuTrainer {
         }
     }
 
-    /// The validation split's images on the GPU (packed words) and their count, for the
-    /// evaluators, so they need not upload the images again.
     /// How many buffers hold the training and the validation images.
     pub fn image_shards(&self) -> (usize, usize) {
         (self.train.images.shards.len(), self.val.images.shards.len())
     }
 
+    /// The validation split's images on the GPU (packed words), for the evaluators, so they need
+    /// not upload the images again.
     pub fn val_images(&self) -> &ImageShards {
         &self.val.images
     }

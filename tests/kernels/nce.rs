@@ -3,13 +3,12 @@
 //! sampler's statistics, and a synthetic density whose log Z is known exactly.
 use crate::common::*;
 use wgvae::data::{ImageShape, Split};
-use wgvae::gpu::kernels::Bind;
+use wgvae::launches::nce::NceRows;
 use wgvae::mixture::{Family, Mixture, Spec};
 use wgvae::nce::gpu::{GpuNce, NceSettings};
 use wgvae::nce::{log_mean_exp, log_sum_exp, Base, Noise, Scorer};
 use wgvae::reference::nce as rn;
 use wgvae::reference::network::{backward_path, forward_path};
-use wgvae::shaders::nce::*;
 
 /// A mixture of `k` components over `d` pixels with seeded parameters (weights uneven).
 fn mixture(family: Family, k: usize, d: usize, seed: u64) -> Mixture {
@@ -45,6 +44,7 @@ fn params(family: Family, (data_rows, noise, noise_rows): (usize, usize, usize),
     }
 }
 
+/// Every buffer shaders/nce.wgsl binds, for `NceRows`: the noise, the rows and the per-row outputs.
 struct Bufs {
     u: wgpu::Buffer,
     counters: wgpu::Buffer,
@@ -53,12 +53,22 @@ struct Bufs {
     stds: wgpu::Buffer,
     component: wgpu::Buffer,
     x: wgpu::Buffer,
+    score: wgpu::Buffer,
+    log_q: wgpu::Buffer,
+    d_score: wgpu::Buffer,
+    row_loss: wgpu::Buffer,
+    row_correct: wgpu::Buffer,
+    totals: wgpu::Buffer,
 }
+
+/// The pass totals the loss tests start from.
+const TOTALS: NceTotals = NceTotals { loss_sum: 1.5, correct_sum: 2.0, examples: 3.0, pad: 0.0 };
 
 impl Bufs {
     fn new(p: &NceParams, c: Counters, noise: &Noise) -> Bufs {
         let g = &gpu().0;
         let rows = (p.first_noise + p.noise_rows) as usize;
+        let zeros = |n: usize| gpu::storage_zeroed(g, "out", n * 4);
         Bufs {
             u: uniform(p),
             counters: gpu::storage_with(g, "counters", &[c]),
@@ -67,35 +77,37 @@ impl Bufs {
             stds: storage(&noise.stds),
             component: gpu::storage_zeroed(g, "component", p.noise_rows as usize * 4),
             x: gpu::storage_zeroed(g, "x", rows * p.pixels as usize * 4),
+            score: zeros(rows),
+            log_q: zeros(rows),
+            d_score: zeros(rows),
+            row_loss: zeros(p.data_rows as usize),
+            row_correct: zeros(p.data_rows as usize),
+            totals: gpu::storage_with(g, "totals", &[TOTALS]),
+        }
+    }
+
+    fn rows(&self) -> NceRows<'_> {
+        NceRows {
+            params: &self.u,
+            counters: &self.counters,
+            log_weights: &self.log_weights,
+            means: &self.means,
+            stds: &self.stds,
+            component: &self.component,
+            x: &self.x,
+            score: &self.score,
+            log_q: &self.log_q,
+            d_score: &self.d_score,
+            row_loss: &self.row_loss,
+            row_correct: &self.row_correct,
+            totals: &self.totals,
         }
     }
 
     fn draw(&self, p: &NceParams) {
         let (g, kernels) = gpu();
         let l = gpu::Launcher { gpu: g, kernels };
-        let pick: [Bind; 4] = [
-            bind(PARAMS, &self.u),
-            bind(COUNTERS, &self.counters),
-            bind(LOG_WEIGHTS, &self.log_weights),
-            bind(COMPONENT, &self.component),
-        ];
-        let sample = [
-            bind(PARAMS, &self.u),
-            bind(COUNTERS, &self.counters),
-            bind(MEANS, &self.means),
-            bind(STDS, &self.stds),
-            bind(COMPONENT, &self.component),
-            bind(X, &self.x),
-        ];
-        let quads = (p.pixels as usize).div_ceil(4).div_ceil(NCE_LANES as usize) as u32;
-        submit(
-            g,
-            &[&[
-                l.over(Entry::NcePickComponents, &pick, p.noise_rows as usize),
-                l.grid(Entry::NceSamplePixels, &sample, [quads, p.noise_rows, 1]),
-            ]],
-        )
-        .unwrap();
+        submit(g, &[&self.rows().draw_noise(l, p.noise_rows as usize, p.pixels as usize)]).unwrap();
     }
 
     fn components(&self, n: usize) -> Vec<u32> {
@@ -106,7 +118,7 @@ impl Bufs {
 /// B = 13 data rows with k = 3 noise rows each, 83 pixels, K = 7; the cursor at 2 and 10 pass
 /// rows, so the last 5 data rows are padding. Both families.
 #[test]
-fn nce_kernels_should_match_reference() {
+fn nce_noise_and_features_should_match_reference() {
     let (g, kernels) = gpu();
     let l = gpu::Launcher { gpu: g, kernels };
     let (b, k, d, comps) = (13, 3, PIXELS, 7);
@@ -132,53 +144,42 @@ fn nce_kernels_should_match_reference() {
         }
         // Features of every row, from random x.
         let x = random(rows * d, 9, 2.0);
-        let xb = storage(&x);
+        g.queue.write_buffer(&bufs.x, 0, bytemuck::cast_slice(&x));
         let features = gpu::storage_zeroed(g, "features", rows * 2 * d * 4);
-        let binds = [bind(PARAMS, &bufs.u), bind(X, &xb), bind(FEATURES, &features)];
-        run(l.grid(Entry::NceFeatures, &binds, [d.div_ceil(64) as u32, rows as u32, 1]));
+        run(bufs.rows().features(l, &features, rows, d));
         assert_close("nce features", &read(&features, rows * 2 * d), &rn::nce_features(&p, &x), 0.0);
     }
-    // The loss and the step's end on random scores, with and without the noise as the base.
+}
+
+/// The loss and the step's end on random scores, with and without the noise as the base; sizes
+/// as above.
+#[test]
+fn nce_loss_and_step_end_should_match_reference() {
+    let (g, kernels) = gpu();
+    let l = gpu::Launcher { gpu: g, kernels };
+    let (b, k, d, comps) = (13, 3, PIXELS, 7);
+    let rows = b * (1 + k);
+    let c = Counters { step: 5, cursor: 2, ..Counters::new() };
+    let noise = Noise::new(&mixture(Family::Bernoulli, comps, d, 4));
     for base in [0, 1] {
         let p = NceParams { base, ..params(Family::Bernoulli, (b, k, b * k), d, comps) };
         let (score, log_q) = (random(rows, 10, 8.0), random(rows, 11, 8.0));
-        let u = uniform(&p);
-        let counters = gpu::storage_with(g, "counters", &[c]);
-        let (sb, qb) = (storage(&score), storage(&log_q));
-        let zeros = |n: usize| gpu::storage_zeroed(g, "out", n * 4);
-        let (d_score, row_loss, row_correct) = (zeros(rows), zeros(b), zeros(b));
-        let totals =
-            gpu::storage_with(g, "totals", &[NceTotals { loss_sum: 1.5, correct_sum: 2.0, examples: 3.0, pad: 0.0 }]);
-        let loss_binds = [
-            bind(PARAMS, &u),
-            bind(COUNTERS, &counters),
-            bind(SCORE, &sb),
-            bind(LOG_Q, &qb),
-            bind(D_SCORE, &d_score),
-            bind(ROW_LOSS, &row_loss),
-            bind(ROW_CORRECT, &row_correct),
-        ];
-        let finish_binds = [
-            bind(PARAMS, &u),
-            bind(COUNTERS, &counters),
-            bind(ROW_LOSS, &row_loss),
-            bind(ROW_CORRECT, &row_correct),
-            bind(TOTALS, &totals),
-        ];
-        submit(g, &[&[l.over(Entry::NceLoss, &loss_binds, b), l.grid(Entry::NceFinishStep, &finish_binds, [1, 1, 1])]])
-            .unwrap();
+        let bufs = Bufs::new(&p, c, &noise);
+        g.queue.write_buffer(&bufs.score, 0, bytemuck::cast_slice(&score));
+        g.queue.write_buffer(&bufs.log_q, 0, bytemuck::cast_slice(&log_q));
+        submit(g, &[&[bufs.rows().loss(l, b), bufs.rows().finish_step(l)]]).unwrap();
         let (want_d, want_loss, want_correct) = rn::nce_loss(&p, &c, &score, &log_q);
-        assert_close("nce d_score", &read(&d_score, rows), &want_d, 1e-5);
-        assert_close("nce row loss", &read(&row_loss, b), &want_loss, 1e-5);
-        assert_close("nce row correct", &read(&row_correct, b), &want_correct, 0.0);
+        assert_close("nce d_score", &read(&bufs.d_score, rows), &want_d, 1e-5);
+        assert_close("nce row loss", &read(&bufs.row_loss, b), &want_loss, 1e-5);
+        assert_close("nce row correct", &read(&bufs.row_correct, b), &want_correct, 0.0);
         assert!(
             want_loss[8..].iter().all(|&v| v == 0.0) && want_loss[..8].iter().all(|&v| v > 0.0),
             "rows 8.. are padding"
         );
-        let (mut want_c, mut want_t) = (c, NceTotals { loss_sum: 1.5, correct_sum: 2.0, examples: 3.0, pad: 0.0 });
+        let (mut want_c, mut want_t) = (c, TOTALS);
         rn::nce_finish_step(&p, &mut want_c, &want_loss, &want_correct, &mut want_t);
-        let got_t: NceTotals = gpu::read(g, &totals, 0, 1).unwrap()[0];
-        let got_c: Counters = gpu::read(g, &counters, 0, 1).unwrap()[0];
+        let got_t: NceTotals = gpu::read(g, &bufs.totals, 0, 1).unwrap()[0];
+        let got_c: Counters = gpu::read(g, &bufs.counters, 0, 1).unwrap()[0];
         assert_eq!(got_c, want_c);
         assert_eq!((want_c.cursor, want_c.step, want_t.examples), (15, 6, 11.0));
         assert_close(

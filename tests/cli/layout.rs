@@ -1,0 +1,126 @@
+//! The source tree's layout rules, read from src/: only the launchers (launches/, network/) and
+//! the kernel layer (gpu/, plan/, shaders.rs) name a WGSL entry point or a binding, and no two
+//! files import each other, directly or around a circle.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src/").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every .rs file under src/, as (module path, text without comments).
+fn modules() -> BTreeMap<Vec<String>, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&src).expect("under src").with_extension("");
+            let mut path: Vec<String> = rel.iter().map(|c| c.to_string_lossy().to_string()).collect();
+            if matches!(path.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+                path.pop();
+            }
+            let text = std::fs::read_to_string(f).expect("read source");
+            let code: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+            (path, code)
+        })
+        .collect()
+}
+
+#[test]
+fn only_launchers_and_the_kernel_layer_should_name_entry_points_and_bindings() {
+    let allowed = ["launches", "network", "gpu", "plan", "shaders"];
+    let offenders: Vec<String> = modules()
+        .into_iter()
+        .filter(|(path, _)| !path.first().is_some_and(|top| allowed.contains(&top.as_str())))
+        .filter(|(_, code)| ["Entry::", "bind(", "bind_range("].iter().any(|n| code.contains(n)))
+        .map(|(path, _)| path.join("/"))
+        .collect();
+    assert!(offenders.is_empty(), "name a kernel or a binding outside the launchers: {offenders:?}");
+}
+
+/// The files `code` (in module `path`) refers to through `crate::` and `super::` paths.
+fn imports(path: &[String], code: &str, files: &BTreeSet<Vec<String>>) -> BTreeSet<Vec<String>> {
+    let parent = &path[..path.len().saturating_sub(1)];
+    let mut found = BTreeSet::new();
+    let mut resolve = |mut segments: Vec<String>| {
+        while !segments.is_empty() && !files.contains(&segments) {
+            segments.pop();
+        }
+        if !segments.is_empty() && segments != path {
+            found.insert(segments);
+        }
+    };
+    let word = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    for (root, base) in [("crate::", Vec::new()), ("super::", parent.to_vec())] {
+        for (at, _) in code.match_indices(root) {
+            let before = code[..at].chars().last();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &code[at + root.len()..];
+            let heads: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group.split('}').next().unwrap_or("").split(',').map(|s| word(s.trim())).collect(),
+                None => vec![rest
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .next()
+                    .unwrap_or("")
+                    .to_string()],
+            };
+            for head in heads {
+                let segments: Vec<String> = head.split("::").filter(|s| !s.is_empty()).map(word).collect();
+                resolve(base.iter().cloned().chain(segments).collect());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_source_files_should_import_each_other_in_a_circle() {
+    let modules = modules();
+    let files: BTreeSet<Vec<String>> = modules.keys().cloned().collect();
+    let edges: BTreeMap<&Vec<String>, BTreeSet<Vec<String>>> =
+        modules.iter().map(|(path, code)| (path, imports(path, code, &files))).collect();
+    // A file is in a circle when it can reach itself.
+    let mut circles = BTreeSet::new();
+    for start in edges.keys() {
+        let (mut seen, mut stack) = (BTreeSet::new(), vec![(*start).clone()]);
+        while let Some(at) = stack.pop() {
+            for next in edges.get(&at).into_iter().flatten() {
+                if next == *start {
+                    circles.insert(start.join("/"));
+                }
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+    }
+    assert!(circles.is_empty(), "files in an import circle: {circles:?}");
+}
+
+#[test]
+fn no_source_file_should_pass_400_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "web/src"] {
+        sources(&root.join(dir), &mut files);
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).expect("read source").lines().count();
+            (lines > 400).then(|| format!("{} ({lines} lines)", f.strip_prefix(root).unwrap_or(f).display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files: {long:?}");
+}
