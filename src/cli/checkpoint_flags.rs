@@ -1,9 +1,10 @@
-//! The flags of the commands that read a checkpoint: eval, refine and the picture commands.
+//! The flags of the commands that read a checkpoint: eval, refine, encode and the picture commands.
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::flags::DeviceArgs;
+use crate::commands::encode::EncodeSplit;
 use crate::importance::Proposal;
 
 /// A checkpoint to load (its config comes with it) and the adapter to run it on.
@@ -128,6 +129,25 @@ pub struct RefineArgs {
     #[arg(long, default_value_t = 10)]
     pub draws: usize,
     /// Refine only the first N validation images.
+    #[arg(long)]
+    pub max_images: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub from: CheckpointArgs,
+    /// The codes' file: .safetensors (tensors mean, logvar, label, index, split), .npy (a
+    /// structured array with those fields) or .csv; latents.png is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which images: the training split, the validation split, or both (the split column says which).
+    #[arg(long, value_enum, default_value_t = EncodeSplit::Val)]
+    pub split: EncodeSplit,
+    /// Encode this folder's images (image or IDX folder) instead of the checkpoint's data.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Encode only the first N images.
     #[arg(long)]
     pub max_images: Option<usize>,
 }

@@ -2,7 +2,9 @@
 //! checkpoint_flags.rs or demo_flags.rs.
 use clap::{Parser, Subcommand};
 
-use super::checkpoint_flags::{EvalArgs, InterpolateArgs, ManifoldArgs, ReconstructArgs, RefineArgs, SampleArgs};
+use super::checkpoint_flags::{
+    EncodeArgs, EvalArgs, InterpolateArgs, ManifoldArgs, ReconstructArgs, RefineArgs, SampleArgs,
+};
 use super::demo_flags::{MixtureArgs, NceArgs, ToyArgs};
 use super::flags::{BenchArgs, DataArgs, DevicesArgs, GradvarArgs, TrainArgs};
 
@@ -29,6 +31,9 @@ pub enum Command {
     Interpolate(InterpolateArgs),
     /// For a 2-D latent: the decoded grid over the prior's inverse CDF (Kingma & Welling, fig. 4).
     Manifold(ManifoldArgs),
+    /// Each image's q(z|x) (mean and log-variance) with its label, to a .safetensors, .npy or .csv
+    /// file, and latents.png: the validation codes coloured by class.
+    Encode(EncodeArgs),
     /// The amortization gap: the validation ELBO with the encoder's q(z|x), and after gradient steps
     /// on each input's own (mu, logvar) with the decoder frozen.
     Refine(RefineArgs),

@@ -1,11 +1,11 @@
 //! Runs a parsed command line: each command's flags become its options, checked once here.
 use anyhow::{bail, Result};
 
-use super::checkpoint_flags::{CheckpointArgs, EvalArgs, RefineArgs, SampleArgs};
+use super::checkpoint_flags::{CheckpointArgs, EncodeArgs, EvalArgs, RefineArgs, SampleArgs};
 use super::command::{Cli, Command};
 use super::flags::{BenchArgs, DataArgs, GradvarArgs, TrainArgs};
 use super::{check_count, demos, DEFAULT_EPOCHS};
-use crate::commands::{self, bench, eval, gradvar, pictures, train};
+use crate::commands::{self, bench, encode, eval, gradvar, pictures, train};
 use crate::config::in_unit_interval;
 use crate::data::FolderOptions;
 use crate::session::CheckpointSource;
@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             check_count("--n", a.n, 100)?;
             pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out })
         }
+        Command::Encode(a) => encode(a),
         Command::Refine(a) => refine(a),
         Command::Gradvar(a) => gradvar(a),
         Command::Bench(a) => bench(a),
@@ -180,4 +181,18 @@ fn data(a: DataArgs) -> Result<()> {
         n: a.n,
         out: a.out.unwrap_or_else(|| "data.png".into()),
     })
+}
+
+fn encode(a: EncodeArgs) -> Result<()> {
+    if let Some(n) = a.max_images {
+        check_count("--max-images", n, usize::MAX)?;
+    }
+    let opts = encode::EncodeOptions {
+        from: a.from.source(),
+        data: a.data,
+        split: a.split,
+        max_images: a.max_images,
+        out: a.out,
+    };
+    encode::encode(&opts)
 }

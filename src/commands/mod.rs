@@ -1,8 +1,10 @@
 //! The commands, each taking its options (built by cli/ from the flags) and a validated config:
 //! `train`, `eval` and `refine`, the picture commands, `gradvar`, `toy`, `mixture`, `nce`, `bench` and `devices`.
 pub mod bench;
+pub mod codes_file;
 pub mod data;
 pub mod devices;
+pub mod encode;
 mod epoch_writer;
 pub mod eval;
 pub mod eval_density;
@@ -10,6 +12,7 @@ mod eval_options;
 pub mod gradvar;
 pub mod importance_table;
 pub mod interrupt;
+mod latents_plot;
 pub mod mixture;
 pub mod nce;
 pub mod pictures;

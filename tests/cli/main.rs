@@ -8,6 +8,7 @@ mod checkpoints;
 mod conv;
 mod demos;
 mod disk_full;
+mod encode;
 mod faults;
 mod fuzz;
 mod images;
