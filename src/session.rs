@@ -26,6 +26,8 @@ pub struct Session {
 pub struct CheckpointSource {
     /// checkpoint.safetensors or model.safetensors, or a run directory holding a checkpoint.
     pub checkpoint: PathBuf,
+    /// The data to run it on instead of the checkpoint's (`--data`).
+    pub data: Option<PathBuf>,
     pub device: DeviceChoice,
 }
 
@@ -168,11 +170,7 @@ pub fn open_checkpoint(
     data_override: Option<&PathBuf>,
     max_images: Option<usize>,
 ) -> Result<(Session, Checkpoint)> {
-    let ck = checkpoint::load(&source.checkpoint)?;
-    let mut data = load_data(&ck.config, data_override)?;
-    if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
-        eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
-    }
+    let (ck, mut data) = load_checkpoint(&source.checkpoint, data_override)?;
     if let Some(n) = max_images.filter(|&n| n < data.val.len()) {
         data.val.images.truncate(n * data.val.pixels);
         data.val.labels.truncate(n);
@@ -182,6 +180,34 @@ pub fn open_checkpoint(
     }
     let session = open(ck.config.clone(), &source.device, data, &ck.params)?;
     Ok((session, ck))
+}
+
+/// A checkpoint and the data to run it on: a wgvae checkpoint with its own data (or
+/// `data_override`'s); a plain PyTorch state dict (checkpoint/state_dict.rs) with `data_override`
+/// or the embedded digits, its architecture read from its tensors for their images (said on stdout).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_checkpoint(path: &Path, data_override: Option<&PathBuf>) -> Result<(Checkpoint, Dataset)> {
+    let file = checkpoint::resolve(path)?;
+    let bytes = checkpoint::read_bytes(&file)?;
+    if !checkpoint::is_state_dict(&bytes) {
+        let ck = checkpoint::load(&file)?;
+        let data = load_data(&ck.config, data_override)?;
+        if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
+            eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);
+        }
+        return Ok((ck, data));
+    }
+    let data = data::load(data_override, data::Builtin::Mnist10k, &data::FolderOptions::default())?;
+    let (mut ck, said) = checkpoint::from_state_dict(&bytes, data.shape).map_err(|e| {
+        e.context(format!("{}: a PyTorch state dict (no wgvae config) wgvae cannot use", file.display()))
+    })?;
+    println!("{}: a PyTorch state dict: {said}; data {}", file.display(), data.name);
+    ck.config.data = data_override.cloned();
+    ck.config.data_fingerprint = data.fingerprint();
+    // Evaluation runs in batches of train's default size, or of the whole split when smaller.
+    ck.config.batch = ck.config.batch.min(data.train.len()).max(1);
+    check_fits(&ck.config, &data)?;
+    Ok((ck, data))
 }
 
 /// Commands that go through the encoder refuse a model trained with per-datapoint inference.

@@ -17,6 +17,7 @@
 //!     `model.load_state_dict(safetensors.torch.load_file("model.safetensors"))` works unchanged.
 //! Both carry the config, so either serves `eval`, `sample` and the other picture commands.
 mod read;
+pub mod state_dict;
 mod write;
 
 use anyhow::{bail, Result};
@@ -29,7 +30,8 @@ pub use crate::network::TensorSlot;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const MODEL_FILE: &str = "model.safetensors";
-pub use read::{from_bytes, load, resolve};
+pub use read::{from_bytes, load, read_bytes, resolve, weights_for};
+pub use state_dict::{from_state_dict, is_state_dict};
 pub(crate) use write::sorted_header;
 pub use write::{save, to_bytes};
 

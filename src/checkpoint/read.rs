@@ -32,8 +32,29 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 /// config's architecture needs must be there with its shape, F32 and finite.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let file = resolve(path)?;
-    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = read_bytes(&file)?;
     from_bytes(&bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
+}
+
+/// A safetensors file's bytes; a PyTorch pickle (.pt, .pth: a zip or a bare pickle, which can run
+/// code when loaded) is refused with the command that converts it.
+pub fn read_bytes(file: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    // safetensors: an 8-byte header length, then the JSON header.
+    let safetensors = bytes.get(8) == Some(&b'{');
+    let pickle = ["pt", "pth", "bin", "ckpt"].contains(&ext.as_str())
+        || bytes.starts_with(b"PK\x03\x04")
+        || bytes.first() == Some(&0x80);
+    if pickle && !safetensors {
+        let (from, to) = (file.display(), file.with_extension("safetensors").display().to_string());
+        bail!(
+            "{from}: a PyTorch pickle file, which wgvae does not load (unpickling can run code). Convert it to \
+             safetensors with: python3 -c \"import torch, safetensors.torch as s; \
+             s.save_file(torch.load('{from}', map_location='cpu'), '{to}')\""
+        );
+    }
+    Ok(bytes)
 }
 
 /// A checkpoint from a safetensors file's bytes, checked as `load` says.
@@ -70,6 +91,28 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
     Ok(Checkpoint { config, params, adam, progress, table })
 }
 
+/// The weights of `path` (a wgvae checkpoint or a PyTorch state dict, checkpoint/state_dict.rs)
+/// for the model `config` describes, for `train --init`: every tensor the model needs, with its
+/// shape, F32 and finite; a state dict may hold no other tensor.
+pub fn weights_for(path: &Path, config: &RunConfig) -> Result<Vec<f32>> {
+    let file = resolve(path)?;
+    let bytes = read_bytes(&file)?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file ({e})", file.display()))?;
+    let model = Model::new(config.architecture());
+    let slots = tensor_slots(&model);
+    let arch = format!("{} (the model the flags describe)", config.describe());
+    let tensors = Tensors { st: &st, arch, slots: &slots, len: model.param_count };
+    let read = || -> Result<Vec<f32>> {
+        let params = tensors.read("")?;
+        if super::is_state_dict(&bytes) {
+            tensors.refuse_others(false)?;
+        }
+        Ok(params)
+    };
+    read().with_context(|| format!("--init {}", file.display()))
+}
+
 /// The config (checked) and the progress, if any, from the file's metadata.
 fn read_metadata(bytes: &[u8]) -> Result<(RunConfig, Option<Progress>)> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable header ({e})"))?;
@@ -92,16 +135,16 @@ fn read_metadata(bytes: &[u8]) -> Result<(RunConfig, Option<Progress>)> {
 }
 
 /// The file's tensors as the config's architecture `arch` (its `slots`, `len` floats) needs them.
-struct Tensors<'a> {
-    st: &'a SafeTensors<'a>,
-    arch: String,
-    slots: &'a [TensorSlot],
-    len: usize,
+pub(super) struct Tensors<'a> {
+    pub(super) st: &'a SafeTensors<'a>,
+    pub(super) arch: String,
+    pub(super) slots: &'a [TensorSlot],
+    pub(super) len: usize,
 }
 
 impl Tensors<'_> {
     /// Every slot's tensor, named with `prefix`, into a flat buffer (model.rs layout, padding 0).
-    fn read(&self, prefix: &str) -> Result<Vec<f32>> {
+    pub(super) fn read(&self, prefix: &str) -> Result<Vec<f32>> {
         let mut out = vec![0.0f32; self.len];
         for s in self.slots {
             self.read_into(&format!("{prefix}{}", s.name), s, &mut out)?;
@@ -133,7 +176,7 @@ impl Tensors<'_> {
 
     /// An error naming the first tensor that is neither the model's, its Adam moments, nor (with
     /// `table`) the per-datapoint table's.
-    fn refuse_others(&self, table: bool) -> Result<()> {
+    pub(super) fn refuse_others(&self, table: bool) -> Result<()> {
         let mut expected: std::collections::HashSet<String> = self
             .slots
             .iter()

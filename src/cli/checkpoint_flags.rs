@@ -14,6 +14,11 @@ pub struct CheckpointArgs {
     /// also reads a mixture's or an NCE model's file or run).
     #[arg(long, value_name = "PATH")]
     pub checkpoint: PathBuf,
+    /// Run it on this folder's images (an image folder, or an IDX folder: its t10k-* split or
+    /// held-out tenth) instead of the data the checkpoint records; for a PyTorch state dict,
+    /// instead of the embedded digits.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -33,10 +38,6 @@ pub struct EvalArgs {
     /// Folder for importance.csv and importance.png [default: beside the checkpoint].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Evaluate on this IDX folder's t10k-* split (or its held-out tenth) instead of the
-    /// checkpoint's validation split.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
     /// Evaluate only the first N images of the split.
     #[arg(long)]
     pub max_images: Option<usize>,
@@ -144,9 +145,6 @@ pub struct EncodeArgs {
     /// Which images: the training split, the validation split, or both (the split column says which).
     #[arg(long, value_enum, default_value_t = EncodeSplit::Val)]
     pub split: EncodeSplit,
-    /// Encode this folder's images (image or IDX folder) instead of the checkpoint's data.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
     /// Encode only the first N images.
     #[arg(long)]
     pub max_images: Option<usize>,

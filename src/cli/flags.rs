@@ -166,6 +166,10 @@ pub struct TrainArgs {
     /// result is the same as if the run had not stopped.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "ModelArgs")]
     pub resume: Option<PathBuf>,
+    /// Start from these weights instead of random ones, with a fresh optimizer (fine-tuning): a
+    /// wgvae checkpoint or a PyTorch state dict in safetensors, for the model the flags describe.
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
     #[arg(long, hide = true)]
     pub interrupt_after_steps: Option<u32>,

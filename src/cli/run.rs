@@ -12,7 +12,7 @@ use crate::session::CheckpointSource;
 
 impl CheckpointArgs {
     fn source(&self) -> CheckpointSource {
-        CheckpointSource { checkpoint: self.checkpoint.clone(), device: self.device.choice() }
+        CheckpointSource { checkpoint: self.checkpoint.clone(), data: self.data.clone(), device: self.device.choice() }
     }
 }
 
@@ -74,6 +74,7 @@ fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         epochs: a.epochs,
         out: a.out,
+        init: a.init,
         interrupt_after_steps: a.interrupt_after_steps,
         inject_fault_after_steps: a.inject_fault_after_steps,
         device: a.device.choice(),
@@ -98,7 +99,6 @@ fn eval(a: EvalArgs) -> Result<()> {
         iw_samples: a.iw_samples,
         proposals,
         out: a.out,
-        data: a.data,
         max_images: a.max_images,
         seed: a.seed,
         log_z_samples: a.log_z_samples,
@@ -187,12 +187,6 @@ fn encode(a: EncodeArgs) -> Result<()> {
     if let Some(n) = a.max_images {
         check_count("--max-images", n, usize::MAX)?;
     }
-    let opts = encode::EncodeOptions {
-        from: a.from.source(),
-        data: a.data,
-        split: a.split,
-        max_images: a.max_images,
-        out: a.out,
-    };
+    let opts = encode::EncodeOptions { from: a.from.source(), split: a.split, max_images: a.max_images, out: a.out };
     encode::encode(&opts)
 }

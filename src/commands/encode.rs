@@ -20,8 +20,6 @@ pub enum EncodeSplit {
 
 pub struct EncodeOptions {
     pub from: CheckpointSource,
-    /// An image folder (or IDX folder) to encode instead of the checkpoint's data.
-    pub data: Option<PathBuf>,
     pub split: EncodeSplit,
     pub max_images: Option<usize>,
     /// .safetensors, .npy or .csv.
@@ -51,15 +49,14 @@ fn chosen(train: &Split, val: &Split, which: EncodeSplit, max: Option<usize>) ->
 
 pub fn encode(args: &EncodeOptions) -> Result<()> {
     codes_file::check_path(&args.out)?;
-    let ck = crate::checkpoint::load(&args.from.checkpoint)?;
-    let mut data = session::load_data(&ck.config, args.data.as_ref())?;
+    let (ck, mut data) = session::load_checkpoint(&args.from.checkpoint, args.from.data.as_ref())?;
     let (split, at) = chosen(&data.train, &data.val, args.split, args.max_images);
     if split.is_empty() {
         bail!("{}: no images in the {:?} split to encode", data.name, args.split);
     }
     let (name, class_names) = (data.name.clone(), data.class_names.clone().unwrap_or_default());
     data.val = split; // the trainer's evaluation split is what it encodes
-    // The training split is not used: one batch of it keeps the trainer whole, and memory low.
+                      // The training split is not used: one batch of it keeps the trainer whole, and memory low.
     let keep = ck.config.batch.min(data.train.len());
     data.train.images.truncate(keep * data.train.pixels);
     data.train.labels.truncate(keep);

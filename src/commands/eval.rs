@@ -41,7 +41,7 @@ fn unconditional_gaussian(s: &session::Session, what: &str, code: &str) -> Resul
 
 /// The `refine` command: the amortization gap on the validation split.
 pub fn refine(args: &RefineOptions) -> Result<()> {
-    let (s, _) = session::open_checkpoint(&args.from, None, args.max_images)?;
+    let (s, _) = session::open_checkpoint(&args.from, args.from.data.as_ref(), args.max_images)?;
     unconditional_gaussian(&s, "refine", "src/refine.rs")?;
     println!("adapter: {}", s.gpu.describe());
     let adam = crate::config::AdamConfig { lr: args.lr, ..s.config.adam() };
@@ -96,7 +96,7 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
         eval_density::Kind::Nce => return eval_density::nce(args),
         eval_density::Kind::Vae => {}
     }
-    let (s, ck) = session::open_checkpoint(&args.from, args.data.as_ref(), args.max_images)?;
+    let (s, ck) = session::open_checkpoint(&args.from, args.from.data.as_ref(), args.max_images)?;
     // Without an encoder only the prior can propose (and there is no amortized ELBO to report).
     let has_encoder = s.config.inference != crate::objective::Inference::PerDatapoint;
     if args.proposals.contains(&Proposal::Encoder) {

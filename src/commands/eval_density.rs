@@ -50,7 +50,7 @@ pub fn kind_of(path: &Path) -> Kind {
 fn load_data(args: &EvalOptions, meta: &HashMap<String, String>, shape: ImageShape) -> Result<Dataset> {
     let path = args.from.checkpoint.display();
     let recorded = Source::from_metadata(meta).with_context(|| format!("{path}"))?;
-    let (source, fingerprint) = match (&args.data, recorded) {
+    let (source, fingerprint) = match (&args.from.data, recorded) {
         (Some(dir), recorded) => {
             let folder = recorded.map(|(s, _)| s.folder).unwrap_or_default();
             (Source { dir: Some(dir.clone()), dataset: crate::data::Builtin::Mnist10k, folder }, None)

@@ -13,8 +13,6 @@ pub struct EvalOptions {
     pub proposals: Vec<Proposal>,
     /// Folder for importance.csv and importance.png [default: beside the checkpoint].
     pub out: Option<PathBuf>,
-    /// An IDX folder whose test split (or held-out tenth) replaces the checkpoint's validation split.
-    pub data: Option<PathBuf>,
     pub max_images: Option<usize>,
     /// Seed of the importance samples.
     pub seed: u32,

@@ -71,7 +71,7 @@ fn class_index(config: &crate::config::RunConfig, class: &str, checkpoint: &std:
 }
 
 pub fn sample(args: &SampleOptions) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
     let classes = s.config.classes;
     let class = args.class.as_deref().map(|c| class_index(&s.config, c, &args.from.checkpoint)).transpose()?;
@@ -150,7 +150,7 @@ pub fn class_grid(
 }
 
 pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     require_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
@@ -162,7 +162,7 @@ pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
 }
 
 pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     require_encoder(&s, "interpolate")?;
     let val = &s.data.val;
     let (start, end) = if args.start.is_empty() && args.end.is_empty() {
@@ -228,7 +228,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
 }
 
 pub fn manifold(args: &ManifoldOptions) -> Result<()> {
-    let (s, _) = open_checkpoint(&args.from, None, None)?;
+    let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     if s.config.classes > 0 || s.config.latent_groups > 0 {
         bail!(
             "{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",

@@ -51,6 +51,8 @@ pub struct TrainOptions {
     /// With `resume`: train to this many epochs instead of the checkpoint's.
     pub epochs: Option<usize>,
     pub out: Option<PathBuf>,
+    /// A new run's initial weights (`--init`): a checkpoint or a PyTorch state dict.
+    pub init: Option<PathBuf>,
     /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
     pub interrupt_after_steps: Option<u32>,
     /// Submit an invalid dispatch after this many optimizer steps in all (for testing how a GPU
@@ -68,24 +70,35 @@ struct Start {
     history: Vec<EpochMetrics>,
 }
 
+/// A new run from flags (with --init's weights, or random ones), its directory locked.
+fn open_new_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
+    let config = args.new.clone().context("train: neither a new run's config nor --resume")?;
+    let session = match &args.init {
+        None => session::open_new(config, &args.device)?,
+        Some(init) => {
+            let (config, data) = session::new_run_data(config)?;
+            let params = checkpoint::weights_for(init, &config)?;
+            println!("init: the weights of {}, a fresh optimizer", init.display());
+            session::open(config, &args.device, data, &params)?
+        }
+    };
+    let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
+    prepare_out_dir(&out)?;
+    let lock = RunLock::acquire(&out)?;
+    let start = Start {
+        epochs_done: 0,
+        step_in_epoch: 0,
+        optimizer_step: 0,
+        totals: LossTotals::default(),
+        history: Vec::new(),
+    };
+    Ok((session, out, start, lock))
+}
+
 /// Opens a new run from flags, or reopens the run in --resume's directory with its training state;
 /// either way with the run directory's lock held.
 fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
-    let Some(dir) = &args.resume else {
-        let config = args.new.clone().context("train: neither a new run's config nor --resume")?;
-        let session = session::open_new(config, &args.device)?;
-        let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
-        prepare_out_dir(&out)?;
-        let lock = RunLock::acquire(&out)?;
-        let start = Start {
-            epochs_done: 0,
-            step_in_epoch: 0,
-            optimizer_step: 0,
-            totals: LossTotals::default(),
-            history: Vec::new(),
-        };
-        return Ok((session, out, start, lock));
-    };
+    let Some(dir) = &args.resume else { return open_new_run(args) };
     // The lock first, so that a busy run says so even before its first checkpoint.
     let run_dir = if dir.is_file() { dir.parent().unwrap_or(dir) } else { dir.as_path() };
     if !run_dir.is_dir() {

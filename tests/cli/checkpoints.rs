@@ -33,7 +33,7 @@ pub fn trained() -> &'static Path {
 }
 
 fn open(run: &Path) -> wgvae::session::Session {
-    let args = CheckpointSource { checkpoint: run.to_path_buf(), device: DeviceChoice::default() };
+    let args = CheckpointSource { checkpoint: run.to_path_buf(), data: None, device: DeviceChoice::default() };
     wgvae::session::open_checkpoint(&args, None, None).expect("open checkpoint").0
 }
 
@@ -299,7 +299,8 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
     let no_config = d.join("no-config.safetensors");
     let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4]).expect("view");
     std::fs::write(&no_config, safetensors::serialize([("fc1.weight", t)], None).expect("serialize")).expect("write");
-    eval(&no_config, &["no-config.safetensors", "wgvae.config"]);
+    // Without a wgvae config it is read as a PyTorch state dict, which this one is not.
+    eval(&no_config, &["no-config.safetensors", "PyTorch state dict", "fc21.weight"]);
 
     let shapes = save_mismatched(&d.join("shapes"), vec![24], vec![30]);
     eval(&shapes, &["fc1.weight", "[30, 784]", "784-24-2", "[24, 784]"]);

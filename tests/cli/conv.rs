@@ -76,10 +76,36 @@ fn a_conv_vae_should_train_resume_evaluate_and_draw() {
     assert!(o.status.success(), "gradvar failed: {}", stderr(&o));
     assert!(gv.join("gradvar.csv").is_file());
 
+    // The same weights as a plain PyTorch state dict (model.safetensors without its metadata): the
+    // conv VAE is inferred from the tensors, and its codes and samples are the checkpoint's.
+    let sd = dir.path().join("sd.safetensors");
+    strip_metadata(&straight.join("model.safetensors"), &sd);
+    let mut outputs = Vec::new();
+    for (from, name) in [(&straight, "ck"), (&sd, "sd")] {
+        let (codes, png) =
+            (dir.path().join(format!("codes_{name}.safetensors")), dir.path().join(format!("sample_{name}.png")));
+        let o = wgvae(&["encode", "--checkpoint", s(from), "--data", s(&data), "--out", s(&codes)]);
+        assert!(o.status.success(), "encode {name}: {}", stderr(&o));
+        let o = wgvae(&["sample", "--checkpoint", s(from), "--data", s(&data), "--n", "6", "--out", s(&png)]);
+        assert!(o.status.success(), "sample {name}: {}", stderr(&o));
+        outputs.push((wgvae::commands::codes_file::read(&codes).expect("codes"), std::fs::read(&png).expect("png")));
+    }
+    assert!(outputs[0].0.mean == outputs[1].0.mean && outputs[0].0.logvar == outputs[1].0.logvar, "codes");
+    assert!(outputs[0].1 == outputs[1].1, "the state dict's samples differ from the checkpoint's");
+
     // A conditional conv VAE samples a row per class.
     let cvae = dir.path().join("cvae");
     let o = train(&data, &cvae, &["--epochs", "1", "--conditional"]);
     assert!(o.status.success(), "conditional train failed: {}", stderr(&o));
     let o = wgvae(&["sample", "--checkpoint", s(&cvae), "--class", "b", "--out", s(&dir.path().join("b.png"))]);
     assert!(o.status.success(), "sample --class b failed: {}", stderr(&o));
+}
+
+/// `from`'s tensors as a plain state dict at `to`: no metadata, as safetensors.torch.save_file
+/// writes a state_dict.
+fn strip_metadata(from: &Path, to: &Path) {
+    let bytes = std::fs::read(from).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let tensors: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+    std::fs::write(to, safetensors::serialize(tensors, None).expect("serialize")).expect("write");
 }

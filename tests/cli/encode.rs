@@ -16,7 +16,7 @@ fn encoded_codes_should_be_the_encoders_and_read_back_as_written() {
     assert!(o.status.success(), "encode failed: {}", stderr(&o));
     let codes = codes_file::read(&out).expect("read the codes back");
 
-    let source = CheckpointSource { checkpoint: trained().to_path_buf(), device: DeviceChoice::default() };
+    let source = CheckpointSource { checkpoint: trained().to_path_buf(), data: None, device: DeviceChoice::default() };
     let (session, _) = wgvae::session::open_checkpoint(&source, None, None).expect("open checkpoint");
     let n = session.data.val.len();
     let picks: Vec<u32> = (0..n as u32).collect();

@@ -18,6 +18,7 @@ mod malformed_cases;
 mod objectives;
 mod plans;
 mod python;
+mod state_dict;
 
 pub fn wgvae(args: &[&str]) -> Output {
     // Decoded image caches go to a test folder, not the user's ~/.cache.
