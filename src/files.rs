@@ -35,17 +35,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Encodes 8-bit pixels (`color` L8 or Rgb8, row-major) as PNG and writes them atomically.
-pub fn write_png(
-    path: &Path,
-    pixels: &[u8],
-    (width, height): (u32, u32),
-    color: image::ExtendedColorType,
-) -> Result<()> {
+/// 8-bit pixels (`color` L8 or Rgb8, row-major) as a PNG file's bytes.
+pub fn png_bytes(pixels: &[u8], (width, height): (u32, u32), color: image::ExtendedColorType) -> Result<Vec<u8>> {
     use image::ImageEncoder;
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(pixels, width, height, color)
-        .with_context(|| format!("encoding {}", path.display()))?;
-    write_atomic(path, &png)
+        .with_context(|| format!("encoding a {width} x {height} PNG"))?;
+    Ok(png)
+}
+
+/// Encodes 8-bit pixels as PNG (png_bytes) and writes them atomically.
+pub fn write_png(path: &Path, pixels: &[u8], size: (u32, u32), color: image::ExtendedColorType) -> Result<()> {
+    write_atomic(path, &png_bytes(pixels, size, color).with_context(|| format!("{}", path.display()))?)
 }

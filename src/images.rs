@@ -47,11 +47,17 @@ impl Grid {
     }
 }
 
-/// Writes `images` [n, shape.pixels()] as a grid with `cols` columns, atomically (files::write_png).
+impl Grid {
+    /// The grid as a PNG file's bytes.
+    pub fn png(&self) -> Result<Vec<u8>> {
+        let colour = if self.channels == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
+        crate::files::png_bytes(&self.pixels, (self.width as u32, self.height as u32), colour)
+    }
+}
+
+/// Writes `images` [n, shape.pixels()] as a grid with `cols` columns, atomically.
 pub fn write_grid(path: &Path, images: &[f32], n: usize, shape: ImageShape, cols: usize) -> Result<()> {
-    let g = Grid::new(images, n, shape, cols);
-    let colour = if g.channels == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
-    crate::files::write_png(path, &g.pixels, (g.width as u32, g.height as u32), colour)
+    crate::files::write_atomic(path, &Grid::new(images, n, shape, cols).png()?)
 }
 
 /// Rows of 8 inputs, each followed by a row of their reconstructions, as one list of images for

@@ -42,5 +42,7 @@ pub mod shaders;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tensor_file;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod tensorboard;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod toy;
 pub mod trainer;

@@ -20,7 +20,8 @@ loads strictly (`--checkpoint` with `--arch conv`).
 
 loads a wgvae checkpoint into the same model with `load_state_dict(safetensors.torch.load_file(...))`
 and evaluates it on the validation split instead: the negative ELBO and the importance-sampled
--log p(x) for each K, to set beside `wgvae eval`.
+-log p(x) for each K, to set beside `wgvae eval`. `--save FILE` saves a trained model's state_dict,
+which `wgvae eval --checkpoint FILE` (and every other checkpoint command) reads as it is.
     python3 tests/pytorch_vae.py --device cuda --compile --data /usr/share/datasets/fashion-mnist --epochs 3
 
 trains on a GPU (eager, or with `--compile`: torch.compile), on an IDX folder as `wgvae train
@@ -186,6 +187,7 @@ def main():
     p.add_argument("--iw-samples", type=int, nargs="+", default=[1, 100, 1000])
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     p.add_argument("--conv-channels", type=int, nargs="+", default=[32, 64])
+    p.add_argument("--save", help="after training, save the state_dict here (safetensors.torch.save_file)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.checkpoint:
@@ -234,6 +236,10 @@ def main():
         m = len(val)
         print(f"{epoch},{(tr + tk) / n:.4f},{tr / n:.4f},{tk / n:.4f},{(vr + vk) / m:.4f},{vr / m:.4f},{vk / m:.4f},"
               f"{seconds:.3f},{n / seconds:.1f}", flush=True)
+    if a.save:
+        from safetensors.torch import save_file
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, a.save)
+        print(f"# saved the state_dict to {a.save}: `wgvae eval --checkpoint {a.save}` reads it")
 
 
 if __name__ == "__main__":

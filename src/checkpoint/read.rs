@@ -41,8 +41,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 pub fn read_bytes(file: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    // safetensors: an 8-byte header length, then the JSON header.
-    let safetensors = bytes.get(8) == Some(&b'{');
+    // safetensors: an 8-byte header length, then the JSON header (0x7b, its opening brace).
+    let safetensors = bytes.get(8) == Some(&0x7b);
     let pickle = ["pt", "pth", "bin", "ckpt"].contains(&ext.as_str())
         || bytes.starts_with(b"PK\x03\x04")
         || bytes.first() == Some(&0x80);

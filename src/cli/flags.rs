@@ -173,6 +173,10 @@ pub struct TrainArgs {
     /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
     #[arg(long, hide = true)]
     pub interrupt_after_steps: Option<u32>,
+    /// Write no TensorBoard event file (by default the run directory gets one: `tensorboard
+    /// --logdir runs` shows every run's curves, samples and config).
+    #[arg(long)]
+    pub no_tensorboard: bool,
     /// Make the GPU fail after this many optimizer steps in all (for testing that failure).
     #[arg(long, hide = true)]
     pub inject_fault_after_steps: Option<u32>,

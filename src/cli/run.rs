@@ -76,6 +76,7 @@ fn train(a: TrainArgs) -> Result<()> {
         out: a.out,
         init: a.init,
         interrupt_after_steps: a.interrupt_after_steps,
+        tensorboard: !a.no_tensorboard,
         inject_fault_after_steps: a.inject_fault_after_steps,
         device: a.device.choice(),
     })

@@ -8,9 +8,11 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Result};
 
+use super::train_log::RunLog;
 use crate::checkpoint::{self, Checkpoint, EpochMetrics};
+use crate::files::write_atomic;
 use crate::gpu::params::LossTotals;
-use crate::images::{write_grid, write_reconstructions};
+use crate::images::{reconstruction_rows, Grid};
 use crate::session::Session;
 
 type Job = Box<dyn FnOnce() -> Result<()> + Send>;
@@ -42,13 +44,13 @@ impl EpochWriter {
     }
 
     /// Reads what the files of the epoch `history` ends with need from the GPU (prior samples:
-    /// 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y); after the last
-    /// epoch, reconstructions when the model has an encoder; the checkpoint) and queues their
-    /// writing.
+    /// 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y); reconstructions
+    /// when the model has an encoder, for reconstructions.png after the last epoch and for `log`;
+    /// the checkpoint) and queues their writing, and the grids' logging at optimizer step `step`.
     pub fn queue_epoch(
         &mut self,
         session: &Session,
-        out: &Path,
+        (out, log, step): (&Path, &RunLog, u32),
         (history, prior, has_encoder): (&[EpochMetrics], &[f32], bool),
     ) -> Result<()> {
         let Session { config, gpu, data, trainer, .. } = session;
@@ -59,7 +61,7 @@ impl EpochWriter {
             (trainer.decode(gpu, prior)?, 64)
         };
         let last = epoch == config.epochs;
-        let reconstructions = match last && has_encoder {
+        let reconstructions = match has_encoder && (last || log.is_on()) {
             true => {
                 let n = 32.min(data.val.len());
                 let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
@@ -70,15 +72,25 @@ impl EpochWriter {
         let ck = checkpoint_now(session, history, epoch, 0, LossTotals::default())?;
         let (dir, history, title, shape, model) =
             (out.to_path_buf(), history.to_vec(), data.name.clone(), data.shape, trainer.model.clone());
+        let log = log.clone();
         self.write(move || {
             write_metrics(&dir.join("metrics.csv"), &history)?;
             crate::curves::draw(&dir.join("curves.png"), &history, &title)?;
-            write_grid(&dir.join(format!("samples_epoch{epoch:03}.png")), &samples, count, shape, 8)?;
+            let grid = Grid::new(&samples, count, shape, 8);
+            let png = grid.png()?;
+            write_atomic(&dir.join(format!("samples_epoch{epoch:03}.png")), &png)?;
             if last {
-                write_grid(&dir.join("samples.png"), &samples, count, shape, 8)?;
+                write_atomic(&dir.join("samples.png"), &png)?;
             }
+            log.image(step, "samples", &grid, &png)?;
             if let Some(((x, probs), n)) = reconstructions {
-                write_reconstructions(&dir.join("reconstructions.png"), &x, &probs, n, shape)?;
+                let rows = reconstruction_rows(&x, &probs, n, shape);
+                let grid = Grid::new(&rows, rows.len() / shape.pixels(), shape, 8);
+                let png = grid.png()?;
+                if last {
+                    write_atomic(&dir.join("reconstructions.png"), &png)?;
+                }
+                log.image(step, "reconstructions", &grid, &png)?;
             }
             checkpoint::save(&dir, &ck, &model)
         })

@@ -108,10 +108,10 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
     let config = ck.config.clone();
     println!("adapter: {}", s.gpu.describe());
     println!(
-        "checkpoint: {} (model {}, {} epochs trained); evaluating {} images of {}",
+        "checkpoint: {} (model {}, {}); evaluating {} images of {}",
         args.from.checkpoint.display(),
         config.describe(),
-        ck.progress.as_ref().map_or("?".into(), |p| p.epochs_done.to_string()),
+        ck.progress.as_ref().map_or("no training record".into(), |p| format!("{} epochs trained", p.epochs_done)),
         s.data.val.len(),
         s.data.name
     );

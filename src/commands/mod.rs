@@ -18,6 +18,8 @@ pub mod nce;
 pub mod pictures;
 pub mod toy;
 pub mod train;
+mod train_control;
+mod train_log;
 
 /// A new run directory's default: runs/<stem>-<unix time>.
 pub fn timestamped_run_dir(stem: &str) -> std::path::PathBuf {

@@ -5,6 +5,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::epoch_writer::{checkpoint_now, EpochWriter};
+use super::train_control::CliControl;
+use super::train_log::RunLog;
 use crate::checkpoint::{self, EpochMetrics};
 use crate::commands::interrupt::{self, Interrupted};
 use crate::config::RunConfig;
@@ -15,7 +17,7 @@ use crate::gpu::{DeviceChoice, Launcher};
 use crate::refine::{RefineSettings, Refiner};
 use crate::run_lock::RunLock;
 use crate::session::{self, Session};
-use crate::trainer::{EpochControl, EpochSteps};
+use crate::trainer::EpochSteps;
 
 /// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
 pub const VAL_REFINE_STEPS: usize = 50;
@@ -55,6 +57,8 @@ pub struct TrainOptions {
     pub init: Option<PathBuf>,
     /// Stop as Ctrl-C does after this many optimizer steps in all (for testing resume).
     pub interrupt_after_steps: Option<u32>,
+    /// Write TensorBoard event files into the run directory (not with --no-tensorboard).
+    pub tensorboard: bool,
     /// Submit an invalid dispatch after this many optimizer steps in all (for testing how a GPU
     /// failure ends a run).
     pub inject_fault_after_steps: Option<u32>,
@@ -170,6 +174,8 @@ pub fn train(args: &TrainOptions) -> Result<()> {
     let mut history = start.history;
     // Optimizer steps submitted in all: every one has been read back whenever an epoch ends.
     let mut submitted = start.optimizer_step;
+    let resumed_at = args.resume.as_ref().map(|_| start.optimizer_step);
+    let log = RunLog::open(&out, args.tensorboard, config, resumed_at)?;
     let mut writer = EpochWriter::new();
     for epoch in start.epochs_done + 1..=config.epochs {
         let from = match epoch == start.epochs_done + 1 {
@@ -178,7 +184,8 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         };
         let started = Instant::now();
         let order = epoch_order(data.train.len(), config.seed, epoch);
-        let mut control = CliControl::new(args, (epoch, config.epochs, steps), &mut submitted, gpu);
+        let flags = (args.interrupt_after_steps, args.inject_fault_after_steps);
+        let mut control = CliControl::new(flags, (epoch, config.epochs, steps), &mut submitted, (gpu, &log));
         let ran = pollster::block_on(trainer.run_steps(gpu, (epoch, &order), from, &mut control));
         control.bar.finish_and_clear();
         let ran = ran?;
@@ -200,8 +207,10 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         let images = (steps - from.done) * config.batch;
         let m = EpochMetrics::from_totals(epoch, &ran.totals, &val_totals, seconds, images)?;
         print_epoch(&m, config.epochs);
-        history.push(m);
-        writer.queue_epoch(&session, &out, (&history, &prior, val_refiner.is_none()))?;
+        history.push(m.clone());
+        let step = (epoch * steps) as u32;
+        log.epoch(step, &m, config, steps)?;
+        writer.queue_epoch(&session, (&out, &log, step), (&history, &prior, val_refiner.is_none()))?;
         if interrupt::stop_requested() && epoch < config.epochs {
             writer.finish()?;
             let message = format!("interrupted after epoch {epoch}; checkpoint written. {}", resume_hint(&out));
@@ -209,6 +218,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         }
     }
     writer.finish()?;
+    log.finish((config.epochs * steps) as u32)?;
     if let Some(mib) = peak_rss_mib() {
         println!("peak resident memory: {mib:.0} MiB");
     }
@@ -268,58 +278,4 @@ fn validation_refiner(session: &Session) -> Option<Refiner> {
         let l = Launcher { gpu, kernels: &session.kernels };
         Refiner::new(l, (&trainer.model, trainer.params()), trainer.val_images(), settings)
     })
-}
-
-/// The CLI's side of an epoch's steps: the progress bar, Ctrl-C, and the testing flags.
-struct CliControl<'a> {
-    bar: indicatif::ProgressBar,
-    stop_at: Option<u32>,
-    fault_at: Option<u32>,
-    /// Optimizer steps submitted in all, over epochs.
-    submitted: &'a mut u32,
-    gpu: &'a crate::gpu::Gpu,
-}
-
-impl<'a> CliControl<'a> {
-    fn new(
-        args: &TrainOptions,
-        (epoch, epochs, steps): (usize, usize, usize),
-        submitted: &'a mut u32,
-        gpu: &'a crate::gpu::Gpu,
-    ) -> CliControl<'a> {
-        let bar = indicatif::ProgressBar::new(steps as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{epoch}/{epochs}"));
-        let (stop_at, fault_at) = (args.interrupt_after_steps, args.inject_fault_after_steps);
-        CliControl { bar, stop_at, fault_at, submitted, gpu }
-    }
-}
-
-impl EpochControl for CliControl<'_> {
-    fn allowance(&mut self) -> usize {
-        match interrupt::stop_requested() {
-            true => 0,
-            false => self.stop_at.map_or(usize::MAX, |at| at.saturating_sub(*self.submitted) as usize),
-        }
-    }
-
-    fn submitted(&mut self, steps: usize) {
-        *self.submitted += steps as u32;
-        if self.stop_at.is_some_and(|at| *self.submitted >= at) {
-            interrupt::request_stop();
-        }
-        if self.fault_at.is_some_and(|at| *self.submitted >= at) {
-            self.fault_at = None;
-            crate::gpu::faults::inject(&self.gpu.device, &self.gpu.queue);
-        }
-    }
-
-    fn tick(&mut self, done: usize, _steps: usize, totals: &LossTotals) {
-        self.bar.set_position(done as u64);
-        self.bar.set_message(format!("loss {:.2}", totals.means().0));
-    }
 }

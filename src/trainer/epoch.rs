@@ -17,7 +17,8 @@ pub trait EpochControl {
     fn submitted(&mut self, _steps: usize) {}
 
     /// A tick was read: `done` of the epoch's `steps` steps have run, with loss totals `totals`.
-    fn tick(&mut self, done: usize, steps: usize, totals: &LossTotals);
+    /// An error (a log that cannot be written) ends the epoch with it.
+    fn tick(&mut self, done: usize, steps: usize, totals: &LossTotals) -> anyhow::Result<()>;
 }
 
 /// Where an epoch's steps ended: all `steps_per_epoch` done, or fewer when the caller stopped.
@@ -58,7 +59,7 @@ impl GpuTrainer {
             let Some((totals, counters, done)) = queue.read(self, gpu).await? else { return Ok(at) };
             at = EpochSteps { done, totals };
             self.check_finite(&counters, epoch)?;
-            control.tick(done, steps, &totals);
+            control.tick(done, steps, &totals)?;
         }
     }
 }

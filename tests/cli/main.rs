@@ -19,6 +19,7 @@ mod objectives;
 mod plans;
 mod python;
 mod state_dict;
+mod tensorboard;
 
 pub fn wgvae(args: &[&str]) -> Output {
     // Decoded image caches go to a test folder, not the user's ~/.cache.

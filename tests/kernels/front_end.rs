@@ -15,8 +15,9 @@ impl EpochControl for SevenAtATime {
         7
     }
 
-    fn tick(&mut self, done: usize, _steps: usize, _totals: &LossTotals) {
+    fn tick(&mut self, done: usize, _steps: usize, _totals: &LossTotals) -> anyhow::Result<()> {
         (self.reads, self.done) = (self.reads + 1, done);
+        Ok(())
     }
 }
 

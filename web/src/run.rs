@@ -27,9 +27,10 @@ use crate::js_error;
 struct PageControl<'a>(&'a Function);
 
 impl EpochControl for PageControl<'_> {
-    fn tick(&mut self, done: usize, steps: usize, totals: &LossTotals) {
+    fn tick(&mut self, done: usize, steps: usize, totals: &LossTotals) -> anyhow::Result<()> {
         let (done, steps, loss) = (done as f64, steps as f64, totals.means().0 as f64);
         self.0.call3(&JsValue::NULL, &done.into(), &steps.into(), &loss.into()).ok();
+        Ok(())
     }
 }
 
