@@ -66,6 +66,9 @@ pub struct MixtureArgs {
     /// Folder for the outputs [default: runs/mixture-<unix time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write no TensorBoard event file into the output folder.
+    #[arg(long)]
+    pub no_tensorboard: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -132,6 +135,9 @@ pub struct NceArgs {
     /// Folder for the outputs [default: runs/nce-<unix time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write no TensorBoard event file into the output folder.
+    #[arg(long)]
+    pub no_tensorboard: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }

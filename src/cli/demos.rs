@@ -54,6 +54,7 @@ pub fn mixture(a: MixtureArgs) -> Result<()> {
         seed: a.seed,
         source: a.data.source(),
         out: a.out,
+        tensorboard: !a.no_tensorboard,
         device: a.device.choice(),
     })
 }
@@ -84,6 +85,7 @@ pub fn nce(a: NceArgs) -> Result<()> {
         seed: a.seed,
         source: a.data.source(),
         out: a.out,
+        tensorboard: !a.no_tensorboard,
         device: a.device.choice(),
     })
 }

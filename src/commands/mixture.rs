@@ -14,6 +14,7 @@ use crate::mixture::em::GpuMixture;
 use crate::mixture::file::{FitSummary, FILE};
 use crate::mixture::{initial_totals, Family, Mixture, Spec};
 use crate::run_lock::RunLock;
+use crate::tensorboard::EventFile;
 
 pub struct MixtureOptions {
     pub components: usize,
@@ -26,6 +27,8 @@ pub struct MixtureOptions {
     pub seed: u32,
     pub source: Source,
     pub out: Option<PathBuf>,
+    /// Write a TensorBoard event file into `out`.
+    pub tensorboard: bool,
     pub device: DeviceChoice,
 }
 
@@ -55,7 +58,8 @@ pub fn mixture(args: &MixtureOptions) -> Result<()> {
     let (initial, _) = initial_totals(&spec, &data.train, args.seed as u64);
     let chunk = crate::mixture::em::chunk_rows(&spec);
     let em = GpuMixture::new((&gpu, &kernels), spec, data.shape, (&data.train, &data.val), &initial, chunk)?;
-    let Fitted { csv, iterations: done, fit, train, val } = fit_by_em(&em, &gpu, args, &data, started)?;
+    let mut events = args.tensorboard.then(|| EventFile::create(&out, None)).transpose()?;
+    let Fitted { csv, iterations: done, fit, train, val } = fit_by_em(&em, (&gpu, &mut events), args, &data, started)?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{done} EM iterations in {seconds:.2} s: log p(x) train {train:.3}, validation {val:.3} nats per image \
@@ -107,7 +111,13 @@ struct Fitted {
 
 /// EM iterations until --iterations or until the objective gains less than --tolerance, with a
 /// progress bar and a row of metrics.csv per iteration (and one for the final fit).
-fn fit_by_em(em: &GpuMixture, gpu: &Gpu, args: &MixtureOptions, data: &Dataset, started: Instant) -> Result<Fitted> {
+fn fit_by_em(
+    em: &GpuMixture,
+    (gpu, events): (&Gpu, &mut Option<EventFile>),
+    args: &MixtureOptions,
+    data: &Dataset,
+    started: Instant,
+) -> Result<Fitted> {
     let (n_train, n_val) = (data.train.len() as f64, data.val.len() as f64);
     let bar = indicatif::ProgressBar::new(args.iterations as u64);
     bar.set_style(
@@ -123,6 +133,10 @@ fn fit_by_em(em: &GpuMixture, gpu: &Gpu, args: &MixtureOptions, data: &Dataset, 
         let objective = (train + fit.log_prior()) / n_train;
         let t = started.elapsed().as_secs_f64();
         csv += &format!("{i},{},{},{objective},{t:.3}\n", train / n_train, val / n_val);
+        if let Some(events) = events.as_mut() {
+            let values = [("train/loglik", train / n_train), ("val/loglik", val / n_val), ("objective", objective)];
+            events.scalars(i as u64, &values.map(|(tag, v)| (tag, v as f32)))?;
+        }
         bar.set_message(format!("train {:.3} val {:.3} nats/image", train / n_train, val / n_val));
         Ok(objective)
     };

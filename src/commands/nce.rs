@@ -21,6 +21,7 @@ use crate::nce::gpu::{GpuNce, NceSettings};
 use crate::nce::report::measure;
 use crate::nce::{Base, Noise, Scorer};
 use crate::run_lock::RunLock;
+use crate::tensorboard::EventFile;
 
 pub struct NceOptions {
     /// The mixture run (or file) whose q is the noise.
@@ -38,6 +39,8 @@ pub struct NceOptions {
     pub seed: u32,
     pub source: Source,
     pub out: Option<PathBuf>,
+    /// Write a TensorBoard event file into `out`.
+    pub tensorboard: bool,
     pub device: DeviceChoice,
 }
 
@@ -92,7 +95,8 @@ pub fn nce(args: &NceOptions) -> Result<()> {
         nce.write_params(&gpu, &nce.scorer.init_params(args.seed as u64, mean_log_q as f32));
     }
 
-    let csv = train_epochs(&nce, &gpu, args, data.train.len(), started)?;
+    let mut events = args.tensorboard.then(|| EventFile::create(&out, None)).transpose()?;
+    let csv = train_epochs(&nce, (&gpu, &mut events), args, data.train.len(), started)?;
     let train_seconds = started.elapsed().as_secs_f64();
 
     let (report, scored) = measure(&nce, (&gpu, &kernels), args.log_z_samples)?;
@@ -116,7 +120,13 @@ pub fn nce(args: &NceOptions) -> Result<()> {
 }
 
 /// --epochs epochs of NCE steps, each with a validation pass; metrics.csv's rows.
-fn train_epochs(nce: &GpuNce, gpu: &Gpu, args: &NceOptions, train_images: usize, started: Instant) -> Result<String> {
+fn train_epochs(
+    nce: &GpuNce,
+    (gpu, events): (&Gpu, &mut Option<EventFile>),
+    args: &NceOptions,
+    train_images: usize,
+    started: Instant,
+) -> Result<String> {
     let style = indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps {elapsed}")
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     let k = args.noise_samples as f64;
@@ -155,6 +165,13 @@ fn train_epochs(nce: &GpuNce, gpu: &Gpu, args: &NceOptions, train_images: usize,
             args.epochs, train.0, train.1, val.0, val.1
         );
         csv += &format!("{epoch},{},{},{},{},{c},{t:.3}\n", train.0, train.1, val.0, val.1);
+        if let Some(events) = events.as_mut() {
+            let values =
+                [("train/loss", train.0), ("train/accuracy", train.1), ("val/loss", val.0), ("val/accuracy", val.1)];
+            let mut values: Vec<(&str, f32)> = values.iter().map(|&(tag, v)| (tag, v as f32)).collect();
+            values.push(("c", c));
+            events.scalars(epoch as u64, &values)?;
+        }
     }
     Ok(csv)
 }

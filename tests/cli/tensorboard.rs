@@ -75,3 +75,44 @@ fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
         std::fs::read_dir(&quiet).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
     assert!(!names.iter().any(|n| n.contains("tfevents")), "--no-tensorboard: {names:?}");
 }
+
+/// Prints each scalar's values of DIR's events as "tag v1 v2 ...", tags sorted.
+const SCALARS: &str = r#"
+import sys
+from tensorboard.backend.event_processing import event_accumulator as ea
+acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: 0})
+acc.Reload()
+for tag in sorted(acc.Tags()["scalars"]):
+    print(tag, *[repr(e.value) for e in acc.Scalars(tag)], sep=" ")
+"#;
+
+/// metrics.csv's `column` of `dir`, as f32.
+fn column(dir: &std::path::Path, column: &str) -> Vec<f32> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    let mut lines = text.lines();
+    let at = lines.next().expect("header").split(',').position(|c| c == column).expect("column");
+    lines.map(|l| l.split(',').nth(at).and_then(|v| v.parse::<f64>().ok()).expect("a number") as f32).collect()
+}
+
+fn scalar(dir: &std::path::Path, tag: &str) -> Vec<f32> {
+    let o = Command::new(tensorboard_python()).args(["-c", SCALARS, s(dir)]).output().expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = out.lines().find(|l| l.split(' ').next() == Some(tag)).unwrap_or_else(|| panic!("no {tag} in {out}"));
+    line.split(' ').skip(1).map(|v| v.parse().expect("a number")).collect()
+}
+
+#[test]
+fn mixture_and_nce_should_log_what_their_metrics_csv_holds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mixture, nce) = (dir.path().join("mixture"), dir.path().join("nce"));
+    let o = wgvae(&["mixture", "--components", "3", "--iterations", "2", "--out", s(&mixture)]);
+    assert!(o.status.success(), "mixture: {}", stderr(&o));
+    assert_eq!(scalar(&mixture, "val/loglik"), column(&mixture, "val_loglik"));
+    assert_eq!(scalar(&mixture, "objective"), column(&mixture, "objective"));
+    let args = ["nce", "--noise", s(&mixture), "--epochs", "2", "--hidden", "16", "--noise-samples", "2"];
+    let o = wgvae(&[&args[..], &["--log-z-samples", "1000", "--out", s(&nce)]].concat());
+    assert!(o.status.success(), "nce: {}", stderr(&o));
+    assert_eq!(scalar(&nce, "val/loss"), column(&nce, "val_loss"));
+    assert_eq!(scalar(&nce, "train/accuracy"), column(&nce, "train_accuracy"));
+}
