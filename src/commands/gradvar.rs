@@ -125,8 +125,7 @@ pub fn gradvar(args: &GradvarOptions) -> Result<()> {
     }
     let (config, data, params, default_out) = match &args.checkpoint {
         Some(path) => {
-            let ck = crate::checkpoint::load(path)?;
-            let data = session::load_data(&ck.config, None)?;
+            let (ck, data) = session::load_checkpoint(path, None)?;
             let out = crate::session::beside_checkpoint(path, "");
             (ck.config, data, ck.params, out)
         }
