@@ -17,8 +17,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a VAE; writes sample grids, reconstructions, metrics.csv, curves.png and checkpoints
-    /// into the run directory. Ctrl-C stops after the current steps with a checkpoint to --resume.
+    /// Train a VAE; writes sample grids, reconstructions, metrics.csv, curves.png, checkpoints and a
+    /// TensorBoard log into the run directory. Ctrl-C stops after the current steps with a
+    /// checkpoint to --resume.
     Train(TrainArgs),
     /// -log p(x) on the validation split: a VAE checkpoint's negative ELBO and importance-sampled
     /// estimate, a mixture's exact value, an NCE model's with c and with an estimated log Z.
