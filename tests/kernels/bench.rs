@@ -6,7 +6,7 @@ use crate::common::*;
 fn bench_empty_should_dispatch_and_take_little_time() {
     let (g, k) = gpu();
     let invalid = g.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let empty = k.get(Entry::BenchEmpty).launch(g, &[], [3, 2, 1]);
+    let empty = wgvae::launches::bench::empty(gpu::Launcher { gpu: g, kernels: k });
     let ms = wgvae::gpu::timing::launch_ms(g, &empty, 4).unwrap();
     r::bench_empty();
     let error = pollster::block_on(invalid.pop());
