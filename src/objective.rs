@@ -89,3 +89,22 @@ impl Default for ObjectiveSettings {
         }
     }
 }
+
+/// The KL weight at optimizer step `step`: beta ramped from 0 over `warmup_steps` (kl_weight in
+/// common.wgsl; the reference and the run's log use this one).
+pub fn kl_weight(beta: f32, warmup_steps: u32, step: u32) -> f32 {
+    if warmup_steps == 0 {
+        return beta;
+    }
+    beta * (step as f32 / warmup_steps as f32).min(1.0)
+}
+
+/// The Gumbel-softmax temperature at optimizer step `step`: tau_start (tau_end / tau_start)^min(1,
+/// step / anneal_steps), tau_end without annealing (categorical.wgsl).
+pub fn temperature((tau_start, tau_end, anneal_steps): (f32, f32, u32), step: u32) -> f32 {
+    if anneal_steps == 0 {
+        return tau_end;
+    }
+    let t = (step as f32 / anneal_steps as f32).min(1.0);
+    tau_start * (tau_end / tau_start).powf(t)
+}

@@ -209,7 +209,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         print_epoch(&m, config.epochs);
         history.push(m.clone());
         let step = (epoch * steps) as u32;
-        log.epoch(step, &m, config, steps)?;
+        log.epoch(step, &m, config, &trainer.settings)?;
         writer.queue_epoch(&session, (&out, &log, step), (&history, &prior, val_refiner.is_none()))?;
         if interrupt::stop_requested() && epoch < config.epochs {
             writer.finish()?;

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Result;
 
 use crate::checkpoint::EpochMetrics;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainSettings};
 use crate::gpu::params::LossTotals;
 use crate::images::Grid;
+use crate::objective::{kl_weight, temperature};
 use crate::tensorboard::{hparams_of, EventFile};
 
 /// The validation loss: the scalar the hparams dashboard shows as the run's metric.
@@ -56,8 +57,9 @@ impl RunLog {
         events.scalars(step.into(), &[("train/loss", loss), ("train/rec", rec), ("train/kl", kl)])
     }
 
-    /// An epoch's validation, speed and schedule, at its last optimizer step `step`.
-    pub fn epoch(&self, step: u32, m: &EpochMetrics, config: &RunConfig, steps_per_epoch: usize) -> Result<()> {
+    /// An epoch's validation, speed and schedule (as the trainer's `settings` run it), at its last
+    /// optimizer step `step`.
+    pub fn epoch(&self, step: u32, m: &EpochMetrics, config: &RunConfig, settings: &TrainSettings) -> Result<()> {
         let Some(mut events) = self.events() else { return Ok(()) };
         let mut values = vec![
             ("val/loss", m.val_loss),
@@ -66,14 +68,15 @@ impl RunLog {
             ("images_per_second", m.images_per_second as f32),
             ("lr", config.lr),
         ];
-        if config.kl_warmup_epochs > 0 {
-            let warmup = (config.kl_warmup_epochs * steps_per_epoch) as f32;
-            values.push(("kl_weight", config.beta * (step as f32 / warmup).min(1.0)));
+        let obj = &settings.objective;
+        if obj.warmup_steps > 0 {
+            values.push(("kl_weight", kl_weight(obj.beta, obj.warmup_steps, step)));
         }
         if config.latent_groups > 0 {
-            // The Gumbel-softmax temperature, annealed geometrically over the run (categorical.wgsl).
-            let t = (step as f32 / (config.epochs * steps_per_epoch).max(1) as f32).min(1.0);
-            values.push(("temperature", config.tau_start * (config.tau_end / config.tau_start).powf(t)));
+            values.push((
+                "temperature",
+                temperature((settings.tau_start, settings.tau_end, settings.anneal_steps), step),
+            ));
         }
         events.scalars(step.into(), &values)
     }

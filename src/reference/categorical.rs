@@ -5,11 +5,7 @@ use crate::gpu::params::Counters;
 
 /// tau_start (tau_end / tau_start)^min(1, step / anneal_steps); tau_end without annealing.
 pub fn temperature(p: &CategoricalParams, step: u32) -> f32 {
-    if p.anneal_steps == 0 {
-        return p.tau_end;
-    }
-    let t = (step as f32 / p.anneal_steps as f32).min(1.0);
-    p.tau_start * (p.tau_end / p.tau_start).powf(t)
+    crate::objective::temperature((p.tau_start, p.tau_end, p.anneal_steps), step)
 }
 
 /// (noise, z) [rows, groups * categories]: Gumbel noise g and y = softmax((logits + g) / tau) per group.

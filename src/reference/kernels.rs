@@ -76,10 +76,7 @@ fn kl_term(mulv: &[f32], latent: usize, b: usize, j: usize) -> f32 {
 /// The KL weight at optimizer step `step`: beta ramped from 0 over `warmup_steps` (kl_weight in
 /// common.wgsl).
 pub fn kl_weight(beta: f32, warmup_steps: u32, step: u32) -> f32 {
-    if warmup_steps == 0 {
-        return beta;
-    }
-    beta * (step as f32 / warmup_steps as f32).min(1.0)
+    crate::objective::kl_weight(beta, warmup_steps, step)
 }
 
 /// The KL objective gaussian_kl_backward differentiates: weight * sum_j batch * max(free_bits,
