@@ -190,7 +190,7 @@ pub fn load_checkpoint(path: &Path, data_override: Option<&PathBuf>) -> Result<(
     let file = checkpoint::resolve(path)?;
     let bytes = checkpoint::read_bytes(&file)?;
     if !checkpoint::is_state_dict(&bytes) {
-        let ck = checkpoint::load(&file)?;
+        let ck = checkpoint::parse(&file, &bytes)?;
         let data = load_data(&ck.config, data_override)?;
         if data_override.is_none() && data.fingerprint() != ck.config.data_fingerprint {
             eprintln!("warning: the data at {} differs from what this checkpoint was trained on", data.name);

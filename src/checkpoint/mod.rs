@@ -30,7 +30,7 @@ pub use crate::network::TensorSlot;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const MODEL_FILE: &str = "model.safetensors";
-pub use read::{from_bytes, load, read_bytes, resolve, weights_for};
+pub use read::{from_bytes, load, parse, read_bytes, resolve, weights_for};
 pub use state_dict::{from_state_dict, is_state_dict};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use write::sorted_header;

@@ -32,8 +32,12 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 /// config's architecture needs must be there with its shape, F32 and finite.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let file = resolve(path)?;
-    let bytes = read_bytes(&file)?;
-    from_bytes(&bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
+    parse(&file, &read_bytes(&file)?)
+}
+
+/// `file`'s bytes as a checkpoint (from_bytes), the errors naming the file.
+pub fn parse(file: &Path, bytes: &[u8]) -> Result<Checkpoint> {
+    from_bytes(bytes).with_context(|| format!("{}: not a usable wgvae checkpoint", file.display()))
 }
 
 /// A safetensors file's bytes; a PyTorch pickle (.pt, .pth: a zip or a bare pickle, which can run
