@@ -11,7 +11,8 @@ use wgvae::session::CheckpointSource;
 
 use super::{assert_fails_with, stderr, wgvae};
 
-const SMALL: &[&str] = &["--hidden", "24", "--latent", "2", "--seed", "3"];
+/// The flags of `trained()`: a small model with a 2-D latent.
+pub const SMALL: &[&str] = &["--hidden", "24", "--latent", "2", "--seed", "3"];
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -3,10 +3,8 @@
 //! ends as any error does: the files of finished epochs written whole, no partial file, no lock.
 use std::path::Path;
 
-use super::checkpoints::{s, trained};
+use super::checkpoints::{s, trained, SMALL};
 use super::{stderr, wgvae};
-
-const SMALL: &[&str] = &["--hidden", "24", "--latent", "2", "--seed", "3"];
 
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> =

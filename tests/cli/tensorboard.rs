@@ -4,11 +4,9 @@
 //! each step once, without a gap.
 use std::process::Command;
 
-use super::checkpoints::s;
+use super::checkpoints::{s, SMALL};
 use super::python::tensorboard_python;
 use super::{stderr, wgvae};
-
-const SMALL: &[&str] = &["--hidden", "24", "--latent", "2", "--seed", "3", "--epochs", "3"];
 
 /// Reads DIR's events and checks them against DIR's metrics.csv and PNGs; prints "ok".
 const CHECK: &str = r#"
@@ -51,7 +49,7 @@ fn check(dir: &std::path::Path, steps: usize) -> String {
 fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
     let dir = tempfile::tempdir().expect("temp dir");
     let run = dir.path().join("run");
-    let mut args = vec!["train", "--out", s(&run)];
+    let mut args = vec!["train", "--out", s(&run), "--epochs", "3"];
     args.extend(SMALL);
     let o = wgvae(&args);
     assert!(o.status.success(), "train: {}", stderr(&o));
@@ -60,7 +58,7 @@ fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
 
     // Interrupted mid-epoch 2 and resumed: two files, every step once, no gap.
     let cut = dir.path().join("cut");
-    let mut args = vec!["train", "--out", s(&cut), "--interrupt-after-steps", "100"];
+    let mut args = vec!["train", "--out", s(&cut), "--interrupt-after-steps", "100", "--epochs", "3"];
     args.extend(SMALL);
     assert_eq!(wgvae(&args).status.code(), Some(130));
     let o = wgvae(&["train", "--resume", s(&cut)]);
@@ -69,7 +67,7 @@ fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
 
     let quiet = dir.path().join("quiet");
     let mut args = vec!["train", "--out", s(&quiet), "--no-tensorboard", "--epochs", "1"];
-    args.extend(&SMALL[..6]);
+    args.extend(SMALL);
     assert!(wgvae(&args).status.success());
     let names: Vec<String> =
         std::fs::read_dir(&quiet).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
