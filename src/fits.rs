@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 
 use crate::config::RunConfig;
 use crate::model::Model;
-use crate::network::conv;
+use crate::network::conv_kinds;
 use crate::network::LayerKind;
 use crate::plan::{ConvVariant, KernelPlan, LinearOp};
 use crate::shaders::linear::TILE_ROWS;
@@ -52,7 +52,7 @@ pub fn check_limits(plan: &KernelPlan, config: &RunConfig, model: &Model) -> Res
     if plan.conv() == ConvVariant::Gemm {
         let rows = config.batch * config.samples;
         for layer in model.layers() {
-            let Some((bytes, patch_rows)) = conv::gemm_sizes(layer, rows) else { continue };
+            let Some((bytes, patch_rows)) = conv_kinds::gemm_sizes(layer, rows) else { continue };
             if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > max_groups {
                 bail!(
                     "a convolution of {rows} images needs {bytes} bytes of patches in {patch_rows} rows, more than \

@@ -61,7 +61,7 @@ pub fn plan(k: usize, n_images: usize, max_rows: usize) -> (usize, usize) {
 /// adapters, network/conv.rs) would pass PATCH_BYTES.
 pub fn chunk_rows(model: &Model) -> usize {
     const PATCH_BYTES: u64 = 64 << 20;
-    let per_row = model.decoder.iter().filter_map(|l| crate::network::conv::gemm_sizes(l, 1)).map(|s| s.0).max();
+    let per_row = model.decoder.iter().filter_map(|l| crate::network::conv_kinds::gemm_sizes(l, 1)).map(|s| s.0).max();
     per_row.map_or(ROWS, |bytes| ROWS.min((PATCH_BYTES / bytes.max(1)) as usize).max(1))
 }
 

@@ -5,10 +5,11 @@
 //! The default 784-400-20-400-784 is pytorch/examples' VAE (its fc21 and fc22 are our one
 //! [40, 400] layer's first and second 20 rows). A Gaussian decoder's last layer is twice as wide:
 //! each row is [means | log-variances].
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
+use crate::network::conv_kinds::{Conv2d, ConvTranspose2d};
 use crate::network::{ConvShape, Layer, LayerKind};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,12 +49,6 @@ impl Architecture {
     pub fn class_block(&self) -> usize {
         self.classes.div_ceil(4) * 4
     }
-
-    /// The encoder layer whose input a conditional model joins with the class block: the first
-    /// (the MLP's [x | onehot]), or the conv VAE's fc21/fc22 after the convolutions ([map | onehot]).
-    pub fn encoder_class_layer(&self) -> usize {
-        self.conv.as_ref().map_or(0, |channels| channels.len())
-    }
 }
 
 /// p(x|z): what the decoder's last layer outputs per pixel.
@@ -85,14 +80,20 @@ pub struct Model {
     pub decoder: Vec<Layer>,
     /// The learned prior p(z|y) of a conditional model: [mu | logvar] = W onehot(y) + b, [2 latent, class block].
     pub prior: Option<Layer>,
+    /// Each layer's name as a PyTorch module would have it (its tensors are `name.weight` and
+    /// `name.bias`), in `layers()` order.
+    pub names: Vec<String>,
     /// Length of the flat parameter buffer, padding included.
     pub param_count: usize,
 }
 
-/// Places a layer (kind, n_in, n_out, relu, relu_input) in the flat parameter buffer.
-type Place<'a> = dyn FnMut(LayerKind, usize, usize, bool, bool) -> Layer + 'a;
+/// Places a layer (PyTorch module name, kind, n_in, n_out, relu, relu_input) in the flat parameter
+/// buffer; layers are placed in `Model::layers` order.
+type Place<'a> = dyn FnMut(String, LayerKind, usize, usize, bool, bool) -> Layer + 'a;
 
-/// The MLP: widths along each path; every layer but the last of a path has a ReLU.
+/// The MLP: widths along each path; every layer but the last of a path has a ReLU. Named as
+/// pytorch/examples' VAE (fc1, fc2, fc3, fc4) with one hidden layer, else as two nn.Sequential
+/// stacks of linear layers (encoder.{i}, decoder.{i}).
 fn mlp_paths(arch: &Architecture, place: &mut Place) -> (Vec<Layer>, Vec<Layer>) {
     let mut encoder_widths = vec![arch.input() + arch.class_block()];
     encoder_widths.extend(&arch.hidden);
@@ -100,19 +101,24 @@ fn mlp_paths(arch: &Architecture, place: &mut Place) -> (Vec<Layer>, Vec<Layer>)
     let mut decoder_widths = vec![arch.latent + arch.class_block()];
     decoder_widths.extend(arch.hidden.iter().rev());
     decoder_widths.push(arch.input() * arch.decoder.outputs_per_pixel());
-    let mut path = |widths: &[usize]| -> Vec<Layer> {
+    let one_hidden = arch.hidden.len() == 1;
+    let encoder_name = |i: usize| if one_hidden { ["fc1", "fc2"][i].to_string() } else { format!("encoder.{i}") };
+    let decoder_name = |i: usize| if one_hidden { ["fc3", "fc4"][i].to_string() } else { format!("decoder.{i}") };
+    let mut path = |widths: &[usize], name: &dyn Fn(usize) -> String| -> Vec<Layer> {
         let last = widths.len() - 2;
-        widths.windows(2).enumerate().map(|(i, w)| place(LayerKind::Linear, w[0], w[1], i < last, i > 0)).collect()
+        let layer = |(i, w): (usize, &[usize])| place(name(i), LayerKind::Linear, w[0], w[1], i < last, i > 0);
+        widths.windows(2).enumerate().map(layer).collect()
     };
-    (path(&encoder_widths), path(&decoder_widths))
+    (path(&encoder_widths, &encoder_name), path(&decoder_widths, &decoder_name))
 }
 
 /// The conv VAE (DCGAN-style): per channel width a Conv2d(4, stride 2, padding 1) + ReLU halving
-/// each side, then one linear layer to [mu | logvar] (fc21 and fc22; a conditional model's takes
-/// [map | onehot(y)]); the decoder a linear layer + ReLU (fc3, of [z | onehot(y)]) to the last map, then per width in reverse a ConvTranspose2d(4, 2, 1) doubling each
-/// side, ReLU between, the last giving the image's channels (twice: means and log-variances for a
-/// Gaussian decoder, so each row is [means | log-variances] as for the MLP). The sides must be
-/// divisible by 2^depth (config checks it against the data).
+/// each side (enc.{i}), then one linear layer to [mu | logvar] (fc21 and fc22, or fc2 for
+/// categorical logits; a conditional model's takes [map | onehot(y)]); the decoder a linear layer
+/// with a ReLU (fc3, of [z | onehot(y)]) to the last map, then per width in reverse a
+/// ConvTranspose2d(4, 2, 1) doubling each side (dec.{i}), ReLU between, the last giving the
+/// image's channels (twice: means and log-variances for a Gaussian decoder, so each row is [means
+/// | log-variances] as for the MLP). The sides must be divisible by 2^depth (config checks it).
 fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Vec<Layer>, Vec<Layer>) {
     let image = arch.image;
     let mut maps = vec![(image.channels, image.height, image.width)];
@@ -122,64 +128,72 @@ fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Ve
     }
     let volume = |(c, h, w): (usize, usize, usize)| c * h * w;
     let shape = |input, output| ConvShape { input, output, kernel: 4, stride: 2, padding: 1 };
-    let mut encoder: Vec<Layer> = maps
-        .windows(2)
-        .enumerate()
-        .map(|(i, m)| place(LayerKind::Conv2d(shape(m[0], m[1])), volume(m[0]), volume(m[1]), true, i > 0))
-        .collect();
+    let mut encoder = Vec::new();
+    for (i, m) in maps.windows(2).enumerate() {
+        let kind = LayerKind::Conv2d(Conv2d(shape(m[0], m[1])));
+        encoder.push(place(format!("enc.{i}"), kind, volume(m[0]), volume(m[1]), true, i > 0));
+    }
     // A conditional model's class block joins the flattened map (fc21/fc22's input) and z.
     let (deepest, cb) = (volume(maps[maps.len() - 1]), arch.class_block());
-    encoder.push(place(LayerKind::Linear, deepest + cb, arch.encoder_outputs(), false, true));
-    let mut decoder = vec![place(LayerKind::Linear, arch.latent + cb, deepest, true, false)];
+    encoder.push(place("fc2".into(), LayerKind::Linear, deepest + cb, arch.encoder_outputs(), false, true));
+    let mut decoder = vec![place("fc3".into(), LayerKind::Linear, arch.latent + cb, deepest, true, false)];
     for d in (1..maps.len()).rev() {
         let to = if d == 1 {
             (image.channels * arch.decoder.outputs_per_pixel(), image.height, image.width)
         } else {
             maps[d - 1]
         };
-        decoder.push(place(LayerKind::ConvTranspose2d(shape(maps[d], to)), volume(maps[d]), volume(to), d > 1, true));
+        let (kind, j) = (LayerKind::ConvTranspose2d(ConvTranspose2d(shape(maps[d], to))), maps.len() - 1 - d);
+        decoder.push(place(format!("dec.{j}"), kind, volume(maps[d]), volume(to), d > 1, true));
     }
     (encoder, decoder)
 }
 
 impl Model {
     pub fn new(arch: Architecture) -> Model {
-        let mut at = 0;
-        let mut place = |kind, n_in, n_out, relu, relu_input| {
+        let (mut at, mut names) = (0, Vec::new());
+        let mut place = |name, kind, n_in, n_out, relu, relu_input| {
             let mut layer = Layer { kind, n_in, n_out, relu, relu_input, weight_at: at, bias_at: 0 };
             at += align_floats(layer.weight_len());
             layer.bias_at = at;
             at += align_floats(layer.bias_len());
+            names.push(name);
             layer
         };
         let (encoder, decoder) = match &arch.conv {
             None => mlp_paths(&arch, &mut place),
             Some(channels) => conv_paths(&arch, channels, &mut place),
         };
-        let prior =
-            (arch.classes > 0).then(|| place(LayerKind::Linear, arch.class_block(), 2 * arch.latent, false, false));
+        let prior = (arch.classes > 0)
+            .then(|| place("prior".into(), LayerKind::Linear, arch.class_block(), 2 * arch.latent, false, false));
         let param_count = at;
-        Model { arch, encoder, decoder, prior, param_count }
+        Model { arch, encoder, decoder, prior, names, param_count }
+    }
+
+    /// The encoder layer whose input a conditional model joins with the class block: the first
+    /// (the MLP's [x | onehot]), or the conv VAE's fc21/fc22 after the convolutions ([map | onehot]).
+    pub fn encoder_class_layer(&self) -> usize {
+        if self.arch.conv.is_some() {
+            self.encoder.len() - 1
+        } else {
+            0
+        }
     }
 
     pub fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.encoder.iter().chain(self.decoder.iter()).chain(self.prior.iter())
     }
 
-    /// PyTorch's nn.Linear initialisation: W and b uniform in +-1/sqrt(n_in) (kaiming_uniform with
-    /// a = sqrt(5) reduces to that bound for W). Padding stays 0, and so does a conditional model's
-    /// prior layer: p(z|y) starts as N(0, I) for every class.
+    /// PyTorch's initialisation of each layer (network::Kind::init: nn.Linear's and nn.Conv2d's
+    /// uniform in +-1/sqrt(fan_in)). Padding stays 0, and so does a conditional model's prior
+    /// layer: p(z|y) starts as N(0, I) for every class.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut params = vec![0.0f32; self.param_count];
         for layer in self.encoder.iter().chain(&self.decoder) {
-            let bound = 1.0 / (layer.fan_in() as f32).sqrt();
-            for w in &mut params[layer.weight_at..layer.weight_at + layer.weight_len()] {
-                *w = rng.random_range(-bound..bound);
-            }
-            for b in &mut params[layer.bias_at..layer.bias_at + layer.bias_len()] {
-                *b = rng.random_range(-bound..bound);
-            }
+            let [weight, bias] = layer.kind.computation().init(layer, &mut rng);
+            params[layer.weight_at..layer.weight_at + weight.len()].copy_from_slice(&weight);
+            params[layer.bias_at..layer.bias_at + bias.len()].copy_from_slice(&bias);
         }
         params
     }

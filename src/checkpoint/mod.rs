@@ -111,47 +111,22 @@ pub struct Progress {
     pub history: Vec<EpochMetrics>,
 }
 
-/// The model's tensors, in state_dict order, with their names (see the module comment).
+/// The model's tensors, in state_dict order, with their names (see the module comment): each
+/// layer's `name.weight` and `name.bias` (Model::names), except that a Gaussian encoder's last
+/// layer [2Z, n_in] is fc21 (rows 0..Z) stacked on fc22 (rows Z..2Z).
 pub fn tensor_slots(model: &Model) -> Vec<TensorSlot> {
-    let z = model.arch.latent;
-    let linear = |name: String, l: &crate::network::Layer| l.tensors(&name);
-    // Layers before the encoder's heads: the MLP's hidden layers, or the conv VAE's convolutions.
-    let (front, conv) = match &model.arch.conv {
-        Some(channels) => (channels.len(), true),
-        None => (model.arch.hidden.len(), false),
-    };
-    let front_name = |i: usize| match (conv, front) {
-        (true, _) => format!("enc.{i}"),
-        (false, 1) => "fc1".to_string(),
-        (false, _) => format!("encoder.{i}"),
-    };
+    let (z, heads) = (model.arch.latent, model.encoder.len() - 1);
     let mut slots = Vec::new();
-    for (i, l) in model.encoder[..front].iter().enumerate() {
-        slots.extend(linear(front_name(i), l));
-    }
-    // The encoder's last layer [2Z, n_in] is fc21 (rows 0..Z) stacked on fc22 (rows Z..2Z); for
-    // categorical latents it is one layer of logits, fc2 (encoder.{hidden} in deeper MLPs).
-    let heads = &model.encoder[front];
-    if model.arch.categorical.is_some() {
-        slots.extend(linear(if conv || front == 1 { "fc2".to_string() } else { format!("encoder.{front}") }, heads));
-    } else {
+    for (i, (layer, name)) in model.layers().zip(&model.names).enumerate() {
+        if i != heads || model.arch.categorical.is_some() {
+            slots.extend(layer.tensors(name));
+            continue;
+        }
         for (k, name) in ["fc21", "fc22"].iter().enumerate() {
             let slot = |name: String, at, shape| TensorSlot { name, at, shape };
-            slots.push(slot(format!("{name}.weight"), heads.weight_at + k * z * heads.n_in, vec![z, heads.n_in]));
-            slots.push(slot(format!("{name}.bias"), heads.bias_at + k * z, vec![z]));
+            slots.push(slot(format!("{name}.weight"), layer.weight_at + k * z * layer.n_in, vec![z, layer.n_in]));
+            slots.push(slot(format!("{name}.bias"), layer.bias_at + k * z, vec![z]));
         }
-    }
-    for (i, l) in model.decoder.iter().enumerate() {
-        let name = match (conv, front, i) {
-            (true, _, 0) => "fc3".to_string(),
-            (true, _, i) => format!("dec.{}", i - 1),
-            (false, 1, i) => ["fc3", "fc4"][i].to_string(),
-            (false, _, i) => format!("decoder.{i}"),
-        };
-        slots.extend(linear(name, l));
-    }
-    if let Some(prior) = &model.prior {
-        slots.extend(linear("prior".to_string(), prior));
     }
     slots
 }

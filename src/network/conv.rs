@@ -58,13 +58,12 @@ fn patch_rows(view: &ConvDims) -> usize {
     (view.batch * view.h_out * view.w_out) as usize
 }
 
-/// The bytes of the patch buffer the Gemm variant needs for `layer` over `rows` images, and the
-/// patch rows (the matrix products' row count): what session.rs checks against the adapter.
-pub fn gemm_sizes(layer: &Layer, rows: usize) -> Option<(u64, usize)> {
-    let (LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c)) = layer.kind else { return None };
-    let view = conv_view(conv_dims(&c, rows, false), matches!(layer.kind, LayerKind::ConvTranspose2d(_)));
+/// The bytes of the patch buffer the Gemm variant needs for `layer` (convolution `c`) over `rows`
+/// images, and the patch rows (the matrix products' row count).
+pub fn gemm_sizes(layer: &Layer, c: &ConvShape, transposed: bool, rows: usize) -> (u64, usize) {
+    let view = conv_view(conv_dims(c, rows, false), transposed);
     let patch = patch_layer(layer, &view, false);
-    Some(((patch_rows(&view) * patch.n_in * 4) as u64, patch_rows(&view)))
+    ((patch_rows(&view) * patch.n_in * 4) as u64, patch_rows(&view))
 }
 
 /// An im2col.wgsl entry over `n` values (aux for those that read it), a 1-D kernel.

@@ -2,12 +2,13 @@
 //! network/linear_tiled.rs; for the CPU family shaders/linear.wgsl, linear_vec4.wgsl,
 //! linear_vec4_subgroup.wgsl and linear_rows(_subgroup).wgsl, as the kernel plan's
 //! LinearVariant::choose picks them (plan/linear.rs).
-use super::{linear_tiled as tiled, Layer};
+use super::{linear_tiled as tiled, Kind, Layer};
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::Dims;
 use crate::gpu::{Launch, Launcher};
 pub use crate::plan::linear::{linear_groups, LinearOp, LinearVariant};
 use crate::plan::{KernelFamily, LinearKernel};
+use crate::reference::linear as reference;
 use crate::shaders::{self, Entry};
 use shaders::linear::{AUX, COLS_PER_LANE, DIMS, LHS, OUT, RHS, WG};
 
@@ -181,4 +182,78 @@ pub fn backward_weight(
     let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), bind(OUT, &partials)];
     let sum = l.over(Entry::LinearSumSlices, &[bind(DIMS, &u), bind(LHS, &partials), d_weight], layer.weight_len() / 4);
     vec![product(l, LinearOp::BackwardWeight, layer, &binds, rows, written), sum]
+}
+
+/// nn.Linear: y = act(x W^T + b), W [n_out, n_in].
+pub struct Linear;
+
+impl Kind for Linear {
+    fn shapes(&self, layer: &Layer) -> [Vec<usize>; 2] {
+        [vec![layer.n_out, layer.n_in], vec![layer.n_out]]
+    }
+
+    fn macs_per_row(&self, layer: &Layer) -> usize {
+        layer.n_in * layer.n_out
+    }
+
+    fn forward(
+        &self,
+        l: Launcher,
+        layer: &Layer,
+        params: &wgpu::Buffer,
+        rows: usize,
+        (input, output): (&wgpu::Buffer, &wgpu::Buffer),
+    ) -> Vec<Launch> {
+        forward(l, layer, params, rows, input, output)
+    }
+
+    fn backward(
+        &self,
+        l: Launcher,
+        layer: &Layer,
+        (params, grads): (&wgpu::Buffer, Option<&wgpu::Buffer>),
+        rows: usize,
+        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+        d_input: Option<&wgpu::Buffer>,
+    ) -> Vec<Launch> {
+        let mut launches = Vec::new();
+        if let Some(d_input) = d_input {
+            launches.extend(backward_input(l, layer, params, rows, d_output, input, d_input));
+        }
+        if let Some(grads) = grads {
+            launches.extend(backward_params(l, layer, grads, rows, input, d_output));
+        }
+        launches
+    }
+
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+        let (weight, bias) = layer.tensors_in(params);
+        reference::linear_forward(input, weight, bias, rows, layer.n_in, layer.n_out, layer.relu)
+    }
+
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let (weight, _) = layer.tensors_in(params);
+        reference::linear_backward_input(d_output, weight, input, rows, layer.n_in, layer.n_out, layer.relu_input)
+    }
+
+    fn reference_backward_params(
+        &self,
+        layer: &Layer,
+        _params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> [Vec<f32>; 2] {
+        [
+            reference::linear_backward_weight(d_output, input, rows, layer.n_in, layer.n_out),
+            reference::linear_backward_bias(d_output, rows, layer.n_out),
+        ]
+    }
 }

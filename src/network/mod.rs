@@ -3,21 +3,35 @@
 //! importance sampler run the same layers on their own buffers; reference/network.rs follows the
 //! same list on the CPU.
 pub mod conv;
+pub mod conv_kinds;
 pub mod linear;
 pub mod linear_tiled;
 
 use crate::gpu::{self, Launch, Launcher};
+use wgpu::Buffer;
 
-/// What a layer computes. Each kind has its shaders, its launcher (network/<kind>.rs), its CPU
-/// reference (reference/network.rs) and its tests; this enum is the one place kinds are listed.
+/// What a layer computes. Each kind has its shader, its launcher and CPU mirror (network/<kind>.rs,
+/// implementing `Kind`), its reference (reference/<module>.rs) and its tests; this enum and
+/// `LayerKind::computation` are the one place kinds are listed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerKind {
     /// y = act(x W^T + b), W [n_out, n_in] row-major (nn.Linear's layout).
     Linear,
     /// nn.Conv2d on NCHW rows, W [c_out, c_in, k, k].
-    Conv2d(ConvShape),
+    Conv2d(conv_kinds::Conv2d),
     /// nn.ConvTranspose2d on NCHW rows, W [c_in, c_out, k, k].
-    ConvTranspose2d(ConvShape),
+    ConvTranspose2d(conv_kinds::ConvTranspose2d),
+}
+
+impl LayerKind {
+    /// The kind's computation: its shapes, launches and reference.
+    pub fn computation(&self) -> &dyn Kind {
+        match self {
+            LayerKind::Linear => &linear::Linear,
+            LayerKind::Conv2d(k) => k,
+            LayerKind::ConvTranspose2d(k) => k,
+        }
+    }
 }
 
 /// A convolution's input and output maps (channels, height, width) and its square kernel.
@@ -28,6 +42,64 @@ pub struct ConvShape {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
+}
+
+/// A layer kind's computation on the GPU (its launches) and on the CPU (its reference, from the
+/// kernels' reference functions), for a `Layer` of that kind.
+pub trait Kind {
+    /// The weight's and the bias's shapes, as PyTorch stores them.
+    fn shapes(&self, layer: &Layer) -> [Vec<usize>; 2];
+
+    /// Multiply-adds of the forward pass per row (each backward product costs about as many).
+    fn macs_per_row(&self, layer: &Layer) -> usize;
+
+    /// PyTorch's initial weight and bias. By default nn.Linear's and nn.Conv2d's: uniform in
+    /// +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5) reduces to that bound), weight first.
+    fn init(&self, layer: &Layer, rng: &mut rand::rngs::StdRng) -> [Vec<f32>; 2] {
+        use rand::Rng;
+        let bound = 1.0 / (layer.fan_in() as f32).sqrt();
+        let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
+        let weight = draw(layer.weight_len());
+        [weight, draw(layer.bias_len())]
+    }
+
+    /// output [rows, n_out] = the layer of input [rows, n_in], its tensors read from `params`.
+    fn forward(&self, l: Launcher, layer: &Layer, params: &Buffer, rows: usize, io: (&Buffer, &Buffer)) -> Vec<Launch>;
+
+    /// The input's gradient into `d_input` (when given; masked where the input came out of a
+    /// ReLU), then the parameters' gradients into `grads` (when given).
+    fn backward(
+        &self,
+        l: Launcher,
+        layer: &Layer,
+        weights: (&Buffer, Option<&Buffer>),
+        rows: usize,
+        saved: (&Buffer, &Buffer),
+        d_input: Option<&Buffer>,
+    ) -> Vec<Launch>;
+
+    /// `forward` on the CPU.
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32>;
+
+    /// d_input [rows, n_in] from d_output [rows, n_out], masked where `input` came out of a ReLU.
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32>;
+
+    /// The weight's and the bias's gradients.
+    fn reference_backward_params(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> [Vec<f32>; 2];
 }
 
 /// One layer of a path: `n_in` values per row in, `n_out` out, its parameters at fixed offsets of
@@ -55,11 +127,8 @@ impl Layer {
 
     /// The weight's shape as PyTorch stores it.
     pub fn weight_shape(&self) -> Vec<usize> {
-        match self.kind {
-            LayerKind::Linear => vec![self.n_out, self.n_in],
-            LayerKind::Conv2d(c) => vec![c.output.0, c.input.0, c.kernel, c.kernel],
-            LayerKind::ConvTranspose2d(c) => vec![c.input.0, c.output.0, c.kernel, c.kernel],
-        }
+        let [weight, _] = self.kind.computation().shapes(self);
+        weight
     }
 
     pub fn weight_len(&self) -> usize {
@@ -67,10 +136,8 @@ impl Layer {
     }
 
     pub fn bias_len(&self) -> usize {
-        match self.kind {
-            LayerKind::Linear => self.n_out,
-            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => c.output.0,
-        }
+        let [_, bias] = self.kind.computation().shapes(self);
+        bias.iter().product()
     }
 
     /// PyTorch's fan-in, whose 1 / sqrt is its initialisation bound: the weight's second dimension
@@ -81,37 +148,30 @@ impl Layer {
 
     /// The layer's tensors as a PyTorch module named `name` holds them: `name.weight`, `name.bias`.
     pub fn tensors(&self, name: &str) -> [TensorSlot; 2] {
+        let [weight, bias] = self.kind.computation().shapes(self);
         [
-            TensorSlot { name: format!("{name}.weight"), at: self.weight_at, shape: self.weight_shape() },
-            TensorSlot { name: format!("{name}.bias"), at: self.bias_at, shape: vec![self.bias_len()] },
+            TensorSlot { name: format!("{name}.weight"), at: self.weight_at, shape: weight },
+            TensorSlot { name: format!("{name}.bias"), at: self.bias_at, shape: bias },
         ]
+    }
+
+    /// The layer's weight and bias in the flat parameter vector.
+    pub fn tensors_in<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        (
+            &params[self.weight_at..self.weight_at + self.weight_len()],
+            &params[self.bias_at..self.bias_at + self.bias_len()],
+        )
     }
 
     /// Multiply-adds of the forward pass per row (each backward product costs as many), padding
     /// taps included.
     pub fn macs_per_row(&self) -> usize {
-        match self.kind {
-            LayerKind::Linear => self.weight_len(),
-            LayerKind::Conv2d(c) => c.output.1 * c.output.2 * self.weight_len(),
-            LayerKind::ConvTranspose2d(c) => c.input.1 * c.input.2 * self.weight_len(),
-        }
+        self.kind.computation().macs_per_row(self)
     }
 
     /// output [rows, n_out] = the layer of input [rows, n_in], weights read from `params`.
-    pub fn forward(
-        &self,
-        l: Launcher,
-        params: &wgpu::Buffer,
-        rows: usize,
-        input: &wgpu::Buffer,
-        output: &wgpu::Buffer,
-    ) -> Vec<Launch> {
-        match self.kind {
-            LayerKind::Linear => linear::forward(l, self, params, rows, input, output),
-            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
-                conv::forward(l, self, &c, params, rows, (input, output))
-            }
-        }
+    pub fn forward(&self, l: Launcher, params: &Buffer, rows: usize, input: &Buffer, output: &Buffer) -> Vec<Launch> {
+        self.kind.computation().forward(l, self, params, rows, (input, output))
     }
 
     /// Its backward pass: the input's gradient into `d_input` (when given; masked where the input
@@ -119,26 +179,12 @@ impl Layer {
     pub fn backward(
         &self,
         l: Launcher,
-        (params, grads): (&wgpu::Buffer, Option<&wgpu::Buffer>),
+        weights: (&Buffer, Option<&Buffer>),
         rows: usize,
-        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
-        d_input: Option<&wgpu::Buffer>,
+        saved: (&Buffer, &Buffer),
+        d_input: Option<&Buffer>,
     ) -> Vec<Launch> {
-        match self.kind {
-            LayerKind::Linear => {
-                let mut launches = Vec::new();
-                if let Some(d_input) = d_input {
-                    launches.extend(linear::backward_input(l, self, params, rows, d_output, input, d_input));
-                }
-                if let Some(grads) = grads {
-                    launches.extend(linear::backward_params(l, self, grads, rows, input, d_output));
-                }
-                launches
-            }
-            LayerKind::Conv2d(c) | LayerKind::ConvTranspose2d(c) => {
-                conv::backward(l, self, &c, (params, grads), rows, (input, d_output), d_input)
-            }
-        }
+        self.kind.computation().backward(l, self, weights, rows, saved, d_input)
     }
 }
 

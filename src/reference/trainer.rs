@@ -144,7 +144,7 @@ impl ReferenceTrainer {
         let (s, model, obj) = (&self.settings, &self.model, &self.settings.objective);
         let (b, input, latent) = (s.batch, model.arch.input(), model.arch.latent);
         let (samples, rows) = (obj.samples, b * obj.samples);
-        let j = if batch.prior.is_some() { model.arch.encoder_class_layer() } else { 0 };
+        let j = if batch.prior.is_some() { model.encoder_class_layer() } else { 0 };
         let below = forward_path(&model.encoder[..j], &self.params, batch.x.clone(), b);
         let h = below.last().expect("the input");
         let enc_in =
@@ -265,7 +265,8 @@ impl ReferenceTrainer {
         let (obj, model) = (self.settings.objective.clone(), self.model.clone());
         let (b, latent, cb, samples) = (self.settings.batch, model.arch.latent, model.arch.class_block(), obj.samples);
         if let (Some(p), Some(dp)) = (&model.prior, dprior) {
-            layer_backward_params(p, &mut self.grads, &batch.yc, &sum_row_groups(&dp, b, samples, 2 * latent), b);
+            let dp = sum_row_groups(&dp, b, samples, 2 * latent);
+            layer_backward_params(p, &self.params, &mut self.grads, &batch.yc, &dp, b);
         }
         let d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
         if let Some((inner, _)) = obj.per_datapoint {

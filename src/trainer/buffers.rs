@@ -91,7 +91,7 @@ impl Buffers {
         let (mulv_s, d_mulv_s) =
             (per_sample("mulv per sample", mulv, enc_out), per_sample("d mulv per sample", d_mulv, enc_out));
         let cond = (model.prior.is_some()).then(|| {
-            let (cb, class_layer) = (model.arch.class_block(), model.arch.encoder_class_layer());
+            let (cb, class_layer) = (model.arch.class_block(), model.encoder_class_layer());
             let class_joined = model.encoder[class_layer].n_in;
             let (prior, d_prior) = (zeroed("prior mulv", b * 2 * latent), zeroed("d prior mulv", b * 2 * latent));
             ConditionBuffers {

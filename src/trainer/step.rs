@@ -63,7 +63,7 @@ impl Parts<'_> {
             return launches;
         }
         let Some(c) = &b.cond else { return network::forward_path(l, &b.params, enc, rows, &b.x, &b.enc) };
-        let (j, cb) = (self.model.arch.encoder_class_layer(), self.model.arch.class_block());
+        let (j, cb) = (self.model.encoder_class_layer(), self.model.arch.class_block());
         let width = enc[j].n_in - cb;
         let mut launches = network::forward_path(l, &b.params, &enc[..j], rows, &b.x, &b.enc[..j]);
         let h = if j == 0 { &b.x } else { &b.enc[j - 1] };
@@ -241,7 +241,7 @@ impl Parts<'_> {
         };
         // The layers above the class block, then (the conv VAE) d h out of d [h | onehot] and the
         // layers below.
-        let (j, cb) = (self.model.arch.encoder_class_layer(), self.model.arch.class_block());
+        let (j, cb) = (self.model.encoder_class_layer(), self.model.arch.class_block());
         let upper = (&c.xc, &b.enc[j..], &b.d_enc[j..]);
         let mut launches = network::backward_path(l, weights, &enc[j..], batch, upper, c.d_xc.as_ref());
         if let Some(d_xc) = &c.d_xc {

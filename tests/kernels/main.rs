@@ -16,6 +16,7 @@ mod folder;
 mod front_end;
 mod importance;
 mod latent;
+mod layers;
 mod linear;
 mod linear_tiled;
 mod loss;
