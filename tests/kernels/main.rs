@@ -23,6 +23,7 @@ mod loss;
 mod memory;
 mod mixture;
 mod nce;
+mod plan_table;
 mod random;
 mod samples;
 mod table;
