@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Binarize, Builtin, ColorMode, FolderOptions, ImageShape};
-use crate::model::{Architecture, Decoder};
+use crate::model::{Architecture, Decoder, Norm};
 use crate::objective::{Baseline, Estimator, Inference, Objective, ObjectiveSettings};
 
 /// The encoder and decoder: an MLP (`--hidden`) or convolutions (`--conv-channels`); auto picks
@@ -35,6 +35,11 @@ pub struct RunConfig {
     /// The conv encoder's channel widths (the decoder mirrors them).
     #[serde(default)]
     pub conv_channels: Vec<usize>,
+    /// The conv VAE's normalisation after each hidden convolution, and its groups.
+    #[serde(default)]
+    pub norm: Norm,
+    #[serde(default = "default_norm_groups")]
+    pub norm_groups: usize,
     pub latent: usize,
     pub batch: usize,
     pub epochs: usize,
@@ -188,6 +193,12 @@ impl RunConfig {
                 bail!("--conv-channels {bad}: each width must be between 1 and 1024");
             }
         }
+        if self.norm == Norm::Group {
+            let groups = self.norm_groups;
+            if let Some(bad) = self.conv_channels.iter().find(|&&c| groups == 0 || c % groups != 0) {
+                bail!("--norm-groups {groups}: must divide every --conv-channels width, and {bad} is not a multiple");
+            }
+        }
         if self.latent_groups > 0 {
             self.validate_categorical()?;
         } else if self.latent == 0 || self.latent > MAX_LATENT {
@@ -296,6 +307,7 @@ impl RunConfig {
             classes: self.classes,
             categorical: (self.latent_groups > 0).then_some((self.latent_groups, self.latent_categories)),
             conv: (self.arch == ArchChoice::Conv).then(|| self.conv_channels.clone()),
+            group_norm: (self.norm == Norm::Group).then_some(self.norm_groups),
         }
     }
 
@@ -336,7 +348,8 @@ impl RunConfig {
         match self.arch {
             ArchChoice::Conv => {
                 parts[0] = self.shape.to_string();
-                parts.extend(self.conv_channels.iter().map(|c| format!("conv{c}")));
+                let norm = if self.norm == Norm::Group { format!("-gn{}", self.norm_groups) } else { String::new() };
+                parts.extend(self.conv_channels.iter().map(|c| format!("conv{c}{norm}")));
             }
             _ => parts.extend(self.hidden.iter().map(|h| h.to_string())),
         }
@@ -344,8 +357,12 @@ impl RunConfig {
         parts.join("-")
     }
 
-    /// The conv VAE halves each side once per width: the images' sides must allow it.
+    /// The conv VAE halves each side once per width: the images' sides must allow it. And only the
+    /// conv VAE has a normalisation.
     pub fn check_conv_sides(&self) -> Result<()> {
+        if self.norm == Norm::Group && self.arch == ArchChoice::Mlp {
+            bail!("--norm group normalises the conv VAE's feature maps: it needs --arch conv (this run is an MLP)");
+        }
         let depth = self.conv_channels.len() as u32;
         let step = 1usize << depth;
         let s = self.shape;
@@ -359,6 +376,10 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+fn default_norm_groups() -> usize {
+    8
 }
 
 /// A learning rate: a number in (0, 1].

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use crate::data::ImageShape;
 use crate::gpu::align_floats;
 use crate::network::conv_kinds::{Conv2d, ConvTranspose2d};
+use crate::network::group_norm::GroupNorm;
 use crate::network::{ConvShape, Layer, LayerKind};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +28,8 @@ pub struct Architecture {
     /// A convolutional encoder and decoder with these channel widths (DCGAN-style, see
     /// `conv_paths`) instead of the MLP of `hidden`.
     pub conv: Option<Vec<usize>>,
+    /// The conv VAE's nn.GroupNorm with this many groups after every hidden convolution.
+    pub group_norm: Option<usize>,
 }
 
 impl Architecture {
@@ -49,6 +52,16 @@ impl Architecture {
     pub fn class_block(&self) -> usize {
         self.classes.div_ceil(4) * 4
     }
+}
+
+/// Normalisation after the conv VAE's hidden convolutions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    #[default]
+    None,
+    /// nn.GroupNorm(--norm-groups, channels), affine.
+    Group,
 }
 
 /// p(x|z): what the decoder's last layer outputs per pixel.
@@ -118,7 +131,9 @@ fn mlp_paths(arch: &Architecture, place: &mut Place) -> (Vec<Layer>, Vec<Layer>)
 /// with a ReLU (fc3, of [z | onehot(y)]) to the last map, then per width in reverse a
 /// ConvTranspose2d(4, 2, 1) doubling each side (dec.{i}), ReLU between, the last giving the
 /// image's channels (twice: means and log-variances for a Gaussian decoder, so each row is [means
-/// | log-variances] as for the MLP). The sides must be divisible by 2^depth (config checks it).
+/// | log-variances] as for the MLP). With `group_norm`, nn.GroupNorm (enc_norm.{i}, dec_norm.{i})
+/// between each hidden convolution and its ReLU. The sides must be divisible by 2^depth (config
+/// checks it).
 fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Vec<Layer>, Vec<Layer>) {
     let image = arch.image;
     let mut maps = vec![(image.channels, image.height, image.width)];
@@ -131,7 +146,8 @@ fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Ve
     let mut encoder = Vec::new();
     for (i, m) in maps.windows(2).enumerate() {
         let kind = LayerKind::Conv2d(Conv2d(shape(m[0], m[1])));
-        encoder.push(place(format!("enc.{i}"), kind, volume(m[0]), volume(m[1]), true, i > 0));
+        encoder.push(place(format!("enc.{i}"), kind, volume(m[0]), volume(m[1]), arch.group_norm.is_none(), i > 0));
+        encoder.extend(norm(arch, place, format!("enc_norm.{i}"), m[1]));
     }
     // A conditional model's class block joins the flattened map (fc21/fc22's input) and z.
     let (deepest, cb) = (volume(maps[maps.len() - 1]), arch.class_block());
@@ -144,9 +160,27 @@ fn conv_paths(arch: &Architecture, channels: &[usize], place: &mut Place) -> (Ve
             maps[d - 1]
         };
         let (kind, j) = (LayerKind::ConvTranspose2d(ConvTranspose2d(shape(maps[d], to))), maps.len() - 1 - d);
-        decoder.push(place(format!("dec.{j}"), kind, volume(maps[d]), volume(to), d > 1, true));
+        let hidden = d > 1;
+        decoder.push(place(
+            format!("dec.{j}"),
+            kind,
+            volume(maps[d]),
+            volume(to),
+            hidden && arch.group_norm.is_none(),
+            true,
+        ));
+        if hidden {
+            decoder.extend(norm(arch, place, format!("dec_norm.{j}"), to));
+        }
     }
     (encoder, decoder)
+}
+
+/// With `arch.group_norm`, nn.GroupNorm after a hidden convolution to `map` (c, h, w), before the
+/// ReLU, which moves from the convolution to the norm.
+fn norm(arch: &Architecture, place: &mut Place, name: String, (c, h, w): (usize, usize, usize)) -> Option<Layer> {
+    let kind = LayerKind::GroupNorm(GroupNorm { channels: c, groups: arch.group_norm?, spatial: h * w });
+    Some(place(name, kind, c * h * w, c * h * w, true, false))
 }
 
 impl Model {

@@ -14,7 +14,8 @@ Prints nats per example, the unit pytorch/examples prints and wgvae's metrics.cs
 trains wgvae's conv VAE instead (`wgvae train --arch conv`): per width a Conv2d(4, 2, 1) + ReLU,
 fc21 / fc22; fc3 + ReLU to the last map, a ConvTranspose2d(4, 2, 1) per width in reverse with ReLU
 between, the last giving logits; `enc` and `dec` are nn.ModuleLists, so a wgvae conv checkpoint
-loads strictly (`--checkpoint` with `--arch conv`).
+loads strictly (`--checkpoint` with `--arch conv`). `--norm group` adds nn.GroupNorm after every
+hidden convolution, before its ReLU (ModuleLists `enc_norm` and `dec_norm`), as wgvae's flag does.
 
     python3 tests/pytorch_vae.py --checkpoint RUN_DIR/model.safetensors --iw-samples 1 100 1000
 
@@ -83,10 +84,14 @@ class VAE(nn.Module):  # pytorch/examples vae/main.py
 
 
 class ConvVAE(nn.Module):  # wgvae --arch conv (model.rs conv_paths)
-    def __init__(self, channels, latent=20, side=28):
+    def __init__(self, channels, latent=20, side=28, norm_groups=None):
         super().__init__()
         widths = [1] + list(channels)
         self.enc = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1) for a, b in zip(widths, widths[1:]))
+        # --norm group: nn.GroupNorm after every hidden convolution, before its ReLU.
+        norm = (lambda c: nn.GroupNorm(norm_groups, c)) if norm_groups else (lambda c: nn.Identity())
+        self.enc_norm = nn.ModuleList(norm(b) for b in widths[1:])
+        self.dec_norm = nn.ModuleList(norm(a) for a in reversed(widths[1:-1]))
         self.map = (widths[-1], side >> len(channels), side >> len(channels))
         deepest = self.map[0] * self.map[1] * self.map[2]
         self.fc21, self.fc22 = nn.Linear(deepest, latent), nn.Linear(deepest, latent)
@@ -95,8 +100,8 @@ class ConvVAE(nn.Module):  # wgvae --arch conv (model.rs conv_paths)
 
     def encode(self, x):
         h = x.view(-1, 1, 28, 28)
-        for conv in self.enc:
-            h = F.relu(conv(h))
+        for conv, norm in zip(self.enc, self.enc_norm):
+            h = F.relu(norm(conv(h)))
         h = h.flatten(1)
         return self.fc21(h), self.fc22(h)
 
@@ -105,7 +110,7 @@ class ConvVAE(nn.Module):  # wgvae --arch conv (model.rs conv_paths)
         for i, deconv in enumerate(self.dec):
             h = deconv(h)
             if i + 1 < len(self.dec):
-                h = F.relu(h)
+                h = F.relu(self.dec_norm[i](h))
         return h.flatten(1)
 
     def forward(self, x):
@@ -115,7 +120,8 @@ class ConvVAE(nn.Module):  # wgvae --arch conv (model.rs conv_paths)
 
 
 def make_model(a, pixels=784):
-    return ConvVAE(a.conv_channels) if a.arch == "conv" else VAE(a.hidden, 20, pixels)
+    groups = a.norm_groups if a.norm == "group" else None
+    return ConvVAE(a.conv_channels, norm_groups=groups) if a.arch == "conv" else VAE(a.hidden, 20, pixels)
 
 
 def encode(model, x):
@@ -187,6 +193,8 @@ def main():
     p.add_argument("--iw-samples", type=int, nargs="+", default=[1, 100, 1000])
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     p.add_argument("--conv-channels", type=int, nargs="+", default=[32, 64])
+    p.add_argument("--norm", choices=["none", "group"], default="none", help="as wgvae's --norm (conv only)")
+    p.add_argument("--norm-groups", type=int, default=8)
     p.add_argument("--save", help="after training, save the state_dict here (safetensors.torch.save_file)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)

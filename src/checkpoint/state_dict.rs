@@ -49,6 +49,12 @@ pub fn infer(shapes: &BTreeMap<String, Vec<usize>>, shape: ImageShape) -> Result
         }
         bail!("no tensor fc21.weight: not the state dict of a VAE wgvae knows (pytorch/examples' names: fc1, fc21, fc22, fc3, fc4)");
     };
+    if shapes.keys().any(|name| name.starts_with("enc_norm.") || name.starts_with("dec_norm.")) {
+        bail!(
+            "a state dict with nn.GroupNorm layers (enc_norm.*, dec_norm.*) does not record their groups; load the \
+             model from the wgvae checkpoint that `train --norm group` writes"
+        );
+    }
     let mut config = train_defaults();
     config.shape = shape;
     config.latent = latent;

@@ -10,6 +10,7 @@ use crate::data::Binarize;
 use crate::data::{Builtin, ColorMode};
 use crate::gpu::{Backend, KernelChoice};
 use crate::model::Decoder;
+use crate::model::Norm;
 use crate::objective::{Baseline, Estimator, Inference, Objective};
 
 #[derive(Args, Debug, Clone)]
@@ -74,6 +75,13 @@ pub struct ModelArgs {
     /// halving the sides (the decoder mirrors them with ConvTranspose2d).
     #[arg(long, num_args = 1.., default_values_t = vec![32, 64])]
     pub conv_channels: Vec<usize>,
+    /// --arch conv: a normalisation after every hidden convolution of the encoder and the decoder
+    /// (not the output layer), before its ReLU: none, or group (nn.GroupNorm, affine).
+    #[arg(long, value_enum, default_value_t = Norm::None)]
+    pub norm: Norm,
+    /// --norm group: the groups of channels normalised together; must divide every width.
+    #[arg(long, default_value_t = 8)]
+    pub norm_groups: usize,
     /// Hidden layer widths, encoder order (the decoder mirrors them), e.g. --hidden 512 256.
     #[arg(long, num_args = 1.., default_values_t = vec![400])]
     pub hidden: Vec<usize>,

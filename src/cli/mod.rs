@@ -66,6 +66,8 @@ impl ModelArgs {
             hidden: self.hidden.clone(),
             arch: self.arch,
             conv_channels: self.conv_channels.clone(),
+            norm: self.norm,
+            norm_groups: self.norm_groups,
             latent: self.latent_width(),
             batch: self.batch,
             epochs,

@@ -281,6 +281,8 @@ macro_rules! mirrors {
         };
     };
 }
+/// For launchers that keep their kernels' uniforms beside them (network/group_norm.rs).
+pub(crate) use mirrors;
 
 use crate::shaders::layout as wgsl;
 mirrors!(Counters, wgsl::COUNTERS, [step, cursor, bad_step]);

@@ -4,6 +4,7 @@
 //! same list on the CPU.
 pub mod conv;
 pub mod conv_kinds;
+pub mod group_norm;
 pub mod linear;
 pub mod linear_tiled;
 
@@ -21,6 +22,8 @@ pub enum LayerKind {
     Conv2d(conv_kinds::Conv2d),
     /// nn.ConvTranspose2d on NCHW rows, W [c_in, c_out, k, k].
     ConvTranspose2d(conv_kinds::ConvTranspose2d),
+    /// nn.GroupNorm (affine) on NCHW rows, weight and bias [channels].
+    GroupNorm(group_norm::GroupNorm),
 }
 
 impl LayerKind {
@@ -30,6 +33,7 @@ impl LayerKind {
             LayerKind::Linear => &linear::Linear,
             LayerKind::Conv2d(k) => k,
             LayerKind::ConvTranspose2d(k) => k,
+            LayerKind::GroupNorm(k) => k,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Plain CPU references. `kernels` (with `linear` and `linear_tiled`), `conv`, `im2col`, `samples`, `condition`, `categorical`, `table`, `importance`, `mixture`, `nce` and `toy` have one function per WGSL entry point, with
+//! Plain CPU references. `kernels` (with `linear` and `linear_tiled`), `conv`, `group_norm`, `im2col`, `samples`, `condition`, `categorical`, `table`, `importance`, `mixture`, `nce` and `toy` have one function per WGSL entry point, with
 //! the same name; `trainer` runs the training step from them in the GPU trainer's order, `refine` the
 //! per-datapoint refinement in src/refine.rs's.
 //!
@@ -9,6 +9,7 @@ pub mod categorical;
 pub mod condition;
 pub mod conv;
 pub mod data;
+pub mod group_norm;
 pub mod im2col;
 pub mod importance;
 pub mod kernels;

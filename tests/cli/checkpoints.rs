@@ -97,6 +97,7 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
         classes: 0,
         categorical: None,
         conv: None,
+        group_norm: None,
     });
     let names: Vec<String> =
         checkpoint::tensor_slots(&deep).into_iter().map(|t| t.name).filter(|n| n.ends_with("weight")).collect();
@@ -269,6 +270,7 @@ fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usiz
         classes: 0,
         categorical: None,
         conv: None,
+        group_norm: None,
     });
     let mut config = ck.config.clone();
     config.hidden = config_hidden;

@@ -75,6 +75,7 @@ fn refine_should_match_the_reference_refinement() {
         classes: 0,
         categorical: None,
         conv: None,
+        group_norm: None,
     });
     let params = model.init_params(9);
     let adam = wgvae::config::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };

@@ -160,6 +160,7 @@ fn importance_sampler_should_match_the_composed_references() {
         classes: 0,
         categorical: None,
         conv: None,
+        group_norm: None,
     });
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller

@@ -6,6 +6,7 @@
 use crate::common::*;
 use wgvae::gpu::align_floats;
 use wgvae::network::conv_kinds::{Conv2d, ConvTranspose2d};
+use wgvae::network::group_norm::GroupNorm;
 use wgvae::network::{self, ConvShape, Layer, LayerKind};
 use wgvae::reference::network as rn;
 
@@ -13,10 +14,15 @@ use wgvae::reference::network as rn;
 /// reading the previous one's output: (kind, n_in, n_out, ReLU on the output).
 fn examples() -> Vec<(LayerKind, usize, usize, bool)> {
     let shape = |input, output, kernel, stride| ConvShape { input, output, kernel, stride, padding: 1 };
+    let norm = |channels, groups, spatial| LayerKind::GroupNorm(GroupNorm { channels, groups, spatial });
     vec![
-        (LayerKind::Conv2d(Conv2d(shape((2, 7, 9), (6, 3, 4), 4, 2))), 126, 72, true),
+        (LayerKind::Conv2d(Conv2d(shape((2, 7, 9), (6, 3, 4), 4, 2))), 126, 72, false),
+        // Groups of 2 channels x 12 positions: fewer values than a workgroup's 64 lanes.
+        (norm(6, 3, 12), 72, 72, true),
         (LayerKind::Conv2d(Conv2d(shape((6, 3, 4), (5, 3, 4), 3, 1))), 72, 60, true),
-        (LayerKind::ConvTranspose2d(ConvTranspose2d(shape((5, 3, 4), (3, 6, 8), 4, 2))), 60, 144, true),
+        (LayerKind::ConvTranspose2d(ConvTranspose2d(shape((5, 3, 4), (3, 6, 8), 4, 2))), 60, 144, false),
+        // One group of 144 values: more than 64, so lanes sum several.
+        (norm(3, 1, 48), 144, 144, true),
         (LayerKind::ConvTranspose2d(ConvTranspose2d(shape((3, 6, 8), (2, 6, 8), 3, 1))), 144, 96, false),
         (LayerKind::Linear, 96, 7, false),
     ]

@@ -17,6 +17,8 @@ struct Case {
     categorical: Option<(usize, usize)>,
     /// A conv VAE with these channel widths instead of the MLP.
     conv: Option<Vec<usize>>,
+    /// The conv VAE's GroupNorm groups (--norm group).
+    group_norm: Option<usize>,
     /// The kernel family to train with; None: the adapter's.
     family: Option<KernelFamily>,
     /// Whether kernels that use subgroups may be picked (where the adapter has them).
@@ -33,6 +35,7 @@ impl Case {
             classes: 0,
             categorical: None,
             conv: None,
+            group_norm: None,
             family: None,
             subgroups: true,
         }
@@ -90,7 +93,8 @@ impl Case {
             pixels: 784,
         };
         let (train, val) = (take(0, 61), take(3000, 9));
-        let Case { hidden, latent, objective, decoder, classes, categorical, conv, family, subgroups } = self;
+        let Case { hidden, latent, objective, decoder, classes, categorical, conv, group_norm, family, subgroups } =
+            self;
         let model = Model::new(Architecture {
             image: wgvae::data::ImageShape::mnist(),
             hidden,
@@ -99,6 +103,7 @@ impl Case {
             classes,
             categorical,
             conv,
+            group_norm,
         });
         let settings = TrainSettings {
             batch: 13,
@@ -285,4 +290,11 @@ fn gpu_training_steps_should_match_reference_trainer_with_a_conv_vae() {
     // A conditional conv VAE: the class block joins the map at fc21/fc22 and z at fc3.
     let two = ObjectiveSettings { samples: 2, ..ObjectiveSettings::default() };
     Case::conv(6).objective(two).conditional(10).check();
+}
+
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_group_norm() {
+    // 28 x 28 -> 4 x 14 x 14 -> 6 x 7 x 7, GroupNorm(2 groups) after each hidden convolution.
+    Case { conv: Some(vec![4, 6]), group_norm: Some(2), ..Case::new(45, 6) }.check();
+    Case { conv: Some(vec![4, 6]), group_norm: Some(2), ..Case::new(45, 4) }.gaussian().check();
 }
