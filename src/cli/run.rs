@@ -16,14 +16,19 @@ impl CheckpointArgs {
     }
 }
 
+/// Runs the command; the one place the command line waits on the GPU's futures.
 pub fn run(cli: Cli) -> Result<()> {
+    pollster::block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train(a),
-        Command::Eval(a) => eval(a),
-        Command::Sample(a) => sample(a),
+        Command::Train(a) => train(a).await,
+        Command::Eval(a) => eval(a).await,
+        Command::Sample(a) => sample(a).await,
         Command::Reconstruct(a) => {
             check_count("--n", a.n, 1_000)?;
-            pictures::reconstruct(&pictures::ReconstructOptions { from: a.from.source(), n: a.n, out: a.out })
+            pictures::reconstruct(&pictures::ReconstructOptions { from: a.from.source(), n: a.n, out: a.out }).await
         }
         Command::Interpolate(a) => {
             check_count("--frames", a.frames, 100)?;
@@ -34,12 +39,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 frames: a.frames,
                 out: a.out,
             })
+            .await
         }
         Command::Manifold(a) => {
             check_count("--n", a.n, 100)?;
-            pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out })
+            pictures::manifold(&pictures::ManifoldOptions { from: a.from.source(), n: a.n, out: a.out }).await
         }
-        Command::Encode(a) => encode(a),
+        Command::Encode(a) => encode(a).await,
         Command::Refine(a) => refine(a),
         Command::Gradvar(a) => gradvar(a),
         Command::Bench(a) => bench(a),
@@ -58,7 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// A new run's config from the flags, or --resume's directory (its checkpoint brings the config).
-fn train(a: TrainArgs) -> Result<()> {
+async fn train(a: TrainArgs) -> Result<()> {
     // With --resume the checkpoint brings its config; clap refuses model flags beside it.
     let new = match a.resume {
         Some(_) => {
@@ -80,9 +86,10 @@ fn train(a: TrainArgs) -> Result<()> {
         inject_fault_after_steps: a.inject_fault_after_steps,
         device: a.device.choice(),
     })
+    .await
 }
 
-fn eval(a: EvalArgs) -> Result<()> {
+async fn eval(a: EvalArgs) -> Result<()> {
     for &k in &a.iw_samples {
         check_count("--iw-samples", k, 1_000_000)?;
     }
@@ -104,10 +111,10 @@ fn eval(a: EvalArgs) -> Result<()> {
         seed: a.seed,
         log_z_samples: a.log_z_samples,
     };
-    eval::eval(&opts)
+    eval::eval(&opts).await
 }
 
-fn sample(a: SampleArgs) -> Result<()> {
+async fn sample(a: SampleArgs) -> Result<()> {
     check_count("--n", a.n, 10_000)?;
     check_count("--cols", a.cols, 1_000)?;
     if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 100.0) {
@@ -122,6 +129,7 @@ fn sample(a: SampleArgs) -> Result<()> {
         cols: a.cols,
         out: a.out,
     })
+    .await
 }
 
 fn refine(a: RefineArgs) -> Result<()> {
@@ -184,10 +192,10 @@ fn data(a: DataArgs) -> Result<()> {
     })
 }
 
-fn encode(a: EncodeArgs) -> Result<()> {
+async fn encode(a: EncodeArgs) -> Result<()> {
     if let Some(n) = a.max_images {
         check_count("--max-images", n, usize::MAX)?;
     }
     let opts = encode::EncodeOptions { from: a.from.source(), split: a.split, max_images: a.max_images, out: a.out };
-    encode::encode(&opts)
+    encode::encode(&opts).await
 }

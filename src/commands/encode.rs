@@ -47,7 +47,7 @@ fn chosen(train: &Split, val: &Split, which: EncodeSplit, max: Option<usize>) ->
     (out, at)
 }
 
-pub fn encode(args: &EncodeOptions) -> Result<()> {
+pub async fn encode(args: &EncodeOptions) -> Result<()> {
     codes_file::check_path(&args.out)?;
     let (ck, mut data) = session::load_checkpoint(&args.from.checkpoint, args.from.data.as_ref())?;
     let (split, at) = chosen(&data.train, &data.val, args.split, args.max_images);
@@ -71,7 +71,7 @@ pub fn encode(args: &EncodeOptions) -> Result<()> {
     let (mut mean, mut logvar) = (Vec::with_capacity(n * width), Vec::with_capacity(n * width));
     for first in (0..n).step_by(CHUNK) {
         let picks: Vec<u32> = (first as u32..(first + CHUNK).min(n) as u32).collect();
-        let out = s.trainer.encode(&s.gpu, &picks)?;
+        let out = s.trainer.encode(&s.gpu, &picks).await?;
         for row in out.chunks_exact(rows) {
             mean.extend_from_slice(&row[..width]);
             logvar.extend_from_slice(&row[width..]);

@@ -47,7 +47,7 @@ impl EpochWriter {
     /// 8 x 8 of p(z), or for a conditional model a row of 8 per class from p(z|y); reconstructions
     /// when the model has an encoder, for reconstructions.png after the last epoch and for `log`;
     /// the checkpoint) and queues their writing, and the grids' logging at optimizer step `step`.
-    pub fn queue_epoch(
+    pub async fn queue_epoch(
         &mut self,
         session: &Session,
         (out, log, step): (&Path, &RunLog, u32),
@@ -56,20 +56,20 @@ impl EpochWriter {
         let Session { config, gpu, data, trainer, .. } = session;
         let epoch = history.len();
         let (samples, count) = if config.classes > 0 {
-            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0)?, 8 * config.classes)
+            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0).await?, 8 * config.classes)
         } else {
-            (trainer.decode(gpu, prior)?, 64)
+            (trainer.decode(gpu, prior, &[]).await?, 64)
         };
         let last = epoch == config.epochs;
         let reconstructions = match has_encoder && (last || log.is_on()) {
             true => {
                 let n = 32.min(data.val.len());
                 let picks: Vec<u32> = (0..n).map(|i| (i * data.val.len() / n) as u32).collect();
-                Some((trainer.reconstruct(gpu, &picks)?, n))
+                Some((trainer.reconstruct(gpu, &picks).await?, n))
             }
             false => None,
         };
-        let ck = checkpoint_now(session, history, epoch, 0, LossTotals::default())?;
+        let ck = checkpoint_now(session, history, epoch, 0, LossTotals::default()).await?;
         let (dir, history, title, shape, model) =
             (out.to_path_buf(), history.to_vec(), data.name.clone(), data.shape, trainer.model.clone());
         let log = log.clone();
@@ -116,7 +116,7 @@ impl Drop for EpochWriter {
 
 /// The run's state after `epochs_done` epochs and `step_in_epoch` steps of the next one, read
 /// from the GPU.
-pub fn checkpoint_now(
+pub async fn checkpoint_now(
     session: &Session,
     history: &[EpochMetrics],
     epochs_done: usize,
@@ -124,7 +124,7 @@ pub fn checkpoint_now(
     totals: LossTotals,
 ) -> Result<Checkpoint> {
     let Session { config, gpu, trainer, .. } = session;
-    Ok(pollster::block_on(trainer.snapshot(gpu, config, history, epochs_done, step_in_epoch, totals))?)
+    Ok(trainer.snapshot(gpu, config, history, epochs_done, step_in_epoch, totals).await?)
 }
 
 /// metrics.csv from the whole history (rewritten atomically, so a resumed run's file is whole).

@@ -90,7 +90,7 @@ pub fn refine(args: &RefineOptions) -> Result<()> {
     Ok(())
 }
 
-pub fn eval(args: &EvalOptions) -> Result<()> {
+pub async fn eval(args: &EvalOptions) -> Result<()> {
     match eval_density::kind_of(&args.from.checkpoint) {
         eval_density::Kind::Mixture => return eval_density::mixture(args),
         eval_density::Kind::Nce => return eval_density::nce(args),
@@ -118,7 +118,7 @@ pub fn eval(args: &EvalOptions) -> Result<()> {
 
     if has_encoder {
         let started = Instant::now();
-        let totals = s.trainer.evaluate(&s.gpu)?;
+        let totals = s.trainer.evaluate(&s.gpu).await?;
         let n = totals.examples.max(1.0);
         println!(
             "negative ELBO   {:10.3} nats/example  (rec {:.3} + KL {:.3}; one z per image, analytic KL)  {:.2} s",

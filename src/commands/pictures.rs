@@ -70,14 +70,14 @@ fn class_index(config: &crate::config::RunConfig, class: &str, checkpoint: &std:
     }
 }
 
-pub fn sample(args: &SampleOptions) -> Result<()> {
+pub async fn sample(args: &SampleOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
     let classes = s.config.classes;
     let class = args.class.as_deref().map(|c| class_index(&s.config, c, &args.from.checkpoint)).transpose()?;
     if classes > 0 && class.is_none() {
         // One row of --cols samples per class.
-        let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature)?;
+        let images = class_grid(&s.trainer, &s.gpu, args.cols, args.seed, args.temperature).await?;
         write_grid(&out, &images, args.cols * classes, s.data.shape, args.cols)?;
         println!(
             "wrote {} ({classes} rows, one per class, of {} samples from p(z|y), temperature {})",
@@ -95,10 +95,10 @@ pub fn sample(args: &SampleOptions) -> Result<()> {
     };
     let images = match class {
         Some(c) => {
-            let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z)?;
-            s.trainer.decode_classes(&s.gpu, &z, &labels)?
+            let (z, labels) = class_latents(&s.trainer, &s.gpu, &vec![c as u32; args.n], &z).await?;
+            s.trainer.decode(&s.gpu, &z, &labels).await?
         }
-        None => s.trainer.decode(&s.gpu, &z)?,
+        None => s.trainer.decode(&s.gpu, &z, &[]).await?,
     };
     write_grid(&out, &images, args.n, s.data.shape, args.cols)?;
     println!(
@@ -113,7 +113,7 @@ pub fn sample(args: &SampleOptions) -> Result<()> {
 
 /// Draws from a conditional model's prior: z = mu_p(y) + sigma_p(y) eps for each label, given
 /// standard normal eps [n, latent] (already scaled by any temperature). Returns (z, labels).
-pub fn class_latents(
+pub async fn class_latents(
     trainer: &crate::trainer::GpuTrainer,
     gpu: &crate::gpu::Gpu,
     labels: &[u32],
@@ -121,7 +121,7 @@ pub fn class_latents(
 ) -> GpuResult<(Vec<f32>, Vec<u32>)> {
     let prior = trainer.model.prior.expect("a conditional model has a prior layer");
     let (latent, cb) = (trainer.model.arch.latent, trainer.model.arch.class_block());
-    let params = trainer.read_params(gpu)?;
+    let params = trainer.read_params(gpu).await?;
     // [mu | logvar] = W onehot(y) + b: column y of W [2 latent, cb] plus b.
     let out = |j: usize, y: u32| params[prior.weight_at + j * cb + y as usize] + params[prior.bias_at + j];
     let z = labels
@@ -134,7 +134,7 @@ pub fn class_latents(
 }
 
 /// A conditional model's grid: `cols` samples from p(z|y) for each class y, a row per class.
-pub fn class_grid(
+pub async fn class_grid(
     trainer: &crate::trainer::GpuTrainer,
     gpu: &crate::gpu::Gpu,
     cols: usize,
@@ -145,23 +145,23 @@ pub fn class_grid(
     let eps: Vec<f32> =
         prior_latents(cols * classes, trainer.model.arch.latent, seed).iter().map(|v| v * temperature).collect();
     let labels: Vec<u32> = (0..classes * cols).map(|i| (i / cols) as u32).collect();
-    let (z, labels) = class_latents(trainer, gpu, &labels, &eps)?;
-    trainer.decode_classes(gpu, &z, &labels)
+    let (z, labels) = class_latents(trainer, gpu, &labels, &eps).await?;
+    trainer.decode(gpu, &z, &labels).await
 }
 
-pub fn reconstruct(args: &ReconstructOptions) -> Result<()> {
+pub async fn reconstruct(args: &ReconstructOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     require_encoder(&s, "reconstruct")?;
     let n = args.n.min(s.data.val.len());
     let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
-    let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks)?;
+    let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks).await?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "reconstruct.png"));
     write_reconstructions(&out, &x, &probs, n, s.data.shape)?;
     println!("wrote {} (rows of 8 validation inputs, each above its reconstructions)", out.display());
     Ok(())
 }
 
-pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
+pub async fn interpolate(args: &InterpolateOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     require_encoder(&s, "interpolate")?;
     let val = &s.data.val;
@@ -179,7 +179,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     }
     let latent = s.config.latent;
     let picks: Vec<u32> = start.iter().chain(&end).map(|&i| i as u32).collect();
-    let encoded = s.trainer.encode(&s.gpu, &picks)?;
+    let encoded = s.trainer.encode(&s.gpu, &picks).await?;
     // The path's ends: q's means, or for categorical latents q's probabilities (softmax per group).
     let ends: Vec<f32> = if s.config.latent_groups > 0 {
         encoded
@@ -209,7 +209,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     } else {
         Vec::new()
     };
-    let decoded = s.trainer.decode_classes(&s.gpu, &z, &labels)?;
+    let decoded = s.trainer.decode(&s.gpu, &z, &labels).await?;
     let pixels = val.pixels;
     let input = |i: usize| val.image(i).iter().map(|&v| v as f32 / 255.0);
     let mut grid = Vec::with_capacity(pairs * (frames + 2) * pixels);
@@ -227,7 +227,7 @@ pub fn interpolate(args: &InterpolateOptions) -> Result<()> {
     Ok(())
 }
 
-pub fn manifold(args: &ManifoldOptions) -> Result<()> {
+pub async fn manifold(args: &ManifoldOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     if s.config.classes > 0 || s.config.latent_groups > 0 {
         bail!(
@@ -246,7 +246,7 @@ pub fn manifold(args: &ManifoldOptions) -> Result<()> {
     let n = args.n;
     // Quantiles (i + 1) / (n + 1) of the prior in each coordinate; the top row is the largest z2.
     let z = manifold_latents(n);
-    let images = s.trainer.decode(&s.gpu, &z)?;
+    let images = s.trainer.decode(&s.gpu, &z, &[]).await?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "manifold.png"));
     write_grid(&out, &images, n * n, s.data.shape, n)?;
     println!("wrote {} ({n} x {n} decoded latents at the prior's quantiles)", out.display());

@@ -164,7 +164,7 @@ fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
     Ok((session, dir.clone(), start, lock))
 }
 
-pub fn train(args: &TrainOptions) -> Result<()> {
+pub async fn train(args: &TrainOptions) -> Result<()> {
     let (session, out, start, _lock) = open_run(args)?;
     print_start(&session, &out, args.resume.as_ref().map(|_| &start));
     let Session { config, gpu, data, trainer, .. } = &session;
@@ -186,13 +186,13 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         let order = epoch_order(data.train.len(), config.seed, epoch);
         let flags = (args.interrupt_after_steps, args.inject_fault_after_steps);
         let mut control = CliControl::new(flags, (epoch, config.epochs, steps), &mut submitted, (gpu, &log));
-        let ran = pollster::block_on(trainer.run_steps(gpu, (epoch, &order), from, &mut control));
+        let ran = trainer.run_steps(gpu, (epoch, &order), from, &mut control).await;
         control.bar.finish_and_clear();
         let ran = ran?;
         if ran.done < steps {
             // Stopped: the ticks in flight were read, so the checkpoint holds every step run.
             writer.finish()?; // the last epoch's files first
-            let ck = checkpoint_now(&session, &history, epoch - 1, ran.done, ran.totals)?;
+            let ck = checkpoint_now(&session, &history, epoch - 1, ran.done, ran.totals).await?;
             checkpoint::save(&out, &ck, &trainer.model)?;
             let done = ran.done;
             let how = format!("at epoch {epoch}, step {done} of {steps}");
@@ -202,7 +202,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         let val_totals = match &val_refiner {
             // No encoder: the validation ELBO after inferring each image's q from the prior.
             Some(refiner) => refiner.run(gpu, VAL_REFINE_STEPS, 1, |_| {})?.after,
-            None => trainer.evaluate(gpu)?,
+            None => trainer.evaluate(gpu).await?,
         };
         let images = (steps - from.done) * config.batch;
         let m = EpochMetrics::from_totals(epoch, &ran.totals, &val_totals, seconds, images)?;
@@ -210,7 +210,7 @@ pub fn train(args: &TrainOptions) -> Result<()> {
         history.push(m.clone());
         let step = (epoch * steps) as u32;
         log.epoch(step, &m, config, &trainer.settings)?;
-        writer.queue_epoch(&session, (&out, &log, step), (&history, &prior, val_refiner.is_none()))?;
+        writer.queue_epoch(&session, (&out, &log, step), (&history, &prior, val_refiner.is_none())).await?;
         if interrupt::stop_requested() && epoch < config.epochs {
             writer.finish()?;
             let message = format!("interrupted after epoch {epoch}; checkpoint written. {}", resume_hint(&out));

@@ -109,12 +109,7 @@ impl GpuTrainer {
 
     /// q(z|x) of validation images `picks`: rows [mu | logvar], [picks.len(), 2 * latent] (or the
     /// categorical logits, [picks.len(), latent]).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn encode(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<Vec<f32>> {
-        pollster::block_on(self.encode_async(gpu, picks))
-    }
-
-    pub async fn encode_async(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<Vec<f32>> {
+    pub async fn encode(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<Vec<f32>> {
         let b = self.settings.batch;
         let width = self.model.arch.encoder_outputs();
         let identity = self.val_identity_order();
@@ -137,46 +132,27 @@ impl GpuTrainer {
     }
 
     /// The current pass's loss totals (waits for the GPU).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn totals(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
-        pollster::block_on(self.totals_async(gpu))
-    }
-
-    pub async fn totals_async(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
+    pub async fn totals(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
         Ok(gpu::read_async::<LossTotals>(gpu, &self.bufs.totals, 0, 1).await?[0])
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn counters(&self, gpu: &Gpu) -> GpuResult<Counters> {
-        pollster::block_on(self.counters_async(gpu))
-    }
-
-    pub async fn counters_async(&self, gpu: &Gpu) -> GpuResult<Counters> {
+    /// The step counters (waits for the GPU).
+    pub async fn counters(&self, gpu: &Gpu) -> GpuResult<Counters> {
         Ok(gpu::read_async::<Counters>(gpu, &self.bufs.counters, 0, 1).await?[0])
     }
 
     /// Negative ELBO totals over the whole validation split (z sampled, as pytorch/examples).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn evaluate(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
-        pollster::block_on(self.evaluate_async(gpu))
-    }
-
-    pub async fn evaluate_async(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
+    pub async fn evaluate(&self, gpu: &Gpu) -> GpuResult<LossTotals> {
         self.start_pass(gpu, None);
         let steps = self.val.rows.div_ceil(self.settings.batch);
         let lists: Vec<&[Launch]> = (0..steps).map(|_| self.eval_step.as_slice()).collect();
         submit(gpu, &lists)?;
-        self.totals_async(gpu).await
+        self.totals(gpu).await
     }
 
     /// Validation images `picks`: (inputs, reconstruction probabilities), each [picks.len(), input],
     /// z sampled from q(z|x) as in training. Restores the validation order afterwards.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<(Vec<f32>, Vec<f32>)> {
-        pollster::block_on(self.reconstruct_async(gpu, picks))
-    }
-
-    pub async fn reconstruct_async(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<(Vec<f32>, Vec<f32>)> {
+    pub async fn reconstruct(&self, gpu: &Gpu, picks: &[u32]) -> GpuResult<(Vec<f32>, Vec<f32>)> {
         let input = self.model.arch.input();
         let identity = self.val_identity_order();
         let (mut x, mut probs) = (Vec::new(), Vec::new());
@@ -201,20 +177,9 @@ impl GpuTrainer {
         (0..len as u32).map(|i| i.min(self.val.rows as u32 - 1)).collect()
     }
 
-    /// Decoder output probabilities [n, input] for latents z [n, latent].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn decode(&self, gpu: &Gpu, z: &[f32]) -> GpuResult<Vec<f32>> {
-        self.decode_classes(gpu, z, &[])
-    }
-
-    /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn decode_classes(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> GpuResult<Vec<f32>> {
-        pollster::block_on(self.decode_async(gpu, z, classes))
-    }
-
-    /// `decode_classes` as a future.
-    pub async fn decode_async(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> GpuResult<Vec<f32>> {
+    /// Decoder pictures for latents z [n, latent] and, for a conditional model, classes [n] (empty
+    /// for an unconditional one).
+    pub async fn decode(&self, gpu: &Gpu, z: &[f32], classes: &[u32]) -> GpuResult<Vec<f32>> {
         let latent = self.model.arch.latent;
         let rows = self.settings.batch * self.settings.objective.samples;
         let mut out = Vec::with_capacity(z.len() / latent * self.model.arch.input());
@@ -263,8 +228,8 @@ impl GpuTrainer {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_params(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
-        gpu::read_all(gpu, &self.bufs.params)
+    pub async fn read_params(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
+        gpu::read_all_async(gpu, &self.bufs.params).await
     }
 
     pub fn grads_buffer(&self) -> &wgpu::Buffer {

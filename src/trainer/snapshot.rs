@@ -20,7 +20,7 @@ impl GpuTrainer {
         totals: LossTotals,
     ) -> GpuResult<Checkpoint> {
         let (params, adam_m, adam_v) = self.read_training_state(gpu).await?;
-        let counters = self.counters_async(gpu).await?;
+        let counters = self.counters(gpu).await?;
         let progress = Progress {
             epochs_done,
             step_in_epoch,

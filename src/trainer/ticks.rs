@@ -67,13 +67,7 @@ impl GpuTrainer {
 
     /// Waits for `tick`'s submission (not for later ones) and reads the totals of the pass so far
     /// and the counters, as they were when its last step ended.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_tick(&self, gpu: &Gpu, tick: Tick) -> Result<(LossTotals, Counters), GpuFault> {
-        pollster::block_on(self.read_tick_async(gpu, tick))
-    }
-
-    /// `read_tick` as a future (the browser's event loop delivers the mapping).
-    pub async fn read_tick_async(&self, gpu: &Gpu, tick: Tick) -> Result<(LossTotals, Counters), GpuFault> {
+    pub async fn read_tick(&self, gpu: &Gpu, tick: Tick) -> Result<(LossTotals, Counters), GpuFault> {
         tick.mapping.wait(gpu, tick.submission).await?;
         let staging = &self.ticks.slots[tick.slot];
         let bytes = mapped_range(gpu, &staging.slice(..))?.to_vec();
@@ -141,7 +135,7 @@ impl TickQueue {
         gpu: &Gpu,
     ) -> Result<Option<(LossTotals, Counters, usize)>, GpuFault> {
         let Some((tick, done)) = self.in_flight.pop_front() else { return Ok(None) };
-        let (totals, counters) = trainer.read_tick_async(gpu, tick).await?;
+        let (totals, counters) = trainer.read_tick(gpu, tick).await?;
         Ok(Some((totals, counters, done)))
     }
 }

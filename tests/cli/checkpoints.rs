@@ -120,7 +120,7 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
 fn python_should_load_the_checkpoint_and_reproduce_the_decoder() {
     let session = open(trained());
     let z: Vec<f32> = (0..37 * 2).map(|i| ((i * 7919) % 101) as f32 / 25.0 - 2.0).collect();
-    let probs = session.trainer.decode(&session.gpu, &z).unwrap();
+    let probs = pollster::block_on(session.trainer.decode(&session.gpu, &z, &[])).unwrap();
     let dir = tempfile::tempdir().expect("temp dir");
     let (zf, pf) = (dir.path().join("z.f32"), dir.path().join("probs.f32"));
     std::fs::write(&zf, bytemuck::cast_slice::<f32, u8>(&z)).expect("write z");
@@ -200,7 +200,7 @@ fn ctrl_c_should_checkpoint_and_resume_should_match_the_uninterrupted_run() {
 #[test]
 fn importance_sampled_nll_should_lie_below_the_elbo_and_fall_as_k_grows() {
     let session = open(trained());
-    let elbo = session.trainer.evaluate(&session.gpu).unwrap();
+    let elbo = pollster::block_on(session.trainer.evaluate(&session.gpu)).unwrap();
     let neg_elbo = ((elbo.rec_sum + elbo.kl_sum) / elbo.examples) as f64;
     let mut previous = f64::INFINITY;
     let encoder = wgvae::importance::Proposal::Encoder;

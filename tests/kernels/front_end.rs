@@ -92,10 +92,10 @@ fn an_epoch_through_the_futures_matches_the_blocking_path() {
         } else {
             s.trainer.start_epoch(&s.gpu, &order);
             s.trainer.train_steps(&s.gpu, steps).unwrap();
-            s.trainer.totals(&s.gpu).unwrap()
+            pollster::block_on(s.trainer.totals(&s.gpu)).unwrap()
         };
         let ck = pollster::block_on(s.trainer.snapshot(&s.gpu, &s.config, &[], 1, 0, LossTotals::default())).unwrap();
-        let val = pollster::block_on(s.trainer.evaluate_async(&s.gpu)).unwrap();
+        let val = pollster::block_on(s.trainer.evaluate(&s.gpu)).unwrap();
         (totals, val, ck.params, ck.progress.expect("progress").optimizer_step)
     };
     let (a, b) = (run(true), run(false));

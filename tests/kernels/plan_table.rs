@@ -31,7 +31,6 @@ fn plan_table_should_list_the_launches_the_launchers_make() {
                     bias_at: wgvae::gpu::align_floats(n_in * n_out),
                 };
                 let params = storage(&vec![0.0; layer.bias_at + n_out]);
-                let params_buffer = &params;
                 // What the plan lists for `op` (`gathered`: the first layer's gathering forward).
                 let planned = |op: LinearOp, gathered: bool| -> Vec<(String, [u32; 3])> {
                     let shape = (n_in, n_out);
@@ -56,15 +55,20 @@ fn plan_table_should_list_the_launches_the_launchers_make() {
                 if n_in % 4 == 0 && g.plan().first_layer_gathers((n_in, n_out), rows) {
                     let (words, ids) = ((n_in / 4) as u32, storage(&vec![0.0; rows]));
                     let counters = storage(&[0.0; 4]);
-                    let params = GatherParams {
+                    let gather = GatherParams {
                         batch: rows as u32,
                         words,
                         pass_rows: rows as u32,
                         ..bytemuck::Zeroable::zeroed()
                     };
-                    let input =
-                        linear_tiled::GatheredInput { images: &x, order: &ids, counters: &counters, x: &x, params };
-                    let made = linear_tiled::forward_gathered(l, &layer, &params_buffer, &input, &y);
+                    let input = linear_tiled::GatheredInput {
+                        images: &x,
+                        order: &ids,
+                        counters: &counters,
+                        x: &x,
+                        params: gather,
+                    };
+                    let made = linear_tiled::forward_gathered(l, &layer, &params, &input, &y);
                     assert_eq!(
                         described(&made),
                         planned(LinearOp::Forward, true),

@@ -142,7 +142,7 @@ impl Case {
             reference.train_step(&train.images, &train.labels, &order, pass_rows);
             assert_step_agrees(&gpu_trainer, g, &reference, &format!("{objective:?} {decoder:?}"), step);
         }
-        assert_eq!(gpu_trainer.counters(g).unwrap().step, 4);
+        assert_eq!(pollster::block_on(gpu_trainer.counters(g)).unwrap().step, 4);
     }
 }
 
@@ -154,7 +154,7 @@ fn assert_step_agrees(
     label: &str,
     step: usize,
 ) {
-    let (got, want) = (gpu_trainer.totals(g).unwrap(), reference.totals);
+    let (got, want) = (pollster::block_on(gpu_trainer.totals(g)).unwrap(), reference.totals);
     // Running totals after each step: every step's rec and kl must agree.
     assert_close(
         &format!("{label}: losses through step {step}"),
@@ -173,7 +173,7 @@ fn assert_step_agrees(
     assert!(apart < DRAWN_REL, "{label}: gradient of step {step} differs by {apart} of its norm");
     // The weights after the step: a component whose gradient is rounding noise may move lr
     // the other way (2 lr apart), the rest must agree closely.
-    let (wg, wr) = (gpu_trainer.read_params(g).unwrap(), &reference.params);
+    let (wg, wr) = (pollster::block_on(gpu_trainer.read_params(g)).unwrap(), &reference.params);
     let diffs: Vec<f32> = wg.iter().zip(wr).map(|(a, b)| (a - b).abs()).collect();
     let (worst, mean) = (diffs.iter().fold(0.0f32, |m, &d| m.max(d)), diffs.iter().sum::<f32>() / diffs.len() as f32);
     assert!(

@@ -165,7 +165,7 @@ impl WebRun {
         let run = self.run.clone();
         future_to_promise(async move {
             let s = &run.session;
-            let images = s.trainer.decode_async(&s.gpu, &run.prior, &[]).await.map_err(gpu_error)?;
+            let images = s.trainer.decode(&s.gpu, &run.prior, &[]).await.map_err(gpu_error)?;
             Ok(image_data(&Grid::new(&images, 64, s.data.shape, 8))?.into())
         })
     }
@@ -177,7 +177,7 @@ impl WebRun {
             let s = &run.session;
             let n = RECONSTRUCTIONS.min(s.data.val.len());
             let picks: Vec<u32> = (0..n).map(|i| (i * s.data.val.len() / n) as u32).collect();
-            let (x, probs) = s.trainer.reconstruct_async(&s.gpu, &picks).await.map_err(gpu_error)?;
+            let (x, probs) = s.trainer.reconstruct(&s.gpu, &picks).await.map_err(gpu_error)?;
             let rows = reconstruction_rows(&x, &probs, n, s.data.shape);
             Ok(image_data(&Grid::new(&rows, rows.len() / s.data.shape.pixels(), s.data.shape, 8))?.into())
         })
@@ -192,7 +192,7 @@ impl WebRun {
             if z.is_empty() || !z.len().is_multiple_of(latent) {
                 return Err(JsError::new(&format!("decode: {} values are not rows of {latent}", z.len())).into());
             }
-            let images = s.trainer.decode_async(&s.gpu, &z, &[]).await.map_err(gpu_error)?;
+            let images = s.trainer.decode(&s.gpu, &z, &[]).await.map_err(gpu_error)?;
             Ok(image_data(&Grid::new(&images, z.len() / latent, s.data.shape, cols.max(1)))?.into())
         })
     }
@@ -208,7 +208,7 @@ impl WebRun {
         future_to_promise(async move {
             let s = &run.session;
             let picked = index.min(s.data.val.len() as u32 - 1);
-            let mulv = s.trainer.encode_async(&s.gpu, &[picked]).await.map_err(gpu_error)?;
+            let mulv = s.trainer.encode(&s.gpu, &[picked]).await.map_err(gpu_error)?;
             Ok(js_sys::Float32Array::from(&mulv[..s.config.latent]).into())
         })
     }
@@ -240,7 +240,7 @@ impl Run {
         let from = EpochSteps { done: 0, totals: LossTotals::default() };
         let ran = trainer.run_steps(gpu, (epoch, &order), from, &mut PageControl(on_tick)).await?;
         let seconds = now_seconds() - started;
-        let val = trainer.evaluate_async(gpu).await?;
+        let val = trainer.evaluate(gpu).await?;
         let metrics = EpochMetrics::from_totals(epoch, &ran.totals, &val, seconds, steps * config.batch)?;
         self.history.borrow_mut().push(metrics.clone());
         Ok(metrics)
