@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 #[cfg(not(target_arch = "wasm32"))]
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, EpochMetrics};
 use crate::config::{ArchChoice, RunConfig};
 use crate::data::{self, Dataset};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::gpu::params::LossTotals;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
 use crate::objective::Inference;
@@ -229,4 +231,74 @@ pub fn beside_checkpoint(checkpoint: &Path, file: &str) -> PathBuf {
         checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     };
     dir.join(file)
+}
+
+/// Where a run starts: from scratch (the default), or from a checkpoint's progress.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Debug, Default)]
+pub struct Start {
+    pub epochs_done: usize,
+    pub step_in_epoch: usize,
+    pub optimizer_step: u32,
+    pub totals: LossTotals,
+    pub history: Vec<EpochMetrics>,
+}
+
+/// Reopens the run whose checkpoint is `file` with its training state (weights, Adam's moments and
+/// step, the score baseline, a per-datapoint table) on the same data, checked by its fingerprint;
+/// `epochs` raises the run's epoch count. Returns where training goes on.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn resume(file: &Path, epochs: Option<usize>, device: &DeviceChoice) -> Result<(Session, Start)> {
+    let ck = checkpoint::load(file)?;
+    let (Some((adam_m, adam_v)), Some(progress)) = (&ck.adam, &ck.progress) else {
+        bail!(
+            "{}: holds no optimizer state or progress (a model.safetensors?); --resume needs the run's {}",
+            file.display(),
+            checkpoint::CHECKPOINT_FILE
+        );
+    };
+    let mut config = ck.config.clone();
+    if let Some(epochs) = epochs {
+        config.epochs = epochs;
+    }
+    if progress.epochs_done >= config.epochs {
+        bail!(
+            "{}: the run has finished all {} of its epochs; give --epochs N (more than {}) to train on",
+            file.display(),
+            progress.epochs_done,
+            progress.epochs_done
+        );
+    }
+    let data = load_data(&config, None)?;
+    if data.fingerprint() != config.data_fingerprint {
+        bail!(
+            "{}: the data at {} is not what this run trained on (fingerprint {} vs {}); resuming would not \
+               reproduce the run",
+            file.display(),
+            data.name,
+            data.fingerprint(),
+            config.data_fingerprint
+        );
+    }
+    let session = open(config, device, data, &ck.params)?;
+    session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
+    session.trainer.set_baseline_state(&session.gpu, progress.baseline_bits.map(f32::from_bits));
+    if let Some(table) = &ck.table {
+        session.trainer.set_table(&session.gpu, table);
+    } else if session.config.inference == Inference::PerDatapoint {
+        bail!(
+            "{}: a per-datapoint run's checkpoint must hold its table {}",
+            file.display(),
+            checkpoint::TABLE_NAMES[0]
+        );
+    }
+    let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
+    let start = Start {
+        epochs_done: progress.epochs_done,
+        step_in_epoch: progress.step_in_epoch,
+        optimizer_step: progress.optimizer_step,
+        totals: LossTotals { rec_sum, kl_sum, examples, pad: 0.0 },
+        history: progress.history.clone(),
+    };
+    Ok((session, start))
 }

@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::epoch_writer::{checkpoint_now, EpochWriter};
 use super::train_control::CliControl;
@@ -16,7 +16,7 @@ use crate::gpu::params::LossTotals;
 use crate::gpu::{DeviceChoice, Launcher};
 use crate::refine::{RefineSettings, Refiner};
 use crate::run_lock::RunLock;
-use crate::session::{self, Session};
+use crate::session::{self, Session, Start};
 use crate::trainer::EpochSteps;
 
 /// Per-datapoint inference: Adam steps on each validation image's q, from the prior, before its ELBO.
@@ -65,15 +65,6 @@ pub struct TrainOptions {
     pub device: DeviceChoice,
 }
 
-/// Where a run starts: from scratch, or from a checkpoint's progress.
-struct Start {
-    epochs_done: usize,
-    step_in_epoch: usize,
-    optimizer_step: u32,
-    totals: LossTotals,
-    history: Vec<EpochMetrics>,
-}
-
 /// A new run from flags (with --init's weights, or random ones), its directory locked.
 fn open_new_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
     let config = args.new.clone().context("train: neither a new run's config nor --resume")?;
@@ -89,14 +80,7 @@ fn open_new_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock
     let out = args.out.clone().unwrap_or_else(|| default_out(&session.data));
     prepare_out_dir(&out)?;
     let lock = RunLock::acquire(&out)?;
-    let start = Start {
-        epochs_done: 0,
-        step_in_epoch: 0,
-        optimizer_step: 0,
-        totals: LossTotals::default(),
-        history: Vec::new(),
-    };
-    Ok((session, out, start, lock))
+    Ok((session, out, Start::default(), lock))
 }
 
 /// Opens a new run from flags, or reopens the run in --resume's directory with its training state;
@@ -110,57 +94,7 @@ fn open_run(args: &TrainOptions) -> Result<(Session, PathBuf, Start, RunLock)> {
     }
     let lock = RunLock::acquire(run_dir)?;
     let file = checkpoint::resolve(dir).context("--resume")?;
-    let ck = checkpoint::load(&file)?;
-    let (Some((adam_m, adam_v)), Some(progress)) = (&ck.adam, &ck.progress) else {
-        bail!(
-            "{}: holds no optimizer state or progress (a model.safetensors?); --resume needs the run's {}",
-            file.display(),
-            checkpoint::CHECKPOINT_FILE
-        );
-    };
-    let mut config = ck.config.clone();
-    if let Some(epochs) = args.epochs {
-        config.epochs = epochs;
-    }
-    if progress.epochs_done >= config.epochs {
-        bail!(
-            "{}: the run has finished all {} of its epochs; give --epochs N (more than {}) to train on",
-            dir.display(),
-            progress.epochs_done,
-            progress.epochs_done
-        );
-    }
-    let data = session::load_data(&config, None)?;
-    if data.fingerprint() != config.data_fingerprint {
-        bail!(
-            "{}: the data at {} is not what this run trained on (fingerprint {} vs {}); resuming would not \
-               reproduce the run",
-            file.display(),
-            data.name,
-            data.fingerprint(),
-            config.data_fingerprint
-        );
-    }
-    let session = session::open(config, &args.device, data, &ck.params)?;
-    session.trainer.restore(&session.gpu, &ck.params, adam_m, adam_v, progress.optimizer_step);
-    session.trainer.set_baseline_state(&session.gpu, progress.baseline_bits.map(f32::from_bits));
-    if let Some(table) = &ck.table {
-        session.trainer.set_table(&session.gpu, table);
-    } else if session.config.inference == crate::objective::Inference::PerDatapoint {
-        bail!(
-            "{}: a per-datapoint run's checkpoint must hold its table {}",
-            file.display(),
-            checkpoint::TABLE_NAMES[0]
-        );
-    }
-    let [rec_sum, kl_sum, examples] = progress.totals_bits.map(f32::from_bits);
-    let start = Start {
-        epochs_done: progress.epochs_done,
-        step_in_epoch: progress.step_in_epoch,
-        optimizer_step: progress.optimizer_step,
-        totals: LossTotals { rec_sum, kl_sum, examples, pad: 0.0 },
-        history: progress.history.clone(),
-    };
+    let (session, start) = session::resume(&file, args.epochs, &args.device)?;
     Ok((session, dir.clone(), start, lock))
 }
 
