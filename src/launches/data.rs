@@ -3,7 +3,7 @@ use crate::data::Binarize;
 use crate::gpu::kernels::bind;
 use crate::gpu::params::{GatherParams, STREAM_BINARIZE};
 use crate::gpu::{ImageShards, Launch, Launcher};
-use crate::network::linear_tiled::GatheredInput;
+use crate::network::linear::tiled::GatheredInput;
 use crate::shaders::{data, Entry};
 
 /// x [rows, pixels] = the decoder targets of the next `rows` images of a pass: `order` [pass_rows]

@@ -196,11 +196,11 @@ impl SplitPasses {
             let images = gpu::images_with(l.gpu, "mixture chunk images", &bytes);
             let u = l.uniform("mixture chunk params", &spec.params(rows, first, split.len()));
             let mut chunk_e_step = vec![mixture::unpack(l, &u, &images, x, (rows, spec.pixels))];
-            chunk_e_step.extend(linear::forward(l, &layer, nat, rows, x, logits));
+            chunk_e_step.extend(linear::forward(l, &layer, nat, rows, linear::Forward { input: x, output: logits }));
             chunk_e_step.push(mixture::responsibilities(l, &u, logits, &loglik, rows));
             if let Some((stats, totals)) = statistics {
                 e_and_statistics.extend(chunk_e_step.iter().cloned());
-                e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, x, logits));
+                e_and_statistics.extend(linear::backward_params(l, &layer, stats, rows, (x, logits)));
                 e_and_statistics.push(mixture::accumulate(l, &u, stats, totals, spec.stats_len()));
             }
             e_step.extend(chunk_e_step);

@@ -143,7 +143,13 @@ impl Parts<'_> {
             }
             None => &b.x,
         };
-        launches.extend(linear::forward(l, &em::layer(spec), &b.nat, rows, input, &b.logits));
+        launches.extend(linear::forward(
+            l,
+            &em::layer(spec),
+            &b.nat,
+            rows,
+            linear::Forward { input, output: &b.logits },
+        ));
         let m = l.uniform("nce mixture params", &spec.params(rows, 0, rows));
         launches.push(mixture::responsibilities(l, &m, &b.logits, &b.log_q, rows));
         launches

@@ -1,8 +1,9 @@
 //! The convolution layers' launches: Conv2d and ConvTranspose2d over `rows` NCHW images, by one of
 //! two kernel families the kernel plan chooses (plan::ConvVariant): the direct kernels (shaders/conv.wgsl, one invocation
 //! per value written), or patches copied into rows (shaders/im2col.wgsl) and the linear layer's
-//! matrix products (network/linear.rs).
-use super::{linear, ConvShape, Layer, LayerKind};
+//! matrix products (network/linear/).
+use super::linear::{self, BackwardInput, Forward, Weights};
+use super::{ConvShape, Layer, LayerKind};
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::ConvDims;
 use crate::gpu::{self, Launch, Launcher};
@@ -120,7 +121,7 @@ pub fn forward(
         // The patches, their product with W (bias and ReLU in it), the rows back to NCHW.
         let act = patch_layer(layer, &view, layer.relu);
         let mut launches = vec![data_move(l, Entry::Im2col, &view_u, (input, None, &patches), n * p.n_in / c.kernel)];
-        launches.extend(linear::forward(l, &act, params, n, &patches, &channels));
+        launches.extend(linear::forward(l, &act, params, n, Forward { input: &patches, output: &channels }));
         launches.push(data_move(
             l,
             Entry::RowsToNchw,
@@ -134,7 +135,8 @@ pub fn forward(
         // summed into the output with its bias and ReLU.
         let out_u = l.uniform("conv view", &ConvDims { relu: layer.relu as u32, ..view });
         let mut launches = vec![data_move(l, Entry::NchwToRows, &view_u, (input, None, &channels), n * p.n_out)];
-        launches.extend(linear::backward_input(l, &p, params, n, &channels, &channels, &patches));
+        let io = BackwardInput { d_output: &channels, mask: None, d_input: &patches };
+        launches.extend(linear::backward_input(l, &p, params, n, io));
         launches.push(data_move(l, Entry::Col2imBias, &out_u, (&patches, Some(bias), output), rows * layer.n_out));
         launches
     }
@@ -200,19 +202,21 @@ pub fn backward(
         if !transposed {
             // d patches = dy rows W, summed back into the input's map.
             let d_patches = scratch(l, "conv d patches", n * p.n_in);
-            launches.extend(linear::backward_input(l, &p, params, n, &channels, &channels, &d_patches));
+            let io = BackwardInput { d_output: &channels, mask: None, d_input: &d_patches };
+            launches.extend(linear::backward_input(l, &p, params, n, io));
             let sum = (&d_patches, Some(bind(0, input)), d_input);
             launches.push(data_move(l, Entry::Col2imMasked, &masked_u, sum, rows * layer.n_in));
         } else {
             // dx rows = dy patches W^T (no bias), back to NCHW.
             let (zeros, d_rows) = (scratch(l, "zero bias", p.n_out), scratch(l, "conv d rows", n * p.n_out));
-            launches.extend(linear::forward_with_bias(l, &p, params, bind(0, &zeros), n, (&patches, &d_rows)));
+            let w = Weights { params, bias: bind(0, &zeros) };
+            launches.extend(linear::forward_with_bias(l, &p, w, n, Forward { input: &patches, output: &d_rows }));
             let back = (&d_rows, Some(bind(0, input)), d_input);
             launches.push(data_move(l, Entry::RowsToNchw, &masked_u, back, rows * layer.n_in));
         }
     }
     if let Some(grads) = grads {
-        launches.extend(linear::backward_weight(l, &p, grads, n, &patches, &channels));
+        launches.extend(linear::backward_weight(l, &p, grads, n, (&patches, &channels)));
     }
     launches.extend(bias);
     launches

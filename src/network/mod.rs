@@ -6,7 +6,6 @@ pub mod conv;
 pub mod conv_kinds;
 pub mod group_norm;
 pub mod linear;
-pub mod linear_tiled;
 
 use crate::gpu::{self, Launch, Launcher};
 use wgpu::Buffer;

@@ -240,7 +240,7 @@ pub fn split_entry(op: LinearOp) -> Entry {
 
 impl LinearKernel {
     /// The launches that carry out `op` of a layer `n_in -> n_out` over `batch` rows, in order, as
-    /// network/linear.rs and network/linear_tiled.rs make them: the product, then the sum of its
+    /// network/linear/cpu.rs and tiled.rs make them (tests/kernels/plan_table.rs holds the two equal): the product, then the sum of its
     /// partial sums where it writes several. (The CPU family's bias gradient, linear_backward_bias,
     /// is a launch of its own after the weight gradient's.) `gathered`: a first layer whose
     /// forward product gathers its batch (KernelPlan::first_layer_gathers; a tiled kernel).
@@ -278,18 +278,3 @@ impl LinearKernel {
         }
     }
 }
-
-/// linear_split_subgroup.wgsl shares linear_tiled.wgsl's bindings: network/linear_tiled.rs binds
-/// both alike.
-const _: () = {
-    use shaders::{linear_split_subgroup as split, linear_tiled as tiled};
-    assert!(
-        split::DIMS == tiled::DIMS
-            && split::LHS == tiled::LHS
-            && split::RHS == tiled::RHS
-            && split::AUX == tiled::AUX
-            && split::OUT == tiled::OUT
-            && split::BIAS_OUT == tiled::BIAS_OUT,
-        "linear_split_subgroup.wgsl and linear_tiled.wgsl must share bindings"
-    );
-};

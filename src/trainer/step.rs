@@ -11,7 +11,7 @@ use crate::gpu::params::SampleParams;
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
 use crate::launches::{adam_step, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
 use crate::model::Model;
-use crate::network::linear_tiled::{self, GatheredInput};
+use crate::network::linear::tiled::{self as linear_tiled, GatheredInput};
 use crate::network::{self, LayerKind};
 use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
 

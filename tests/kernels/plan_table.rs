@@ -1,10 +1,11 @@
 //! `devices --plan` prints, per linear product, the launches LinearKernel::launches lists; the
-//! launchers (network/linear.rs, network/linear_tiled.rs) make theirs separately. Here both are
+//! launchers (network/linear/cpu.rs and tiled.rs) make theirs separately. Here both are
 //! set side by side for every kernel family and subgroup choice, over layer shapes and row counts
 //! that reach every rule of the plan (one tile, several slices, narrow and wide products): the
 //! same entry points with the same grids, in the same order.
 use crate::common::*;
-use wgvae::network::{linear, linear_tiled, Layer, LayerKind};
+use wgvae::network::linear::{self, tiled as linear_tiled, BackwardInput, Forward};
+use wgvae::network::{Layer, LayerKind};
 use wgvae::plan::linear::Groups;
 use wgvae::plan::LinearOp;
 
@@ -44,9 +45,14 @@ fn plan_table_should_list_the_launches_the_launchers_make() {
                 let (x, y) = (storage(&vec![0.0; rows * n_in]), storage(&vec![0.0; rows * n_out]));
                 for op in [LinearOp::Forward, LinearOp::BackwardInput, LinearOp::BackwardWeight] {
                     let made = match op {
-                        LinearOp::Forward => linear::forward(l, &layer, &params, rows, &x, &y),
-                        LinearOp::BackwardInput => linear::backward_input(l, &layer, &params, rows, &y, &x, &x),
-                        LinearOp::BackwardWeight => linear::backward_weight(l, &layer, &params, rows, &x, &y),
+                        LinearOp::Forward => {
+                            linear::forward(l, &layer, &params, rows, Forward { input: &x, output: &y })
+                        }
+                        LinearOp::BackwardInput => {
+                            let io = BackwardInput { d_output: &y, mask: Some(&x), d_input: &x };
+                            linear::backward_input(l, &layer, &params, rows, io)
+                        }
+                        LinearOp::BackwardWeight => linear::backward_weight(l, &layer, &params, rows, (&x, &y)),
                     };
                     let case = format!("{family:?} subgroups {subgroups}: {op:?} of {n_in} -> {n_out} x {rows}");
                     assert_eq!(described(&made), planned(op, false), "{case}");

@@ -1,8 +1,10 @@
-//! The linear layer's launches for GPU adapters (shaders/linear_tiled.wgsl): workgroup-memory tiles
-//! of 64 x 64 outputs, the reduction split into slices when the output alone would launch too few
-//! workgroups to fill a big GPU, the bias gradient inside the weight gradient. Narrow products
-//! whose plan is split take linear_split_subgroup.wgsl where the adapter has subgroups (one launch).
-use super::Layer;
+//! The GPU family's linear launches (shaders/linear_tiled.wgsl): workgroup-memory tiles of 64 x 64
+//! outputs, the reduction split into slices when the output alone would launch too few workgroups
+//! to fill a big GPU, the bias gradient inside the weight gradient. Narrow products whose plan is
+//! split take linear_split_subgroup.wgsl where the adapter has subgroups (one launch), bound alike
+//! (build.rs checks that the two modules share binding numbers).
+use super::super::Layer;
+use super::operands::{BackwardInput, Forward, Weights};
 use crate::gpu::kernels::{bind, bind_range, Bind};
 use crate::gpu::params::{GatherParams, TiledDims};
 use crate::gpu::{self, Launch, Launcher};
@@ -26,18 +28,16 @@ fn tiled_dims(plan: &TiledPlan, layer: &Layer, batch: usize, relu: bool, bias: b
     }
 }
 
-/// The plan's kernel for `op` of `layer` over `rows` (the tiled plan, or the split kernel's grid),
-/// and the tiled plan whose uniform both kernels read (the split kernel reads dims.batch .. bias).
-fn planned(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> (LinearKernel, TiledPlan) {
-    let kernel = l.plan().linear((layer.n_in, layer.n_out), op, rows);
-    let tiled = match kernel {
+/// The tiled plan whose uniform both kernels read, for the plan's `kernel` of `op` (the split
+/// kernel reads dims.batch .. bias of a one-slice plan).
+fn tiled_plan(kernel: LinearKernel, layer: &Layer, op: LinearOp, rows: usize) -> TiledPlan {
+    match kernel {
         LinearKernel::Tiled(plan) => plan,
         _ => {
             let (out_rows, out_cols, depth) = TiledPlan::shape((layer.n_in, layer.n_out), op, rows);
             TiledPlan::new(out_rows, out_cols, depth)
         }
-    };
-    (kernel, tiled)
+    }
 }
 
 fn counted(launch: Launch, layer: &Layer, rows: usize) -> Launch {
@@ -48,19 +48,13 @@ fn partials(l: Launcher, plan: &TiledPlan, len: usize) -> wgpu::Buffer {
     gpu::storage_zeroed(l.gpu, "tiled partial sums", plan.slices * len * 4)
 }
 
-/// output [rows, n_out] = act(input W^T + bias), W from `params`, the bias bound anywhere.
-pub fn forward(
-    l: Launcher,
-    layer: &Layer,
-    params: &wgpu::Buffer,
-    bias: Bind,
-    rows: usize,
-    (input, output): (&wgpu::Buffer, &wgpu::Buffer),
-) -> Vec<Launch> {
-    let (kernel, plan) = planned(l, layer, LinearOp::Forward, rows);
+/// output [rows, n_out] = act(input W^T + bias) by the plan's `kernel`.
+pub fn forward(l: Launcher, kernel: LinearKernel, layer: &Layer, w: Weights, rows: usize, io: Forward) -> Vec<Launch> {
+    let Forward { input, output } = io;
+    let plan = tiled_plan(kernel, layer, LinearOp::Forward, rows);
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu, false));
-    let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
-    let bias = Bind { binding: AUX, ..bias };
+    let weight = bind_range(RHS, w.params, layer.weight_at, layer.weight_len());
+    let bias = Bind { binding: AUX, ..w.bias };
     let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
         let binds = [bind(DIMS, &u), bind(LHS, input), weight, bias, bind(OUT, out)];
         counted(l.grid(entry, &binds, grid), layer, rows)
@@ -79,15 +73,18 @@ pub fn forward(
     ]
 }
 
-/// d_input [rows, n_in] = d_output W, masked where `input` (a ReLU output) is 0.
+/// d_input [rows, n_in] = d_output W, masked where the layer's input (a ReLU output) is 0.
 pub fn backward_input(
     l: Launcher,
+    kernel: LinearKernel,
     layer: &Layer,
     params: &wgpu::Buffer,
     rows: usize,
-    (d_output, input, d_input): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    io: BackwardInput,
 ) -> Vec<Launch> {
-    let (kernel, plan) = planned(l, layer, LinearOp::BackwardInput, rows);
+    let BackwardInput { d_output, mask, d_input } = io;
+    let input = mask.unwrap_or(d_output);
+    let plan = tiled_plan(kernel, layer, LinearOp::BackwardInput, rows);
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu_input, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
     let product = |entry: Entry, out: &wgpu::Buffer, grid: [u32; 3]| {
@@ -112,13 +109,14 @@ pub fn backward_input(
 /// sums of d_output) in the same launch.
 pub fn backward_weight(
     l: Launcher,
+    kernel: LinearKernel,
     layer: &Layer,
     grads: &wgpu::Buffer,
     rows: usize,
     (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
     with_bias: bool,
 ) -> Vec<Launch> {
-    let (kernel, plan) = planned(l, layer, LinearOp::BackwardWeight, rows);
+    let plan = tiled_plan(kernel, layer, LinearOp::BackwardWeight, rows);
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, false, with_bias));
     let unused = gpu::storage_zeroed(l.gpu, "no bias gradient", 16);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
@@ -172,8 +170,8 @@ pub fn forward_gathered(
         4 * input.params.words as usize,
         "forward_gathered: the layer must take the images as they are"
     );
-    let (kernel, plan) = planned(l, layer, LinearOp::Forward, rows);
-    assert!(matches!(kernel, LinearKernel::Tiled(_)), "forward_gathered: the plan gives this layer {kernel:?}");
+    let kernel = l.plan().linear((layer.n_in, layer.n_out), LinearOp::Forward, rows);
+    let LinearKernel::Tiled(plan) = kernel else { panic!("forward_gathered: the plan gives this layer {kernel:?}") };
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu, false));
     let g = l.uniform("gather params", &input.params);
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());

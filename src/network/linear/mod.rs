@@ -1,0 +1,159 @@
+//! The linear layer: its kernels are one family of WGSL modules, and the kernel plan picks one
+//! `LinearKernel` per product (plan/linear.rs): a CPU-family variant (cpu.rs), or the GPU family's
+//! workgroup-memory tiles or split subgroup kernel (tiled.rs). The products' buffers are named by
+//! role (`Forward`, `BackwardInput`, `Weights`), not by position.
+pub mod cpu;
+mod operands;
+pub mod tiled;
+
+pub use operands::{BackwardInput, Forward, Weights};
+
+use super::{Kind, Layer};
+use crate::gpu::kernels::bind_range;
+use crate::gpu::{Launch, Launcher};
+pub use crate::plan::linear::{linear_groups, LinearOp, LinearVariant};
+use crate::plan::LinearKernel;
+use crate::reference::linear as reference;
+use crate::shaders::linear::AUX;
+
+/// The plan's kernel for `op` of `layer` over `rows`.
+fn kernel(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> LinearKernel {
+    l.plan().linear((layer.n_in, layer.n_out), op, rows)
+}
+
+/// output [rows, n_out] = act(input [rows, n_in] W^T + b), W and b read from `params`.
+pub fn forward(l: Launcher, layer: &Layer, params: &wgpu::Buffer, rows: usize, io: Forward) -> Vec<Launch> {
+    let bias = bind_range(AUX, params, layer.bias_at, layer.n_out);
+    forward_with_bias(l, layer, Weights { params, bias }, rows, io)
+}
+
+/// `forward` with the bias bound from elsewhere.
+pub fn forward_with_bias(l: Launcher, layer: &Layer, w: Weights, rows: usize, io: Forward) -> Vec<Launch> {
+    match kernel(l, layer, LinearOp::Forward, rows) {
+        LinearKernel::Variant(v) => cpu::forward(l, v, layer, w, rows, io),
+        planned => tiled::forward(l, planned, layer, w, rows, io),
+    }
+}
+
+/// d_input [rows, n_in] = d_output [rows, n_out] W, masked where the layer's input is 0 (with
+/// layer.relu_input).
+pub fn backward_input(
+    l: Launcher,
+    layer: &Layer,
+    params: &wgpu::Buffer,
+    rows: usize,
+    io: BackwardInput,
+) -> Vec<Launch> {
+    assert!(io.mask.is_some() || !layer.relu_input, "a masked input gradient needs the layer's input");
+    match kernel(l, layer, LinearOp::BackwardInput, rows) {
+        LinearKernel::Variant(v) => cpu::backward_input(l, v, layer, params, rows, io),
+        planned => tiled::backward_input(l, planned, layer, params, rows, io),
+    }
+}
+
+/// dW [n_out, n_in] = d_output^T input and db [n_out] = the column sums of d_output, into `grads`.
+pub fn backward_params(
+    l: Launcher,
+    layer: &Layer,
+    grads: &wgpu::Buffer,
+    rows: usize,
+    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+) -> Vec<Launch> {
+    match kernel(l, layer, LinearOp::BackwardWeight, rows) {
+        LinearKernel::Variant(v) => {
+            let mut launches = cpu::backward_weight(l, v, layer, grads, rows, (input, d_output));
+            launches.push(cpu::backward_bias(l, layer, grads, rows, d_output));
+            launches
+        }
+        planned => tiled::backward_weight(l, planned, layer, grads, rows, (input, d_output), true),
+    }
+}
+
+/// dW [n_out, n_in] = d_output^T input alone, into `grads`.
+pub fn backward_weight(
+    l: Launcher,
+    layer: &Layer,
+    grads: &wgpu::Buffer,
+    rows: usize,
+    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+) -> Vec<Launch> {
+    match kernel(l, layer, LinearOp::BackwardWeight, rows) {
+        LinearKernel::Variant(v) => cpu::backward_weight(l, v, layer, grads, rows, (input, d_output)),
+        planned => tiled::backward_weight(l, planned, layer, grads, rows, (input, d_output), false),
+    }
+}
+
+/// nn.Linear: y = act(x W^T + b), W [n_out, n_in].
+pub struct Linear;
+
+impl Kind for Linear {
+    fn shapes(&self, layer: &Layer) -> [Vec<usize>; 2] {
+        [vec![layer.n_out, layer.n_in], vec![layer.n_out]]
+    }
+
+    fn macs_per_row(&self, layer: &Layer) -> usize {
+        layer.n_in * layer.n_out
+    }
+
+    fn forward(
+        &self,
+        l: Launcher,
+        layer: &Layer,
+        params: &wgpu::Buffer,
+        rows: usize,
+        (input, output): (&wgpu::Buffer, &wgpu::Buffer),
+    ) -> Vec<Launch> {
+        forward(l, layer, params, rows, Forward { input, output })
+    }
+
+    fn backward(
+        &self,
+        l: Launcher,
+        layer: &Layer,
+        (params, grads): (&wgpu::Buffer, Option<&wgpu::Buffer>),
+        rows: usize,
+        (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+        d_input: Option<&wgpu::Buffer>,
+    ) -> Vec<Launch> {
+        let mut launches = Vec::new();
+        if let Some(d_input) = d_input {
+            let io = BackwardInput { d_output, mask: Some(input), d_input };
+            launches.extend(backward_input(l, layer, params, rows, io));
+        }
+        if let Some(grads) = grads {
+            launches.extend(backward_params(l, layer, grads, rows, (input, d_output)));
+        }
+        launches
+    }
+
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+        let (weight, bias) = layer.tensors_in(params);
+        reference::linear_forward(input, weight, bias, rows, layer.n_in, layer.n_out, layer.relu)
+    }
+
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let (weight, _) = layer.tensors_in(params);
+        reference::linear_backward_input(d_output, weight, input, rows, layer.n_in, layer.n_out, layer.relu_input)
+    }
+
+    fn reference_backward_params(
+        &self,
+        layer: &Layer,
+        _params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> [Vec<f32>; 2] {
+        [
+            reference::linear_backward_weight(d_output, input, rows, layer.n_in, layer.n_out),
+            reference::linear_backward_bias(d_output, rows, layer.n_out),
+        ]
+    }
+}

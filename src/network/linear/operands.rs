@@ -1,0 +1,25 @@
+//! The buffers of the linear products, named by role.
+use crate::gpu::kernels::Bind;
+
+/// A forward product's input [rows, n_in] and output [rows, n_out].
+#[derive(Clone, Copy)]
+pub struct Forward<'a> {
+    pub input: &'a wgpu::Buffer,
+    pub output: &'a wgpu::Buffer,
+}
+
+/// An input-gradient product: d_output [rows, n_out] in, d_input [rows, n_in] out, and the
+/// layer's input where its gradient is masked (layer.relu_input: zero where the input is).
+#[derive(Clone, Copy)]
+pub struct BackwardInput<'a> {
+    pub d_output: &'a wgpu::Buffer,
+    pub mask: Option<&'a wgpu::Buffer>,
+    pub d_input: &'a wgpu::Buffer,
+}
+
+/// The weight W [n_out, n_in] at the layer's place in `params`, and the bias (n_out floats).
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    pub params: &'a wgpu::Buffer,
+    pub bias: Bind<'a>,
+}
