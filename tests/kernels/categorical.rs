@@ -1,5 +1,7 @@
-//! shaders/categorical.wgsl: Gumbel-softmax and the categorical KL.
+//! shaders/categorical.wgsl through its launcher (launches/categorical.rs): Gumbel-softmax and the
+//! categorical KL.
 use crate::common::*;
+use wgvae::launches::categorical::CategoricalRows;
 use wgvae::reference::categorical as rcat;
 
 // 13 rows x 3 groups of 7 categories (21 columns, not a multiple of 4).
@@ -24,15 +26,30 @@ fn params() -> CategoricalParams {
     }
 }
 
-fn launch(entry: Entry, p: &CategoricalParams, c: &Counters, binds: &[(u32, &wgpu::Buffer)], invocations: usize) {
-    let (u, cb) = (uniform(p), gpu::storage_with(&gpu().0, "c", &[*c]));
-    let mut all = vec![bind(shaders::categorical::PARAMS, &u)];
-    if entry != Entry::CategoricalKlForward {
-        // the one entry point that does not read the counters
-        all.push(bind(shaders::categorical::COUNTERS, &cb));
+/// The test buffers: counters, and logits, d_logits, noise, z, dz (as many values as logits).
+struct Rows {
+    counters: wgpu::Buffer,
+    bufs: [wgpu::Buffer; 5],
+}
+
+impl Rows {
+    fn new(c: &Counters, logits: &[f32]) -> Rows {
+        let n = logits.len();
+        let zeros = || storage(&vec![0.0; n]);
+        let counters = gpu::storage_with(&gpu().0, "c", &[*c]);
+        Rows { counters, bufs: [storage(logits), zeros(), zeros(), zeros(), zeros()] }
     }
-    all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
-    run(gpu().1.get(entry).launch_over(&gpu().0, &all, invocations));
+
+    /// The launcher over these buffers.
+    fn launcher(&self, p: &CategoricalParams) -> CategoricalRows<'_> {
+        let [logits, d_logits, noise, z, dz] = &self.bufs;
+        let (rows, groups, counters) = (p.rows as usize, p.groups as usize, &self.counters);
+        CategoricalRows { rows, groups, counters, logits, d_logits, noise, z, dz }
+    }
+}
+
+fn l() -> gpu::Launcher<'static> {
+    gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 }
 }
 
 #[test]
@@ -40,46 +57,23 @@ fn gumbel_softmax_and_categorical_kl_should_match_reference() {
     let (p, c) = (params(), counters(4, 26));
     let n = ROWS * GROUPS * CATS;
     let logits = random(n, 90, 3.0);
-    let (lb, nb, zb) = (storage(&logits), storage(&vec![0.0; n]), storage(&vec![0.0; n]));
-    launch(
-        Entry::GumbelSoftmaxForward,
-        &p,
-        &c,
-        &[(shaders::categorical::LOGITS, &lb), (shaders::categorical::NOISE, &nb), (shaders::categorical::Z, &zb)],
-        ROWS * GROUPS,
-    );
+    let (bufs, u) = (Rows::new(&c, &logits), uniform(&p));
+    let [_, db, nb, zb, dzb] = &bufs.bufs;
+    run(bufs.launcher(&p).sample(l(), &u));
     let (noise, z) = rcat::gumbel_softmax_forward(&p, &logits, &c);
-    assert_close("gumbel noise", &read(&nb, n), &noise, 1e-5);
-    assert_close("gumbel_softmax_forward", &read(&zb, n), &z, 1e-5);
+    assert_close("gumbel noise", &read(nb, n), &noise, 1e-5);
+    assert_close("gumbel_softmax_forward", &read(zb, n), &z, 1e-5);
     let dz = random(n, 91, 1.0);
-    let (dzb, db) = (storage(&dz), storage(&vec![0.0; n]));
-    launch(
-        Entry::GumbelSoftmaxBackward,
-        &p,
-        &c,
-        &[(shaders::categorical::Z, &zb), (shaders::categorical::DZ, &dzb), (shaders::categorical::DLOGITS, &db)],
-        ROWS * GROUPS,
-    );
+    gpu().0.queue.write_buffer(dzb, 0, bytemuck::cast_slice(&dz));
+    run(bufs.launcher(&p).sample_backward(l(), &u));
     let mut want = rcat::gumbel_softmax_backward(&p, &z, &dz, &c);
-    assert_close("gumbel_softmax_backward", &read(&db, n), &want, 1e-5);
+    assert_close("gumbel_softmax_backward", &read(db, n), &want, 1e-5);
     let kb = storage(&[0.0; ROWS]);
-    launch(
-        Entry::CategoricalKlForward,
-        &p,
-        &c,
-        &[(shaders::categorical::LOGITS, &lb), (shaders::categorical::KL, &kb)],
-        ROWS,
-    );
+    run(bufs.launcher(&p).kl_forward(l(), &u, &kb));
     assert_close("categorical_kl_forward", &read(&kb, ROWS), &rcat::categorical_kl_forward(&p, &logits), 1e-5);
-    launch(
-        Entry::CategoricalKlBackward,
-        &p,
-        &c,
-        &[(shaders::categorical::LOGITS, &lb), (shaders::categorical::DLOGITS, &db)],
-        ROWS * GROUPS,
-    );
+    run(bufs.launcher(&p).kl_backward(l(), &u));
     rcat::categorical_kl_backward(&p, &logits, &mut want, &c);
-    assert_close("categorical_kl_backward", &read(&db, n), &want, 1e-5);
+    assert_close("categorical_kl_backward", &read(db, n), &want, 1e-5);
     assert!(
         (rcat::temperature(&p, 0) - 2.0).abs() < 1e-6
             && (rcat::temperature(&p, 5) - 1.0).abs() < 1e-5
@@ -125,15 +119,9 @@ fn gumbel_noise_should_pick_categories_with_softmax_probabilities() {
     let p = CategoricalParams { rows: rows as u32, groups: 1, categories: 4, ..params() };
     let base = [1.0f32, 0.0, -1.0, 0.5];
     let logits: Vec<f32> = (0..rows).flat_map(|_| base).collect();
-    let (lb, nb, zb) = (storage(&logits), storage(&vec![0.0; rows * 4]), storage(&vec![0.0; rows * 4]));
-    launch(
-        Entry::GumbelSoftmaxForward,
-        &p,
-        &counters(0, 0),
-        &[(shaders::categorical::LOGITS, &lb), (shaders::categorical::NOISE, &nb), (shaders::categorical::Z, &zb)],
-        rows,
-    );
-    let noise = read(&nb, rows * 4);
+    let bufs = Rows::new(&counters(0, 0), &logits);
+    run(bufs.launcher(&p).sample(l(), &uniform(&p)));
+    let noise = read(&bufs.bufs[2], rows * 4);
     let mut counts = [0usize; 4];
     for r in 0..rows {
         let k = (0..4)

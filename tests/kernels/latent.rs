@@ -1,23 +1,25 @@
-//! shaders/latent.wgsl: the reparameterized sample and the Gaussian KL.
+//! shaders/latent.wgsl through its launcher (launches/latent.rs): the reparameterized sample and
+//! the Gaussian KL.
 use crate::common::*;
+use wgvae::launches::latent::GaussianRows;
+
+/// The launcher over test buffers: B rows of LATENT dimensions.
+fn rows<'a>(buffers: [&'a wgpu::Buffer; 6]) -> GaussianRows<'a> {
+    let [counters, mulv, d_mulv, eps, z, dz] = buffers;
+    GaussianRows { rows: B, latent: LATENT, counters, mulv, d_mulv, eps, z, dz }
+}
+
+fn launcher() -> gpu::Launcher<'static> {
+    gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 }
+}
 
 #[test]
 fn reparam_forward_should_match_reference() {
     let mulv = random(B * 2 * LATENT, 10, 1.5);
     let c = counters(5, 26);
     let (p, cb, mb) = (latent_params(B), gpu::storage_with(&gpu().0, "counters", &[c]), storage(&mulv));
-    let (eb, zb) = (storage(&[0.0; B * LATENT]), storage(&[0.0; B * LATENT]));
-    run(gpu().1.get(Entry::ReparamForward).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::COUNTERS, &cb),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::EPS, &eb),
-            bind(shaders::latent::Z, &zb),
-        ],
-        (B * LATENT).div_ceil(4),
-    ));
+    let (eb, zb, unused) = (storage(&[0.0; B * LATENT]), storage(&[0.0; B * LATENT]), storage(&[0.0; 4]));
+    run(rows([&cb, &mb, &unused, &eb, &zb, &unused]).reparam_forward(launcher(), &p));
     let (eps, z) = r::reparam_forward(&mulv, B, LATENT, 1234, 3, &c);
     assert_close("reparam_forward eps", &read(&eb, B * LATENT), &eps, DRAW_ABS);
     // z = mu + exp(logvar / 2) eps: eps's error times the largest sigma.
@@ -30,17 +32,8 @@ fn reparam_backward_should_match_reference() {
     let (mulv, eps, dz) = (random(B * 2 * LATENT, 11, 1.5), random(B * LATENT, 12, 2.0), random(B * LATENT, 13, 1.0));
     let p = latent_params(B);
     let (mb, eb, dzb, db) = (storage(&mulv), storage(&eps), storage(&dz), storage(&[0.0; B * 2 * LATENT]));
-    run(gpu().1.get(Entry::ReparamBackward).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::EPS, &eb),
-            bind(shaders::latent::DZ, &dzb),
-            bind(shaders::latent::DMULV, &db),
-        ],
-        B * LATENT,
-    ));
+    let unused = storage(&[0.0; 4]);
+    run(rows([&unused, &mb, &db, &eb, &unused, &dzb]).reparam_backward(launcher(), &p));
     assert_close(
         "reparam_backward",
         &read(&db, B * 2 * LATENT),
@@ -53,11 +46,8 @@ fn reparam_backward_should_match_reference() {
 fn gaussian_kl_forward_should_match_reference() {
     let mulv = random(B * 2 * LATENT, 14, 2.0);
     let (p, mb, kb) = (latent_params(B), storage(&mulv), storage(&[0.0; B]));
-    run(gpu().1.get(Entry::GaussianKlForward).launch_over(
-        &gpu().0,
-        &[bind(shaders::latent::PARAMS, &p), bind(shaders::latent::MULV, &mb), bind(shaders::latent::KL, &kb)],
-        B,
-    ));
+    let unused = storage(&[0.0; 4]);
+    run(rows([&unused, &mb, &unused, &unused, &unused, &unused]).kl_forward(launcher(), &p, &kb));
     assert_close("gaussian_kl_forward", &read(&kb, B), &r::gaussian_kl_forward(&mulv, B, LATENT), 1e-5);
 }
 
@@ -75,31 +65,17 @@ fn reparam_kl_backward_should_match_reference_with_beta_warmup_and_free_bits() {
         let (mb, eb, dzb) = (storage(&mulv), storage(&eps), storage(&dz));
         let db = storage(&[f32::NAN; B * 2 * LATENT]); // written, not added to
         let cb = gpu::storage_with(&gpu().0, "c", &[counters(7, 0)]);
-        let gate = storage(&[0.5; LATENT]);
-        let mut binds = vec![
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::COUNTERS, &cb),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::EPS, &eb),
-            bind(shaders::latent::DZ, &dzb),
-            bind(shaders::latent::DMULV, &db),
-        ];
+        let unused = storage(&[0.0; 4]);
         let weight = r::kl_weight(beta, warmup, 7) * scale;
+        // With free bits the gate per dimension first, then the gated gradient (the launcher's two
+        // launches, as the trainer runs them).
+        for launch in rows([&cb, &mb, &db, &eb, &unused, &dzb]).reparam_kl_backward(launcher(), &p, fb > 0.0) {
+            run(launch);
+        }
         let want = if fb > 0.0 {
-            // Free bits: the gate per dimension first, then the gated gradient (as the trainer runs them).
-            let gate_binds = [
-                bind(shaders::latent::PARAMS, &p),
-                bind(shaders::latent::MULV, &mb),
-                bind(shaders::latent::GATE, &gate),
-            ];
-            run(gpu().1.get(Entry::FreeBitsGate).launch_over(&gpu().0, &gate_binds, LATENT));
             let want_gate = r::free_bits_gate(&mulv, B, LATENT, fb);
-            assert_eq!(read(&gate, LATENT), want_gate, "free_bits_gate");
-            binds.push(bind(shaders::latent::GATE, &gate));
-            run(gpu().1.get(Entry::ReparamKlBackwardGated).launch_over(&gpu().0, &binds, B * LATENT));
             r::reparam_kl_backward_gated(&dz, &eps, &mulv, &want_gate, B, LATENT, weight)
         } else {
-            run(gpu().1.get(Entry::ReparamKlBackward).launch_over(&gpu().0, &binds, B * LATENT));
             r::reparam_kl_backward(&dz, &eps, &mulv, B, LATENT, weight)
         };
         // The reference against its two parts: the sample's gradient, then the KL's (free bits
