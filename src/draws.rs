@@ -34,10 +34,10 @@ pub fn categorical_prior_codes(n: usize, groups: usize, categories: usize, seed:
 
 /// Fixed prior draws of the run's latent, Gaussian or categorical, for the sample grids.
 pub fn prior_draws(config: &RunConfig, n: usize, seed: u32) -> Vec<f32> {
-    if config.latent_groups > 0 {
-        categorical_prior_codes(n, config.latent_groups, config.latent_categories, seed)
+    if let Some((groups, categories)) = config.categorical() {
+        categorical_prior_codes(n, groups, categories, seed)
     } else {
-        prior_latents(n, config.latent, seed)
+        prior_latents(n, config.latent_width(), seed)
     }
 }
 

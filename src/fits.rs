@@ -2,6 +2,7 @@
 //! allocated, so a described adapter (`wgvae devices --plan --profile`) is checked as a real one is.
 use anyhow::{bail, Result};
 
+use crate::config::spec::Network;
 use crate::config::RunConfig;
 use crate::model::Model;
 use crate::network::conv_kinds;
@@ -25,15 +26,18 @@ pub fn check_limits(plan: &KernelPlan, config: &RunConfig, model: &Model) -> Res
     }
     let params = model.param_count as u64 * 4;
     if params > max {
+        let widths = match &config.model.network {
+            Network::Conv(conv) => format!("--conv-channels {:?}", conv.channels),
+            Network::Mlp { hidden } | Network::Auto { hidden, .. } => format!("--hidden {hidden:?}"),
+        };
         bail!(
-            "the model's {} parameters (--hidden {:?}, --latent {}) take {params} bytes, more than this adapter's \
-             largest storage binding ({max} bytes): use a smaller --hidden or --latent",
+            "the model's {} parameters ({widths}, --latent {}) take {params} bytes, more than this adapter's \
+             largest storage binding ({max} bytes): use a smaller --hidden, --conv-channels or --latent",
             model.param_count,
-            config.hidden,
-            config.latent
+            config.latent_width()
         );
     }
-    let rows = (config.batch * config.samples) as u64;
+    let rows = (config.batch * config.samples()) as u64;
     let width = model.layers().map(|l| l.n_in.max(l.n_out) as u64).max().unwrap_or(0);
     if rows * width * 4 > max {
         bail!(
@@ -41,7 +45,7 @@ pub fn check_limits(plan: &KernelPlan, config: &RunConfig, model: &Model) -> Res
              this adapter's largest storage binding ({max} bytes): at most {} rows fit",
             config.batch,
             config.samples_flag(),
-            config.samples,
+            config.samples(),
             rows * width * 4,
             max / (width * 4).max(1)
         );
@@ -50,7 +54,7 @@ pub fn check_limits(plan: &KernelPlan, config: &RunConfig, model: &Model) -> Res
     // them per layer, and as many matrix rows as images x positions. (The importance sampler
     // sizes its chunks to fit: importance::chunk_rows.)
     if plan.conv() == ConvVariant::Gemm {
-        let rows = config.batch * config.samples;
+        let rows = config.batch * config.samples();
         for layer in model.layers() {
             let Some((bytes, patch_rows)) = conv_kinds::gemm_sizes(layer, rows) else { continue };
             if bytes > max || patch_rows.div_ceil(TILE_ROWS as usize) > max_groups {
@@ -63,7 +67,7 @@ pub fn check_limits(plan: &KernelPlan, config: &RunConfig, model: &Model) -> Res
             }
         }
     }
-    check_scratch(plan, model, config.batch * config.samples, max)
+    check_scratch(plan, model, config.batch * config.samples(), max)
 }
 
 /// The partial sums of the linear products whose reductions the plan cuts into slices (each its

@@ -5,13 +5,13 @@ use anyhow::{bail, Result};
 
 #[cfg(not(target_arch = "wasm32"))]
 use crate::checkpoint::{self, Checkpoint, EpochMetrics};
-use crate::config::{ArchChoice, RunConfig};
+use crate::config::spec::{ConvSpec, Method, Network};
+use crate::config::RunConfig;
 use crate::data::{self, Dataset};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::gpu::params::LossTotals;
 use crate::gpu::{DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
-use crate::objective::Inference;
 use crate::trainer::GpuTrainer;
 
 pub struct Session {
@@ -45,12 +45,12 @@ pub fn load_data(config: &RunConfig, data_override: Option<&PathBuf>) -> Result<
 
 fn check_fits(config: &RunConfig, data: &Dataset) -> Result<()> {
     config.check_conv_sides()?;
-    if config.classes > 0 && data.classes() > config.classes {
+    if config.classes() > 0 && data.classes() > config.classes() {
         bail!(
             "{}: labels go up to {}, but the conditional model knows {} classes",
             data.name,
             data.classes() - 1,
-            config.classes
+            config.classes()
         );
     }
     if data.train.len() < config.batch {
@@ -70,24 +70,11 @@ pub fn new_run_data(config: RunConfig) -> Result<(RunConfig, Dataset)> {
 /// data as bytes.
 pub fn complete_config(mut config: RunConfig, data: &Dataset) -> Result<RunConfig> {
     config.shape = data.shape;
-    if config.arch == ArchChoice::Auto {
-        // IDX digits get the pytorch/examples MLP (the parity model); folders of images the conv
-        // VAE, when its depth divides their sides.
-        let folder = config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d));
-        let step = 1 << config.conv_channels.len();
-        let divisible = data.shape.height.is_multiple_of(step) && data.shape.width.is_multiple_of(step);
-        config.arch = if folder && divisible { ArchChoice::Conv } else { ArchChoice::Mlp };
-        if folder {
-            let why = match divisible {
-                true => format!("--conv-channels {:?}", config.conv_channels),
-                false => format!("the sides are not multiples of {step}, which --arch conv needs"),
-            };
-            let chose = if divisible { "the conv VAE" } else { "the MLP" };
-            println!("model: --arch auto chose {chose} for {} images ({why})", data.shape);
-        }
+    if let Network::Auto { hidden, conv } = &config.model.network {
+        config.model.network = resolve_auto(&config, data, hidden, conv)?;
     }
     config.data_fingerprint = data.fingerprint();
-    if config.conditional {
+    if let Method::Conditional { classes, class_names, .. } = &mut config.method {
         let Some(names) = &data.class_names else {
             bail!(
                 "--conditional needs labelled data, but {} is a flat folder of images: put them in class folders \
@@ -95,12 +82,34 @@ pub fn complete_config(mut config: RunConfig, data: &Dataset) -> Result<RunConfi
                 data.name
             );
         };
-        config.classes = data.classes();
-        config.class_names = names.clone();
+        (*classes, *class_names) = (data.classes(), names.clone());
     }
     config.validate()?;
     check_fits(&config, data)?;
     Ok(config)
+}
+
+/// `--arch auto`'s choice for `data`: IDX digits get the pytorch/examples MLP (the parity model);
+/// folders of images the conv VAE, when its depth divides their sides.
+fn resolve_auto(config: &RunConfig, data: &Dataset, hidden: &[usize], conv: &ConvSpec) -> Result<Network> {
+    let folder = config.data.as_ref().is_some_and(|d| !data::is_idx_dir(d));
+    let step = 1 << conv.channels.len();
+    let divisible = data.shape.height.is_multiple_of(step) && data.shape.width.is_multiple_of(step);
+    if folder {
+        let why = match divisible {
+            true => format!("--conv-channels {:?}", conv.channels),
+            false => format!("the sides are not multiples of {step}, which --arch conv needs"),
+        };
+        let chose = if divisible { "the conv VAE" } else { "the MLP" };
+        println!("model: --arch auto chose {chose} for {} images ({why})", data.shape);
+    }
+    if folder && divisible {
+        return Ok(Network::Conv(conv.clone()));
+    }
+    if conv.group_norm.is_some() {
+        bail!("--norm group normalises the conv VAE's feature maps: it needs --arch conv (this run is an MLP)");
+    }
+    Ok(Network::Mlp { hidden: hidden.to_vec() })
 }
 
 /// Opens the adapter and builds the trainer with weights `params` (model.rs layout).
@@ -214,7 +223,7 @@ pub fn load_checkpoint(path: &Path, data_override: Option<&PathBuf>) -> Result<(
 
 /// Commands that go through the encoder refuse a model trained with per-datapoint inference.
 pub fn require_encoder(s: &Session, what: &str) -> Result<()> {
-    if s.config.inference == Inference::PerDatapoint {
+    if s.config.per_datapoint() {
         bail!(
             "{what} needs an encoder; this model was trained with per-datapoint inference (`wgvae refine` infers \
              its q(z|x) per image, from the prior)"
@@ -285,7 +294,7 @@ pub fn resume(file: &Path, epochs: Option<usize>, device: &DeviceChoice) -> Resu
     session.trainer.set_baseline_state(&session.gpu, progress.baseline_bits.map(f32::from_bits));
     if let Some(table) = &ck.table {
         session.trainer.set_table(&session.gpu, table);
-    } else if session.config.inference == Inference::PerDatapoint {
+    } else if session.config.per_datapoint() {
         bail!(
             "{}: a per-datapoint run's checkpoint must hold its table {}",
             file.display(),

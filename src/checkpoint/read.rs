@@ -79,7 +79,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
     let slots = tensor_slots(&model);
     let tensors = Tensors { st: &st, arch: config.describe(), slots: &slots, len: model.param_count };
     let params = tensors.read("")?;
-    tensors.refuse_others(config.inference == crate::objective::Inference::PerDatapoint)?;
+    tensors.refuse_others(config.per_datapoint())?;
     let adam = match st.names().iter().any(|n| n.starts_with("optimizer.")) {
         true => Some((tensors.read("optimizer.exp_avg.")?, tensors.read("optimizer.exp_avg_sq.")?)),
         false => None,
@@ -124,10 +124,9 @@ fn read_metadata(bytes: &[u8]) -> Result<(RunConfig, Option<Progress>)> {
     let config_json = metadata
         .get(CONFIG_KEY)
         .with_context(|| format!("the metadata has no {CONFIG_KEY} entry (not written by wgvae?)"))?;
-    let mut config: RunConfig =
+    // Through the flat form checkpoints store (config/flat.rs): what older ones lack has defaults.
+    let config: RunConfig =
         serde_json::from_str(config_json).with_context(|| format!("the {CONFIG_KEY} entry is not a valid config"))?;
-    // Checkpoints from before the `conditional` field: a class count meant a conditional model.
-    config.conditional |= config.classes > 0;
     config.validate().context("the config in this checkpoint is not one wgvae can run")?;
     let progress = match metadata.get(PROGRESS_KEY) {
         Some(p) => Some(
@@ -201,8 +200,12 @@ impl Tensors<'_> {
 /// One tensor of the per-datapoint table, [images, 2 latent].
 fn read_table(st: &SafeTensors, name: &str, config: &RunConfig) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| anyhow::anyhow!("tensor {name} is missing"))?;
-    if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != 2 * config.latent {
-        bail!("tensor {name} has shape {:?}; the per-datapoint table is [images, {}]", t.shape(), 2 * config.latent);
+    if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != 2 * config.latent_width() {
+        bail!(
+            "tensor {name} has shape {:?}; the per-datapoint table is [images, {}]",
+            t.shape(),
+            2 * config.latent_width()
+        );
     }
     Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }

@@ -10,7 +10,8 @@ use safetensors::SafeTensors;
 
 use super::read::Tensors;
 use super::{tensor_slots, Checkpoint};
-use crate::config::{ArchChoice, RunConfig};
+use crate::config::spec::{Bound, ConvSpec, Estimator, KlSchedule, Method, ModelSpec, Network};
+use crate::config::RunConfig;
 use crate::data::ImageShape;
 use crate::model::{Decoder, Model};
 
@@ -57,29 +58,34 @@ pub fn infer(shapes: &BTreeMap<String, Vec<usize>>, shape: ImageShape) -> Result
     }
     let mut config = train_defaults();
     config.shape = shape;
-    config.latent = latent;
+    config.method = Method::Gaussian {
+        latent,
+        bound: Bound::Elbo { samples: 1, kl: KlSchedule::default(), estimator: Estimator::Reparam { free_bits: 0.0 } },
+    };
     let convs = indexed(shapes, "enc.");
-    let (last_out, how) = if !convs.is_empty() {
-        config.arch = ArchChoice::Conv;
-        config.conv_channels = convs.iter().map(|s| s[0]).collect();
-        let decoder = indexed(shapes, "dec.");
-        (decoder.last().map(|s| s[1]), format!("conv VAE, channels {:?}", config.conv_channels))
+    let (network, last_out, how) = if !convs.is_empty() {
+        let channels: Vec<usize> = convs.iter().map(|s| s[0]).collect();
+        let how = format!("conv VAE, channels {channels:?}");
+        (Network::Conv(ConvSpec { channels, group_norm: None }), indexed(shapes, "dec.").last().map(|s| s[1]), how)
     } else if shapes.contains_key("fc1.weight") {
-        config.hidden = vec![dim("fc1.weight", 0).unwrap_or(0)];
-        (dim("fc4.weight", 0), format!("MLP, hidden {:?}", config.hidden))
+        let hidden = vec![dim("fc1.weight", 0).unwrap_or(0)];
+        let how = format!("MLP, hidden {hidden:?}");
+        (Network::Mlp { hidden }, dim("fc4.weight", 0), how)
     } else {
-        config.hidden = indexed(shapes, "encoder.").iter().map(|s| s[0]).collect();
-        (indexed(shapes, "decoder.").last().map(|s| s[0]), format!("MLP, hidden {:?}", config.hidden))
+        let hidden: Vec<usize> = indexed(shapes, "encoder.").iter().map(|s| s[0]).collect();
+        let how = format!("MLP, hidden {hidden:?}");
+        (Network::Mlp { hidden }, indexed(shapes, "decoder.").last().map(|s| s[0]), how)
     };
     // The decoder's last layer gives a value per pixel (Bernoulli) or two (Gaussian); for the conv
     // VAE its ConvTranspose2d weight is [in, out channels, k, k].
     let per_pixel = if convs.is_empty() { shape.pixels() } else { shape.channels };
-    config.decoder = match last_out {
+    let decoder = match last_out {
         Some(n) if n == 2 * per_pixel => Decoder::Gaussian,
         _ => Decoder::Bernoulli,
     };
+    config.model = ModelSpec { network, decoder };
     config.validate()?;
-    let said = format!("{how}, latent {latent}, {:?} decoder, for images of {shape}", config.decoder);
+    let said = format!("{how}, latent {latent}, {decoder:?} decoder, for images of {shape}");
     Ok((config, said))
 }
 

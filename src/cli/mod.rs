@@ -21,7 +21,7 @@ pub use run::run;
 use anyhow::{bail, Result};
 use clap::Parser;
 
-use crate::config::RunConfig;
+use crate::config::{FlatConfig, RunConfig};
 use crate::data::ImageShape;
 use crate::gpu::DeviceChoice;
 use crate::objective::Objective;
@@ -61,7 +61,8 @@ impl ModelArgs {
             _ => {}
         }
         let categorical = self.latent == Latent::Categorical;
-        let config = RunConfig {
+        // The flags as the stored form holds them; reading it refuses combinations that do not train.
+        let flat = FlatConfig {
             shape: ImageShape::mnist(),
             hidden: self.hidden.clone(),
             arch: self.arch,
@@ -103,6 +104,7 @@ impl ModelArgs {
             inner_steps: self.inner_steps,
             inner_lr: self.inner_lr,
         };
+        let config = RunConfig::try_from(flat)?;
         config.validate()?;
         Ok(config)
     }

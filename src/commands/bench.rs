@@ -8,6 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::spec::{ModelSpec, Network};
 use crate::config::RunConfig;
 use crate::draws::epoch_order;
 use crate::gpu;
@@ -91,14 +92,16 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
 /// The configurations to time: the config itself, or one per (batch, hidden) of the sweep.
 fn sweep(args: &BenchOptions) -> Result<Vec<RunConfig>> {
     let batches = if args.sweep_batch.is_empty() { vec![args.config.batch] } else { args.sweep_batch.clone() };
-    let hiddens: Vec<Vec<usize>> = match args.sweep_hidden.is_empty() {
-        true => vec![args.config.hidden.clone()],
-        false => args.sweep_hidden.iter().map(|&h| vec![h]).collect(),
+    // Without --sweep-hidden the config's own network; with it, an MLP of each width.
+    let networks: Vec<Network> = match args.sweep_hidden.is_empty() {
+        true => vec![args.config.model.network.clone()],
+        false => args.sweep_hidden.iter().map(|&h| Network::Mlp { hidden: vec![h] }).collect(),
     };
     let mut configs = Vec::new();
-    for hidden in &hiddens {
+    for network in &networks {
         for &batch in &batches {
-            let config = RunConfig { batch, hidden: hidden.clone(), ..args.config.clone() };
+            let model = ModelSpec { network: network.clone(), ..args.config.model.clone() };
+            let config = RunConfig { batch, model, ..args.config.clone() };
             config.validate()?;
             configs.push(config);
         }

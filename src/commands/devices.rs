@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 
+use crate::config::spec::{Bound, Method};
 use crate::config::RunConfig;
 use crate::gpu::{self, Backend, DeviceChoice, Gpu};
 use crate::model::Model;
 use crate::network::{Layer, LayerKind};
-use crate::objective::Objective;
 use crate::plan::linear::Groups;
 use crate::plan::{profiles, ConvVariant, KernelPlan, LinearOp};
 
@@ -51,7 +51,7 @@ pub fn devices(o: &DevicesOptions) -> Result<()> {
 /// The plan of `config`'s model on `plan`'s adapter, as text.
 pub fn plan_table(title: &str, plan: &KernelPlan, config: &RunConfig) -> String {
     let model = Model::new(config.architecture());
-    let rows = config.batch * config.samples;
+    let rows = config.batch * config.method.samples();
     let mut t = String::new();
     let _ = writeln!(t, "{title}: {}", plan.adapter().describe());
     let _ = writeln!(t, "  kernels: {}", plan.describe());
@@ -60,7 +60,7 @@ pub fn plan_table(title: &str, plan: &KernelPlan, config: &RunConfig) -> String 
         "  model: {}, batch {} x {} sample(s) = {rows} rows",
         model_name(&model),
         config.batch,
-        config.samples
+        config.method.samples()
     );
     let _ = writeln!(t, "  steps per submission: {}", plan.tick_steps());
     let _ = writeln!(
@@ -68,7 +68,7 @@ pub fn plan_table(title: &str, plan: &KernelPlan, config: &RunConfig) -> String 
         "  reductions over a batch: {}",
         if plan.tree_reductions() { "a tree per workgroup" } else { "serial, an invocation each" }
     );
-    let elbo = config.objective != Objective::Iwae;
+    let elbo = !matches!(config.method, Method::Gaussian { bound: Bound::Iwae { .. }, .. });
     let rec = if plan.rec_writes_gradient(elbo) { "in the loss's forward launch" } else { "a launch of its own" };
     let _ = writeln!(t, "  reconstruction gradient: {rec}");
     let first = &model.encoder[0];

@@ -55,8 +55,8 @@ impl EpochWriter {
     ) -> Result<()> {
         let Session { config, gpu, data, trainer, .. } = session;
         let epoch = history.len();
-        let (samples, count) = if config.classes > 0 {
-            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0).await?, 8 * config.classes)
+        let (samples, count) = if config.classes() > 0 {
+            (crate::commands::pictures::class_grid(trainer, gpu, 8, config.seed, 1.0).await?, 8 * config.classes())
         } else {
             (trainer.decode(gpu, prior, &[]).await?, 64)
         };

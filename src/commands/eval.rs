@@ -27,13 +27,13 @@ pub struct RefineOptions {
 /// The importance sampler and the refiner run unconditional Gaussian-latent models only (for
 /// now); `code` names where the missing support would go.
 fn unconditional_gaussian(s: &session::Session, what: &str, code: &str) -> Result<()> {
-    if s.config.latent_groups > 0 {
+    if s.config.categorical().is_some() {
         bail!(
             "{what} needs a Gaussian latent with the prior N(0, I); this model's latents are categorical \
              (Gumbel-softmax)"
         );
     }
-    if s.config.classes > 0 {
+    if s.config.classes() > 0 {
         bail!("{what} of a conditional model is not supported yet: it needs p(z|y) and the class inputs in {code}");
     }
     Ok(())
@@ -46,7 +46,7 @@ pub fn refine(args: &RefineOptions) -> Result<()> {
     println!("adapter: {}", s.gpu.describe());
     let adam = crate::config::AdamConfig { lr: args.lr, ..s.config.adam() };
     // A per-datapoint model has no encoder: its q(z|x) is inferred from the prior.
-    let from_prior = s.config.inference == crate::objective::Inference::PerDatapoint;
+    let from_prior = s.config.per_datapoint();
     if from_prior {
         println!("per-datapoint model: refining from the prior q = N(0, I), as it has no encoder");
     }
@@ -98,7 +98,7 @@ pub async fn eval(args: &EvalOptions) -> Result<()> {
     }
     let (s, ck) = session::open_checkpoint(&args.from, args.from.data.as_ref(), args.max_images)?;
     // Without an encoder only the prior can propose (and there is no amortized ELBO to report).
-    let has_encoder = s.config.inference != crate::objective::Inference::PerDatapoint;
+    let has_encoder = !s.config.per_datapoint();
     if args.proposals.contains(&Proposal::Encoder) {
         session::require_encoder(&s, "the encoder's proposal (--proposal encoder, the default)")
             .map_err(|e| anyhow::anyhow!("{e}; --proposal prior needs none"))?;

@@ -50,20 +50,20 @@ pub struct ManifoldOptions {
 
 /// --class: a class number, or one of the model's class names.
 fn class_index(config: &crate::config::RunConfig, class: &str, checkpoint: &std::path::Path) -> Result<usize> {
-    let classes = config.classes;
+    let classes = config.classes();
     if classes == 0 {
         bail!("--class {class}: {} is not a conditional model (train with --conditional)", checkpoint.display());
     }
-    if let Some(i) = config.class_names.iter().position(|n| n == class) {
+    if let Some(i) = config.class_names().iter().position(|n| n == class) {
         return Ok(i);
     }
     match class.parse::<usize>() {
         Ok(c) if c < classes => Ok(c),
         _ => {
-            let names = if config.class_names.is_empty() {
+            let names = if config.class_names().is_empty() {
                 String::new()
             } else {
-                format!(" ({})", config.class_names.join(", "))
+                format!(" ({})", config.class_names().join(", "))
             };
             bail!("--class {class}: the model knows classes 0 to {}{names}", classes - 1)
         }
@@ -73,7 +73,7 @@ fn class_index(config: &crate::config::RunConfig, class: &str, checkpoint: &std:
 pub async fn sample(args: &SampleOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
     let out = args.out.clone().unwrap_or_else(|| beside_checkpoint(&args.from.checkpoint, "sample.png"));
-    let classes = s.config.classes;
+    let classes = s.config.classes();
     let class = args.class.as_deref().map(|c| class_index(&s.config, c, &args.from.checkpoint)).transpose()?;
     if classes > 0 && class.is_none() {
         // One row of --cols samples per class.
@@ -87,11 +87,11 @@ pub async fn sample(args: &SampleOptions) -> Result<()> {
         );
         return Ok(());
     }
-    let z: Vec<f32> = if s.config.latent_groups > 0 {
+    let z: Vec<f32> = if let Some((groups, categories)) = s.config.categorical() {
         // Categorical latents: one-hot codes, each group's category uniform (no temperature).
-        categorical_prior_codes(args.n, s.config.latent_groups, s.config.latent_categories, args.seed)
+        categorical_prior_codes(args.n, groups, categories, args.seed)
     } else {
-        prior_latents(args.n, s.config.latent, args.seed).iter().map(|v| v * args.temperature).collect()
+        prior_latents(args.n, s.config.latent_width(), args.seed).iter().map(|v| v * args.temperature).collect()
     };
     let images = match class {
         Some(c) => {
@@ -177,13 +177,13 @@ pub async fn interpolate(args: &InterpolateOptions) -> Result<()> {
     if let Some(&bad) = start.iter().chain(&end).find(|&&i| i >= val.len()) {
         bail!("index {bad} is out of range: the validation split of {} has {} images", s.data.name, val.len());
     }
-    let latent = s.config.latent;
+    let latent = s.config.latent_width();
     let picks: Vec<u32> = start.iter().chain(&end).map(|&i| i as u32).collect();
     let encoded = s.trainer.encode(&s.gpu, &picks).await?;
     // The path's ends: q's means, or for categorical latents q's probabilities (softmax per group).
-    let ends: Vec<f32> = if s.config.latent_groups > 0 {
+    let ends: Vec<f32> = if let Some((_, categories)) = s.config.categorical() {
         encoded
-            .chunks(s.config.latent_categories)
+            .chunks(categories)
             .flat_map(|l| {
                 let m = l.iter().cloned().fold(f32::MIN, f32::max);
                 let total: f32 = l.iter().map(|v| (v - m).exp()).sum();
@@ -204,7 +204,7 @@ pub async fn interpolate(args: &InterpolateOptions) -> Result<()> {
         }
     }
     // A conditional model decodes each path with its start image's class.
-    let labels: Vec<u32> = if s.config.classes > 0 {
+    let labels: Vec<u32> = if s.config.classes() > 0 {
         start.iter().flat_map(|&i| std::iter::repeat_n(val.labels[i] as u32, frames)).collect()
     } else {
         Vec::new()
@@ -229,18 +229,18 @@ pub async fn interpolate(args: &InterpolateOptions) -> Result<()> {
 
 pub async fn manifold(args: &ManifoldOptions) -> Result<()> {
     let (s, _) = open_checkpoint(&args.from, args.from.data.as_ref(), None)?;
-    if s.config.classes > 0 || s.config.latent_groups > 0 {
+    if s.config.classes() > 0 || s.config.categorical().is_some() {
         bail!(
             "{}: manifold draws the 2-D Gaussian latent space of an unconditional model; this model is {}",
             args.from.checkpoint.display(),
-            if s.config.classes > 0 { "conditional" } else { "categorical" }
+            if s.config.classes() > 0 { "conditional" } else { "categorical" }
         );
     }
-    if s.config.latent != 2 {
+    if s.config.latent_width() != 2 {
         bail!(
             "{}: the model has a {}-D latent; manifold needs a 2-D one (train with --latent 2)",
             args.from.checkpoint.display(),
-            s.config.latent
+            s.config.latent_width()
         );
     }
     let n = args.n;

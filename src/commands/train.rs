@@ -9,6 +9,7 @@ use super::train_control::CliControl;
 use super::train_log::RunLog;
 use crate::checkpoint::{self, EpochMetrics};
 use crate::commands::interrupt::{self, Interrupted};
+use crate::config::spec::Method;
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::draws::{epoch_order, prior_draws};
@@ -200,8 +201,9 @@ fn print_epoch(m: &EpochMetrics, epochs: usize) {
 /// Per-datapoint inference has no encoder: validation infers each image's q from the prior.
 fn validation_refiner(session: &Session) -> Option<Refiner> {
     let Session { config, gpu, trainer, .. } = session;
-    (config.inference == crate::objective::Inference::PerDatapoint).then(|| {
-        let adam = crate::config::AdamConfig { lr: config.inner_lr, ..config.adam() };
+    let Method::PerDatapoint { inner_lr, .. } = config.method else { return None };
+    Some({
+        let adam = crate::config::AdamConfig { lr: inner_lr, ..config.adam() };
         let settings = RefineSettings {
             batch: config.batch,
             binarize: config.binarize,

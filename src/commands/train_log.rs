@@ -66,13 +66,13 @@ impl RunLog {
             ("val/rec", m.val_rec),
             ("val/kl", m.val_kl),
             ("images_per_second", m.images_per_second as f32),
-            ("lr", config.lr),
+            ("lr", config.optimizer.lr),
         ];
         let obj = &settings.objective;
         if obj.warmup_steps > 0 {
             values.push(("kl_weight", kl_weight(obj.beta, obj.warmup_steps, step)));
         }
-        if config.latent_groups > 0 {
+        if config.categorical().is_some() {
             values.push((
                 "temperature",
                 temperature((settings.tau_start, settings.tau_end, settings.anneal_steps), step),

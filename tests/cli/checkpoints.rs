@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use wgvae::checkpoint::{self, Checkpoint};
+use wgvae::config::spec::Network;
 use wgvae::gpu::DeviceChoice;
 use wgvae::model::{Architecture, Decoder, Model};
 use wgvae::session::CheckpointSource;
@@ -61,8 +62,8 @@ fn no_partial_files(run: &Path) {
 #[test]
 fn checkpoint_should_hold_pytorch_names_config_and_progress() {
     let ck = checkpoint::load(trained()).expect("load");
-    assert_eq!(ck.config.hidden, vec![24]);
-    assert_eq!(ck.config.latent, 2);
+    assert_eq!(ck.config.model.network, Network::Mlp { hidden: vec![24] });
+    assert_eq!(ck.config.latent_width(), 2);
     let progress = ck.progress.as_ref().expect("progress in checkpoint.safetensors");
     assert_eq!((progress.epochs_done, progress.step_in_epoch, progress.optimizer_step), (2, 0, 140));
     assert_eq!(progress.history.len(), 2);
@@ -273,7 +274,7 @@ fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usiz
         group_norm: None,
     });
     let mut config = ck.config.clone();
-    config.hidden = config_hidden;
+    config.model.network = Network::Mlp { hidden: config_hidden };
     let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None, table: None };
     std::fs::create_dir_all(dir).expect("dir");
     checkpoint::save(dir, &bad, &model).expect("save");
@@ -309,16 +310,14 @@ fn bad_checkpoints_and_flags_should_fail_clearly_and_overwrite_nothing() {
     eval(&shapes, &["fc1.weight", "[30, 784]", "784-24-2", "[24, 784]"]);
     let deeper = save_mismatched(&d.join("deeper"), vec![24], vec![24, 12]);
     eval(&deeper, &["fc1.weight is missing", "784-24-2"]);
-    // A config edited to a combination the flags refuse goes through the same validation.
-    let ck = checkpoint::load(trained()).expect("load");
-    let model = Model::new(ck.config.architecture());
-    let mut config = ck.config.clone();
-    (config.objective, config.samples, config.conditional, config.classes) =
-        (wgvae::objective::Objective::Iwae, 5, true, 10);
-    let edited = Checkpoint { config, params: ck.params.clone(), adam: None, progress: None, table: None };
-    std::fs::create_dir_all(d.join("edited")).expect("dir");
-    checkpoint::save(&d.join("edited"), &edited, &model).expect("save");
-    eval(&d.join("edited").join(checkpoint::MODEL_FILE), &["not one wgvae can run", "--conditional"]);
+    // A stored config edited to a combination the flags refuse (no RunConfig can hold it) is
+    // refused on reading, with the same message.
+    let edited = d.join("edited.safetensors");
+    with_config_json(&trained().join(checkpoint::MODEL_FILE), &edited, |c| {
+        (c["objective"], c["samples"], c["conditional"], c["classes"]) =
+            ("iwae".into(), 5.into(), true.into(), 10.into());
+    });
+    eval(&edited, &["not a valid config", "--conditional"]);
 
     let run = d.join("run");
     std::fs::create_dir_all(&run).expect("dir");
@@ -373,4 +372,16 @@ fn refine_should_report_a_positive_amortization_gap() {
     assert!(gap > 0.0, "refining each input's q(z|x) should raise its ELBO: {out}");
     assert_fails_with(&["refine", "--checkpoint", s(trained()), "--steps", "0"], &["--steps 0"]);
     assert_fails_with(&["refine", "--checkpoint", s(trained()), "--lr", "-1"], &["--lr"]);
+}
+
+/// Copies the safetensors file `src` to `dst` with its wgvae.config JSON changed by `edit`.
+fn with_config_json(src: &Path, dst: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let bytes = std::fs::read(src).expect("read");
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("header");
+    let mut metadata = header.metadata().clone().expect("metadata");
+    let mut config: serde_json::Value = serde_json::from_str(&metadata["wgvae.config"]).expect("config JSON");
+    edit(&mut config);
+    metadata.insert("wgvae.config".to_string(), config.to_string());
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("tensors").tensors();
+    std::fs::write(dst, safetensors::serialize(tensors, Some(metadata)).expect("serialize")).expect("write");
 }

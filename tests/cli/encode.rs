@@ -21,7 +21,7 @@ fn encoded_codes_should_be_the_encoders_and_read_back_as_written() {
     let n = session.data.val.len();
     let picks: Vec<u32> = (0..n as u32).collect();
     let rows = pollster::block_on(session.trainer.encode(&session.gpu, &picks)).expect("encode");
-    let latent = session.config.latent;
+    let latent = session.config.latent_width();
     let (mean, logvar): (Vec<f32>, Vec<f32>) = (
         rows.chunks(2 * latent).flat_map(|r| r[..latent].to_vec()).collect(),
         rows.chunks(2 * latent).flat_map(|r| r[latent..].to_vec()).collect(),

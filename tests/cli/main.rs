@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod bench;
 mod checkpoints;
+mod configs;
 mod conv;
 mod demos;
 mod disk_full;

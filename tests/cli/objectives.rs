@@ -111,7 +111,7 @@ fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
     let grid = image::open(out.join("samples.png")).expect("samples.png");
     assert_eq!((grid.width(), grid.height()), (8 * 30 + 2, 10 * 30 + 2), "a row of 8 per class");
     let ck = wgvae::checkpoint::load(&out).expect("checkpoint");
-    assert_eq!(ck.config.classes, 10);
+    assert_eq!(ck.config.classes(), 10);
     let names: Vec<String> = wgvae::checkpoint::tensor_slots(&wgvae::model::Model::new(ck.config.architecture()))
         .into_iter()
         .map(|t| format!("{} {:?}", t.name, t.shape))
@@ -160,7 +160,7 @@ fn categorical_latents_should_train_and_sample_one_hot_codes() {
     let v: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(4).expect("val").parse().expect("number")).collect();
     assert!(v[1] < v[0], "validation loss {v:?} did not fall");
     let ck = wgvae::checkpoint::load(&out).expect("checkpoint");
-    assert_eq!((ck.config.latent_groups, ck.config.latent_categories, ck.config.latent), (6, 5, 30));
+    assert_eq!((ck.config.categorical(), ck.config.latent_width()), (Some((6, 5)), 30));
     let run = out.to_str().expect("utf-8");
     for cmd in ["sample", "interpolate", "reconstruct"] {
         let o = wgvae(&[cmd, "--checkpoint", run]);

@@ -106,7 +106,9 @@ fn a_pytorch_state_dict_should_evaluate_as_numpy_does_sample_and_fine_tune() {
 #[test]
 fn a_state_dicts_defaults_should_be_trains_without_flags() {
     let (mut want, _) = wgvae::cli::train_config(&[]).expect("train's defaults");
-    want.arch = wgvae::config::ArchChoice::Mlp; // what auto chooses for the digits
+    // What auto chooses for the digits.
+    let wgvae::config::spec::Network::Auto { hidden, .. } = want.model.network.clone() else { panic!("auto") };
+    want.model.network = wgvae::config::spec::Network::Mlp { hidden };
     let model = wgvae::model::Model::new(want.architecture());
     let shapes = wgvae::checkpoint::tensor_slots(&model).into_iter().map(|s| (s.name, s.shape)).collect();
     let (mut got, _) = wgvae::checkpoint::state_dict::infer(&shapes, want.shape).expect("infer");

@@ -1,6 +1,7 @@
 //! What the web page (web/) runs, natively: flags to a config as the CLI parses them, the embedded
 //! set from its files' bytes, and an epoch through the futures the page awaits (run_steps' ticks,
 //! the async readbacks, the snapshot), which must give what the blocking path gives.
+use wgvae::config::spec::Network;
 use wgvae::gpu::params::LossTotals;
 use wgvae::trainer::{EpochControl, EpochSteps};
 
@@ -44,11 +45,12 @@ fn train_config_parses_as_the_command_line_and_refuses_files() {
         "gpu",
     ]))
     .expect("the page's flags");
-    assert_eq!((config.epochs, config.batch, config.latent, config.seed), (3, 64, 2, 9));
-    assert_eq!((config.hidden.clone(), config.lr), (vec![50], 0.002));
+    assert_eq!((config.epochs, config.batch, config.latent_width(), config.seed), (3, 64, 2, 9));
+    assert!(matches!(&config.model.network, Network::Auto { hidden, .. } if hidden == &[50]), "{config:?}");
+    assert_eq!(config.optimizer.lr, 0.002);
     assert_eq!(device.kernels, wgvae::gpu::KernelChoice::Gpu);
     let (defaults, _) = wgvae::cli::train_config(&[]).expect("no flags");
-    assert_eq!((defaults.epochs, defaults.batch, defaults.latent), (10, 128, 20));
+    assert_eq!((defaults.epochs, defaults.batch, defaults.latent_width()), (10, 128, 20));
     for (bad, needle) in [
         (&["--out", "x"][..], "name files"),
         (&["--batch", "0"][..], "--batch"),

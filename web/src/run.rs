@@ -17,7 +17,6 @@ use wgvae::draws::{epoch_order, manifold_latents, prior_draws};
 use wgvae::gpu::faults::GpuFault;
 use wgvae::gpu::params::LossTotals;
 use wgvae::images::{reconstruction_rows, Grid};
-use wgvae::objective::Inference;
 use wgvae::session::{self, Session};
 use wgvae::trainer::{EpochControl, EpochSteps};
 
@@ -68,10 +67,10 @@ fn image_data(grid: &Grid) -> Result<ImageData, JsValue> {
 /// What the page cannot draw or validate as the CLI does: a conditional model's samples come
 /// from p(z|y) per class, and a per-datapoint model is validated by refining each image's q.
 fn check_supported(config: &RunConfig) -> Result<(), JsError> {
-    if config.classes > 0 {
+    if config.classes() > 0 {
         return Err(JsError::new("the page runs unconditional models; a conditional one is the CLI's (`wgvae train --conditional`, `wgvae sample --class`)"));
     }
-    if config.inference == Inference::PerDatapoint {
+    if config.per_datapoint() {
         return Err(JsError::new("the page runs models with an encoder; per-datapoint inference is the CLI's (`wgvae train --inference per-datapoint`)"));
     }
     Ok(())
@@ -136,7 +135,7 @@ impl WebRun {
             "val": data.val.len(),
             "epochs": config.epochs,
             "epochs_done": self.run.history.borrow().len(),
-            "latent": config.latent,
+            "latent": config.latent_width(),
             "batch": config.batch,
             "steps_per_epoch": trainer.steps_per_epoch,
             "history": *self.run.history.borrow(),
@@ -188,7 +187,7 @@ impl WebRun {
         let run = self.run.clone();
         future_to_promise(async move {
             let s = &run.session;
-            let latent = s.config.latent;
+            let latent = s.config.latent_width();
             if z.is_empty() || !z.len().is_multiple_of(latent) {
                 return Err(JsError::new(&format!("decode: {} values are not rows of {latent}", z.len())).into());
             }
@@ -209,7 +208,7 @@ impl WebRun {
             let s = &run.session;
             let picked = index.min(s.data.val.len() as u32 - 1);
             let mulv = s.trainer.encode(&s.gpu, &[picked]).await.map_err(gpu_error)?;
-            Ok(js_sys::Float32Array::from(&mulv[..s.config.latent]).into())
+            Ok(js_sys::Float32Array::from(&mulv[..s.config.latent_width()]).into())
         })
     }
 
