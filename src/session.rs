@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::checkpoint::{self, Checkpoint, EpochMetrics};
 use crate::config::spec::{ConvSpec, Method, Network};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainSettings};
 use crate::data::{self, Dataset};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::gpu::params::LossTotals;
@@ -118,27 +118,42 @@ pub fn open(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f
     pollster::block_on(open_async(config, device, data, params))
 }
 
+/// What a run is, derived once from its config and data and handed on: the model, and the
+/// trainer's settings with epochs turned into optimizer steps.
+pub struct RunPlan {
+    pub model: Model,
+    pub settings: TrainSettings,
+}
+
+impl RunPlan {
+    pub fn new(config: &RunConfig, data: &Dataset) -> RunPlan {
+        let steps_per_epoch = data.train.len() / config.batch;
+        let settings = config.train_settings(steps_per_epoch);
+        RunPlan { model: Model::new(config.architecture()), settings }
+    }
+}
+
 /// `open` as a future (the browser's front end awaits it).
 pub async fn open_async(config: RunConfig, device: &DeviceChoice, data: Dataset, params: &[f32]) -> Result<Session> {
     let gpu = Gpu::open_async(device).await?;
-    crate::fits::check_limits(gpu.plan(), &config, &Model::new(config.architecture()))?;
-    build(gpu, config, data, params).await
+    let plan = RunPlan::new(&config, &data);
+    crate::fits::check_limits(gpu.plan(), &config, &plan.model)?;
+    build(gpu, (config, plan), data, params).await
 }
 
 /// A fresh run's session with weights initialised as PyTorch would, once the sizes are known to
 /// fit: a browser tab may not even hold the weights of a model the adapter refuses.
 pub async fn open_new_async(config: RunConfig, device: &DeviceChoice, data: Dataset) -> Result<Session> {
     let gpu = Gpu::open_async(device).await?;
-    let model = Model::new(config.architecture());
-    crate::fits::check_limits(gpu.plan(), &config, &model)?;
-    let params = model.init_params(config.seed as u64);
-    build(gpu, config, data, &params).await
+    let plan = RunPlan::new(&config, &data);
+    crate::fits::check_limits(gpu.plan(), &config, &plan.model)?;
+    let params = plan.model.init_params(config.seed as u64);
+    build(gpu, (config, plan), data, &params).await
 }
 
 /// The trainer on `gpu` with weights `params`, after check_limits.
-async fn build(gpu: Gpu, config: RunConfig, data: Dataset, params: &[f32]) -> Result<Session> {
-    let model = Model::new(config.architecture());
-    let settings = config.train_settings(data.train.len() / config.batch);
+async fn build(gpu: Gpu, (config, plan): (RunConfig, RunPlan), data: Dataset, params: &[f32]) -> Result<Session> {
+    let RunPlan { model, settings } = plan;
     // Out of device memory is an error to report with the sizes, not a panic; anything the checks
     // above missed is an error naming the pipeline or buffer (faults.rs), not a panic.
     let out_of_memory = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -169,8 +184,7 @@ async fn build(gpu: Gpu, config: RunConfig, data: Dataset, params: &[f32]) -> Re
 #[cfg(not(target_arch = "wasm32"))]
 pub fn open_new(config: RunConfig, device: &DeviceChoice) -> Result<Session> {
     let (config, data) = new_run_data(config)?;
-    let params = Model::new(config.architecture()).init_params(config.seed as u64);
-    open(config, device, data, &params)
+    pollster::block_on(open_new_async(config, device, data))
 }
 
 /// A session on a checkpoint's weights, for the commands that evaluate or picture a model. Its
