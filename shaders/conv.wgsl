@@ -12,7 +12,7 @@
 // Dispatch: one invocation per value written, on a 1-D grid (flat_index in common.wgsl).
 
 struct ConvDims {
-    batch: u32,
+    rows: u32,
     c_in: u32,
     h_in: u32,
     w_in: u32,
@@ -66,7 +66,7 @@ fn at4(a: u32, b: u32, c: u32, d: u32, nb: u32, nc: u32, nd: u32) -> u32 {
 fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
     let i = flat_index(id, groups);
-    if (i >= d.batch * d.c_out * d.h_out * d.w_out) {
+    if (i >= d.rows * d.c_out * d.h_out * d.w_out) {
         return;
     }
     let at = split4(i, d.c_out, d.h_out, d.w_out);
@@ -93,7 +93,7 @@ fn conv2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
 fn conv2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
     let i = flat_index(id, groups);
-    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
+    if (i >= d.rows * d.c_in * d.h_in * d.w_in) {
         return;
     }
     let at = split4(i, d.c_in, d.h_in, d.w_in);
@@ -125,7 +125,7 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>, @builtin
     let at = split4(i, d.c_in, d.kernel, d.kernel);
     let co = at.x; let ci = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
-    for (var n = 0u; n < d.batch; n++) {
+    for (var n = 0u; n < d.rows; n++) {
         for (var oy = 0u; oy < d.h_out; oy++) {
             let iy = conv_tap(oy, ky, d.h_in);
             for (var ox = 0u; ox < d.w_out; ox++) {
@@ -150,7 +150,7 @@ fn conv_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num
     }
     let plane = d.h_out * d.w_out;
     var acc = 0.0;
-    for (var n = 0u; n < d.batch; n++) {
+    for (var n = 0u; n < d.rows; n++) {
         for (var p = 0u; p < plane; p++) {
             acc += src[(n * d.c_out + i) * plane + p];
         }
@@ -164,7 +164,7 @@ fn conv_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num
 fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
     let i = flat_index(id, groups);
-    if (i >= d.batch * d.c_out * d.h_out * d.w_out) {
+    if (i >= d.rows * d.c_out * d.h_out * d.w_out) {
         return;
     }
     let at = split4(i, d.c_out, d.h_out, d.w_out);
@@ -190,7 +190,7 @@ fn conv_transpose2d_forward(@builtin(global_invocation_id) id: vec3<u32>, @built
 fn conv_transpose2d_backward_input(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let d = dims;
     let i = flat_index(id, groups);
-    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
+    if (i >= d.rows * d.c_in * d.h_in * d.w_in) {
         return;
     }
     let at = split4(i, d.c_in, d.h_in, d.w_in);
@@ -222,7 +222,7 @@ fn conv_transpose2d_backward_weight(@builtin(global_invocation_id) id: vec3<u32>
     let at = split4(i, d.c_out, d.kernel, d.kernel);
     let ci = at.x; let co = at.y; let ky = at.z; let kx = at.w;
     var acc = 0.0;
-    for (var n = 0u; n < d.batch; n++) {
+    for (var n = 0u; n < d.rows; n++) {
         for (var iy = 0u; iy < d.h_in; iy++) {
             let oy = conv_tap(iy, ky, d.h_out);
             for (var ix = 0u; ix < d.w_in; ix++) {

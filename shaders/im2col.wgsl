@@ -19,7 +19,7 @@
 const WG: u32 = 64u;
 
 struct ConvDims {
-    batch: u32,
+    rows: u32,
     c_in: u32,
     h_in: u32,
     w_in: u32,
@@ -48,7 +48,7 @@ fn im2col(
 ) {
     let d = dims;
     let i = (wg.y * groups.x + wg.x) * WG + lane;
-    if (i >= d.batch * d.h_out * d.w_out * d.c_in * d.kernel) {
+    if (i >= d.rows * d.h_out * d.w_out * d.c_in * d.kernel) {
         return;
     }
     let ky = i % d.kernel;
@@ -104,7 +104,7 @@ fn col2im_bias(
 ) {
     let d = dims;
     let i = (wg.y * groups.x + wg.x) * WG + lane;
-    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
+    if (i >= d.rows * d.c_in * d.h_in * d.w_in) {
         return;
     }
     let y = col2im_sum(i) + aux[(i / (d.h_in * d.w_in)) % d.c_in];
@@ -121,7 +121,7 @@ fn col2im_masked(
 ) {
     let d = dims;
     let i = (wg.y * groups.x + wg.x) * WG + lane;
-    if (i >= d.batch * d.c_in * d.h_in * d.w_in) {
+    if (i >= d.rows * d.c_in * d.h_in * d.w_in) {
         return;
     }
     dst[i] = select(col2im_sum(i), 0.0, d.relu != 0u && aux[i] <= 0.0);
@@ -137,7 +137,7 @@ fn nchw_to_rows(
     let d = dims;
     let i = (wg.y * groups.x + wg.x) * WG + lane;
     let plane = d.h_out * d.w_out;
-    if (i >= d.batch * plane * d.c_out) {
+    if (i >= d.rows * plane * d.c_out) {
         return;
     }
     let c = i % d.c_out;
@@ -156,7 +156,7 @@ fn rows_to_nchw(
     let d = dims;
     let i = (wg.y * groups.x + wg.x) * WG + lane;
     let plane = d.h_out * d.w_out;
-    if (i >= d.batch * d.c_out * plane) {
+    if (i >= d.rows * d.c_out * plane) {
         return;
     }
     let p = i % plane;

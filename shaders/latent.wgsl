@@ -7,7 +7,7 @@
 // Workgroup size 64: elementwise work, no shared memory.
 
 struct LatentParams {
-    batch: u32,
+    rows: u32,
     latent: u32,
     seed: u32,
     stream: u32,        // separates training draws from evaluation draws
@@ -34,7 +34,7 @@ struct LatentParams {
 @compute @workgroup_size(64)
 fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let flat = flat_index(id, groups);
-    let total = params.batch * params.latent;
+    let total = params.rows * params.latent;
     let first = flat * 4u;
     if (first >= total) {
         return;
@@ -60,7 +60,7 @@ fn reparam_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(64)
 fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.latent) {
+    if (e >= params.rows * params.latent) {
         return;
     }
     let b = e / params.latent;
@@ -75,7 +75,7 @@ fn reparam_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_w
 @compute @workgroup_size(64)
 fn gaussian_kl_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let b = flat_index(id, groups);
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     var s = 0.0;
@@ -106,10 +106,10 @@ fn free_bits_gate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
         return;
     }
     var mean_kl = 0.0;
-    for (var r = 0u; r < params.batch; r++) {
+    for (var r = 0u; r < params.rows; r++) {
         mean_kl += kl_term(r, j);
     }
-    gate[j] = select(1.0, 0.0, mean_kl / f32(params.batch) < params.free_bits);
+    gate[j] = select(1.0, 0.0, mean_kl / f32(params.rows) < params.free_bits);
 }
 
 // The pathwise ELBO's gradient in q's parameters, through the sample and the weighted KL at once:
@@ -119,7 +119,7 @@ fn free_bits_gate(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(64)
 fn reparam_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.latent) {
+    if (e >= params.rows * params.latent) {
         return;
     }
     write_reparam_kl_gradient(e, kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale);
@@ -129,7 +129,7 @@ fn reparam_kl_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(nu
 @compute @workgroup_size(64)
 fn reparam_kl_backward_gated(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.latent) {
+    if (e >= params.rows * params.latent) {
         return;
     }
     let w = kl_weight(params.beta, params.warmup_steps, counters.step) * params.sample_scale;
@@ -153,7 +153,7 @@ fn write_reparam_kl_gradient(e: u32, w: f32) {
 @compute @workgroup_size(64)
 fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let b = flat_index(id, groups);
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     var s = 0.0;
@@ -174,7 +174,7 @@ fn gaussian_kl2_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(n
 @compute @workgroup_size(64)
 fn gaussian_kl2_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.latent) {
+    if (e >= params.rows * params.latent) {
         return;
     }
     let b = e / params.latent;

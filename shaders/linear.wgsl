@@ -17,7 +17,7 @@ const TILE_ROWS: u32 = 8u;
 const COLS_PER_LANE: u32 = 4u;
 
 struct Dims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32, // 1: the layer's activation is ReLU, 0: identity
@@ -72,12 +72,12 @@ fn tile_product(wg: vec3<u32>, lane: u32, rows: u32, cols: u32, inner: u32,
 // lhs = x [batch, n_in], rhs = W [n_out, n_in], aux = b [n_out], out = y [batch, n_out].
 @compute @workgroup_size(WG)
 fn linear_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let t = tile_product(wg, lane, dims.batch, dims.n_out, dims.n_in, dims.n_in, 1u, 1u, dims.n_in);
+    let t = tile_product(wg, lane, dims.rows, dims.n_out, dims.n_in, dims.n_in, 1u, 1u, dims.n_in);
     for (var r = 0u; r < TILE_ROWS; r++) {
         for (var c = 0u; c < COLS_PER_LANE; c++) {
             let m = t.row0 + r;
             let n = t.col0 + c * WG;
-            if (m < dims.batch && n < dims.n_out) {
+            if (m < dims.rows && n < dims.n_out) {
                 var y = t.acc[r][c] + aux[n];
                 if (dims.relu == 1u) {
                     y = max(y, 0.0);
@@ -94,12 +94,12 @@ fn linear_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 // Here dims.relu says whether x came out of a ReLU.
 @compute @workgroup_size(WG)
 fn linear_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let t = tile_product(wg, lane, dims.batch, dims.n_in, dims.n_out, dims.n_out, 1u, dims.n_in, 1u);
+    let t = tile_product(wg, lane, dims.rows, dims.n_in, dims.n_out, dims.n_out, 1u, dims.n_in, 1u);
     for (var r = 0u; r < TILE_ROWS; r++) {
         for (var c = 0u; c < COLS_PER_LANE; c++) {
             let m = t.row0 + r;
             let k = t.col0 + c * WG;
-            if (m < dims.batch && k < dims.n_in) {
+            if (m < dims.rows && k < dims.n_in) {
                 var dx = t.acc[r][c];
                 if (dims.relu == 1u && aux[m * dims.n_in + k] <= 0.0) {
                     dx = 0.0;
@@ -114,7 +114,7 @@ fn linear_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 // lhs = dy [batch, n_out], rhs = x [batch, n_in], out = dW [n_out, n_in]; aux unused.
 @compute @workgroup_size(WG)
 fn linear_backward_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let t = tile_product(wg, lane, dims.n_out, dims.n_in, dims.batch, 1u, dims.n_out, dims.n_in, 1u);
+    let t = tile_product(wg, lane, dims.n_out, dims.n_in, dims.rows, 1u, dims.n_out, dims.n_in, 1u);
     for (var r = 0u; r < TILE_ROWS; r++) {
         for (var c = 0u; c < COLS_PER_LANE; c++) {
             let n = t.row0 + r;
@@ -135,7 +135,7 @@ fn linear_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(n
         return;
     }
     var s = 0.0;
-    for (var m = 0u; m < dims.batch; m++) {
+    for (var m = 0u; m < dims.rows; m++) {
         s += lhs[m * dims.n_out + n];
     }
     out[n] = s;

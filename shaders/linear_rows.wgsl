@@ -16,7 +16,7 @@ const TILE_COLS: u32 = 8u; // two vec4 of outputs
 const SLICE: u32 = 256u; // rows per partial sum of the weight gradient
 
 struct Dims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32,
@@ -38,7 +38,7 @@ fn linear_forward_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     let n0 = wg.y * TILE_COLS;
     var x_at: array<u32, LANE_ROWS>;
     for (var r = 0u; r < LANE_ROWS; r++) {
-        x_at[r] = min(m0 + r, dims.batch - 1u) * q_in;
+        x_at[r] = min(m0 + r, dims.rows - 1u) * q_in;
     }
     var w_at: array<u32, TILE_COLS>;
     for (var j = 0u; j < TILE_COLS; j++) {
@@ -64,7 +64,7 @@ fn linear_forward_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         let m = m0 + r;
         for (var h = 0u; h < 2u; h++) {
             let c4 = n0 / 4u + h;
-            if (m < dims.batch && c4 < q_out) {
+            if (m < dims.rows && c4 < q_out) {
                 var y = acc[2u * r + h] + aux[c4];
                 if (dims.relu == 1u) {
                     y = max(y, vec4<f32>(0.0));
@@ -88,7 +88,7 @@ fn linear_backward_input_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
     let hi = min(k4 + 1u, q_in - 1u);
     var dy_at: array<u32, LANE_ROWS>;
     for (var r = 0u; r < LANE_ROWS; r++) {
-        dy_at[r] = min(m0 + r, dims.batch - 1u) * q_out;
+        dy_at[r] = min(m0 + r, dims.rows - 1u) * q_out;
     }
     var acc: array<vec4<f32>, 8>; // [row r][half h] at 2 r + h
     for (var i = 0u; i < q_out; i++) {
@@ -111,7 +111,7 @@ fn linear_backward_input_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
         let m = m0 + r;
         for (var h = 0u; h < 2u; h++) {
             let c4 = k4 + h;
-            if (m < dims.batch && c4 < q_in) {
+            if (m < dims.rows && c4 < q_in) {
                 var dx = acc[2u * r + h];
                 if (dims.relu == 1u) {
                     dx = select(dx, vec4<f32>(0.0), aux[m * q_in + c4] <= vec4<f32>(0.0));
@@ -139,7 +139,7 @@ fn linear_backward_weight_rows(
     let q_in = dims.n_in / 4u;
     let q_out = dims.n_out / 4u;
     let blocks = (dims.n_out + TILE_COLS - 1u) / TILE_COLS;
-    let slices = (dims.batch + SLICE - 1u) / SLICE;
+    let slices = (dims.rows + SLICE - 1u) / SLICE;
     let id = (wg.y * groups.x + wg.x) * WG + lane;
     if (id >= q_in * blocks * slices) {
         return;
@@ -150,7 +150,7 @@ fn linear_backward_weight_rows(
     let lo = min(n0 / 4u, q_out - 1u);
     let hi = min(n0 / 4u + 1u, q_out - 1u);
     var acc: array<vec4<f32>, TILE_COLS>;
-    for (var m = s * SLICE; m < min(s * SLICE + SLICE, dims.batch); m++) {
+    for (var m = s * SLICE; m < min(s * SLICE + SLICE, dims.rows); m++) {
         let xv = rhs[m * q_in + c4];
         let d0 = lhs[m * q_out + lo];
         let d1 = lhs[m * q_out + hi];
@@ -172,7 +172,7 @@ fn linear_backward_weight_rows(
 }
 
 // dW[n, k..k+4] = the sum of the slices' partials, in slice order. lhs = the partials
-// [slices, n_out, n_in] (slices from dims.batch), out = dW [n_out, n_in]; rhs and aux unused.
+// [slices, n_out, n_in] (slices from dims.rows), out = dW [n_out, n_in]; rhs and aux unused.
 // Dispatch: n_out q_in invocations on a 1-D grid (flat_index).
 @compute @workgroup_size(WG)
 fn linear_sum_slices(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -181,7 +181,7 @@ fn linear_sum_slices(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_
     if (flat >= size) {
         return;
     }
-    let slices = (dims.batch + SLICE - 1u) / SLICE;
+    let slices = (dims.rows + SLICE - 1u) / SLICE;
     var acc = vec4<f32>(0.0);
     for (var s = 0u; s < slices; s++) {
         acc += lhs[s * size + flat];

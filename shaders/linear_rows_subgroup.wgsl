@@ -16,7 +16,7 @@ const SG: u32 = 8u; // the subgroup size this module is written for
 const_assert SG == TILE_COLS;
 
 struct Dims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32,
@@ -42,7 +42,7 @@ fn linear_forward_rows_subgroup(
     let n0 = wg.y * TILE_COLS;
     var x_at: array<u32, LANE_ROWS>;
     for (var r = 0u; r < LANE_ROWS; r++) {
-        x_at[r] = min(m0 + r, dims.batch - 1u) * q_in;
+        x_at[r] = min(m0 + r, dims.rows - 1u) * q_in;
     }
     let w_at = min(n0 + s, dims.n_out - 1u) * q_in; // lane s loads W's row n0 + s
     var acc: array<vec4<f32>, 8>; // [row r][half h] at 2 r + h: columns n0 + 4 h ..
@@ -66,7 +66,7 @@ fn linear_forward_rows_subgroup(
         let m = m0 + r;
         for (var h = 0u; h < 2u; h++) {
             let c4 = n0 / 4u + h;
-            if (m < dims.batch && c4 < q_out) {
+            if (m < dims.rows && c4 < q_out) {
                 var y = acc[2u * r + h] + aux[c4];
                 if (dims.relu == 1u) {
                     y = max(y, vec4<f32>(0.0));
@@ -94,7 +94,7 @@ fn linear_backward_input_rows_subgroup(
     let column = min(k4 + s / 4u, q_in - 1u) + (s % 4u) * q_in;
     var dy_at: array<u32, LANE_ROWS>;
     for (var r = 0u; r < LANE_ROWS; r++) {
-        dy_at[r] = min(m0 + r, dims.batch - 1u) * q_out;
+        dy_at[r] = min(m0 + r, dims.rows - 1u) * q_out;
     }
     var acc: array<vec4<f32>, 8>; // [row r][half h] at 2 r + h
     for (var i = 0u; i < q_out; i++) {
@@ -118,7 +118,7 @@ fn linear_backward_input_rows_subgroup(
         let m = m0 + r;
         for (var h = 0u; h < 2u; h++) {
             let c4 = k4 + h;
-            if (m < dims.batch && c4 < q_in) {
+            if (m < dims.rows && c4 < q_in) {
                 var dx = acc[2u * r + h];
                 if (dims.relu == 1u) {
                     dx = select(dx, vec4<f32>(0.0), aux[m * q_in + c4] <= vec4<f32>(0.0));
@@ -144,7 +144,7 @@ fn linear_backward_weight_rows_subgroup(
     let q_in = dims.n_in / 4u;
     let q_out = dims.n_out / 4u;
     let blocks = (dims.n_out + TILE_COLS - 1u) / TILE_COLS;
-    let slices = (dims.batch + SLICE - 1u) / SLICE;
+    let slices = (dims.rows + SLICE - 1u) / SLICE;
     let total = q_in * blocks * slices; // a multiple of SG: whole subgroups are past it or not
     let id = min((wg.y * groups.x + wg.x) * WG + lane, total - 1u);
     let c4 = id % q_in;
@@ -153,7 +153,7 @@ fn linear_backward_weight_rows_subgroup(
     let lo = min(n0 / 4u, q_out - 1u);
     let hi = min(n0 / 4u + 1u, q_out - 1u);
     let first = slice * SLICE;
-    let end = min(first + SLICE, dims.batch);
+    let end = min(first + SLICE, dims.rows);
     let full = first + (end - first) / SG * SG;
     var acc: array<vec4<f32>, TILE_COLS>;
     for (var m0 = first; m0 < full; m0 += SG) {

@@ -21,7 +21,7 @@ const SUMS: u32 = 20u; // per subgroup: OUTPUTS sums, then BLOCK row sums (the b
 const MAX_SUBGROUPS: u32 = 64u; // WG lanes in subgroups of at least 1 (WebGPU promises 4)
 
 struct TiledDims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32, // forward: ReLU on y; backward input: x came out of a ReLU
@@ -127,10 +127,10 @@ fn linear_forward_split_subgroup(
     let at = place(lane, subgroup, subgroups, sub_lane);
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
-    block_sums(at, Operand(dims.n_in, 1u, dims.batch), Operand(dims.n_in, 1u, dims.n_out), i0, j0, dims.n_in, false);
+    block_sums(at, Operand(dims.n_in, 1u, dims.rows), Operand(dims.n_in, 1u, dims.n_out), i0, j0, dims.n_in, false);
     let m = i0 + lane / BLOCK;
     let n = j0 + lane % BLOCK;
-    if (lane < OUTPUTS && m < dims.batch && n < dims.n_out) {
+    if (lane < OUTPUTS && m < dims.rows && n < dims.n_out) {
         let y = total(at, lane) + aux[n];
         out[m * dims.n_out + n] = select(y, max(y, 0.0), dims.relu == 1u);
     }
@@ -149,10 +149,10 @@ fn linear_backward_input_split_subgroup(
     let at = place(lane, subgroup, subgroups, sub_lane);
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
-    block_sums(at, Operand(dims.n_out, 1u, dims.batch), Operand(1u, dims.n_in, dims.n_in), i0, j0, dims.n_out, false);
+    block_sums(at, Operand(dims.n_out, 1u, dims.rows), Operand(1u, dims.n_in, dims.n_in), i0, j0, dims.n_out, false);
     let m = i0 + lane / BLOCK;
     let k = j0 + lane % BLOCK;
-    if (lane < OUTPUTS && m < dims.batch && k < dims.n_in) {
+    if (lane < OUTPUTS && m < dims.rows && k < dims.n_in) {
         let at_x = m * dims.n_in + k;
         out[at_x] = select(total(at, lane), 0.0, dims.relu == 1u && aux[at_x] <= 0.0);
     }
@@ -173,7 +173,7 @@ fn linear_backward_weight_split_subgroup(
     let i0 = wg.y * BLOCK;
     let j0 = wg.x * BLOCK;
     let with_bias = dims.bias == 1u && wg.x == 0u;
-    block_sums(at, Operand(1u, dims.n_out, dims.n_out), Operand(1u, dims.n_in, dims.n_in), i0, j0, dims.batch, with_bias);
+    block_sums(at, Operand(1u, dims.n_out, dims.n_out), Operand(1u, dims.n_in, dims.n_in), i0, j0, dims.rows, with_bias);
     let n = i0 + lane / BLOCK;
     let k = j0 + lane % BLOCK;
     if (lane < OUTPUTS && n < dims.n_out && k < dims.n_in) {

@@ -27,7 +27,7 @@ const BK: u32 = 16u; // reduction indices per stage
 const STAGE_STRIDE: u32 = 65u; // TILE + 1: the k-major copy of a row-contiguous operand has no bank conflicts
 
 struct TiledDims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32, // forward: ReLU on y; backward input: x came out of a ReLU
@@ -138,7 +138,7 @@ fn add_stage(s: ptr<function, Sums>, lane: u32, row_sums: bool) {
 // lhs = x [batch, n_in], rhs = W [n_out, n_in], aux = b [n_out], out = y or partials.
 @compute @workgroup_size(WG_SIDE, WG_SIDE)
 fn linear_forward_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let a = Operand(dims.n_in, 1u, dims.batch);
+    let a = Operand(dims.n_in, 1u, dims.rows);
     let b = Operand(dims.n_in, 1u, dims.n_out);
     store_forward(wg, lane, tile_sums(wg, lane, a, b, dims.n_in, false));
 }
@@ -149,12 +149,12 @@ fn store_forward(wg: vec3<u32>, lane: u32, s: Sums) {
         for (var c = 0u; c < PER_LANE; c++) {
             let m = wg.y * TILE + lane / WG_SIDE + WG_SIDE * r;
             let n = wg.x * TILE + lane % WG_SIDE + WG_SIDE * c;
-            if (m < dims.batch && n < dims.n_out) {
+            if (m < dims.rows && n < dims.n_out) {
                 let v = s.acc[r * PER_LANE + c];
                 if (dims.slices == 1u) {
                     out[m * dims.n_out + n] = forward_epilogue(v, n);
                 } else {
-                    out[(wg.z * dims.batch + m) * dims.n_out + n] = v;
+                    out[(wg.z * dims.rows + m) * dims.n_out + n] = v;
                 }
             }
         }
@@ -206,7 +206,7 @@ fn stage_gathered(lane: u32, t0: u32, k0: u32, k_end: u32, write_x: bool) {
     let k = k0 + 4u * (lane % WORDS_PER_STAGE);
     let m = t0 + t;
     var v = vec4<f32>(0.0);
-    if (m < dims.batch && k < k_end) {
+    if (m < dims.rows && k < k_end) {
         let row = counters.cursor + m;
         if (row < gather_params.pass_rows) {
             let image = order[row];
@@ -229,19 +229,19 @@ fn stage_gathered(lane: u32, t0: u32, k0: u32, k_end: u32, write_x: bool) {
 // lhs = dy [batch, n_out], rhs = W [n_out, n_in], aux = x [batch, n_in], out = dx or partials.
 @compute @workgroup_size(WG_SIDE, WG_SIDE)
 fn linear_backward_input_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let a = Operand(dims.n_out, 1u, dims.batch);
+    let a = Operand(dims.n_out, 1u, dims.rows);
     let b = Operand(1u, dims.n_in, dims.n_in);
     let s = tile_sums(wg, lane, a, b, dims.n_out, false);
     for (var r = 0u; r < PER_LANE; r++) {
         for (var c = 0u; c < PER_LANE; c++) {
             let m = wg.y * TILE + lane / WG_SIDE + WG_SIDE * r;
             let k = wg.x * TILE + lane % WG_SIDE + WG_SIDE * c;
-            if (m < dims.batch && k < dims.n_in) {
+            if (m < dims.rows && k < dims.n_in) {
                 let v = s.acc[r * PER_LANE + c];
                 if (dims.slices == 1u) {
                     out[m * dims.n_in + k] = backward_input_epilogue(v, m * dims.n_in + k);
                 } else {
-                    out[(wg.z * dims.batch + m) * dims.n_in + k] = v;
+                    out[(wg.z * dims.rows + m) * dims.n_in + k] = v;
                 }
             }
         }
@@ -260,7 +260,7 @@ fn linear_backward_weight_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(l
     let a = Operand(1u, dims.n_out, dims.n_out);
     let b = Operand(1u, dims.n_in, dims.n_in);
     let with_bias = dims.bias == 1u && wg.x == 0u;
-    let s = tile_sums(wg, lane, a, b, dims.batch, with_bias);
+    let s = tile_sums(wg, lane, a, b, dims.rows, with_bias);
     let size = dims.n_out * dims.n_in;
     for (var r = 0u; r < PER_LANE; r++) {
         let n = wg.y * TILE + lane / WG_SIDE + WG_SIDE * r;
@@ -283,7 +283,7 @@ fn linear_backward_weight_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(l
 @compute @workgroup_size(64)
 fn linear_forward_tiled_sum(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    let size = dims.batch * dims.n_out;
+    let size = dims.rows * dims.n_out;
     if (e >= size) {
         return;
     }
@@ -294,7 +294,7 @@ fn linear_forward_tiled_sum(@builtin(global_invocation_id) id: vec3<u32>, @built
 @compute @workgroup_size(64)
 fn linear_backward_input_tiled_sum(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    let size = dims.batch * dims.n_in;
+    let size = dims.rows * dims.n_in;
     if (e >= size) {
         return;
     }

@@ -18,7 +18,7 @@ const TILE_ROWS: u32 = 16u;
 const D_VECS: u32 = TILE_ROWS / 4u; // the weight gradient's vec4s of dy per m
 
 struct Dims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32,
@@ -44,7 +44,7 @@ fn linear_forward_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     }
     var x_at: array<u32, TILE_ROWS>;
     for (var r = 0u; r < TILE_ROWS; r++) {
-        x_at[r] = min(row0 + r, dims.batch - 1u) * q_in;
+        x_at[r] = min(row0 + r, dims.rows - 1u) * q_in;
     }
     var acc: array<vec4<f32>, TILE_ROWS>;
     for (var i = 0u; i < q_in; i++) {
@@ -63,7 +63,7 @@ fn linear_forward_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     let bias = aux[c4];
     for (var r = 0u; r < TILE_ROWS; r++) {
         let m = row0 + r;
-        if (m < dims.batch) {
+        if (m < dims.rows) {
             var y = acc[r] + bias;
             if (dims.relu == 1u) {
                 y = max(y, vec4<f32>(0.0));
@@ -85,7 +85,7 @@ fn linear_backward_input_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
     let row0 = wg.y * TILE_ROWS;
     var dy_at: array<u32, TILE_ROWS>;
     for (var r = 0u; r < TILE_ROWS; r++) {
-        dy_at[r] = min(row0 + r, dims.batch - 1u) * q_out;
+        dy_at[r] = min(row0 + r, dims.rows - 1u) * q_out;
     }
     var acc: array<vec4<f32>, TILE_ROWS>;
     for (var i = 0u; i < q_out; i++) {
@@ -103,7 +103,7 @@ fn linear_backward_input_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
     }
     for (var r = 0u; r < TILE_ROWS; r++) {
         let m = row0 + r;
-        if (m < dims.batch) {
+        if (m < dims.rows) {
             var dx = acc[r];
             if (dims.relu == 1u) {
                 dx = select(dx, vec4<f32>(0.0), aux[m * q_in + c4] <= vec4<f32>(0.0));
@@ -127,7 +127,7 @@ fn linear_backward_weight_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(lo
         d_at[v] = min(n0 / 4u + v, q_out - 1u);
     }
     var acc: array<vec4<f32>, TILE_ROWS>;
-    for (var m = 0u; m < dims.batch; m++) {
+    for (var m = 0u; m < dims.rows; m++) {
         let xv = rhs[m * q_in + c4_load];
         for (var v = 0u; v < D_VECS; v++) {
             let d = lhs[m * q_out + d_at[v]];

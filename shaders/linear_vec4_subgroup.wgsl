@@ -18,7 +18,7 @@ const TILE_ROWS: u32 = 16u;
 const SG: u32 = 8u; // the subgroup size this module is written for
 
 struct Dims {
-    batch: u32,
+    rows: u32,
     n_in: u32,
     n_out: u32,
     relu: u32,
@@ -62,7 +62,7 @@ fn linear_forward_vec4_subgroup(
     for (var j = 0u; j < 4u; j++) {
         w_at[j] = min(4u * c4 + j, dims.n_out - 1u) * q_in;
     }
-    let x_at = row_pair(row0, s, dims.batch, q_in);
+    let x_at = row_pair(row0, s, dims.rows, q_in);
     var acc: array<vec4<f32>, TILE_ROWS>;
     for (var i = 0u; i < q_in; i++) {
         let w0 = rhs[w_at[0] + i];
@@ -94,7 +94,7 @@ fn linear_forward_vec4_subgroup(
     let bias = aux[c4];
     for (var r = 0u; r < TILE_ROWS; r++) {
         let m = row0 + r;
-        if (m < dims.batch) {
+        if (m < dims.rows) {
             var y = acc[r] + bias;
             if (dims.relu == 1u) {
                 y = max(y, vec4<f32>(0.0));
@@ -122,7 +122,7 @@ fn linear_backward_input_vec4_subgroup(
     let c4 = wg.x * WG + lane;
     let c4_load = min(c4, q_in - 1u);
     let row0 = wg.y * TILE_ROWS;
-    let dy_at = row_pair(row0, s, dims.batch, q_out);
+    let dy_at = row_pair(row0, s, dims.rows, q_out);
     var acc: array<vec4<f32>, TILE_ROWS>;
     for (var i = 0u; i < q_out; i++) {
         let w0 = rhs[(4u * i) * q_in + c4_load];
@@ -153,7 +153,7 @@ fn linear_backward_input_vec4_subgroup(
     }
     for (var r = 0u; r < TILE_ROWS; r++) {
         let m = row0 + r;
-        if (m < dims.batch) {
+        if (m < dims.rows) {
             var dx = acc[r];
             if (dims.relu == 1u) {
                 dx = select(dx, vec4<f32>(0.0), aux[m * q_in + c4] <= vec4<f32>(0.0));
@@ -191,7 +191,7 @@ fn linear_backward_weight_vec4_subgroup(
         d_at[v] = min(n0 / 4u + v, q_out - 1u);
     }
     var acc: array<vec4<f32>, TILE_ROWS>;
-    let full = dims.batch / SG * SG;
+    let full = dims.rows / SG * SG;
     for (var m0 = 0u; m0 < full; m0 += SG) {
         let at = (m0 + s) * q_out;
         let d0 = lhs[at + d_at[0]];
@@ -206,7 +206,7 @@ fn linear_backward_weight_vec4_subgroup(
             add_outer(&acc, 3u, subgroupShuffle(d3, j), xv);
         }
     }
-    for (var m = full; m < dims.batch; m++) {
+    for (var m = full; m < dims.rows; m++) {
         let xv = rhs[m * q_in + c4_load];
         for (var v = 0u; v < 4u; v++) {
             add_outer(&acc, v, lhs[m * q_out + d_at[v]], xv);

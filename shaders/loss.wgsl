@@ -12,7 +12,7 @@
 // workgroup.
 
 struct LossParams {
-    batch: u32,     // rows
+    rows: u32,
     pixels: u32,
     pass_rows: u32, // inputs in this pass; rows of inputs at cursor + b / repeat >= pass_rows are padding
     training: u32,  // 1: finish_step advances the optimizer step
@@ -43,7 +43,7 @@ struct LossTotals {
 @compute @workgroup_size(64)
 fn bernoulli_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let b = flat_index(id, groups);
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -81,7 +81,7 @@ fn bernoulli_rec_forward_rows(
     @builtin(local_invocation_index) lane: u32,
 ) {
     let b = wg.y * groups.x + wg.x;
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -102,7 +102,7 @@ fn gaussian_rec_forward_rows(
     @builtin(local_invocation_index) lane: u32,
 ) {
     let b = wg.y * groups.x + wg.x;
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -128,7 +128,7 @@ fn bernoulli_rec_forward_backward_rows(
     @builtin(local_invocation_index) lane: u32,
 ) {
     let b = wg.y * groups.x + wg.x;
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -154,7 +154,7 @@ fn gaussian_rec_forward_backward_rows(
     @builtin(local_invocation_index) lane: u32,
 ) {
     let b = wg.y * groups.x + wg.x;
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -183,7 +183,7 @@ fn gaussian_rec_forward_backward_rows(
 @compute @workgroup_size(64)
 fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.pixels) {
+    if (e >= params.rows * params.pixels) {
         return;
     }
     let b = e / params.pixels;
@@ -199,7 +199,7 @@ fn bernoulli_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin
 @compute @workgroup_size(64)
 fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let b = flat_index(id, groups);
-    if (b >= params.batch) {
+    if (b >= params.rows) {
         return;
     }
     let input = b / params.repeat;
@@ -216,7 +216,7 @@ fn gaussian_rec_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(n
 @compute @workgroup_size(64)
 fn gaussian_rec_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let e = flat_index(id, groups);
-    if (e >= params.batch * params.pixels) {
+    if (e >= params.rows * params.pixels) {
         return;
     }
     let b = e / params.pixels;
@@ -240,7 +240,7 @@ var<workgroup> lane_sums3: array<vec3<f32>, 64>;
 fn finish_step_tree(@builtin(local_invocation_index) lane: u32) {
     let cursor = counters.cursor;
     var part = vec3<f32>(0.0);
-    for (var b = lane; b < params.batch; b += 64u) {
+    for (var b = lane; b < params.rows; b += 64u) {
         if (cursor + b / params.repeat < params.pass_rows) {
             part += vec3<f32>(rec[b], kl[b], 1.0);
         }
@@ -267,7 +267,7 @@ fn finish_step() {
     var rec_sum = 0.0;
     var kl_sum = 0.0;
     var n = 0.0;
-    for (var b = 0u; b < params.batch; b++) {
+    for (var b = 0u; b < params.rows; b++) {
         if (counters.cursor + b / params.repeat < params.pass_rows) {
             rec_sum += rec[b];
             kl_sum += kl[b];
@@ -286,7 +286,7 @@ fn end_step(rec_sum: f32, kl_sum: f32, n: f32) {
     totals.kl_sum += kl_sum;
     totals.examples += n;
     if (params.fixed_batch == 0u) {
-        counters.cursor += params.batch / params.repeat;
+        counters.cursor += params.rows / params.repeat;
     }
     if (params.training == 1u) {
         counters.step += 1u;

@@ -229,7 +229,7 @@ impl Scratch {
 /// LatentParams of plain ELBO draws (beta 1, no warm-up or free bits) from random stream `stream`.
 fn latent_params(l: Launcher, (batch, latent): (usize, usize), seed: u32, stream: u32) -> wgpu::Buffer {
     let p = LatentParams {
-        batch: batch as u32,
+        rows: batch as u32,
         latent: latent as u32,
         seed,
         stream,

@@ -1,4 +1,6 @@
-//! Host mirrors of the WGSL structs (same field order, 16-byte multiples).
+//! Host mirrors of the WGSL structs (same field order, 16-byte multiples). One vocabulary, here and
+//! in the shaders: `batch` is the user's batch B (inputs a step takes), `rows` what a kernel runs
+//! over (B x samples for the latent and decoder side, patch rows for a convolution's products).
 
 pub const NO_BAD_STEP: u32 = u32::MAX;
 
@@ -39,7 +41,7 @@ impl LossTotals {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Dims {
-    pub batch: u32,
+    pub rows: u32,
     pub n_in: u32,
     pub n_out: u32,
     pub relu: u32,
@@ -49,7 +51,7 @@ pub struct Dims {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvDims {
-    pub batch: u32,
+    pub rows: u32,
     pub c_in: u32,
     pub h_in: u32,
     pub w_in: u32,
@@ -66,7 +68,7 @@ pub struct ConvDims {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LatentParams {
-    pub batch: u32,
+    pub rows: u32,
     pub latent: u32,
     pub seed: u32,
     pub stream: u32,
@@ -79,7 +81,7 @@ pub struct LatentParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LossParams {
-    pub batch: u32,
+    pub rows: u32,
     pub pixels: u32,
     pub pass_rows: u32,
     pub training: u32,
@@ -104,6 +106,7 @@ pub struct SampleParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TableParams {
+    /// The user's batch: the inputs whose rows of the table a step updates.
     pub batch: u32,
     pub width: u32,
     pub pass_rows: u32,
@@ -169,6 +172,7 @@ pub struct AdamParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GatherParams {
+    /// The user's batch: the inputs a step gathers.
     pub batch: u32,
     pub words: u32,
     pub pass_rows: u32,
@@ -287,10 +291,10 @@ pub(crate) use mirrors;
 use crate::shaders::layout as wgsl;
 mirrors!(Counters, wgsl::COUNTERS, [step, cursor, bad_step]);
 mirrors!(LossTotals, wgsl::LOSS_TOTALS, [rec_sum, kl_sum, examples]);
-mirrors!(Dims, wgsl::DIMS, [batch, n_in, n_out, relu]);
-mirrors!(ConvDims, wgsl::CONV_DIMS, [batch, c_in, h_in, w_in, c_out, h_out, w_out, kernel, stride, padding, relu]);
-mirrors!(LatentParams, wgsl::LATENT_PARAMS, [batch, latent, seed, stream, beta, warmup_steps, free_bits, sample_scale]);
-mirrors!(LossParams, wgsl::LOSS_PARAMS, [batch, pixels, pass_rows, training, repeat, fixed_batch]);
+mirrors!(Dims, wgsl::DIMS, [rows, n_in, n_out, relu]);
+mirrors!(ConvDims, wgsl::CONV_DIMS, [rows, c_in, h_in, w_in, c_out, h_out, w_out, kernel, stride, padding, relu]);
+mirrors!(LatentParams, wgsl::LATENT_PARAMS, [rows, latent, seed, stream, beta, warmup_steps, free_bits, sample_scale]);
+mirrors!(LossParams, wgsl::LOSS_PARAMS, [rows, pixels, pass_rows, training, repeat, fixed_batch]);
 mirrors!(SampleParams, wgsl::SAMPLE_PARAMS, [rows, samples, latent, baseline, beta, warmup_steps, decay]);
 mirrors!(
     TableParams,
@@ -348,7 +352,7 @@ mirrors!(NceTotals, wgsl::NCE_TOTALS, [loss_sum, correct_sum, examples]);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TiledDims {
-    pub batch: u32,
+    pub rows: u32,
     pub n_in: u32,
     pub n_out: u32,
     pub relu: u32,
@@ -357,4 +361,4 @@ pub struct TiledDims {
     pub bias: u32,
     pub pad: u32,
 }
-mirrors!(TiledDims, wgsl::TILED_DIMS, [batch, n_in, n_out, relu, slice_len, slices, bias]);
+mirrors!(TiledDims, wgsl::TILED_DIMS, [rows, n_in, n_out, relu, slice_len, slices, bias]);

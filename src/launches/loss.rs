@@ -113,7 +113,7 @@ pub fn loss_params(
     fixed_batch: bool,
 ) -> wgpu::Buffer {
     let p = LossParams {
-        batch: rows as u32,
+        rows: rows as u32,
         pixels: pixels as u32,
         pass_rows: pass_rows as u32,
         training: training as u32,

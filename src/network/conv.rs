@@ -15,7 +15,7 @@ use conv::{AUX, DIMS, DST, SRC, WEIGHT};
 /// backward).
 pub fn conv_dims(c: &ConvShape, rows: usize, relu: bool) -> ConvDims {
     ConvDims {
-        batch: rows as u32,
+        rows: rows as u32,
         c_in: c.input.0 as u32,
         h_in: c.input.1 as u32,
         w_in: c.input.2 as u32,
@@ -56,7 +56,7 @@ fn patch_layer(layer: &Layer, view: &ConvDims, relu: bool) -> Layer {
 
 /// Patch rows of `view`: images times out positions.
 fn patch_rows(view: &ConvDims) -> usize {
-    (view.batch * view.h_out * view.w_out) as usize
+    (view.rows * view.h_out * view.w_out) as usize
 }
 
 /// The bytes of the patch buffer the Gemm variant needs for `layer` (convolution `c`) over `rows`

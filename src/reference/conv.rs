@@ -5,7 +5,7 @@
 use crate::gpu::params::ConvDims;
 
 pub(super) fn sizes(d: &ConvDims) -> [usize; 10] {
-    [d.batch, d.c_in, d.h_in, d.w_in, d.c_out, d.h_out, d.w_out, d.kernel, d.stride, d.padding].map(|v| v as usize)
+    [d.rows, d.c_in, d.h_in, d.w_in, d.c_out, d.h_out, d.w_out, d.kernel, d.stride, d.padding].map(|v| v as usize)
 }
 
 /// Every (n, ci, iy, ix, co, oy, ox, ky, kx) where Conv2d's output (oy, ox) taps input (iy, ix)
@@ -44,7 +44,7 @@ pub(super) fn relu_if(v: &mut [f32], relu: bool) {
 pub fn conv2d_forward(d: &ConvDims, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let [_, c_in, h_in, w_in, c_out, h_out, w_out, k, ..] = sizes(d);
     let mut y: Vec<f32> =
-        (0..d.batch as usize * c_out * h_out * w_out).map(|i| bias[(i / (h_out * w_out)) % c_out]).collect();
+        (0..d.rows as usize * c_out * h_out * w_out).map(|i| bias[(i / (h_out * w_out)) % c_out]).collect();
     taps(d, |[n, ci, iy, ix, co, oy, ox, ky, kx]| {
         y[((n * c_out + co) * h_out + oy) * w_out + ox] +=
             w[((co * c_in + ci) * k + ky) * k + kx] * x[((n * c_in + ci) * h_in + iy) * w_in + ix];
@@ -56,7 +56,7 @@ pub fn conv2d_forward(d: &ConvDims, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f
 /// dx from dy, masked where x is 0 when `d.relu` (the layer's input came out of a ReLU).
 pub fn conv2d_backward_input(d: &ConvDims, dy: &[f32], w: &[f32], x: &[f32]) -> Vec<f32> {
     let [_, c_in, h_in, w_in, c_out, h_out, w_out, k, ..] = sizes(d);
-    let mut dx = vec![0.0; d.batch as usize * c_in * h_in * w_in];
+    let mut dx = vec![0.0; d.rows as usize * c_in * h_in * w_in];
     taps(d, |[n, ci, iy, ix, co, oy, ox, ky, kx]| {
         dx[((n * c_in + ci) * h_in + iy) * w_in + ix] +=
             w[((co * c_in + ci) * k + ky) * k + kx] * dy[((n * c_out + co) * h_out + oy) * w_out + ox];
@@ -101,7 +101,7 @@ fn transposed(d: &ConvDims) -> ConvDims {
 pub fn conv_transpose2d_forward(d: &ConvDims, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let [_, c_in, h_in, w_in, c_out, h_out, w_out, k, ..] = sizes(d);
     let mut y: Vec<f32> =
-        (0..d.batch as usize * c_out * h_out * w_out).map(|i| bias[(i / (h_out * w_out)) % c_out]).collect();
+        (0..d.rows as usize * c_out * h_out * w_out).map(|i| bias[(i / (h_out * w_out)) % c_out]).collect();
     // The Conv2d from y's shape to x's: its "output" (oy, ox) is our input, its "input" ours.
     taps(&transposed(d), |[n, co, oy, ox, ci, iy, ix, ky, kx]| {
         y[((n * c_out + co) * h_out + oy) * w_out + ox] +=
@@ -114,7 +114,7 @@ pub fn conv_transpose2d_forward(d: &ConvDims, x: &[f32], w: &[f32], bias: &[f32]
 /// dx from dy, masked where x is 0 when `d.relu`.
 pub fn conv_transpose2d_backward_input(d: &ConvDims, dy: &[f32], w: &[f32], x: &[f32]) -> Vec<f32> {
     let [_, c_in, h_in, w_in, c_out, h_out, w_out, k, ..] = sizes(d);
-    let mut dx = vec![0.0; d.batch as usize * c_in * h_in * w_in];
+    let mut dx = vec![0.0; d.rows as usize * c_in * h_in * w_in];
     taps(&transposed(d), |[n, co, oy, ox, ci, iy, ix, ky, kx]| {
         dx[((n * c_in + ci) * h_in + iy) * w_in + ix] +=
             w[((ci * c_out + co) * k + ky) * k + kx] * dy[((n * c_out + co) * h_out + oy) * w_out + ox];

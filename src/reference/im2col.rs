@@ -67,7 +67,7 @@ pub fn col2im_masked(d: &ConvDims, col: &[f32], mask_by: &[f32]) -> Vec<f32> {
 
 /// Every value of an "out" map as (its NCHW index, its index in rows [batch h_out w_out, c_out]).
 fn nchw_and_row_indices(d: &ConvDims) -> impl Iterator<Item = (usize, usize)> {
-    let (b, c, plane) = (d.batch as usize, d.c_out as usize, (d.h_out * d.w_out) as usize);
+    let (b, c, plane) = (d.rows as usize, d.c_out as usize, (d.h_out * d.w_out) as usize);
     (0..b * c * plane).map(move |i| {
         let (n, ch, p) = (i / (c * plane), (i / plane) % c, i % plane);
         (i, (n * plane + p) * c + ch)

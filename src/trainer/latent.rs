@@ -63,7 +63,7 @@ impl LatentHead {
             None => l.uniform(
                 "latent params",
                 &LatentParams {
-                    batch: rows as u32,
+                    rows: rows as u32,
                     latent: latent as u32,
                     seed: s.seed,
                     stream,

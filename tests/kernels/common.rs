@@ -165,7 +165,7 @@ pub fn latent_params_with(
     sample_scale: f32,
 ) -> wgpu::Buffer {
     uniform(&LatentParams {
-        batch: batch as u32,
+        rows: batch as u32,
         latent: LATENT as u32,
         seed: 1234,
         stream: 3,
@@ -182,7 +182,7 @@ pub fn counters(step: u32, cursor: u32) -> Counters {
 
 pub fn loss_params_repeat(pass_rows: u32, training: bool, repeat: usize) -> wgpu::Buffer {
     uniform(&LossParams {
-        batch: B as u32,
+        rows: B as u32,
         pixels: PIXELS as u32,
         pass_rows,
         training: training as u32,

@@ -11,7 +11,7 @@ fn conv(kernel: u32, stride: u32, padding: u32, relu: bool) -> ConvDims {
     let out = |i: u32| (i + 2 * padding - kernel) / stride + 1;
     let (h_out, w_out) = (out(h_in), out(w_in));
     ConvDims {
-        batch: 3,
+        rows: 3,
         c_in: 3,
         h_in,
         w_in,
@@ -32,7 +32,7 @@ fn transpose(kernel: u32, stride: u32, padding: u32, relu: bool) -> ConvDims {
     let out = |i: u32| (i - 1) * stride + kernel - 2 * padding;
     let (h_out, w_out) = (out(h_in), out(w_in));
     ConvDims {
-        batch: 3,
+        rows: 3,
         c_in: 5,
         h_in,
         w_in,
@@ -54,8 +54,8 @@ fn shapes(of: fn(u32, u32, u32, bool) -> ConvDims, relu: bool) -> [ConvDims; 2] 
 
 /// Values in x, in y and in the weight.
 fn sizes(d: &ConvDims) -> (usize, usize, usize) {
-    let x = (d.batch * d.c_in * d.h_in * d.w_in) as usize;
-    let y = (d.batch * d.c_out * d.h_out * d.w_out) as usize;
+    let x = (d.rows * d.c_in * d.h_in * d.w_in) as usize;
+    let y = (d.rows * d.c_out * d.h_out * d.w_out) as usize;
     (x, y, (d.c_in * d.c_out * d.kernel * d.kernel) as usize)
 }
 
@@ -171,7 +171,7 @@ fn im2col_kernels_should_match_reference() {
     for relu in [false, true] {
         for d in shapes(conv, relu) {
             let (nx, ny, _) = sizes(&d);
-            let ncol = (d.batch * d.h_out * d.w_out * d.c_in * d.kernel * d.kernel) as usize;
+            let ncol = (d.rows * d.h_out * d.w_out * d.c_in * d.kernel * d.kernel) as usize;
             // x and y are ReLU outputs (some zeros), for the masks.
             let x: Vec<f32> = random(nx, 31, 1.0).iter().map(|v| v.max(0.0)).collect();
             let y: Vec<f32> = random(ny, 32, 1.0).iter().map(|v| v.max(0.0)).collect();

@@ -18,7 +18,7 @@ fn dims(n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
 }
 
 fn dims_for(batch: usize, n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
-    uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
+    uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
 }
 
 fn check_linear_forward(variant: LinearVariant, shape: (usize, usize), reference: Forward) {
@@ -182,7 +182,7 @@ fn check_weight_rows(variant: LinearVariant, (n_in, n_out): (usize, usize), batc
     let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
     let slices = batch.div_ceil(shaders::linear_rows::SLICE as usize);
     let (dyb, xb, pb) = (storage(&dy), storage(&x), storage(&vec![0.0; slices * n_out * n_in]));
-    let d = uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
+    let d = uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
     run(gpu().1.get(variant.entry(LinearOp::BackwardWeight)).launch(
         &gpu().0,
         &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &pb)],
@@ -204,7 +204,7 @@ fn linear_backward_weight_rows_should_match_reference() {
     for batch in [B, 16 * SLICE as usize + 37] {
         let [partials, dy, x] = check_weight_rows(LinearVariant::Rows, (n_in, n_out), batch);
         let pb = storage(&partials);
-        let d = uniform(&Dims { batch: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
+        let d = uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
         let dwb = storage(&vec![0.0; n_out * n_in]);
         run(gpu().1.get(Entry::LinearSumSlices).launch_over(
             &gpu().0,

@@ -14,7 +14,7 @@ const SLICE_LENS: [usize; 2] = [usize::MAX / 2, 32];
 
 fn tiled_dims(plan: &TiledPlan, (n_in, n_out): (usize, usize), relu: bool, bias: bool) -> wgpu::Buffer {
     uniform(&TiledDims {
-        batch: ROWS as u32,
+        rows: ROWS as u32,
         n_in: n_in as u32,
         n_out: n_out as u32,
         relu: relu as u32,
@@ -163,7 +163,7 @@ fn linear_split_subgroup_should_match_reference() {
         return;
     }
     let (g, k) = gpu();
-    let plan = TiledPlan::with_slice_len(ROWS, 1, 1, 16); // only dims.batch .. bias are read
+    let plan = TiledPlan::with_slice_len(ROWS, 1, 1, 16); // only dims.rows .. bias are read
     for (n_in, n_out) in [(150, 5), (37, 70), (9, 3)] {
         let (x, w, b) = (random(ROWS * n_in, 11, 1.0), random(n_out * n_in, 12, 0.5), random(n_out, 13, 0.5));
         let dy = random(ROWS * n_out, 14, 1.0);

@@ -134,7 +134,7 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
                 let start_counters = counters(7, 20);
                 let start_totals = LossTotals { rec_sum: 1.0, kl_sum: 2.0, examples: 3.0, pad: 0.0 };
                 let p = uniform(&LossParams {
-                    batch: rows as u32,
+                    rows: rows as u32,
                     pixels: PIXELS as u32,
                     pass_rows,
                     training: training as u32,

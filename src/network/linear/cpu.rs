@@ -41,7 +41,7 @@ fn product(
 }
 
 fn dims(l: Launcher, layer: &Layer, rows: usize, relu: bool) -> wgpu::Buffer {
-    let d = Dims { batch: rows as u32, n_in: layer.n_in as u32, n_out: layer.n_out as u32, relu: relu as u32 };
+    let d = Dims { rows: rows as u32, n_in: layer.n_in as u32, n_out: layer.n_out as u32, relu: relu as u32 };
     l.uniform("dims", &d)
 }
 

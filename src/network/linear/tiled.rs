@@ -17,7 +17,7 @@ use crate::shaders::Entry;
 /// linear_tiled.wgsl's uniform for a product of `plan` on `layer` over `batch` rows.
 fn tiled_dims(plan: &TiledPlan, layer: &Layer, batch: usize, relu: bool, bias: bool) -> TiledDims {
     TiledDims {
-        batch: batch as u32,
+        rows: batch as u32,
         n_in: layer.n_in as u32,
         n_out: layer.n_out as u32,
         relu: relu as u32,
@@ -29,7 +29,7 @@ fn tiled_dims(plan: &TiledPlan, layer: &Layer, batch: usize, relu: bool, bias: b
 }
 
 /// The tiled plan whose uniform both kernels read, for the plan's `kernel` of `op` (the split
-/// kernel reads dims.batch .. bias of a one-slice plan).
+/// kernel reads dims.rows .. bias of a one-slice plan).
 fn tiled_plan(kernel: LinearKernel, layer: &Layer, op: LinearOp, rows: usize) -> TiledPlan {
     match kernel {
         LinearKernel::Tiled(plan) => plan,

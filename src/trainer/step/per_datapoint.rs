@@ -42,7 +42,7 @@ impl Parts<'_> {
         let u = l.uniform(
             "inner latent params",
             &LatentParams {
-                batch: self.rows as u32,
+                rows: self.rows as u32,
                 latent: latent as u32,
                 seed: self.s.seed,
                 stream: STREAM_INNER_EPS + i as u32,
