@@ -1,5 +1,20 @@
-//! shaders/loss.wgsl: the reconstruction terms and finish_step.
+//! shaders/loss.wgsl through its launcher (launches/loss.rs): the reconstruction terms and
+//! finish_step, each kernel under the family whose plan picks it.
 use crate::common::*;
+use wgvae::launches::loss::{Reconstruction, StepEnd};
+
+/// The launcher of `family`'s plan (the CPU family: an invocation per row; the GPU family: a
+/// workgroup per row and trees).
+fn family(family: KernelFamily) -> Gpu {
+    gpu_with(family, true)
+}
+
+fn rec<'a>(
+    decoder: Decoder,
+    (logits, x, rec): (&'a wgpu::Buffer, &'a wgpu::Buffer, &'a wgpu::Buffer),
+) -> Reconstruction<'a> {
+    Reconstruction { decoder, logits, x, rec, rows: B, pixels: PIXELS }
+}
 
 #[test]
 fn bernoulli_rec_forward_should_match_reference() {
@@ -10,16 +25,8 @@ fn bernoulli_rec_forward_should_match_reference() {
     for repeat in [1, 3] {
         let (p, lb, xb, rb) =
             (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&[0.0; B]));
-        run(gpu().1.get(Entry::BernoulliRecForward).launch_over(
-            &gpu().0,
-            &[
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::REC, &rb),
-            ],
-            B,
-        ));
+        let g = &family(KernelFamily::Cpu);
+        run(rec(Decoder::Bernoulli, (&lb, &xb, &rb)).forward(gpu::Launcher { gpu: g, kernels: &gpu().1 }, &p));
         assert_close(
             &format!("bernoulli_rec_forward repeat {repeat}"),
             &read(&rb, B),
@@ -37,18 +44,9 @@ fn bernoulli_rec_backward_should_match_reference() {
     for repeat in [1, 3] {
         let (p, lb, xb, db) =
             (loss_params_repeat(B as u32, true, repeat), storage(&logits), storage(&x), storage(&[0.0; B * PIXELS]));
-        let cb = storage(&coef);
-        run(gpu().1.get(Entry::BernoulliRecBackward).launch_over(
-            &gpu().0,
-            &[
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::DLOGITS, &db),
-                bind(shaders::loss::COEF, &cb),
-            ],
-            B * PIXELS,
-        ));
+        let (cb, unused) = (storage(&coef), storage(&[0.0; 4]));
+        let l = gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 };
+        run(rec(Decoder::Bernoulli, (&lb, &xb, &unused)).backward(l, &p, &db, &cb));
         assert_close(
             &format!("bernoulli_rec_backward repeat {repeat}"),
             &read(&db, B * PIXELS),
@@ -72,33 +70,16 @@ fn gaussian_rec_forward_and_backward_should_match_reference() {
         let p = loss_params_repeat(B as u32, true, repeat);
         let (lb, xb, rb, db, cb) =
             (storage(&logits), storage(&x), storage(&[0.0; B]), storage(&[0.0; B * 2 * PIXELS]), storage(&coef));
-        run(gpu().1.get(Entry::GaussianRecForward).launch_over(
-            &gpu().0,
-            &[
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::REC, &rb),
-            ],
-            B,
-        ));
+        let g = &family(KernelFamily::Cpu);
+        let l = gpu::Launcher { gpu: g, kernels: &gpu().1 };
+        run(rec(Decoder::Gaussian, (&lb, &xb, &rb)).forward(l, &p));
         assert_close(
             &format!("gaussian_rec_forward repeat {repeat}"),
             &read(&rb, B),
             &r::gaussian_rec_forward(&logits, &x, B, PIXELS, repeat),
             1e-5,
         );
-        run(gpu().1.get(Entry::GaussianRecBackward).launch_over(
-            &gpu().0,
-            &[
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::DLOGITS, &db),
-                bind(shaders::loss::COEF, &cb),
-            ],
-            B * PIXELS,
-        ));
+        run(rec(Decoder::Gaussian, (&lb, &xb, &rb)).backward(l, &p, &db, &cb));
         assert_close(
             &format!("gaussian_rec_backward repeat {repeat}"),
             &read(&db, B * 2 * PIXELS),
@@ -113,9 +94,12 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
     // Both kernels: finish_step (one invocation) and finish_step_tree (64 lanes and a tree), at 13
     // rows and at 150 (two full passes of the lanes and a partial one).
     type Reference = fn(&[f32], &[f32], u32, bool, usize, bool, &mut Counters, &mut LossTotals);
-    let kernels: [(Entry, Reference); 2] =
-        [(Entry::FinishStep, r::finish_step), (Entry::FinishStepTree, r::finish_step_tree)];
-    for (entry, reference) in kernels {
+    let kernels: [(KernelFamily, Entry, Reference); 2] = [
+        (KernelFamily::Cpu, Entry::FinishStep, r::finish_step),
+        (KernelFamily::Gpu, Entry::FinishStepTree, r::finish_step_tree),
+    ];
+    for (kernel_family, entry, reference) in kernels {
+        let g = &family(kernel_family);
         for rows in [B, 150] {
             let rec = random(rows, 21, 100.0);
             let kl = random(rows, 22, 10.0);
@@ -144,17 +128,10 @@ fn finish_step_should_match_reference_and_catch_non_finite_losses() {
                 });
                 let (cb, rb, kb) = (gpu::storage_with(&gpu().0, "c", &[start_counters]), storage(&rec), storage(&kl));
                 let tb = gpu::storage_with(&gpu().0, "totals", &[start_totals]);
-                run(gpu().1.get(entry).launch(
-                    &gpu().0,
-                    &[
-                        bind(shaders::loss::PARAMS, &p),
-                        bind(shaders::loss::COUNTERS, &cb),
-                        bind(shaders::loss::REC, &rb),
-                        bind(shaders::loss::KL, &kb),
-                        bind(shaders::loss::TOTALS, &tb),
-                    ],
-                    [1, 1, 1],
-                ));
+                let end = StepEnd { counters: &cb, rec: &rb, kl: &kb, totals: &tb };
+                let launch = end.launch(gpu::Launcher { gpu: g, kernels: &gpu().1 }, &p);
+                assert_eq!(launch.name, entry.name(), "the {kernel_family:?} family's kernel");
+                run(launch);
                 let (mut want_c, mut want_t) = (start_counters, start_totals);
                 reference(&rec, &kl, pass_rows, training, repeat, fixed, &mut want_c, &mut want_t);
                 assert_eq!(gpu::read::<Counters>(&gpu().0, &cb, 0, 1).unwrap()[0], want_c, "{name}");
@@ -185,25 +162,24 @@ fn rec_forward_backward_rows_should_match_reference() {
     let x: Vec<f32> = random(B * PIXELS, 20, 1.0).iter().map(|v| v.abs()).collect();
     let coef: Vec<f32> = random(B, 44, 1.0).iter().map(|v| v.abs()).collect();
     type Reference = fn(&[f32], &[f32], &[f32], usize, usize) -> (Vec<f32>, Vec<f32>);
-    let cases: [(Entry, &[f32], Reference); 2] = [
-        (Entry::BernoulliRecForwardBackwardRows, &bernoulli, r::bernoulli_rec_forward_backward_rows),
-        (Entry::GaussianRecForwardBackwardRows, &gaussian, r::gaussian_rec_forward_backward_rows),
+    let cases: [(Decoder, &[f32], Reference); 2] = [
+        (Decoder::Bernoulli, &bernoulli, r::bernoulli_rec_forward_backward_rows),
+        (Decoder::Gaussian, &gaussian, r::gaussian_rec_forward_backward_rows),
     ];
-    for (entry, logits, reference) in cases {
+    let g = &family(KernelFamily::Gpu);
+    for (decoder, logits, reference) in cases {
         for repeat in [1, 3] {
             let p = loss_params_repeat(B as u32, true, repeat);
             let (lb, xb, rb, cb) = (storage(logits), storage(&x), storage(&[f32::NAN; B]), storage(&coef));
             let db = storage(&vec![f32::NAN; logits.len()]);
-            let binds = [
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::REC, &rb),
-                bind(shaders::loss::DLOGITS, &db),
-                bind(shaders::loss::COEF, &cb),
-            ];
-            run(gpu().1.get(entry).launch(&gpu().0, &binds, gpu().0.grid_1d(B * 64)));
-            let name = format!("{} repeat {repeat}", entry.name());
+            let launch = rec(decoder, (&lb, &xb, &rb)).forward_backward(
+                gpu::Launcher { gpu: g, kernels: &gpu().1 },
+                &p,
+                &db,
+                &cb,
+            );
+            let name = format!("{} repeat {repeat}", launch.name);
+            run(launch);
             let (want_rec, want_d) = reference(logits, &x, &coef, PIXELS, repeat);
             assert_close(&format!("{name} rec"), &read(&rb, B), &want_rec, 1e-5);
             assert_close(&format!("{name} dlogits"), &read(&db, logits.len()), &want_d, 1e-5);
@@ -223,22 +199,19 @@ fn rec_forward_rows_should_match_reference() {
         .collect();
     let x: Vec<f32> = random(B * PIXELS, 18, 1.0).iter().map(|v| v.abs()).collect();
     type Reference = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
-    let cases: [(Entry, &[f32], Reference); 2] = [
-        (Entry::BernoulliRecForwardRows, &bernoulli, r::bernoulli_rec_forward_rows),
-        (Entry::GaussianRecForwardRows, &gaussian, r::gaussian_rec_forward_rows),
+    let cases: [(Decoder, &[f32], Reference); 2] = [
+        (Decoder::Bernoulli, &bernoulli, r::bernoulli_rec_forward_rows),
+        (Decoder::Gaussian, &gaussian, r::gaussian_rec_forward_rows),
     ];
-    for (entry, logits, reference) in cases {
+    let g = &family(KernelFamily::Gpu);
+    for (decoder, logits, reference) in cases {
         for repeat in [1, 3] {
             let (p, lb, xb, rb) =
                 (loss_params_repeat(B as u32, true, repeat), storage(logits), storage(&x), storage(&[f32::NAN; B]));
-            let binds = [
-                bind(shaders::loss::PARAMS, &p),
-                bind(shaders::loss::LOGITS, &lb),
-                bind(shaders::loss::X, &xb),
-                bind(shaders::loss::REC, &rb),
-            ];
-            run(gpu().1.get(entry).launch(&gpu().0, &binds, gpu().0.grid_1d(B * 64)));
-            let name = format!("{} repeat {repeat}", entry.name());
+            let launch = rec(decoder, (&lb, &xb, &rb)).forward(gpu::Launcher { gpu: g, kernels: &gpu().1 }, &p);
+            let name = format!("{} repeat {repeat}", launch.name);
+            assert!(launch.name.ends_with("_rows"), "the GPU family's kernel: {name}");
+            run(launch);
             assert_close(&name, &read(&rb, B), &reference(logits, &x, B, PIXELS, repeat), 1e-5);
         }
     }
