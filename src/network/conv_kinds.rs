@@ -1,9 +1,8 @@
-//! nn.Conv2d and nn.ConvTranspose2d as layer kinds: their shapes, their launches (network/conv.rs)
-//! and their CPU mirror (reference/conv.rs).
-use super::conv::{self, backward, conv_dims, forward};
+//! nn.Conv2d and nn.ConvTranspose2d as layer kinds: their shapes and their launches
+//! (network/conv.rs).
+use super::conv::{self, backward, forward};
 use super::{ConvShape, Kind, Layer, LayerKind};
 use crate::gpu::{Launch, Launcher};
-use crate::reference::conv as reference;
 use wgpu::Buffer;
 
 /// nn.Conv2d on NCHW rows, W [c_out, c_in, k, k].
@@ -74,44 +73,5 @@ impl<T: Convolution> Kind for T {
         d_input: Option<&Buffer>,
     ) -> Vec<Launch> {
         backward(l, layer, self.shape(), weights, rows, saved, d_input)
-    }
-
-    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
-        let ((weight, bias), d) = (layer.tensors_in(params), conv_dims(self.shape(), rows, layer.relu));
-        match T::TRANSPOSED {
-            false => reference::conv2d_forward(&d, input, weight, bias),
-            true => reference::conv_transpose2d_forward(&d, input, weight, bias),
-        }
-    }
-
-    fn reference_backward_input(
-        &self,
-        layer: &Layer,
-        params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> Vec<f32> {
-        let ((weight, _), d) = (layer.tensors_in(params), conv_dims(self.shape(), rows, layer.relu_input));
-        match T::TRANSPOSED {
-            false => reference::conv2d_backward_input(&d, d_output, weight, input),
-            true => reference::conv_transpose2d_backward_input(&d, d_output, weight, input),
-        }
-    }
-
-    fn reference_backward_params(
-        &self,
-        _: &Layer,
-        _params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> [Vec<f32>; 2] {
-        let d = conv_dims(self.shape(), rows, false);
-        let weight = match T::TRANSPOSED {
-            false => reference::conv2d_backward_weight(&d, d_output, input),
-            true => reference::conv_transpose2d_backward_weight(&d, d_output, input),
-        };
-        [weight, reference::conv_backward_bias(&d, d_output)]
     }
 }

@@ -1,11 +1,10 @@
 //! GroupNorm as a layer kind (PyTorch's nn.GroupNorm, affine: weight gamma and bias beta per
-//! channel): its launches of shaders/group_norm.wgsl and its CPU mirror (reference/group_norm.rs).
+//! channel): its launches of shaders/group_norm.wgsl (reference/group_norm.rs mirrors them).
 //! Stateless: the backward pass recomputes the forward's statistics from the input rather than
 //! keeping them, one more read of x.
 use super::{Kind, Layer};
 use crate::gpu::kernels::{bind, bind_range};
 use crate::gpu::{self, Launch, Launcher};
-use crate::reference::group_norm::{self as reference, GroupNormSizes};
 use crate::shaders::group_norm::{AUX, DIMS, DST, SRC, STATS, SUMS, WEIGHT};
 use crate::shaders::Entry;
 use wgpu::Buffer;
@@ -40,10 +39,6 @@ crate::gpu::params::mirrors!(
 );
 
 impl GroupNorm {
-    fn sizes(&self, rows: usize) -> GroupNormSizes {
-        GroupNormSizes { rows, channels: self.channels, groups: self.groups, spatial: self.spatial, eps: EPS }
-    }
-
     fn dims(&self, l: Launcher, rows: usize, relu: bool) -> Buffer {
         let (c, g, s) = (self.channels as u32, self.groups as u32, self.spatial as u32);
         let d = GroupNormDims {
@@ -132,41 +127,5 @@ impl Kind for GroupNorm {
             launches.push(Self::per_workgroup(l, Entry::GroupNormBackwardBias, &binds, self.channels));
         }
         launches
-    }
-
-    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
-        let ((gamma, beta), d) = (layer.tensors_in(params), self.sizes(rows));
-        let stats = reference::group_norm_stats(&d, input);
-        reference::group_norm_forward(&d, input, gamma, beta, &stats, layer.relu)
-    }
-
-    fn reference_backward_input(
-        &self,
-        layer: &Layer,
-        params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> Vec<f32> {
-        let ((gamma, _), d) = (layer.tensors_in(params), self.sizes(rows));
-        let stats = reference::group_norm_stats(&d, input);
-        let sums = reference::group_norm_backward_stats(&d, d_output, gamma, input, &stats);
-        reference::group_norm_backward_input(&d, d_output, gamma, input, &stats, &sums, layer.relu_input)
-    }
-
-    fn reference_backward_params(
-        &self,
-        _: &Layer,
-        _params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> [Vec<f32>; 2] {
-        let d = self.sizes(rows);
-        let stats = reference::group_norm_stats(&d, input);
-        [
-            reference::group_norm_backward_weight(&d, d_output, input, &stats),
-            reference::group_norm_backward_bias(&d, d_output),
-        ]
     }
 }

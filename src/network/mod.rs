@@ -47,8 +47,8 @@ pub struct ConvShape {
     pub padding: usize,
 }
 
-/// A layer kind's computation on the GPU (its launches) and on the CPU (its reference, from the
-/// kernels' reference functions), for a `Layer` of that kind.
+/// A layer kind's computation on the GPU: its tensors, initialisation and launches, for a `Layer`
+/// of that kind (reference/network.rs mirrors each kind on the CPU).
 pub trait Kind {
     /// The weight's and the bias's shapes, as PyTorch stores them.
     fn shapes(&self, layer: &Layer) -> [Vec<usize>; 2];
@@ -80,29 +80,6 @@ pub trait Kind {
         saved: (&Buffer, &Buffer),
         d_input: Option<&Buffer>,
     ) -> Vec<Launch>;
-
-    /// `forward` on the CPU.
-    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32>;
-
-    /// d_input [rows, n_in] from d_output [rows, n_out], masked where `input` came out of a ReLU.
-    fn reference_backward_input(
-        &self,
-        layer: &Layer,
-        params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> Vec<f32>;
-
-    /// The weight's and the bias's gradients.
-    fn reference_backward_params(
-        &self,
-        layer: &Layer,
-        params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> [Vec<f32>; 2];
 }
 
 /// One layer of a path: `n_in` values per row in, `n_out` out, its parameters at fixed offsets of

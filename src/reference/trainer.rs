@@ -266,7 +266,7 @@ impl ReferenceTrainer {
         let (b, latent, cb, samples) = (self.settings.batch, model.arch.latent, model.arch.class_block(), obj.samples);
         if let (Some(p), Some(dp)) = (&model.prior, dprior) {
             let dp = sum_row_groups(&dp, b, samples, 2 * latent);
-            layer_backward_params(p, &self.params, &mut self.grads, &batch.yc, &dp, b);
+            layer_backward_params(p, &mut self.grads, &batch.yc, &dp, b);
         }
         let d = sum_row_groups(&d_mulv, b, samples, model.arch.encoder_outputs());
         if let Some((inner, _)) = obj.per_datapoint {

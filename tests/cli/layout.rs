@@ -124,3 +124,38 @@ fn no_source_file_should_pass_400_lines() {
         .collect();
     assert!(long.is_empty(), "split these files: {long:?}");
 }
+
+/// The top-level modules import one way too (commands -> config, session -> trainer -> network ->
+/// gpu), and the CPU reference is the tests' alone: no module outside src/reference/ imports it.
+#[test]
+fn top_level_modules_should_import_one_way_and_not_the_reference() {
+    let modules = modules();
+    let files: BTreeSet<Vec<String>> = modules.keys().cloned().collect();
+    let top = |path: &[String]| path.first().cloned().unwrap_or_default();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, code) in &modules {
+        for target in imports(path, code, &files) {
+            if top(&target) != top(path) {
+                edges.entry(top(path)).or_default().insert(top(&target));
+            }
+        }
+    }
+    let importers: Vec<&String> =
+        edges.iter().filter(|(_, to)| to.contains("reference")).map(|(from, _)| from).collect();
+    assert!(importers.is_empty(), "only the tests may import the CPU reference, but {importers:?} do");
+    let mut circles = BTreeSet::new();
+    for start in edges.keys() {
+        let (mut seen, mut stack) = (BTreeSet::new(), vec![start.clone()]);
+        while let Some(at) = stack.pop() {
+            for next in edges.get(&at).into_iter().flatten() {
+                if next == start {
+                    circles.insert(start.clone());
+                }
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+    }
+    assert!(circles.is_empty(), "top-level modules in an import circle: {circles:?}");
+}

@@ -119,7 +119,7 @@ fn layer_backward_references_should_match_finite_differences() {
         let probe = random(rows * layer.n_out, 60 + k as u64, 1.0);
         let loss = |params: &[f32], x: &[f32]| dot(&probe, &rn::layer_forward(&layer, params, x, rows));
         let mut grads = vec![0.0; at];
-        rn::layer_backward_params(&layer, &params, &mut grads, &x, &probe, rows);
+        rn::layer_backward_params(&layer, &mut grads, &x, &probe, rows);
         let dx = rn::layer_backward_input(&layer, &params, &x, &probe, rows);
         let name = |what: &str| format!("{:?} {what}", layer.kind);
         check_grad(&name("dx"), &|x| loss(&params, x), &always, &x, &dx);

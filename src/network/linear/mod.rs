@@ -13,7 +13,6 @@ use crate::gpu::kernels::bind_range;
 use crate::gpu::{Launch, Launcher};
 pub use crate::plan::linear::{linear_groups, LinearOp, LinearVariant};
 use crate::plan::LinearKernel;
-use crate::reference::linear as reference;
 use crate::shaders::linear::AUX;
 
 /// The plan's kernel for `op` of `layer` over `rows`.
@@ -124,36 +123,5 @@ impl Kind for Linear {
             launches.extend(backward_params(l, layer, grads, rows, (input, d_output)));
         }
         launches
-    }
-
-    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
-        let (weight, bias) = layer.tensors_in(params);
-        reference::linear_forward(input, weight, bias, rows, layer.n_in, layer.n_out, layer.relu)
-    }
-
-    fn reference_backward_input(
-        &self,
-        layer: &Layer,
-        params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> Vec<f32> {
-        let (weight, _) = layer.tensors_in(params);
-        reference::linear_backward_input(d_output, weight, input, rows, layer.n_in, layer.n_out, layer.relu_input)
-    }
-
-    fn reference_backward_params(
-        &self,
-        layer: &Layer,
-        _params: &[f32],
-        input: &[f32],
-        d_output: &[f32],
-        rows: usize,
-    ) -> [Vec<f32>; 2] {
-        [
-            reference::linear_backward_weight(d_output, input, rows, layer.n_in, layer.n_out),
-            reference::linear_backward_bias(d_output, rows, layer.n_out),
-        ]
     }
 }
