@@ -22,6 +22,13 @@ pub struct Bind<'a> {
     pub range: Option<(usize, usize)>,
 }
 
+impl<'a> Bind<'a> {
+    /// The whole buffer as an operand, at the binding its launcher gives it.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Bind<'a> {
+        Bind { binding: 0, buffer, range: None }
+    }
+}
+
 pub fn bind(binding: u32, buffer: &wgpu::Buffer) -> Bind<'_> {
     Bind { binding, buffer, range: None }
 }

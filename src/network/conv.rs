@@ -67,17 +67,55 @@ pub fn gemm_sizes(layer: &Layer, c: &ConvShape, transposed: bool, rows: usize) -
     ((patch_rows(&view) * patch.n_in * 4) as u64, patch_rows(&view))
 }
 
-/// An im2col.wgsl entry over `n` values (aux for those that read it), a 1-D kernel.
-fn data_move(
+/// shaders/im2col.wgsl's moves between NCHW maps and rows, over a Conv2d geometry (ConvDims):
+/// "in" is the map the patches come from, "out" the map of their products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// patches [rows h_out w_out, c_in k^2] = the taps of in (zero outside); an invocation per kernel row.
+    Im2col,
+    /// in = the patches' taps summed back + aux (the bias per channel), ReLU where dims.relu.
+    Col2imBias,
+    /// in = the patches' taps summed back, 0 where aux (the layer's input) is 0 and dims.relu.
+    Col2imMasked,
+    /// rows [rows h_out w_out, c_out] = out.
+    NchwToRows,
+    /// out = rows, 0 where aux is 0 and dims.relu.
+    RowsToNchw,
+}
+
+impl Move {
+    fn entry(self) -> Entry {
+        match self {
+            Move::Im2col => Entry::Im2col,
+            Move::Col2imBias => Entry::Col2imBias,
+            Move::Col2imMasked => Entry::Col2imMasked,
+            Move::NchwToRows => Entry::NchwToRows,
+            Move::RowsToNchw => Entry::RowsToNchw,
+        }
+    }
+
+    /// The invocations over `d`: one per value written (Im2col: per kernel row of a patch).
+    fn invocations(self, d: &ConvDims) -> usize {
+        let in_map = (d.rows * d.c_in * d.h_in * d.w_in) as usize;
+        let out_map = (d.rows * d.c_out * d.h_out * d.w_out) as usize;
+        match self {
+            Move::Im2col => out_map / d.c_out as usize * (d.c_in * d.kernel) as usize,
+            Move::Col2imBias | Move::Col2imMasked => in_map,
+            Move::NchwToRows | Move::RowsToNchw => out_map,
+        }
+    }
+}
+
+/// dst = `what` of src over the geometry `d` (its uniform `dims`), reading aux where the move does.
+pub fn data_move(
     l: Launcher,
-    entry: Entry,
-    dims: &wgpu::Buffer,
+    what: Move,
+    (d, dims): (&ConvDims, &wgpu::Buffer),
     (src, aux, dst): (&wgpu::Buffer, Option<Bind>, &wgpu::Buffer),
-    n: usize,
 ) -> Launch {
     let mut binds = vec![bind(im2col::DIMS, dims), bind(im2col::SRC, src), bind(im2col::DST, dst)];
     binds.extend(aux.map(|aux| Bind { binding: im2col::AUX, ..aux }));
-    l.over(entry, &binds, n)
+    l.over(what.entry(), &binds, what.invocations(d))
 }
 
 fn scratch(l: Launcher, label: &str, floats: usize) -> wgpu::Buffer {
@@ -120,24 +158,20 @@ pub fn forward(
     if !is_transposed(layer) {
         // The patches, their product with W (bias and ReLU in it), the rows back to NCHW.
         let act = patch_layer(layer, &view, layer.relu);
-        let mut launches = vec![data_move(l, Entry::Im2col, &view_u, (input, None, &patches), n * p.n_in / c.kernel)];
+        let mut launches = vec![data_move(l, Move::Im2col, (&view, &view_u), (input, None, &patches))];
         launches.extend(linear::forward(l, &act, params, n, Forward { input: &patches, output: &channels }));
-        launches.push(data_move(
-            l,
-            Entry::RowsToNchw,
-            &view_u,
-            (&channels, Some(bind(0, &channels)), output),
-            n * p.n_out,
-        ));
+        let to_map = (&channels, Some(Bind::whole(&channels)), output);
+        launches.push(data_move(l, Move::RowsToNchw, (&view, &view_u), to_map));
         launches
     } else {
         // The input as rows, their product with W (each row's contribution to every tap), the taps
         // summed into the output with its bias and ReLU.
-        let out_u = l.uniform("conv view", &ConvDims { relu: layer.relu as u32, ..view });
-        let mut launches = vec![data_move(l, Entry::NchwToRows, &view_u, (input, None, &channels), n * p.n_out)];
+        let out = ConvDims { relu: layer.relu as u32, ..view };
+        let out_u = l.uniform("conv view", &out);
+        let mut launches = vec![data_move(l, Move::NchwToRows, (&view, &view_u), (input, None, &channels))];
         let io = BackwardInput { d_output: &channels, mask: None, d_input: &patches };
         launches.extend(linear::backward_input(l, &p, params, n, io));
-        launches.push(data_move(l, Entry::Col2imBias, &out_u, (&patches, Some(bias), output), rows * layer.n_out));
+        launches.push(data_move(l, Move::Col2imBias, (&out, &out_u), (&patches, Some(bias), output)));
         launches
     }
 }
@@ -182,7 +216,8 @@ pub fn backward(
     }
     let view = conv_view(conv_dims(c, rows, false), transposed);
     let view_u = l.uniform("conv view", &view);
-    let masked_u = l.uniform("conv view", &ConvDims { relu: layer.relu_input as u32, ..view });
+    let masked = ConvDims { relu: layer.relu_input as u32, ..view };
+    let masked_u = l.uniform("conv view", &masked);
     let (n, p) = (patch_rows(&view), patch_layer(layer, &view, false));
     let patches = scratch(l, "conv patches", n * p.n_in);
     let channels = scratch(l, "conv rows", n * p.n_out);
@@ -192,11 +227,11 @@ pub fn backward(
     // ConvTranspose2d's dy patches.
     let (out_side, in_side) = if transposed { (input, d_output) } else { (d_output, input) };
     if grads.is_some() || !transposed {
-        launches.push(data_move(l, Entry::NchwToRows, &view_u, (out_side, None, &channels), n * p.n_out));
+        launches.push(data_move(l, Move::NchwToRows, (&view, &view_u), (out_side, None, &channels)));
     }
     if grads.is_some() || transposed {
         let to_patches = (in_side, None, &patches);
-        launches.push(data_move(l, Entry::Im2col, &view_u, to_patches, n * p.n_in / c.kernel));
+        launches.push(data_move(l, Move::Im2col, (&view, &view_u), to_patches));
     }
     if let Some(d_input) = d_input {
         if !transposed {
@@ -204,15 +239,15 @@ pub fn backward(
             let d_patches = scratch(l, "conv d patches", n * p.n_in);
             let io = BackwardInput { d_output: &channels, mask: None, d_input: &d_patches };
             launches.extend(linear::backward_input(l, &p, params, n, io));
-            let sum = (&d_patches, Some(bind(0, input)), d_input);
-            launches.push(data_move(l, Entry::Col2imMasked, &masked_u, sum, rows * layer.n_in));
+            let sum = (&d_patches, Some(Bind::whole(input)), d_input);
+            launches.push(data_move(l, Move::Col2imMasked, (&masked, &masked_u), sum));
         } else {
             // dx rows = dy patches W^T (no bias), back to NCHW.
             let (zeros, d_rows) = (scratch(l, "zero bias", p.n_out), scratch(l, "conv d rows", n * p.n_out));
-            let w = Weights { params, bias: bind(0, &zeros) };
+            let w = Weights { params, bias: Bind::whole(&zeros) };
             launches.extend(linear::forward_with_bias(l, &p, w, n, Forward { input: &patches, output: &d_rows }));
-            let back = (&d_rows, Some(bind(0, input)), d_input);
-            launches.push(data_move(l, Entry::RowsToNchw, &masked_u, back, rows * layer.n_in));
+            let back = (&d_rows, Some(Bind::whole(input)), d_input);
+            launches.push(data_move(l, Move::RowsToNchw, (&masked, &masked_u), back));
         }
     }
     if let Some(grads) = grads {

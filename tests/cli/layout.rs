@@ -1,6 +1,6 @@
 //! The source tree's layout rules, read from src/: only the launchers (launches/, network/) and
-//! the kernel layer (gpu/, plan/, shaders.rs) name a WGSL entry point or a binding, and no two
-//! files import each other, directly or around a circle.
+//! the kernel layer (gpu/, plan/, shaders.rs) name a WGSL entry point or a binding, the kernel
+//! tests launch through them, and no two files import each other, directly or around a circle.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -45,6 +45,26 @@ fn only_launchers_and_the_kernel_layer_should_name_entry_points_and_bindings() {
         .map(|(path, _)| path.join("/"))
         .collect();
     assert!(offenders.is_empty(), "name a kernel or a binding outside the launchers: {offenders:?}");
+}
+
+/// The kernel tests run kernels through their launchers, so that a binding slip in a launcher
+/// fails its kernel's test: none binds a buffer or launches an entry point itself (translation.rs
+/// only translates every entry point's WGSL).
+#[test]
+fn kernel_tests_should_launch_through_the_launchers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let mut files = Vec::new();
+    sources(&dir, &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("translation.rs"))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).expect("read test");
+            ["bind(", "bind_range(", "launch_over(", ".get(Entry::"].iter().any(|n| text.contains(n))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "kernel tests that bind or launch by hand: {offenders:?}");
 }
 
 /// The files `code` (in module `path`) refers to through `crate::` and `super::` paths.

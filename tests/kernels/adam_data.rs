@@ -1,5 +1,6 @@
 //! shaders/adam.wgsl and shaders/data.wgsl: the optimizer and the batch gather.
 use crate::common::*;
+use wgvae::launches::data::Gather;
 
 #[test]
 fn adam_step_should_match_reference_in_both_variants() {
@@ -10,8 +11,7 @@ fn adam_step_should_match_reference_in_both_variants() {
         let cfg = wgvae::config::AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
         let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
         let (gb, wb, mb, vb) = (storage(&g), storage(&w0), storage(&m0), storage(&v0));
-        let l = gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 };
-        let launch = wgvae::launches::adam_step(l, &cfg, &cb, (&gb, &wb), (&mb, &vb), n);
+        let launch = wgvae::launches::adam_step(launcher(), &cfg, &cb, (&gb, &wb), (&mb, &vb), n);
         assert_eq!(launch.name, entry, "the variant for {n} parameters");
         run(launch);
         let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
@@ -35,34 +35,29 @@ fn gather_batch_should_match_reference_in_every_binarize_mode_whole_and_sharded(
     for binarize in [wgvae::data::Binarize::None, wgvae::data::Binarize::Dynamic, wgvae::data::Binarize::Static] {
         // The whole set as one shard, then images 10..22 alone: rows of other images keep their 7s.
         for (first, count) in [(0, images_n), (10, 12)] {
-            let p = uniform(&GatherParams {
-                batch: B as u32,
-                words: (pixels / 4) as u32,
-                pass_rows: 20,
-                binarize: binarize.code(),
-                seed: 99,
-                stream: STREAM_BINARIZE,
-                first_image: first as u32,
-                shard_images: count as u32,
-            });
-            let shard = &images[first * pixels..(first + count) * pixels];
+            let shards = gpu::ImageShards {
+                shards: vec![(
+                    gpu::images_with(&gpu().0, "images", &images[first * pixels..(first + count) * pixels]),
+                    first,
+                    count,
+                )],
+                images: images_n,
+            };
             let cb = gpu::storage_with(&gpu().0, "c", &[c]);
-            let (ib, ob, xb) = (
-                gpu::images_with(&gpu().0, "images", shard),
-                gpu::storage_with(&gpu().0, "order", &order),
-                storage(&vec![7.0; B * pixels]),
-            );
-            run(gpu().1.get(Entry::GatherBatch).launch_over(
-                &gpu().0,
-                &[
-                    bind(shaders::data::PARAMS, &p),
-                    bind(shaders::data::COUNTERS, &cb),
-                    bind(shaders::data::IMAGES, &ib),
-                    bind(shaders::data::ORDER, &ob),
-                    bind(shaders::data::X, &xb),
-                ],
-                B * pixels / 4,
-            ));
+            let (ob, xb) = (gpu::storage_with(&gpu().0, "order", &order), storage(&vec![7.0; B * pixels]));
+            let gather = Gather {
+                images: &shards,
+                order: &ob,
+                counters: &cb,
+                x: &xb,
+                rows: B,
+                pixels,
+                pass_rows: 20,
+                binarize,
+                seed: 99,
+            };
+            assert_eq!(run_all(gather.launches(launcher())), [Entry::GatherBatch.name()], "one shard, one launch");
+            let shard = &images[first * pixels..(first + count) * pixels];
             let mut want = vec![7.0; B * pixels];
             let draws = (binarize, 99, STREAM_BINARIZE);
             r::gather_batch(shard, (first, count), pixels, &order, (B, 20), draws, &c, &mut want);

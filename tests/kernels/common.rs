@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 pub use rand::{Rng, SeedableRng};
-pub use wgvae::gpu::kernels::{bind, submit};
+pub use wgvae::gpu::kernels::submit;
 pub use wgvae::gpu::params::*;
 pub use wgvae::gpu::{self, Gpu, Kernels, Launch};
 pub use wgvae::model::Decoder;
@@ -22,6 +22,11 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
         let kernels = Kernels::new(&gpu);
         (gpu, kernels)
     })
+}
+
+/// The launcher over the test device and its kernels.
+pub fn launcher() -> gpu::Launcher<'static> {
+    gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 }
 }
 
 /// The test device under a plan of `family`, with subgroup kernels where `subgroups` and the
@@ -74,6 +79,15 @@ pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 
 pub fn run(launch: Launch) {
     submit(&gpu().0, &[std::slice::from_ref(&launch)]).unwrap();
+}
+
+/// Runs the launches; returns the entry points they ran, in order.
+pub fn run_all(launches: Vec<Launch>) -> Vec<&'static str> {
+    let names = launches.iter().map(|l| l.name).collect();
+    for launch in launches {
+        run(launch);
+    }
+    names
 }
 
 pub fn storage(data: &[f32]) -> wgpu::Buffer {

@@ -1,27 +1,7 @@
 //! shaders/condition.wgsl, gather_labels and the two-Gaussian KL.
 use crate::common::*;
+use wgvae::launches::{rows, GaussianRows};
 use wgvae::reference::condition as rc;
-
-fn column_params(
-    rows: usize,
-    src_width: usize,
-    dst_width: usize,
-    count: usize,
-    src_offset: usize,
-    dst_offset: usize,
-    repeat: usize,
-) -> wgpu::Buffer {
-    uniform(&ColumnParams {
-        rows: rows as u32,
-        src_width: src_width as u32,
-        dst_width: dst_width as u32,
-        count: count as u32,
-        src_offset: src_offset as u32,
-        dst_offset: dst_offset as u32,
-        repeat: repeat as u32,
-        pad: 0,
-    })
-}
 
 #[test]
 fn copy_columns_and_one_hot_columns_should_match_reference() {
@@ -29,28 +9,14 @@ fn copy_columns_and_one_hot_columns_should_match_reference() {
     let src = random(rows * src_w, 80, 1.0);
     let start = random(rows * dst_w, 81, 1.0);
     let (sb, db) = (storage(&src), storage(&start));
-    let p = column_params(rows, src_w, dst_w, 30, 5, 3, 1);
-    run(gpu().1.get(Entry::CopyColumns).launch_over(
-        &gpu().0,
-        &[bind(shaders::condition::PARAMS, &p), bind(shaders::condition::SRC, &sb), bind(shaders::condition::DST, &db)],
-        rows * 30,
-    ));
+    run(rows::copy_columns(launcher(), rows, (&sb, src_w, 5), (&db, dst_w, 3), 30));
     let mut want = start.clone();
     rc::copy_columns(&src, &mut want, rows, src_w, dst_w, 30, 5, 3);
     assert_close("copy_columns", &read(&db, rows * dst_w), &want, 0.0);
 
     let labels: Vec<u32> = (0..5).map(|i| (i * 7 % 10) as u32).collect();
     let lb = gpu::storage_with(&gpu().0, "labels", &labels);
-    let p = column_params(rows, 0, dst_w, 12, 0, 37, 3);
-    run(gpu().1.get(Entry::OneHotColumns).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::condition::PARAMS, &p),
-            bind(shaders::condition::DST, &db),
-            bind(shaders::condition::LABELS, &lb),
-        ],
-        rows * 12,
-    ));
+    run(rows::one_hot_columns(launcher(), rows, &lb, 3, 12, (&db, dst_w, 37)));
     rc::one_hot_columns(&labels, &mut want, rows, dst_w, 12, 37, 3);
     assert_close("one_hot_columns", &read(&db, rows * dst_w), &want, 0.0);
 }
@@ -60,33 +26,13 @@ fn gather_labels_should_match_reference() {
     let labels: Vec<u32> = (0..29).map(|i| (i * 3 % 10) as u32).collect();
     let order: Vec<u32> = (0..29).rev().collect();
     let c = counters(0, 20);
-    let p = uniform(&GatherParams {
-        batch: B as u32,
-        words: 0,
-        pass_rows: 29,
-        binarize: 0,
-        seed: 0,
-        stream: 0,
-        first_image: 0,
-        shard_images: 0,
-    });
     let (cb, ob, lb) = (
         gpu::storage_with(&gpu().0, "c", &[c]),
         gpu::storage_with(&gpu().0, "o", &order),
         gpu::storage_with(&gpu().0, "l", &labels),
     );
     let yb = gpu::storage_with(&gpu().0, "y", &[99u32; B]);
-    run(gpu().1.get(Entry::GatherLabels).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::data::PARAMS, &p),
-            bind(shaders::data::COUNTERS, &cb),
-            bind(shaders::data::ORDER, &ob),
-            bind(shaders::data::LABELS, &lb),
-            bind(shaders::data::Y, &yb),
-        ],
-        B,
-    ));
+    run(wgvae::launches::gather_labels(launcher(), (&lb, &ob, &cb), B, 29, &yb));
     assert_eq!(gpu::read::<u32>(&gpu().0, &yb, 0, B).unwrap(), rc::gather_labels(&labels, &order, B, 29, &c));
 }
 
@@ -97,30 +43,21 @@ fn gaussian_kl2_should_match_reference() {
     let p = latent_params_with(B, 0.5, 10, 0.0, 0.5);
     let cb = gpu::storage_with(&gpu().0, "c", &[counters(4, 0)]);
     let (mb, pb, kb) = (storage(&mulv), storage(&prior), storage(&[0.0; B]));
-    run(gpu().1.get(Entry::GaussianKl2Forward).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::KL, &kb),
-            bind(shaders::latent::PRIOR, &pb),
-        ],
-        B,
-    ));
+    let unused = storage(&[0.0; 4]);
+    let q = |d_mulv| GaussianRows {
+        rows: B,
+        latent: LATENT,
+        counters: &cb,
+        mulv: &mb,
+        d_mulv,
+        eps: &unused,
+        z: &unused,
+        dz: &unused,
+    };
+    run(q(&unused).kl2_forward(launcher(), &p, &pb, &kb));
     assert_close("gaussian_kl2_forward", &read(&kb, B), &rc::gaussian_kl2_forward(&mulv, &prior, B, LATENT), 1e-5);
     let (db, dpb) = (storage(&start), storage(&[0.0; B * 2 * LATENT]));
-    run(gpu().1.get(Entry::GaussianKl2Backward).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::COUNTERS, &cb),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::DMULV, &db),
-            bind(shaders::latent::PRIOR, &pb),
-            bind(shaders::latent::DPRIOR, &dpb),
-        ],
-        B * LATENT,
-    ));
+    run(q(&db).kl2_backward(launcher(), &p, &pb, &dpb));
     let mut want = start.clone();
     let want_prior = rc::gaussian_kl2_backward(&mulv, &prior, &mut want, B, LATENT, r::kl_weight(0.5, 10, 4) * 0.5);
     assert_close("gaussian_kl2_backward dmulv", &read(&db, B * 2 * LATENT), &want, 1e-5);

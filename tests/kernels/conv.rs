@@ -2,7 +2,11 @@
 //! that are not multiples of 4, batch 3, taps across the padded borders), and the backward
 //! references against finite differences of their forwards.
 use crate::common::*;
-use wgpu::Buffer;
+use wgvae::gpu::align_floats;
+use wgvae::gpu::kernels::Bind;
+use wgvae::network::conv::{self, Move};
+use wgvae::network::conv_kinds::{Conv2d, ConvTranspose2d};
+use wgvae::network::{ConvShape, Layer, LayerKind};
 use wgvae::reference::conv as rc;
 
 /// Conv2d shapes: batch 3, 3 -> 5 channels, a 7 x 9 input; the output side follows.
@@ -59,17 +63,46 @@ fn sizes(d: &ConvDims) -> (usize, usize, usize) {
     (x, y, (d.c_in * d.c_out * d.kernel * d.kernel) as usize)
 }
 
-use shaders::conv::{AUX, SRC, WEIGHT};
+/// The layer of geometry `d` (a Conv2d, or a ConvTranspose2d where `transposed`) with its weight
+/// at 0 and its bias after it, ReLU on its output and mask on its input where d.relu.
+fn layer(d: &ConvDims, transposed: bool) -> (Layer, ConvShape) {
+    let shape = ConvShape {
+        input: (d.c_in as usize, d.h_in as usize, d.w_in as usize),
+        output: (d.c_out as usize, d.h_out as usize, d.w_out as usize),
+        kernel: d.kernel as usize,
+        stride: d.stride as usize,
+        padding: d.padding as usize,
+    };
+    let kind = match transposed {
+        false => LayerKind::Conv2d(Conv2d(shape)),
+        true => LayerKind::ConvTranspose2d(ConvTranspose2d(shape)),
+    };
+    let (nx, ny, nw) = sizes(d);
+    let relu = d.relu != 0;
+    let layer = Layer { kind, n_in: nx / 3, n_out: ny / 3, relu, relu_input: relu, weight_at: 0, bias_at: 0 };
+    (Layer { bias_at: align_floats(nw), ..layer }, shape)
+}
 
-/// Runs `entry` over `n` outputs with the (binding, buffer) pairs it reads and returns dst, on a
-/// grid of 2 x ceil(g / 2) workgroups (so the flat index crosses workgroup rows).
-fn launch(entry: Entry, d: &ConvDims, binds: &[(u32, &Buffer)], n: usize) -> Vec<f32> {
-    let (u, dst) = (uniform(d), storage(&vec![0.0; n]));
-    let mut all = vec![bind(shaders::conv::DIMS, &u), bind(shaders::conv::DST, &dst)];
-    all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
-    let groups = (n as u32).div_ceil(entry.workgroup_size()[0]);
-    run(gpu().1.get(entry).launch(&gpu().0, &all, [2, groups.div_ceil(2), 1]));
-    read(&dst, n)
+/// The direct kernels (the GPU family's convolutions) through network::conv over `d`: forward
+/// from x with (w, b); backward from x and dy into dx, dW and db. Returns [y, dx, dW, db].
+fn direct(d: &ConvDims, transposed: bool, x: &[f32], (w, b): (&[f32], &[f32]), dy: &[f32]) -> [Vec<f32>; 4] {
+    let (layer, shape) = layer(d, transposed);
+    let mut params = vec![0.0; layer.bias_at + b.len()];
+    params[..w.len()].copy_from_slice(w);
+    params[layer.bias_at..].copy_from_slice(b);
+    let (pb, gb) = (storage(&params), storage(&vec![0.0; params.len()]));
+    let (xb, yb, dyb, dxb) = (storage(x), storage(&vec![0.0; dy.len()]), storage(dy), storage(&vec![0.0; x.len()]));
+    let g = gpu_with(KernelFamily::Gpu, false);
+    assert_eq!(g.plan().conv(), conv::ConvVariant::Direct);
+    let l = gpu::Launcher { gpu: &g, kernels: &gpu().1 };
+    let mut launches = conv::forward(l, &layer, &shape, &pb, 3, (&xb, &yb));
+    launches.extend(conv::backward(l, &layer, &shape, (&pb, Some(&gb)), 3, (&xb, &dyb), Some(&dxb)));
+    for launch in launches {
+        run(launch);
+    }
+    let grads = read(&gb, params.len());
+    let (dw, db) = (grads[..w.len()].to_vec(), grads[layer.bias_at..].to_vec());
+    [read(&yb, dy.len()), read(&dxb, x.len()), dw, db]
 }
 
 #[test]
@@ -80,21 +113,13 @@ fn conv2d_kernels_should_match_reference() {
             // x is a ReLU output (some zeros), for the input gradient's mask.
             let x: Vec<f32> = random(nx, 1, 1.0).iter().map(|v| v.max(0.0)).collect();
             let (w, b, dy) = (random(nw, 2, 0.5), random(d.c_out as usize, 3, 0.5), random(ny, 4, 1.0));
-            let (xb, wb, bb, dyb) = (storage(&x), storage(&w), storage(&b), storage(&dy));
-            let got = launch(Entry::Conv2dForward, &d, &[(SRC, &xb), (WEIGHT, &wb), (AUX, &bb)], ny);
-            assert_close(&format!("conv2d_forward {d:?}"), &got, &rc::conv2d_forward(&d, &x, &w, &b), 1e-5);
-            let got = launch(Entry::Conv2dBackwardInput, &d, &[(SRC, &dyb), (WEIGHT, &wb), (AUX, &xb)], nx);
+            let [y, dx, dw, db] = direct(&d, false, &x, (&w, &b), &dy);
+            assert_close(&format!("conv2d_forward {d:?}"), &y, &rc::conv2d_forward(&d, &x, &w, &b), 1e-5);
             let want = rc::conv2d_backward_input(&d, &dy, &w, &x);
-            assert_close(&format!("conv2d_backward_input {d:?}"), &got, &want, 1e-5);
-            let got = launch(Entry::Conv2dBackwardWeight, &d, &[(SRC, &dyb), (AUX, &xb)], nw);
-            assert_close(
-                &format!("conv2d_backward_weight {d:?}"),
-                &got,
-                &rc::conv2d_backward_weight(&d, &dy, &x),
-                1e-5,
-            );
-            let got = launch(Entry::ConvBackwardBias, &d, &[(SRC, &dyb)], d.c_out as usize);
-            assert_close("conv_backward_bias", &got, &rc::conv_backward_bias(&d, &dy), 1e-5);
+            assert_close(&format!("conv2d_backward_input {d:?}"), &dx, &want, 1e-5);
+            let want = rc::conv2d_backward_weight(&d, &dy, &x);
+            assert_close(&format!("conv2d_backward_weight {d:?}"), &dw, &want, 1e-5);
+            assert_close("conv_backward_bias", &db, &rc::conv_backward_bias(&d, &dy), 1e-5);
         }
     }
 }
@@ -106,18 +131,14 @@ fn conv_transpose2d_kernels_should_match_reference() {
             let (nx, ny, nw) = sizes(&d);
             let x: Vec<f32> = random(nx, 5, 1.0).iter().map(|v| v.max(0.0)).collect();
             let (w, b, dy) = (random(nw, 6, 0.5), random(d.c_out as usize, 7, 0.5), random(ny, 8, 1.0));
-            let (xb, wb, bb, dyb) = (storage(&x), storage(&w), storage(&b), storage(&dy));
-            let got = launch(Entry::ConvTranspose2dForward, &d, &[(SRC, &xb), (WEIGHT, &wb), (AUX, &bb)], ny);
+            let [y, dx, dw, db] = direct(&d, true, &x, (&w, &b), &dy);
             let want = rc::conv_transpose2d_forward(&d, &x, &w, &b);
-            assert_close(&format!("conv_transpose2d_forward {d:?}"), &got, &want, 1e-5);
-            let got = launch(Entry::ConvTranspose2dBackwardInput, &d, &[(SRC, &dyb), (WEIGHT, &wb), (AUX, &xb)], nx);
+            assert_close(&format!("conv_transpose2d_forward {d:?}"), &y, &want, 1e-5);
             let want = rc::conv_transpose2d_backward_input(&d, &dy, &w, &x);
-            assert_close(&format!("conv_transpose2d_backward_input {d:?}"), &got, &want, 1e-5);
-            let got = launch(Entry::ConvTranspose2dBackwardWeight, &d, &[(SRC, &dyb), (AUX, &xb)], nw);
+            assert_close(&format!("conv_transpose2d_backward_input {d:?}"), &dx, &want, 1e-5);
             let want = rc::conv_transpose2d_backward_weight(&d, &dy, &x);
-            assert_close(&format!("conv_transpose2d_backward_weight {d:?}"), &got, &want, 1e-5);
-            let got = launch(Entry::ConvBackwardBias, &d, &[(SRC, &dyb)], d.c_out as usize);
-            assert_close("conv_backward_bias (transposed)", &got, &rc::conv_backward_bias(&d, &dy), 1e-5);
+            assert_close(&format!("conv_transpose2d_backward_weight {d:?}"), &dw, &want, 1e-5);
+            assert_close("conv_backward_bias (transposed)", &db, &rc::conv_backward_bias(&d, &dy), 1e-5);
         }
     }
 }
@@ -150,18 +171,12 @@ fn conv_backward_references_should_match_finite_differences() {
     }
 }
 
-/// Runs an im2col.wgsl entry writing `n` values (im2col: one invocation per kernel row of k, the
-/// others one per value) on a grid of 3 x ceil(g / 3) workgroups (so the flat index crosses
-/// workgroup rows), with src, aux (if any) and the dims, and returns dst.
-fn move_values(entry: Entry, d: &ConvDims, src: &[f32], aux: Option<&[f32]>, n: usize) -> Vec<f32> {
-    use shaders::im2col as m;
+/// Runs network::conv's data move `what` over `d`, writing `n` values from src (and aux, if any),
+/// and returns dst.
+fn move_values(what: Move, d: &ConvDims, src: &[f32], aux: Option<&[f32]>, n: usize) -> Vec<f32> {
     let (u, s, dst) = (uniform(d), storage(src), storage(&vec![0.0; n]));
     let a = aux.map(storage);
-    let mut binds = vec![bind(m::DIMS, &u), bind(m::SRC, &s), bind(m::DST, &dst)];
-    binds.extend(a.as_ref().map(|a| bind(m::AUX, a)));
-    let invocations = if entry == Entry::Im2col { n as u32 / d.kernel } else { n as u32 };
-    let groups = invocations.div_ceil(entry.workgroup_size()[0]);
-    run(gpu().1.get(entry).launch(&gpu().0, &binds, [3, groups.div_ceil(3), 1]));
+    run(conv::data_move(launcher(), what, (d, &u), (&s, a.as_ref().map(Bind::whole), &dst)));
     read(&dst, n)
 }
 
@@ -177,16 +192,16 @@ fn im2col_kernels_should_match_reference() {
             let y: Vec<f32> = random(ny, 32, 1.0).iter().map(|v| v.max(0.0)).collect();
             let (col, bias) = (random(ncol, 33, 1.0), random(d.c_in as usize, 34, 0.5));
             let name = |what: &str| format!("{what} {d:?}");
-            let got = move_values(Entry::Im2col, &d, &x, None, ncol);
+            let got = move_values(Move::Im2col, &d, &x, None, ncol);
             assert_close(&name("im2col"), &got, &ri::im2col(&d, &x), 0.0);
-            let got = move_values(Entry::Col2imBias, &d, &col, Some(&bias), nx);
+            let got = move_values(Move::Col2imBias, &d, &col, Some(&bias), nx);
             assert_close(&name("col2im_bias"), &got, &ri::col2im_bias(&d, &col, &bias), 1e-5);
-            let got = move_values(Entry::Col2imMasked, &d, &col, Some(&x), nx);
+            let got = move_values(Move::Col2imMasked, &d, &col, Some(&x), nx);
             assert_close(&name("col2im_masked"), &got, &ri::col2im_masked(&d, &col, &x), 1e-5);
-            let got = move_values(Entry::NchwToRows, &d, &y, None, ny);
+            let got = move_values(Move::NchwToRows, &d, &y, None, ny);
             let rows = ri::nchw_to_rows(&d, &y);
             assert_close(&name("nchw_to_rows"), &got, &rows, 0.0);
-            let got = move_values(Entry::RowsToNchw, &d, &rows, Some(&y), ny);
+            let got = move_values(Move::RowsToNchw, &d, &rows, Some(&y), ny);
             assert_close(&name("rows_to_nchw"), &got, &ri::rows_to_nchw(&d, &rows, &y), 0.0);
         }
     }

@@ -1,6 +1,7 @@
 //! shaders/importance.wgsl: importance samples, log weights, the running log-sum-exp.
 use crate::common::*;
 
+use wgvae::launches::ImportanceRows;
 use wgvae::reference::importance as ri;
 
 // 5 images x 13 samples = 65 rows (not a multiple of 64); latent 7 (not a multiple of 4).
@@ -21,11 +22,22 @@ fn params(first_sample: u32, total: u32) -> IwParams {
     }
 }
 
-fn launch(entry: Entry, p: &IwParams, binds: &[(u32, &wgpu::Buffer)], invocations: usize) {
-    let u = uniform(p);
-    let mut all = vec![bind(shaders::importance::PARAMS, &u)];
-    all.extend(binds.iter().map(|&(i, b)| bind(i, b)));
-    run(gpu().1.get(entry).launch_over(&gpu().0, &all, invocations));
+/// Runs `launch` of the launcher over test buffers: IwParams `p` (images x samples rows) and
+/// [z, log_ratio, x, log_w, state, result], under the plan of `family` (the accumulation's variant).
+fn run_chunk(
+    family: KernelFamily,
+    p: &IwParams,
+    [z, log_ratio, x, log_w, state, result]: [&wgpu::Buffer; 6],
+    launch: impl Fn(&ImportanceRows, gpu::Launcher) -> Launch,
+) -> &'static str {
+    let (g, params) = (gpu_with(family, false), uniform(p));
+    let rows = (p.images * p.samples) as usize;
+    let chunk =
+        ImportanceRows { rows, images: p.images as usize, params: &params, z, log_ratio, x, log_w, state, result };
+    let launch = launch(&chunk, gpu::Launcher { gpu: &g, kernels: &gpu().1 });
+    let name = launch.name;
+    run(launch);
+    name
 }
 
 #[test]
@@ -34,12 +46,8 @@ fn iw_sample_should_match_reference() {
     let mulv = random(IMAGES * 2 * LATENT, 40, 1.5);
     let rows = IMAGES * SAMPLES;
     let (mb, zb, lb) = (storage(&mulv), storage(&vec![0.0; rows * LATENT]), storage(&vec![0.0; rows]));
-    launch(
-        Entry::IwSample,
-        &p,
-        &[(shaders::importance::MULV, &mb), (shaders::importance::Z, &zb), (shaders::importance::LOG_RATIO, &lb)],
-        rows,
-    );
+    let u = storage(&[0.0; 4]);
+    run_chunk(KernelFamily::Cpu, &p, [&zb, &lb, &u, &u, &u, &u], |c, l| c.sample(l, Some(&mb)));
     let (z, log_ratio) = ri::iw_sample(&p, &mulv);
     let sigma = mulv.iter().map(|v| (0.5 * v).exp()).fold(1.0f32, f32::max);
     assert_close("iw_sample z", &read(&zb, rows * LATENT), &z, DRAW_ABS * sigma);
@@ -53,17 +61,8 @@ fn iw_log_weight_should_match_reference() {
     let (logits, log_ratio) = (random(rows * PIXELS, 41, 6.0), random(rows, 42, 5.0));
     let x: Vec<f32> = random(IMAGES * PIXELS, 43, 1.0).iter().map(|v| v.abs()).collect();
     let (lb, xb, rb, wb) = (storage(&logits), storage(&x), storage(&log_ratio), storage(&vec![0.0; rows]));
-    launch(
-        Entry::IwLogWeight,
-        &p,
-        &[
-            (shaders::importance::LOG_RATIO, &rb),
-            (shaders::importance::LOGITS, &lb),
-            (shaders::importance::X, &xb),
-            (shaders::importance::LOG_W, &wb),
-        ],
-        rows,
-    );
+    let u = storage(&[0.0; 4]);
+    run_chunk(KernelFamily::Cpu, &p, [&u, &rb, &xb, &wb, &u, &u], |c, l| c.log_weight(l, Decoder::Bernoulli, &lb));
     assert_close("iw_log_weight", &read(&wb, rows), &ri::iw_log_weight(&p, &logits, &x, &log_ratio), 1e-5);
 }
 
@@ -76,17 +75,8 @@ fn iw_log_weight_gaussian_should_match_reference() {
     let (logits, log_ratio) = (random(rows * 2 * PIXELS, 62, 3.0), random(rows, 63, 5.0));
     let x: Vec<f32> = random(IMAGES * PIXELS, 64, 1.0).iter().map(|v| v.abs()).collect();
     let (lb, xb, rb, wb) = (storage(&logits), storage(&x), storage(&log_ratio), storage(&vec![0.0; rows]));
-    launch(
-        Entry::IwLogWeightGaussian,
-        &p,
-        &[
-            (shaders::importance::LOG_RATIO, &rb),
-            (shaders::importance::LOGITS, &lb),
-            (shaders::importance::X, &xb),
-            (shaders::importance::LOG_W, &wb),
-        ],
-        rows,
-    );
+    let u = storage(&[0.0; 4]);
+    run_chunk(KernelFamily::Cpu, &p, [&u, &rb, &xb, &wb, &u, &u], |c, l| c.log_weight(l, Decoder::Gaussian, &lb));
     assert_close(
         "iw_log_weight_gaussian",
         &read(&wb, rows),
@@ -107,16 +97,9 @@ fn iw_accumulate_should_match_reference_across_chunks() {
     for (c, log_w) in chunks.iter().enumerate() {
         let p = params(c as u32 * SAMPLES as u32, total);
         let wb = storage(log_w);
-        launch(
-            Entry::IwAccumulate,
-            &p,
-            &[
-                (shaders::importance::LOG_W, &wb),
-                (shaders::importance::STATE, &sb),
-                (shaders::importance::RESULT, &resb),
-            ],
-            IMAGES,
-        );
+        let u = storage(&[0.0; 4]);
+        let name = run_chunk(KernelFamily::Cpu, &p, [&u, &u, &u, &wb, &sb, &resb], |c, l| c.accumulate(l));
+        assert_eq!(name, Entry::IwAccumulate.name(), "the CPU family's accumulation");
         ri::iw_accumulate(&p, log_w, &mut state, &mut result);
         assert_close(&format!("iw_accumulate state after chunk {c}"), &read(&sb, IMAGES * 4), &state, 1e-5);
     }
@@ -215,7 +198,8 @@ fn iw_sample_prior_should_match_reference() {
     let p = params(26, 1000);
     let rows = IMAGES * SAMPLES;
     let (zb, lb) = (storage(&vec![0.0; rows * LATENT]), storage(&vec![1.0; rows]));
-    launch(Entry::IwSamplePrior, &p, &[(shaders::importance::Z, &zb), (shaders::importance::LOG_RATIO, &lb)], rows);
+    let u = storage(&[0.0; 4]);
+    run_chunk(KernelFamily::Cpu, &p, [&zb, &lb, &u, &u, &u, &u], |c, l| c.sample(l, None));
     let (z, log_ratio) = ri::iw_sample_prior(&p);
     assert_close("iw_sample_prior z", &read(&zb, rows * LATENT), &z, DRAW_ABS);
     assert_eq!(read(&lb, rows), log_ratio, "the prior's log ratio is 0");
@@ -231,16 +215,9 @@ fn iw_accumulate_should_give_an_ess_of_k_for_equal_weights() {
     for c in 0..2 {
         let p = params(c * SAMPLES as u32, total);
         let wb = storage(&vec![-321.5; IMAGES * SAMPLES]);
-        launch(
-            Entry::IwAccumulate,
-            &p,
-            &[
-                (shaders::importance::LOG_W, &wb),
-                (shaders::importance::STATE, &sb),
-                (shaders::importance::RESULT, &resb),
-            ],
-            IMAGES,
-        );
+        let u = storage(&[0.0; 4]);
+        let name = run_chunk(KernelFamily::Cpu, &p, [&u, &u, &u, &wb, &sb, &resb], |c, l| c.accumulate(l));
+        assert_eq!(name, Entry::IwAccumulate.name(), "the CPU family's accumulation");
     }
     let got = read(&resb, 6 + (17 + IMAGES) * 3);
     for i in 0..IMAGES {
@@ -264,14 +241,9 @@ fn iw_accumulate_rows_should_match_reference_across_chunks() {
         let (mut state, mut result) = (vec![0.0; IMAGES * 4], vec![0.0; n_results * 3]);
         for (c, log_w) in chunks.iter().enumerate() {
             let p = IwParams { samples: samples as u32, ..params(c as u32 * samples as u32, total) };
-            let (u, wb) = (uniform(&p), storage(log_w));
-            let binds = [
-                bind(shaders::importance::PARAMS, &u),
-                bind(shaders::importance::LOG_W, &wb),
-                bind(shaders::importance::STATE, &sb),
-                bind(shaders::importance::RESULT, &resb),
-            ];
-            run(gpu().1.get(Entry::IwAccumulateRows).launch(&gpu().0, &binds, gpu().0.grid_1d(IMAGES * 64)));
+            let (u, wb) = (storage(&[0.0; 4]), storage(log_w));
+            let name = run_chunk(KernelFamily::Gpu, &p, [&u, &u, &u, &wb, &sb, &resb], |c, l| c.accumulate(l));
+            assert_eq!(name, Entry::IwAccumulateRows.name(), "the GPU family's accumulation");
             ri::iw_accumulate_rows(&p, log_w, &mut state, &mut result);
             let name = format!("iw_accumulate_rows samples {samples} state after chunk {c}");
             assert_close(&name, &read(&sb, IMAGES * 4), &state, 1e-5);

@@ -9,10 +9,6 @@ fn rows<'a>(buffers: [&'a wgpu::Buffer; 6]) -> GaussianRows<'a> {
     GaussianRows { rows: B, latent: LATENT, counters, mulv, d_mulv, eps, z, dz }
 }
 
-fn launcher() -> gpu::Launcher<'static> {
-    gpu::Launcher { gpu: &gpu().0, kernels: &gpu().1 }
-}
-
 #[test]
 fn reparam_forward_should_match_reference() {
     let mulv = random(B * 2 * LATENT, 10, 1.5);

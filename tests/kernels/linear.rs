@@ -1,51 +1,121 @@
-//! shaders/linear.wgsl, linear_vec4.wgsl and linear_vec4_subgroup.wgsl against their references,
-//! every variant.
+//! The linear products through their launcher (network::linear's `*_by`, one LinearKernel at a
+//! time): the CPU family's variants (shaders/linear.wgsl, linear_vec4.wgsl,
+//! linear_vec4_subgroup.wgsl, linear_rows(_subgroup).wgsl) against their references, every variant.
 use crate::common::*;
+use wgvae::gpu::align_floats;
+use wgvae::network::linear::{self, BackwardInput, Forward as Io, LinearOp, LinearVariant, Weights};
+use wgvae::network::{Layer, LayerKind};
+use wgvae::plan::LinearKernel;
 
 // Awkward sizes: not multiples of 64 (workgroup), 16 (tile rows) or 256 (a workgroup's columns);
 // n_out > 256 so several workgroups share a row block. The scalar kernels also get widths that are
 // not multiples of 4; the vec4 kernels need multiples of 4 (the trainer picks them only then).
 const SCALAR: (usize, usize) = (37, 261);
 const VEC4: (usize, usize) = (36, 268);
-use shaders::linear::{AUX, DIMS, LHS, OUT, RHS};
-use wgvae::network::linear::{LinearOp, LinearVariant};
 
 type Forward = fn(&[f32], &[f32], &[f32], usize, usize, usize, bool) -> Vec<f32>;
 type BackwardWeight = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
 
-fn dims(n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
-    dims_for(B, n_in, n_out, relu)
+/// A linear layer n_in -> n_out, W at 0 and b after it; ReLU on its output and a mask on its
+/// input gradient where `relu`.
+pub fn linear_layer((n_in, n_out): (usize, usize), relu: bool) -> Layer {
+    let bias_at = align_floats(n_in * n_out);
+    Layer { kind: LayerKind::Linear, n_in, n_out, relu, relu_input: relu, weight_at: 0, bias_at }
 }
 
-fn dims_for(batch: usize, n_in: usize, n_out: usize, relu: bool) -> wgpu::Buffer {
-    uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: relu as u32 })
+/// y [rows, n_out] = act(x W^T + b) by `kernel`, and the entry points it ran.
+pub fn forward(
+    kernel: LinearKernel,
+    layer: &Layer,
+    rows: usize,
+    x: &[f32],
+    (w, b): (&[f32], &[f32]),
+) -> (Vec<f32>, Vec<&'static str>) {
+    let mut params = vec![0.0; layer.bias_at + layer.n_out];
+    params[..w.len()].copy_from_slice(w);
+    params[layer.bias_at..].copy_from_slice(b);
+    let (pb, xb, yb) = (storage(&params), storage(x), storage(&vec![0.0; rows * layer.n_out]));
+    let io = Io { input: &xb, output: &yb };
+    let names = run_all(linear::forward_by(launcher(), kernel, layer, Weights::of(layer, &pb), rows, io));
+    (read(&yb, rows * layer.n_out), names)
 }
 
-fn check_linear_forward(variant: LinearVariant, shape: (usize, usize), reference: Forward) {
-    check_linear_forward_at(variant, B, shape, reference);
+/// dx [rows, n_in] = dy W, masked where x is 0 (with layer.relu_input), by `kernel`.
+pub fn backward_input(
+    kernel: LinearKernel,
+    layer: &Layer,
+    rows: usize,
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+) -> (Vec<f32>, Vec<&'static str>) {
+    let (dyb, wb, xb, dxb) = (storage(dy), storage(w), storage(x), storage(&vec![0.0; rows * layer.n_in]));
+    let io = BackwardInput { d_output: &dyb, mask: Some(&xb), d_input: &dxb };
+    let names = run_all(linear::backward_input_by(launcher(), kernel, layer, &wb, rows, io));
+    (read(&dxb, rows * layer.n_in), names)
+}
+
+/// (dW [n_out, n_in], db [n_out]) by `kernel` from x and dy; db stays NaN without `with_bias`.
+pub fn backward_weight(
+    kernel: LinearKernel,
+    (layer, with_bias): (&Layer, bool),
+    rows: usize,
+    (x, dy): (&[f32], &[f32]),
+) -> ([Vec<f32>; 2], Vec<&'static str>) {
+    let mut start = vec![0.0; layer.bias_at + layer.n_out];
+    start[layer.bias_at..].fill(f32::NAN);
+    let (xb, dyb, gb) = (storage(x), storage(dy), storage(&start));
+    let names = run_all(linear::backward_weight_by(launcher(), kernel, (layer, with_bias), &gb, rows, (&xb, &dyb)));
+    let grads = read(&gb, start.len());
+    ([grads[..layer.weight_len()].to_vec(), grads[layer.bias_at..].to_vec()], names)
 }
 
 /// The variant's forward over `batch` rows against `reference`; returns its output (ReLU).
 fn check_linear_forward_at(
     variant: LinearVariant,
     batch: usize,
-    (n_in, n_out): (usize, usize),
+    shape: (usize, usize),
     reference: Forward,
 ) -> Vec<f32> {
-    let entry = variant.entry(LinearOp::Forward);
+    let (n_in, n_out) = shape;
     let (x, w, b) = (random(batch * n_in, 1, 1.0), random(n_out * n_in, 2, 0.5), random(n_out, 3, 0.5));
     let mut got = Vec::new();
     for relu in [false, true] {
-        let (xb, wb, bb, yb) = (storage(&x), storage(&w), storage(&b), storage(&vec![0.0; batch * n_out]));
-        let d = dims_for(batch, n_in, n_out, relu);
-        let name = format!("{} batch {batch}", entry.name());
-        run(gpu().1.get(entry).launch(
-            &gpu().0,
-            &[bind(DIMS, &d), bind(LHS, &xb), bind(RHS, &wb), bind(AUX, &bb), bind(OUT, &yb)],
-            variant.groups(LinearOp::Forward, batch, (batch, n_out)),
-        ));
-        got = read(&yb, batch * n_out);
-        assert_close(&name, &got, &reference(&x, &w, &b, batch, n_in, n_out, relu), 1e-5);
+        let (y, names) = forward(LinearKernel::Variant(variant), &linear_layer(shape, relu), batch, &x, (&w, &b));
+        assert_eq!(names, [variant.entry(LinearOp::Forward).name()]);
+        assert_close(
+            &format!("{} batch {batch}", names[0]),
+            &y,
+            &reference(&x, &w, &b, batch, n_in, n_out, relu),
+            1e-5,
+        );
+        got = y;
+    }
+    got
+}
+
+fn check_linear_forward(variant: LinearVariant, shape: (usize, usize), reference: Forward) {
+    check_linear_forward_at(variant, B, shape, reference);
+}
+
+/// The variant's input gradient over `batch` rows against `reference`; returns its output (ReLU mask).
+fn check_linear_backward_input_at(
+    variant: LinearVariant,
+    batch: usize,
+    shape: (usize, usize),
+    reference: Forward,
+) -> Vec<f32> {
+    let (n_in, n_out) = shape;
+    let (dy, w) = (random(batch * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
+    let x: Vec<f32> = random(batch * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
+    let mut got = Vec::new();
+    for relu_input in [false, true] {
+        let layer = linear_layer(shape, relu_input);
+        let (dx, names) = backward_input(LinearKernel::Variant(variant), &layer, batch, &dy, &w, &x);
+        assert_eq!(names, [variant.entry(LinearOp::BackwardInput).name()]);
+        let want = reference(&dy, &w, &x, batch, n_in, n_out, relu_input);
+        assert_close(&format!("{} batch {batch}", names[0]), &dx, &want, 1e-5);
+        got = dx;
     }
     got
 }
@@ -54,52 +124,29 @@ fn check_linear_backward_input(variant: LinearVariant, shape: (usize, usize), re
     check_linear_backward_input_at(variant, B, shape, reference);
 }
 
-/// The variant's input gradient over `batch` rows against `reference`; returns its output (ReLU mask).
-fn check_linear_backward_input_at(
-    variant: LinearVariant,
-    batch: usize,
-    (n_in, n_out): (usize, usize),
-    reference: Forward,
-) -> Vec<f32> {
-    let entry = variant.entry(LinearOp::BackwardInput);
-    let (dy, w) = (random(batch * n_out, 4, 1.0), random(n_out * n_in, 5, 0.5));
-    let x: Vec<f32> = random(batch * n_in, 6, 1.0).iter().map(|v| v.max(0.0)).collect(); // a ReLU output
-    let mut got = Vec::new();
-    for relu_input in [false, true] {
-        let (dyb, wb, xb, dxb) = (storage(&dy), storage(&w), storage(&x), storage(&vec![0.0; batch * n_in]));
-        let d = dims_for(batch, n_in, n_out, relu_input);
-        let name = format!("{} batch {batch}", entry.name());
-        run(gpu().1.get(entry).launch(
-            &gpu().0,
-            &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &wb), bind(AUX, &xb), bind(OUT, &dxb)],
-            variant.groups(LinearOp::BackwardInput, batch, (batch, n_in)),
-        ));
-        got = read(&dxb, batch * n_in);
-        assert_close(&name, &got, &reference(&dy, &w, &x, batch, n_in, n_out, relu_input), 1e-5);
-    }
-    got
-}
-
-/// The variant's weight gradient over `batch` rows against `reference`; returns its output.
+/// The variant's weight gradient over `batch` rows against `reference` (with the bias gradient,
+/// linear_backward_bias, against its own); returns dW.
 fn check_linear_backward_weight_at(
     variant: LinearVariant,
     batch: usize,
-    (n_in, n_out): (usize, usize),
+    shape: (usize, usize),
     reference: BackwardWeight,
 ) -> Vec<f32> {
-    let entry = variant.entry(LinearOp::BackwardWeight);
+    let (n_in, n_out) = shape;
     let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
-    let (dyb, xb, dwb) = (storage(&dy), storage(&x), storage(&vec![0.0; n_out * n_in]));
-    let d = dims_for(batch, n_in, n_out, false);
-    let name = format!("{} batch {batch}", entry.name());
-    run(gpu().1.get(entry).launch(
-        &gpu().0,
-        &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &dwb)],
-        variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
-    ));
-    let got = read(&dwb, n_out * n_in);
-    assert_close(&name, &got, &reference(&dy, &x, batch, n_in, n_out), 1e-5);
-    got
+    let ([dw, db], names) =
+        backward_weight(LinearKernel::Variant(variant), (&linear_layer(shape, false), true), batch, (&x, &dy));
+    let name = format!("{} batch {batch}", variant.entry(LinearOp::BackwardWeight).name());
+    assert_eq!(names.first(), Some(&variant.entry(LinearOp::BackwardWeight).name()), "{name}");
+    assert_eq!(names.last(), Some(&Entry::LinearBackwardBias.name()), "{name}: then the bias gradient");
+    assert_close(&name, &dw, &reference(&dy, &x, batch, n_in, n_out), 1e-5);
+    assert_close(
+        &format!("linear_backward_bias batch {batch}"),
+        &db,
+        &r::linear_backward_bias(&dy, batch, n_out),
+        1e-5,
+    );
+    dw
 }
 
 #[test]
@@ -177,22 +224,24 @@ fn linear_backward_input_rows_should_match_reference() {
 }
 
 /// `variant`'s (Rows or RowsSubgroup) weight gradient over `batch` seeded rows: its partials
-/// [slices, n_out, n_in] against the reference's, returned with dy and x.
+/// [slices, n_out, n_in] summed by linear_sum_slices where there are several, against the
+/// references composed alike; returned with dy and x.
 fn check_weight_rows(variant: LinearVariant, (n_in, n_out): (usize, usize), batch: usize) -> [Vec<f32>; 3] {
     let (dy, x) = (random(batch * n_out, 7, 1.0), random(batch * n_in, 8, 1.0));
-    let slices = batch.div_ceil(shaders::linear_rows::SLICE as usize);
-    let (dyb, xb, pb) = (storage(&dy), storage(&x), storage(&vec![0.0; slices * n_out * n_in]));
-    let d = uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
-    run(gpu().1.get(variant.entry(LinearOp::BackwardWeight)).launch(
-        &gpu().0,
-        &[bind(DIMS, &d), bind(LHS, &dyb), bind(RHS, &xb), bind(OUT, &pb)],
-        variant.groups(LinearOp::BackwardWeight, batch, (n_out, n_in)),
-    ));
-    let partials = read(&pb, slices * n_out * n_in);
+    let layer = linear_layer((n_in, n_out), false);
+    let ([dw, _], names) = backward_weight(LinearKernel::Variant(variant), (&layer, false), batch, (&x, &dy));
     let slice = shaders::linear_rows::SLICE as usize;
-    let want = r::linear_backward_weight_rows(&dy, &x, batch, n_in, n_out, slice);
-    assert_close(&format!("{variant:?} weight gradient {n_in}->{n_out}, batch {batch}"), &partials, &want, 1e-5);
-    [partials, dy, x]
+    let partials = r::linear_backward_weight_rows(&dy, &x, batch, n_in, n_out, slice);
+    let (want, entries) = match batch.div_ceil(slice) {
+        1 => (partials, vec![variant.entry(LinearOp::BackwardWeight).name()]),
+        _ => (
+            r::linear_sum_slices(&partials, n_out * n_in),
+            vec![variant.entry(LinearOp::BackwardWeight).name(), Entry::LinearSumSlices.name()],
+        ),
+    };
+    assert_eq!(names, entries);
+    assert_close(&format!("{variant:?} weight gradient {n_in}->{n_out}, batch {batch}"), &dw, &want, 1e-5);
+    [dw, dy, x]
 }
 
 #[test]
@@ -202,18 +251,8 @@ fn linear_backward_weight_rows_should_match_reference() {
     // 17 slices, the last one short, whose partials linear_sum_slices adds.
     let (n_in, n_out) = (20, 12);
     for batch in [B, 16 * SLICE as usize + 37] {
-        let [partials, dy, x] = check_weight_rows(LinearVariant::Rows, (n_in, n_out), batch);
-        let pb = storage(&partials);
-        let d = uniform(&Dims { rows: batch as u32, n_in: n_in as u32, n_out: n_out as u32, relu: 0 });
-        let dwb = storage(&vec![0.0; n_out * n_in]);
-        run(gpu().1.get(Entry::LinearSumSlices).launch_over(
-            &gpu().0,
-            &[bind(DIMS, &d), bind(LHS, &pb), bind(OUT, &dwb)],
-            n_out * n_in / 4,
-        ));
-        let sum = read(&dwb, n_out * n_in);
-        assert_close("linear_sum_slices", &sum, &r::linear_sum_slices(&partials, n_out * n_in), 1e-6);
-        assert_close("sliced dW", &sum, &r::linear_backward_weight(&dy, &x, batch, n_in, n_out), 1e-4);
+        let [dw, dy, x] = check_weight_rows(LinearVariant::Rows, (n_in, n_out), batch);
+        assert_close("sliced dW", &dw, &r::linear_backward_weight(&dy, &x, batch, n_in, n_out), 1e-4);
     }
 }
 
@@ -264,20 +303,6 @@ fn linear_backward_weight_vec4_should_match_reference() {
     for batch in [B, 37] {
         check_linear_backward_weight_at(LinearVariant::Vec4, batch, VEC4, r::linear_backward_weight_vec4);
     }
-}
-
-#[test]
-fn linear_backward_bias_should_match_reference() {
-    let (_, n_out) = SCALAR;
-    let dy = random(B * n_out, 9, 1.0);
-    let (dyb, dbb) = (storage(&dy), storage(&vec![0.0; n_out]));
-    let d = dims(1, n_out, false);
-    run(gpu().1.get(Entry::LinearBackwardBias).launch_over(
-        &gpu().0,
-        &[bind(DIMS, &d), bind(LHS, &dyb), bind(OUT, &dbb)],
-        n_out,
-    ));
-    assert_close("linear_backward_bias", &read(&dbb, n_out), &r::linear_backward_bias(&dy, B, n_out), 1e-5);
 }
 
 #[test]

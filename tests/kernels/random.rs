@@ -1,5 +1,6 @@
 //! Philox against its published answers; the GPU normals against N(0, 1).
 use crate::common::*;
+use wgvae::launches::GaussianRows;
 
 #[test]
 fn philox_reference_should_match_published_known_answers() {
@@ -20,17 +21,9 @@ fn gpu_normals_should_have_mean_0_variance_1_and_gaussian_tails() {
     let p = latent_params(batch);
     let cb = gpu::storage_with(&gpu().0, "c", &[counters(11, 0)]);
     let (mb, eb, zb) = (storage(&vec![0.0; batch * 2 * LATENT]), storage(&vec![0.0; n]), storage(&vec![0.0; n]));
-    run(gpu().1.get(Entry::ReparamForward).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::latent::PARAMS, &p),
-            bind(shaders::latent::COUNTERS, &cb),
-            bind(shaders::latent::MULV, &mb),
-            bind(shaders::latent::EPS, &eb),
-            bind(shaders::latent::Z, &zb),
-        ],
-        n.div_ceil(4),
-    ));
+    let q =
+        GaussianRows { rows: batch, latent: LATENT, counters: &cb, mulv: &mb, d_mulv: &mb, eps: &eb, z: &zb, dz: &zb };
+    run(q.reparam_forward(launcher(), &p));
     let e: Vec<f64> = read(&eb, n).iter().map(|&v| v as f64).collect();
     let nf = n as f64;
     let mean = e.iter().sum::<f64>() / nf;

@@ -1,5 +1,6 @@
 //! shaders/table.wgsl: the per-datapoint table's gather and sparse Adam.
 use crate::common::*;
+use wgvae::launches::Table;
 
 #[test]
 fn table_kernels_should_match_reference() {
@@ -30,31 +31,10 @@ fn table_kernels_should_match_reference() {
     let ob = gpu::storage_with(&gpu().0, "order", &order);
     let (tb, mb, vb, db, xb) =
         (storage(&table), storage(&m), storage(&v), storage(&dmulv), storage(&vec![7.0; B * width]));
-    run(gpu().1.get(Entry::GatherTableRows).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::table::PARAMS, &u),
-            bind(shaders::table::COUNTERS, &cb),
-            bind(shaders::table::ORDER, &ob),
-            bind(shaders::table::TABLE, &tb),
-            bind(shaders::table::MULV, &xb),
-        ],
-        B * width,
-    ));
+    let rows = Table { table: &tb, m: &mb, v: &vb, order: &ob, counters: &cb };
+    run(rows.gather(launcher(), &u, &xb, B * width));
     assert_close("gather_table_rows", &read(&xb, B * width), &rt::gather_table_rows(&p, &table, &order, &c), 0.0);
-    run(gpu().1.get(Entry::TableAdamStep).launch_over(
-        &gpu().0,
-        &[
-            bind(shaders::table::PARAMS, &u),
-            bind(shaders::table::COUNTERS, &cb),
-            bind(shaders::table::ORDER, &ob),
-            bind(shaders::table::TABLE, &tb),
-            bind(shaders::table::DMULV, &db),
-            bind(shaders::table::M, &mb),
-            bind(shaders::table::V, &vb),
-        ],
-        B * width,
-    ));
+    run(rows.adam_step(launcher(), &u, &db, B * width));
     let (mut wt, mut wm, mut wv) = (table.clone(), m.clone(), v.clone());
     rt::table_adam_step(&p, &mut wt, &mut wm, &mut wv, &dmulv, &order, &c);
     assert_close("table_adam_step table", &read(&tb, images * width), &wt, 1e-6);

@@ -9,11 +9,9 @@ pub mod tiled;
 pub use operands::{BackwardInput, Forward, Weights};
 
 use super::{Kind, Layer};
-use crate::gpu::kernels::bind_range;
 use crate::gpu::{Launch, Launcher};
 pub use crate::plan::linear::{linear_groups, LinearOp, LinearVariant};
 use crate::plan::LinearKernel;
-use crate::shaders::linear::AUX;
 
 /// The plan's kernel for `op` of `layer` over `rows`.
 fn kernel(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> LinearKernel {
@@ -22,16 +20,12 @@ fn kernel(l: Launcher, layer: &Layer, op: LinearOp, rows: usize) -> LinearKernel
 
 /// output [rows, n_out] = act(input [rows, n_in] W^T + b), W and b read from `params`.
 pub fn forward(l: Launcher, layer: &Layer, params: &wgpu::Buffer, rows: usize, io: Forward) -> Vec<Launch> {
-    let bias = bind_range(AUX, params, layer.bias_at, layer.n_out);
-    forward_with_bias(l, layer, Weights { params, bias }, rows, io)
+    forward_with_bias(l, layer, Weights::of(layer, params), rows, io)
 }
 
 /// `forward` with the bias bound from elsewhere.
 pub fn forward_with_bias(l: Launcher, layer: &Layer, w: Weights, rows: usize, io: Forward) -> Vec<Launch> {
-    match kernel(l, layer, LinearOp::Forward, rows) {
-        LinearKernel::Variant(v) => cpu::forward(l, v, layer, w, rows, io),
-        planned => tiled::forward(l, planned, layer, w, rows, io),
-    }
+    forward_by(l, kernel(l, layer, LinearOp::Forward, rows), layer, w, rows, io)
 }
 
 /// d_input [rows, n_in] = d_output [rows, n_out] W, masked where the layer's input is 0 (with
@@ -43,42 +37,69 @@ pub fn backward_input(
     rows: usize,
     io: BackwardInput,
 ) -> Vec<Launch> {
+    backward_input_by(l, kernel(l, layer, LinearOp::BackwardInput, rows), layer, params, rows, io)
+}
+
+/// dW [n_out, n_in] = d_output^T input and db [n_out] = the column sums of d_output, into `grads`.
+pub fn backward_params(l: Launcher, layer: &Layer, grads: &wgpu::Buffer, rows: usize, io: Operands) -> Vec<Launch> {
+    backward_weight_by(l, kernel(l, layer, LinearOp::BackwardWeight, rows), (layer, true), grads, rows, io)
+}
+
+/// dW [n_out, n_in] = d_output^T input alone, into `grads`.
+pub fn backward_weight(l: Launcher, layer: &Layer, grads: &wgpu::Buffer, rows: usize, io: Operands) -> Vec<Launch> {
+    backward_weight_by(l, kernel(l, layer, LinearOp::BackwardWeight, rows), (layer, false), grads, rows, io)
+}
+
+/// The weight gradient's operands: the layer's input [rows, n_in] and d_output [rows, n_out].
+pub type Operands<'a> = (&'a wgpu::Buffer, &'a wgpu::Buffer);
+
+/// `forward` by a given kernel (the plan's, or each in turn in the kernel tests).
+pub fn forward_by(
+    l: Launcher,
+    kernel: LinearKernel,
+    layer: &Layer,
+    w: Weights,
+    rows: usize,
+    io: Forward,
+) -> Vec<Launch> {
+    match kernel {
+        LinearKernel::Variant(v) => cpu::forward(l, v, layer, w, rows, io),
+        planned => tiled::forward(l, planned, layer, w, rows, io),
+    }
+}
+
+/// `backward_input` by a given kernel.
+pub fn backward_input_by(
+    l: Launcher,
+    kernel: LinearKernel,
+    layer: &Layer,
+    params: &wgpu::Buffer,
+    rows: usize,
+    io: BackwardInput,
+) -> Vec<Launch> {
     assert!(io.mask.is_some() || !layer.relu_input, "a masked input gradient needs the layer's input");
-    match kernel(l, layer, LinearOp::BackwardInput, rows) {
+    match kernel {
         LinearKernel::Variant(v) => cpu::backward_input(l, v, layer, params, rows, io),
         planned => tiled::backward_input(l, planned, layer, params, rows, io),
     }
 }
 
-/// dW [n_out, n_in] = d_output^T input and db [n_out] = the column sums of d_output, into `grads`.
-pub fn backward_params(
+/// dW into `grads` by a given kernel, and db too where `with_bias`.
+pub fn backward_weight_by(
     l: Launcher,
-    layer: &Layer,
+    kernel: LinearKernel,
+    (layer, with_bias): (&Layer, bool),
     grads: &wgpu::Buffer,
     rows: usize,
-    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
+    io: Operands,
 ) -> Vec<Launch> {
-    match kernel(l, layer, LinearOp::BackwardWeight, rows) {
+    match kernel {
         LinearKernel::Variant(v) => {
-            let mut launches = cpu::backward_weight(l, v, layer, grads, rows, (input, d_output));
-            launches.push(cpu::backward_bias(l, layer, grads, rows, d_output));
+            let mut launches = cpu::backward_weight(l, v, layer, grads, rows, io);
+            launches.extend(with_bias.then(|| cpu::backward_bias(l, layer, grads, rows, io.1)));
             launches
         }
-        planned => tiled::backward_weight(l, planned, layer, grads, rows, (input, d_output), true),
-    }
-}
-
-/// dW [n_out, n_in] = d_output^T input alone, into `grads`.
-pub fn backward_weight(
-    l: Launcher,
-    layer: &Layer,
-    grads: &wgpu::Buffer,
-    rows: usize,
-    (input, d_output): (&wgpu::Buffer, &wgpu::Buffer),
-) -> Vec<Launch> {
-    match kernel(l, layer, LinearOp::BackwardWeight, rows) {
-        LinearKernel::Variant(v) => cpu::backward_weight(l, v, layer, grads, rows, (input, d_output)),
-        planned => tiled::backward_weight(l, planned, layer, grads, rows, (input, d_output), false),
+        planned => tiled::backward_weight(l, planned, layer, grads, rows, io, with_bias),
     }
 }
 

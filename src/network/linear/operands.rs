@@ -1,5 +1,6 @@
 //! The buffers of the linear products, named by role.
-use crate::gpu::kernels::Bind;
+use super::super::Layer;
+use crate::gpu::kernels::{bind_range, Bind};
 
 /// A forward product's input [rows, n_in] and output [rows, n_out].
 #[derive(Clone, Copy)]
@@ -22,4 +23,11 @@ pub struct BackwardInput<'a> {
 pub struct Weights<'a> {
     pub params: &'a wgpu::Buffer,
     pub bias: Bind<'a>,
+}
+
+impl<'a> Weights<'a> {
+    /// The layer's own weight and bias, both in `params`.
+    pub fn of(layer: &Layer, params: &'a wgpu::Buffer) -> Weights<'a> {
+        Weights { params, bias: bind_range(0, params, layer.bias_at, layer.n_out) }
+    }
 }

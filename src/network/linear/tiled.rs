@@ -163,6 +163,21 @@ pub fn forward_gathered(
     input: &GatheredInput,
     output: &wgpu::Buffer,
 ) -> Vec<Launch> {
+    let rows = input.params.batch as usize;
+    let kernel = l.plan().linear((layer.n_in, layer.n_out), LinearOp::Forward, rows);
+    let LinearKernel::Tiled(plan) = kernel else { panic!("forward_gathered: the plan gives this layer {kernel:?}") };
+    forward_gathered_by(l, plan, layer, params, input, output)
+}
+
+/// `forward_gathered` by a given tiled plan (the plan's, or the kernel tests' slices).
+pub fn forward_gathered_by(
+    l: Launcher,
+    plan: TiledPlan,
+    layer: &Layer,
+    params: &wgpu::Buffer,
+    input: &GatheredInput,
+    output: &wgpu::Buffer,
+) -> Vec<Launch> {
     use crate::shaders::linear_tiled::{COUNTERS, GATHER_PARAMS, IMAGES, ORDER, X};
     let rows = input.params.batch as usize;
     assert_eq!(
@@ -170,8 +185,6 @@ pub fn forward_gathered(
         4 * input.params.words as usize,
         "forward_gathered: the layer must take the images as they are"
     );
-    let kernel = l.plan().linear((layer.n_in, layer.n_out), LinearOp::Forward, rows);
-    let LinearKernel::Tiled(plan) = kernel else { panic!("forward_gathered: the plan gives this layer {kernel:?}") };
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu, false));
     let g = l.uniform("gather params", &input.params);
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
