@@ -33,6 +33,13 @@ pub struct Architecture {
 }
 
 impl Architecture {
+    /// An MLP VAE over `image` with these hidden widths and a Gaussian latent of `latent`
+    /// dimensions, a Bernoulli decoder, unconditional: what the other fields vary from.
+    pub fn mlp(image: ImageShape, hidden: Vec<usize>, latent: usize) -> Architecture {
+        let (decoder, classes, categorical, conv, group_norm) = (Decoder::Bernoulli, 0, None, None, None);
+        Architecture { image, hidden, latent, decoder, classes, categorical, conv, group_norm }
+    }
+
     /// Values per image: the width of x.
     pub fn input(&self) -> usize {
         self.image.pixels()

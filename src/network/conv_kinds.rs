@@ -44,7 +44,7 @@ impl Convolution for ConvTranspose2d {
     }
 }
 
-impl<T: Convolution> Kind for T {
+impl<T: Convolution + super::Mirror> Kind for T {
     fn shapes(&self, _: &Layer) -> [Vec<usize>; 2] {
         let c = self.shape();
         // Conv2d [c_out, c_in, k, k]; ConvTranspose2d [c_in, c_out, k, k]. The bias is per out channel.

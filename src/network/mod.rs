@@ -26,7 +26,7 @@ pub enum LayerKind {
 }
 
 impl LayerKind {
-    /// The kind's computation: its shapes, launches and reference.
+    /// The kind's computation: its shapes, launches and CPU mirror. The one list of kinds.
     pub fn computation(&self) -> &dyn Kind {
         match self {
             LayerKind::Linear => &linear::Linear,
@@ -47,9 +47,30 @@ pub struct ConvShape {
     pub padding: usize,
 }
 
+/// A layer kind on the CPU, for a `Layer` of that kind: what its kernels compute, from their
+/// reference functions. Each kind implements it in src/reference/ beside those functions, so
+/// network/ states the contract without importing the reference.
+pub trait Mirror {
+    /// output [rows, n_out] of input [rows, n_in].
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32>;
+
+    /// d_input [rows, n_in] from d_output [rows, n_out], masked where `input` came out of a ReLU.
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32>;
+
+    /// The weight's and the bias's gradients.
+    fn reference_backward_params(&self, layer: &Layer, input: &[f32], d_output: &[f32], rows: usize) -> [Vec<f32>; 2];
+}
+
 /// A layer kind's computation on the GPU: its tensors, initialisation and launches, for a `Layer`
-/// of that kind (reference/network.rs mirrors each kind on the CPU).
-pub trait Kind {
+/// of that kind, and (Mirror) the same on the CPU.
+pub trait Kind: Mirror {
     /// The weight's and the bias's shapes, as PyTorch stores them.
     fn shapes(&self, layer: &Layer) -> [Vec<usize>; 2];
 

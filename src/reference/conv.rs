@@ -3,6 +3,9 @@
 //! k]. Written as scatter loops over (input, tap) pairs, the other way round from the kernels'
 //! gathers, so that the two agree only if the index arithmetic is right.
 use crate::gpu::params::ConvDims;
+use crate::network::conv::conv_dims;
+use crate::network::conv_kinds::{Conv2d, ConvTranspose2d};
+use crate::network::{ConvShape, Layer, Mirror};
 
 pub(super) fn sizes(d: &ConvDims) -> [usize; 10] {
     [d.rows, d.c_in, d.h_in, d.w_in, d.c_out, d.h_out, d.w_out, d.kernel, d.stride, d.padding].map(|v| v as usize)
@@ -133,3 +136,79 @@ pub fn conv_transpose2d_backward_weight(d: &ConvDims, dy: &[f32], x: &[f32]) -> 
     });
     dw
 }
+
+/// Conv2d, or with `transposed` ConvTranspose2d.
+struct Convolution {
+    shape: ConvShape,
+    transposed: bool,
+}
+
+impl Mirror for Convolution {
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+        let ((weight, bias), d) = (layer.tensors_in(params), conv_dims(&self.shape, rows, layer.relu));
+        match self.transposed {
+            false => conv2d_forward(&d, input, weight, bias),
+            true => conv_transpose2d_forward(&d, input, weight, bias),
+        }
+    }
+
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let ((weight, _), d) = (layer.tensors_in(params), conv_dims(&self.shape, rows, layer.relu_input));
+        match self.transposed {
+            false => conv2d_backward_input(&d, d_output, weight, input),
+            true => conv_transpose2d_backward_input(&d, d_output, weight, input),
+        }
+    }
+
+    fn reference_backward_params(&self, _: &Layer, input: &[f32], d_output: &[f32], rows: usize) -> [Vec<f32>; 2] {
+        let d = conv_dims(&self.shape, rows, false);
+        let weight = match self.transposed {
+            false => conv2d_backward_weight(&d, d_output, input),
+            true => conv_transpose2d_backward_weight(&d, d_output, input),
+        };
+        [weight, conv_backward_bias(&d, d_output)]
+    }
+}
+
+/// Conv2d and ConvTranspose2d through `Convolution`.
+macro_rules! convolution {
+    ($kind:ty, $transposed:expr) => {
+        impl Mirror for $kind {
+            fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+                Convolution { shape: self.0, transposed: $transposed }.reference_forward(layer, params, input, rows)
+            }
+
+            fn reference_backward_input(
+                &self,
+                layer: &Layer,
+                params: &[f32],
+                input: &[f32],
+                d_output: &[f32],
+                rows: usize,
+            ) -> Vec<f32> {
+                Convolution { shape: self.0, transposed: $transposed }
+                    .reference_backward_input(layer, params, input, d_output, rows)
+            }
+
+            fn reference_backward_params(
+                &self,
+                layer: &Layer,
+                input: &[f32],
+                d_output: &[f32],
+                rows: usize,
+            ) -> [Vec<f32>; 2] {
+                Convolution { shape: self.0, transposed: $transposed }
+                    .reference_backward_params(layer, input, d_output, rows)
+            }
+        }
+    };
+}
+convolution!(Conv2d, false);
+convolution!(ConvTranspose2d, true);

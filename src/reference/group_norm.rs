@@ -1,5 +1,7 @@
 //! shaders/group_norm.wgsl on the CPU, an entry point per function of the same name. Sums run in
 //! the kernels' order (`lane_sum`), so the two agree to a few ulp.
+use crate::network::group_norm::{GroupNorm, EPS};
+use crate::network::{Layer, Mirror};
 
 /// A GroupNorm over a batch: `rows` of [channels, spatial] values, the channels in `groups` runs
 /// of channels / groups, each (row, group) normalised with `eps` added to its variance.
@@ -141,4 +143,36 @@ pub fn group_norm_backward_weight(d: &GroupNormSizes, dy: &[f32], x: &[f32], sta
 /// dbeta[c] = the sum over rows and positions of dy.
 pub fn group_norm_backward_bias(d: &GroupNormSizes, dy: &[f32]) -> Vec<f32> {
     (0..d.channels).map(|c| lane_sum(d.rows * d.spatial, |k| dy[channel_value(d, c, k)])).collect()
+}
+
+fn sizes(k: &GroupNorm, rows: usize) -> GroupNormSizes {
+    GroupNormSizes { rows, channels: k.channels, groups: k.groups, spatial: k.spatial, eps: EPS }
+}
+
+impl Mirror for GroupNorm {
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+        let ((gamma, beta), d) = (layer.tensors_in(params), sizes(self, rows));
+        let stats = group_norm_stats(&d, input);
+        group_norm_forward(&d, input, gamma, beta, &stats, layer.relu)
+    }
+
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let ((gamma, _), d) = (layer.tensors_in(params), sizes(self, rows));
+        let stats = group_norm_stats(&d, input);
+        let sums = group_norm_backward_stats(&d, d_output, gamma, input, &stats);
+        group_norm_backward_input(&d, d_output, gamma, input, &stats, &sums, layer.relu_input)
+    }
+
+    fn reference_backward_params(&self, _: &Layer, input: &[f32], d_output: &[f32], rows: usize) -> [Vec<f32>; 2] {
+        let d = sizes(self, rows);
+        let stats = group_norm_stats(&d, input);
+        [group_norm_backward_weight(&d, d_output, input, &stats), group_norm_backward_bias(&d, d_output)]
+    }
 }

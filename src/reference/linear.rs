@@ -1,6 +1,8 @@
 //! CPU mirrors of the linear layer's three kernel families (shaders/linear.wgsl,
 //! linear_vec4.wgsl, linear_rows.wgsl): one function per entry point, the same name; the vec4 and
 //! rows families compute the same products, so theirs call the plain ones.
+use crate::network::linear::Linear;
+use crate::network::{Layer, Mirror};
 
 // ---- shaders/linear.wgsl ----
 
@@ -212,4 +214,31 @@ pub fn linear_backward_weight_rows_subgroup(
 /// dW = the sum of `partials` [slices, len] over the slices.
 pub fn linear_sum_slices(partials: &[f32], len: usize) -> Vec<f32> {
     (0..len).map(|i| partials.iter().skip(i).step_by(len).sum()).collect()
+}
+
+/// nn.Linear from the functions above.
+impl Mirror for Linear {
+    fn reference_forward(&self, layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
+        let (weight, bias) = layer.tensors_in(params);
+        linear_forward(input, weight, bias, rows, layer.n_in, layer.n_out, layer.relu)
+    }
+
+    fn reference_backward_input(
+        &self,
+        layer: &Layer,
+        params: &[f32],
+        input: &[f32],
+        d_output: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let (weight, _) = layer.tensors_in(params);
+        linear_backward_input(d_output, weight, input, rows, layer.n_in, layer.n_out, layer.relu_input)
+    }
+
+    fn reference_backward_params(&self, layer: &Layer, input: &[f32], d_output: &[f32], rows: usize) -> [Vec<f32>; 2] {
+        [
+            linear_backward_weight(d_output, input, rows, layer.n_in, layer.n_out),
+            linear_backward_bias(d_output, rows, layer.n_out),
+        ]
+    }
 }

@@ -13,7 +13,6 @@ pub mod group_norm;
 pub mod im2col;
 pub mod importance;
 pub mod kernels;
-pub mod layers;
 pub mod linear;
 pub mod linear_tiled;
 pub mod mixture;

@@ -1,21 +1,20 @@
 //! src/network/ on the CPU: the same walks along a path of layers that the GPU side records, each
-//! layer by its kind's reference (layers.rs).
-use super::layers;
+//! layer by its kind's CPU mirror (network::Mirror, implemented beside each kind's kernel references).
 use crate::network::Layer;
 
 /// output [rows, n_out] of input [rows, n_in].
 pub fn layer_forward(layer: &Layer, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
-    layers::of(&layer.kind).forward(layer, params, input, rows)
+    layer.kind.computation().reference_forward(layer, params, input, rows)
 }
 
 /// d_input [rows, n_in] from d_output [rows, n_out], masked where `input` came out of a ReLU.
 pub fn layer_backward_input(layer: &Layer, params: &[f32], input: &[f32], d_output: &[f32], rows: usize) -> Vec<f32> {
-    layers::of(&layer.kind).backward_input(layer, params, input, d_output, rows)
+    layer.kind.computation().reference_backward_input(layer, params, input, d_output, rows)
 }
 
 /// Writes the layer's weight and bias gradients into the flat gradient vector.
 pub fn layer_backward_params(layer: &Layer, grads: &mut [f32], input: &[f32], d_output: &[f32], rows: usize) {
-    let [dw, db] = layers::of(&layer.kind).backward_params(layer, input, d_output, rows);
+    let [dw, db] = layer.kind.computation().reference_backward_params(layer, input, d_output, rows);
     grads[layer.weight_at..layer.weight_at + dw.len()].copy_from_slice(&dw);
     grads[layer.bias_at..layer.bias_at + db.len()].copy_from_slice(&db);
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use wgvae::checkpoint::{self, Checkpoint};
 use wgvae::config::spec::Network;
 use wgvae::gpu::DeviceChoice;
-use wgvae::model::{Architecture, Decoder, Model};
+use wgvae::model::{Architecture, Model};
 use wgvae::session::CheckpointSource;
 
 use super::{assert_fails_with, stderr, wgvae};
@@ -90,16 +90,7 @@ fn checkpoint_should_hold_pytorch_names_config_and_progress() {
     assert_eq!(bits(&model_only), bits(&ck));
     assert!(model_only.adam.is_none() && model_only.progress.is_none());
     // Deeper nets: encoder.{i}, the fc21/fc22 heads, decoder.{i}.
-    let deep = Model::new(Architecture {
-        image: wgvae::data::ImageShape::mnist(),
-        hidden: vec![32, 16],
-        latent: 3,
-        decoder: Decoder::Bernoulli,
-        classes: 0,
-        categorical: None,
-        conv: None,
-        group_norm: None,
-    });
+    let deep = Model::new(Architecture::mlp(wgvae::data::ImageShape::mnist(), vec![32, 16], 3));
     let names: Vec<String> =
         checkpoint::tensor_slots(&deep).into_iter().map(|t| t.name).filter(|n| n.ends_with("weight")).collect();
     assert_eq!(
@@ -263,16 +254,7 @@ fn eval_and_picture_commands_should_run_on_a_checkpoint() {
 /// Writes a checkpoint whose tensors are `model`'s but whose config is `config`'s.
 fn save_mismatched(dir: &Path, config_hidden: Vec<usize>, model_hidden: Vec<usize>) -> PathBuf {
     let ck = checkpoint::load(trained()).expect("load");
-    let model = Model::new(Architecture {
-        image: wgvae::data::ImageShape::mnist(),
-        hidden: model_hidden,
-        latent: 2,
-        decoder: Decoder::Bernoulli,
-        classes: 0,
-        categorical: None,
-        conv: None,
-        group_norm: None,
-    });
+    let model = Model::new(Architecture::mlp(wgvae::data::ImageShape::mnist(), model_hidden, 2));
     let mut config = ck.config.clone();
     config.model.network = Network::Mlp { hidden: config_hidden };
     let bad = Checkpoint { config, params: model.init_params(1), adam: None, progress: None, table: None };

@@ -1,13 +1,14 @@
 //! The seeds' estimators and objectives from the command line: each trains, its loss falls, and
 //! its flags are checked.
-use super::{assert_fails_with, stderr, wgvae};
+use super::{assert_fails_with, small_mnist, stderr, wgvae};
 
 /// Validation losses per epoch of a short run with `extra` flags.
 fn val_losses(extra: &[&str]) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
+    let run = out.to_str().expect("utf-8");
     let mut args =
-        vec!["train", "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", out.to_str().expect("utf-8")];
+        vec!["train", "--data", small_mnist(), "--epochs", "2", "--hidden", "32", "--latent", "4", "--out", run];
     args.extend(extra);
     let o = wgvae(&args);
     assert!(o.status.success(), "train {extra:?} failed: {}", stderr(&o));
@@ -94,6 +95,8 @@ fn conditional_training_should_lower_the_loss_and_sample_a_row_per_class() {
     let out = dir.path().join("cvae");
     let o = wgvae(&[
         "train",
+        "--data",
+        small_mnist(),
         "--conditional",
         "--epochs",
         "2",
@@ -138,6 +141,8 @@ fn categorical_latents_should_train_and_sample_one_hot_codes() {
     let out = dir.path().join("cat");
     let o = wgvae(&[
         "train",
+        "--data",
+        small_mnist(),
         "--latent",
         "categorical",
         "--groups",
@@ -178,8 +183,11 @@ fn categorical_latents_should_train_and_sample_one_hot_codes() {
 #[test]
 fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let flags =
-        ["--inference", "per-datapoint", "--inner-steps", "2", "--hidden", "32", "--latent", "4", "--epochs", "2"];
+    let flags = [
+        ["--data", small_mnist()].as_slice(),
+        &["--inference", "per-datapoint", "--inner-steps", "2", "--hidden", "32", "--latent", "4", "--epochs", "2"],
+    ]
+    .concat();
     let (straight, cut) = (dir.path().join("straight"), dir.path().join("cut"));
     let o = wgvae(&[&["train", "--out", straight.to_str().expect("utf-8")][..], &flags].concat());
     assert!(o.status.success(), "train --inference per-datapoint failed: {}", stderr(&o));
@@ -189,7 +197,7 @@ fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior
 
     // Interrupted mid-epoch and resumed: the same table and weights, to the bit.
     let o = wgvae(
-        &[&["train", "--out", cut.to_str().expect("utf-8"), "--interrupt-after-steps", "90"][..], &flags].concat(),
+        &[&["train", "--out", cut.to_str().expect("utf-8"), "--interrupt-after-steps", "20"][..], &flags].concat(),
     );
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let o = wgvae(&["train", "--resume", cut.to_str().expect("utf-8")]);
@@ -199,7 +207,7 @@ fn per_datapoint_inference_should_train_resume_exactly_and_refine_from_the_prior
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a.params), bits(&b.params), "weights differ after resume");
     let (ta, tb) = (a.table.expect("table"), b.table.expect("table"));
-    assert_eq!(ta[0].len(), 9000 * 8);
+    assert_eq!(ta[0].len(), 1800 * 8);
     assert!(ta.iter().zip(&tb).all(|(x, y)| bits(x) == bits(y)), "the per-datapoint table differs after resume");
 
     let run = straight.to_str().expect("utf-8");

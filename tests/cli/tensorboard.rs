@@ -6,7 +6,7 @@ use std::process::Command;
 
 use super::checkpoints::{s, SMALL};
 use super::python::tensorboard_python;
-use super::{stderr, wgvae};
+use super::{small_mnist, stderr, wgvae};
 
 /// Reads DIR's events and checks them against DIR's metrics.csv and PNGs; prints "ok".
 const CHECK: &str = r#"
@@ -49,16 +49,17 @@ fn check(dir: &std::path::Path, steps: usize) -> String {
 fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
     let dir = tempfile::tempdir().expect("temp dir");
     let run = dir.path().join("run");
-    let mut args = vec!["train", "--out", s(&run), "--epochs", "3"];
+    let mut args = vec!["train", "--data", small_mnist(), "--out", s(&run), "--epochs", "3"];
     args.extend(SMALL);
     let o = wgvae(&args);
     assert!(o.status.success(), "train: {}", stderr(&o));
-    let steps = 9000 / 128;
+    let steps = 1800 / 128;
     assert_eq!(check(&run, steps), "ok 1");
 
     // Interrupted mid-epoch 2 and resumed: two files, every step once, no gap.
     let cut = dir.path().join("cut");
-    let mut args = vec!["train", "--out", s(&cut), "--interrupt-after-steps", "100", "--epochs", "3"];
+    let mut args =
+        vec!["train", "--data", small_mnist(), "--out", s(&cut), "--interrupt-after-steps", "20", "--epochs", "3"];
     args.extend(SMALL);
     assert_eq!(wgvae(&args).status.code(), Some(130));
     let o = wgvae(&["train", "--resume", s(&cut)]);
@@ -66,7 +67,7 @@ fn event_files_should_hold_the_run_as_metrics_csv_and_the_pngs_do() {
     assert_eq!(check(&cut, steps), "ok 2");
 
     let quiet = dir.path().join("quiet");
-    let mut args = vec!["train", "--out", s(&quiet), "--no-tensorboard", "--epochs", "1"];
+    let mut args = vec!["train", "--data", small_mnist(), "--out", s(&quiet), "--no-tensorboard", "--epochs", "1"];
     args.extend(SMALL);
     assert!(wgvae(&args).status.success());
     let names: Vec<String> =

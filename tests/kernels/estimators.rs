@@ -59,7 +59,7 @@ fn small_model_args() -> wgvae::cli::ModelArgs {
 /// the ELBO before and after 3 Adam steps on each input's (mu, logvar).
 #[test]
 fn refine_should_match_the_reference_refinement() {
-    use wgvae::model::{Architecture, Decoder, Model};
+    use wgvae::model::{Architecture, Model};
     let data = wgvae::data::embedded().expect("embedded data");
     let (n, batch) = (11, 8);
     let split = wgvae::data::Split {
@@ -67,16 +67,7 @@ fn refine_should_match_the_reference_refinement() {
         labels: data.val.labels[..n].to_vec(),
         pixels: 784,
     };
-    let model = Model::new(Architecture {
-        image: wgvae::data::ImageShape::mnist(),
-        hidden: vec![45],
-        latent: 6,
-        decoder: Decoder::Bernoulli,
-        classes: 0,
-        categorical: None,
-        conv: None,
-        group_norm: None,
-    });
+    let model = Model::new(Architecture::mlp(wgvae::data::ImageShape::mnist(), vec![45], 6));
     let params = model.init_params(9);
     let adam = wgvae::config::AdamConfig { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let (g, k) = gpu();

@@ -127,7 +127,7 @@ fn iw_accumulate_should_match_reference_across_chunks() {
 #[test]
 fn importance_sampler_should_match_the_composed_references() {
     use wgvae::importance::{plan, ImportanceSampler, ROWS};
-    use wgvae::model::{Architecture, Decoder, Model};
+    use wgvae::model::{Architecture, Model};
     let data = wgvae::data::embedded().expect("embedded data");
     let n = 3;
     let split = wgvae::data::Split {
@@ -135,16 +135,7 @@ fn importance_sampler_should_match_the_composed_references() {
         labels: data.val.labels[..n].to_vec(),
         pixels: 784,
     };
-    let model = Model::new(Architecture {
-        image: wgvae::data::ImageShape::mnist(),
-        hidden: vec![9],
-        latent: 3,
-        decoder: Decoder::Bernoulli,
-        classes: 0,
-        categorical: None,
-        conv: None,
-        group_norm: None,
-    });
+    let model = Model::new(Architecture::mlp(wgvae::data::ImageShape::mnist(), vec![9], 3));
     let params = model.init_params(3);
     let k = ROWS + 5; // two chunks per image, the second smaller
     assert_eq!(plan(k, n, ROWS), (1, (ROWS + 5).div_ceil(2)));

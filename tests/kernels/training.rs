@@ -2,23 +2,15 @@
 //! mode: losses after each step, every step's gradient, and the weights after four steps.
 use crate::common::*;
 
+use wgvae::model::Architecture;
 use wgvae::objective::{Baseline, Estimator, Objective};
 
 /// One model and objective to train on both sides. Widths pick the kernel variants: hidden 45 or
 /// latent 6 keep layers on the scalar kernels, hidden 44 with latent 8 puts every layer on vec4.
 #[derive(Clone)]
 struct Case {
-    hidden: Vec<usize>,
-    latent: usize,
+    arch: Architecture,
     objective: ObjectiveSettings,
-    decoder: Decoder,
-    /// Classes of a conditional model, 0 for none.
-    classes: usize,
-    categorical: Option<(usize, usize)>,
-    /// A conv VAE with these channel widths instead of the MLP.
-    conv: Option<Vec<usize>>,
-    /// The conv VAE's GroupNorm groups (--norm group).
-    group_norm: Option<usize>,
     /// The kernel family to train with; None: the adapter's.
     family: Option<KernelFamily>,
     /// Whether kernels that use subgroups may be picked (where the adapter has them).
@@ -27,18 +19,8 @@ struct Case {
 
 impl Case {
     fn new(hidden: usize, latent: usize) -> Case {
-        Case {
-            hidden: vec![hidden],
-            latent,
-            objective: ObjectiveSettings::default(),
-            decoder: Decoder::Bernoulli,
-            classes: 0,
-            categorical: None,
-            conv: None,
-            group_norm: None,
-            family: None,
-            subgroups: true,
-        }
+        let arch = Architecture::mlp(wgvae::data::ImageShape::mnist(), vec![hidden], latent);
+        Case { arch, objective: ObjectiveSettings::default(), family: None, subgroups: true }
     }
 
     fn scalar() -> Case {
@@ -53,17 +35,23 @@ impl Case {
         Case { objective, ..self }
     }
 
+    /// The same case with `edit` made to its architecture.
+    fn arch(mut self, edit: impl FnOnce(&mut Architecture)) -> Case {
+        edit(&mut self.arch);
+        self
+    }
+
     fn gaussian(self) -> Case {
-        Case { decoder: Decoder::Gaussian, ..self }
+        self.arch(|a| a.decoder = Decoder::Gaussian)
     }
 
     fn conditional(self, classes: usize) -> Case {
-        Case { classes, ..self }
+        self.arch(|a| a.classes = classes)
     }
 
     /// A conv VAE: 28 x 28 -> 3 x 14 x 14 -> 5 x 7 x 7 (channel counts that are not multiples of 4).
     fn conv(latent: usize) -> Case {
-        Case { conv: Some(vec![3, 5]), ..Case::new(45, latent) }
+        Case::new(45, latent).arch(|a| a.conv = Some(vec![3, 5]))
     }
 
     fn kernels(self, family: KernelFamily) -> Case {
@@ -77,13 +65,13 @@ impl Case {
     }
 
     fn categorical(self, groups: usize, categories: usize) -> Case {
-        Case { latent: groups * categories, categorical: Some((groups, categories)), ..self }
+        self.arch(|a| (a.latent, a.categorical) = (groups * categories, Some((groups, categories))))
     }
 
     /// Trains four steps of batch 13 on 61 images with both trainers and compares them.
     fn check(self) {
         use wgvae::config::TrainSettings;
-        use wgvae::model::{Architecture, Model};
+        use wgvae::model::Model;
         use wgvae::reference::trainer::ReferenceTrainer;
         use wgvae::trainer::GpuTrainer;
         let data = wgvae::data::embedded().expect("embedded data");
@@ -93,18 +81,9 @@ impl Case {
             pixels: 784,
         };
         let (train, val) = (take(0, 61), take(3000, 9));
-        let Case { hidden, latent, objective, decoder, classes, categorical, conv, group_norm, family, subgroups } =
-            self;
-        let model = Model::new(Architecture {
-            image: wgvae::data::ImageShape::mnist(),
-            hidden,
-            latent,
-            decoder,
-            classes,
-            categorical,
-            conv,
-            group_norm,
-        });
+        let Case { arch, objective, family, subgroups } = self;
+        let decoder = arch.decoder;
+        let model = Model::new(arch);
         let settings = TrainSettings {
             batch: 13,
             adam: wgvae::config::AdamConfig { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -295,6 +274,7 @@ fn gpu_training_steps_should_match_reference_trainer_with_a_conv_vae() {
 #[test]
 fn gpu_training_steps_should_match_reference_trainer_with_group_norm() {
     // 28 x 28 -> 4 x 14 x 14 -> 6 x 7 x 7, GroupNorm(2 groups) after each hidden convolution.
-    Case { conv: Some(vec![4, 6]), group_norm: Some(2), ..Case::new(45, 6) }.check();
-    Case { conv: Some(vec![4, 6]), group_norm: Some(2), ..Case::new(45, 4) }.gaussian().check();
+    let norm = |a: &mut Architecture| (a.conv, a.group_norm) = (Some(vec![4, 6]), Some(2));
+    Case::new(45, 6).arch(norm).check();
+    Case::new(45, 4).arch(norm).gaussian().check();
 }
