@@ -2,7 +2,7 @@
 //! layers of every kind, recorded by network/ on the GPU and walked by reference/network.rs on the
 //! CPU, agrees in output, parameter gradients and input gradient, under either kernel family; and
 //! each kind's reference backward matches finite differences of its forward. A new kind joins by
-//! an entry in `examples`.
+//! an entry in `examples`, and by a model that uses it trained against the reference trainer.
 use crate::common::*;
 use wgvae::gpu::align_floats;
 use wgvae::network::conv_kinds::{Conv2d, ConvTranspose2d};
@@ -133,4 +133,14 @@ fn layer_backward_references_should_match_finite_differences() {
             check_grad(&name(what), &at_tensor, &always, &params[from..from + len], &grads[from..from + len]);
         }
     }
+}
+
+/// GroupNorm in a conv VAE (28 x 28 -> 4 x 14 x 14 -> 6 x 7 x 7, 2 groups after each hidden
+/// convolution): training steps on the GPU against the reference trainer's.
+#[test]
+fn gpu_training_steps_should_match_reference_trainer_with_group_norm() {
+    use crate::training::Case;
+    let norm = |a: &mut wgvae::model::Architecture| (a.conv, a.group_norm) = (Some(vec![4, 6]), Some(2));
+    Case::new(45, 6).arch(norm).check();
+    Case::new(45, 4).arch(norm).gaussian().check();
 }
