@@ -117,7 +117,7 @@ impl ImportanceSampler {
         let order = gpu::storage_with(gpu, "iw order", &order);
         let counters = gpu::storage_with(gpu, "iw counters", &[Counters::new()]);
         let Scratch { x, enc, z, dec, log_ratio, log_w, state } = Scratch::new(gpu, model, proposal, (images, rows));
-        let result = gpu::storage_zeroed(gpu, "iw result", ks.len() * n * 12);
+        let result = gpu::zeroed::<f32>(gpu, "iw result", ks.len() * n * 3);
         let params_u = gpu::uniform_with(gpu, "iw params", &iw_params(k, (latent, pixels), seed));
 
         let logits = dec.last().expect("decoder has a layer");
@@ -268,16 +268,16 @@ struct Scratch {
 impl Scratch {
     fn new(gpu: &Gpu, model: &Model, proposal: Proposal, (images, rows): (usize, usize)) -> Scratch {
         Scratch {
-            x: gpu::storage_zeroed(gpu, "iw x", images * model.arch.input() * 4),
+            x: gpu::zeroed::<f32>(gpu, "iw x", images * model.arch.input()),
             enc: match proposal {
                 Proposal::Encoder => network::activations(gpu, "iw encoder out ", &model.encoder, images),
                 Proposal::Prior => Vec::new(),
             },
-            z: gpu::storage_zeroed(gpu, "iw z", rows * model.arch.latent * 4),
+            z: gpu::zeroed::<f32>(gpu, "iw z", rows * model.arch.latent),
             dec: network::activations(gpu, "iw decoder out ", &model.decoder, rows),
-            log_ratio: gpu::storage_zeroed(gpu, "iw log ratio", rows * 4),
-            log_w: gpu::storage_zeroed(gpu, "iw log w", rows * 4),
-            state: gpu::storage_zeroed(gpu, "iw state", images * 16),
+            log_ratio: gpu::zeroed::<f32>(gpu, "iw log ratio", rows),
+            log_w: gpu::zeroed::<f32>(gpu, "iw log w", rows),
+            state: gpu::zeroed::<f32>(gpu, "iw state", images * 4),
         }
     }
 }

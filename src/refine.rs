@@ -69,12 +69,12 @@ impl Refiner {
         let gpu = l.gpu;
         let n = images.images;
         let (input, latent) = (model.arch.input(), model.arch.latent);
-        let order = gpu::storage_zeroed(gpu, "refine order", batch * 4);
+        let order = gpu::zeroed::<u32>(gpu, "refine order", batch);
         let counters = gpu::storage_with(gpu, "refine counters", &[Counters::new()]);
         let totals = gpu::storage_with(gpu, "refine totals", &[LossTotals::default()]);
         let Scratch { x, enc, dec, d_dec, eps, z, dz, rec, kl, d_mulv, coef } = Scratch::new(gpu, model, batch);
         let mulv = enc.last().expect("encoder has a layer"); // [B, 2 latent]: the parameters refined
-        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine adam", count * 4);
+        let f32s = |count: usize| gpu::zeroed::<f32>(gpu, "refine adam", count);
         let (adam_m, adam_v) = (f32s(batch * 2 * latent), f32s(batch * 2 * latent));
 
         let gather = Gather {
@@ -209,9 +209,9 @@ struct Scratch {
 impl Scratch {
     fn new(gpu: &Gpu, model: &Model, batch: usize) -> Scratch {
         let (input, latent) = (model.arch.input(), model.arch.latent);
-        let f32s = |count: usize| gpu::storage_zeroed(gpu, "refine", count * 4);
+        let f32s = |count: usize| gpu::zeroed::<f32>(gpu, "refine", count);
         Scratch {
-            x: gpu::storage_zeroed(gpu, "refine x", batch * input * 4),
+            x: gpu::zeroed::<f32>(gpu, "refine x", batch * input),
             enc: network::activations(gpu, "refine encoder out ", &model.encoder, batch),
             dec: network::activations(gpu, "refine decoder out ", &model.decoder, batch),
             d_dec: network::activations(gpu, "refine d decoder out ", &model.decoder, batch),

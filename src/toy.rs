@@ -102,11 +102,11 @@ pub fn run(
     let params = gpu::uniform_with(gpu, "toy params", &p);
     let theta_buf = gpu::storage_with(gpu, "toy theta", &[theta, theta]);
     let step = gpu::storage_with(gpu, "toy step", &[0u32]);
-    let grads = gpu::storage_zeroed(gpu, "toy grads", 2 * samples * 4);
+    let grads = gpu::zeroed::<f32>(gpu, "toy grads", 2 * samples);
     let mut start = vec![0.0f32; (steps + 1) * 2];
     start[..2].copy_from_slice(&[theta, theta]);
     let trajectory = gpu::storage_with(gpu, "toy trajectory", &start);
-    let moments = gpu::storage_zeroed(gpu, "toy moments", steps * 4 * 4);
+    let moments = gpu::zeroed::<f32>(gpu, "toy moments", steps * 4);
     let l = Launcher { gpu, kernels };
     let bufs = ToyBuffers {
         draws: samples,

@@ -20,10 +20,12 @@ pub fn align_floats(n: usize) -> usize {
 const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
-pub fn storage_zeroed(gpu: &Gpu, label: &str, bytes: usize) -> wgpu::Buffer {
+/// `count` zeroed values of T: how every program and launcher makes its scratch buffers (with
+/// `storage_with` for those that start from data), sized by element, never by hand-counted bytes.
+pub fn zeroed<T: bytemuck::Pod>(gpu: &Gpu, label: &str, count: usize) -> wgpu::Buffer {
     gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
-        size: bytes.max(16) as u64,
+        size: (count * std::mem::size_of::<T>()).max(16) as u64,
         usage: STORAGE,
         mapped_at_creation: false,
     })
@@ -31,7 +33,7 @@ pub fn storage_zeroed(gpu: &Gpu, label: &str, bytes: usize) -> wgpu::Buffer {
 
 pub fn storage_with<T: bytemuck::Pod>(gpu: &Gpu, label: &str, data: &[T]) -> wgpu::Buffer {
     if data.is_empty() {
-        return storage_zeroed(gpu, label, 16);
+        return zeroed::<u32>(gpu, label, 4);
     }
     gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
@@ -106,6 +108,16 @@ pub fn read_all<T: bytemuck::Pod>(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Ve
     read(gpu, buffer, 0, buffer.size() as usize / std::mem::size_of::<T>())
 }
 
+/// A buffer of `bytes` the host maps to read what the GPU copied into it.
+pub fn staging(gpu: &Gpu, label: &str, bytes: u64) -> wgpu::Buffer {
+    gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 /// `read` as a future, for both targets: on native it waits for the submission inside (the map
 /// callback fires in device.poll) and is ready when first polled; in a browser it is pending
 /// until the map callback, which needs the event loop, wakes it. The device's first failure, if
@@ -118,12 +130,7 @@ pub async fn read_async<T: bytemuck::Pod>(
 ) -> Result<Vec<T>, GpuFault> {
     let size = std::mem::size_of::<T>();
     let bytes = (len * size) as u64;
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: bytes.max(4),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let staging = staging(gpu, "readback", bytes);
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     encoder.copy_buffer_to_buffer(buffer, (offset * size) as u64, &staging, 0, bytes);
     let submission = gpu.queue.submit([encoder.finish()]);

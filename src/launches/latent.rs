@@ -70,7 +70,7 @@ impl GaussianRows<'_> {
         if !free_bits {
             return vec![l.over(Entry::ReparamKlBackward, &binds, self.rows * self.latent)];
         }
-        let gate = crate::gpu::storage_zeroed(l.gpu, "free bits gate", self.latent * 4);
+        let gate = crate::gpu::zeroed::<f32>(l.gpu, "free bits gate", self.latent);
         let decide =
             l.over(Entry::FreeBitsGate, &[bind(PARAMS, params), bind(MULV, self.mulv), bind(GATE, &gate)], self.latent);
         binds.push(bind(GATE, &gate));

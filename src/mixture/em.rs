@@ -100,15 +100,15 @@ impl GpuMixture {
         let (k, d) = (spec.padded(), spec.pixels);
         let chunk = chunk.min(chunk_rows(&spec)).min(data.0.len().max(data.1.len())).max(1);
         let state = State {
-            nat: gpu::storage_zeroed(gpu, "mixture nat", spec.stats_len() * 4),
+            nat: gpu::zeroed::<f32>(gpu, "mixture nat", spec.stats_len()),
             totals: gpu::storage_with(gpu, "mixture totals", initial),
-            stats: gpu::storage_zeroed(gpu, "mixture stats", spec.stats_len() * 4),
-            means: gpu::storage_zeroed(gpu, "mixture means", k * d * 4),
+            stats: gpu::zeroed::<f32>(gpu, "mixture stats", spec.stats_len()),
+            means: gpu::zeroed::<f32>(gpu, "mixture means", k * d),
             variances: gpu::storage_with(gpu, "mixture variances", &vec![spec.var_floor; k * d]),
-            log_weights: gpu::storage_zeroed(gpu, "mixture log weights", k * 4),
+            log_weights: gpu::zeroed::<f32>(gpu, "mixture log weights", k),
         };
-        let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
-        let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * k * 4);
+        let x = gpu::zeroed::<f32>(gpu, "mixture x", chunk * spec.features());
+        let logits = gpu::zeroed::<f32>(gpu, "mixture logits", chunk * k);
         let scratch = (&x, &logits);
         let val = SplitPasses::new(l, &spec, &state.nat, data.1, chunk, scratch, None);
         let statistics = Some((&state.stats, &state.totals));
@@ -156,8 +156,8 @@ pub fn log_densities((gpu, kernels): (&Gpu, &Kernels), fit: &Mixture, split: &Sp
     let l = Launcher { gpu, kernels };
     let chunk = chunk_rows(&spec).min(split.len()).max(1);
     let nat = gpu::storage_with(gpu, "mixture nat", &fit.normalised().e_step_weights());
-    let x = gpu::storage_zeroed(gpu, "mixture x", chunk * spec.features() * 4);
-    let logits = gpu::storage_zeroed(gpu, "mixture logits", chunk * spec.padded() * 4);
+    let x = gpu::zeroed::<f32>(gpu, "mixture x", chunk * spec.features());
+    let logits = gpu::zeroed::<f32>(gpu, "mixture logits", chunk * spec.padded());
     let passes = SplitPasses::new(l, &spec, &nat, split, chunk, (&x, &logits), None);
     submit(gpu, &[&passes.e_step])?;
     Ok(gpu::read(gpu, &passes.loglik, 0, passes.rows)?)
@@ -186,7 +186,7 @@ impl SplitPasses {
         (x, logits): (&wgpu::Buffer, &wgpu::Buffer),
         statistics: Option<(&wgpu::Buffer, &wgpu::Buffer)>,
     ) -> SplitPasses {
-        let loglik = gpu::storage_zeroed(l.gpu, "mixture loglik", split.len() * 4);
+        let loglik = gpu::zeroed::<f32>(l.gpu, "mixture loglik", split.len());
         let layer = layer(spec);
         let (mut e_step, mut e_and_statistics) = (Vec::new(), Vec::new());
         for first in (0..split.len()).step_by(chunk) {

@@ -53,7 +53,7 @@ impl GpuNce {
         }
         let l = Launcher { gpu, kernels };
         let spec = noise.spec;
-        let zeros = |label: &str, floats: usize| gpu::storage_zeroed(gpu, label, floats * 4);
+        let zeros = |label: &str, floats: usize| gpu::zeroed::<f32>(gpu, label, floats);
         let widths: Vec<usize> = scorer.layers.iter().map(|l| l.n_out).collect();
         let b = Buffers {
             params: gpu::storage_with(gpu, "nce params", initial),

@@ -119,7 +119,7 @@ pub fn data_move(
 }
 
 fn scratch(l: Launcher, label: &str, floats: usize) -> wgpu::Buffer {
-    gpu::storage_zeroed(l.gpu, label, floats * 4)
+    gpu::zeroed::<f32>(l.gpu, label, floats)
 }
 
 /// A direct kernel's work: the layer's multiply-adds over `rows` images, padding taps included

@@ -60,7 +60,7 @@ impl GroupNorm {
 
     /// (mean, rstd) of each (row, group) of `input` into a new [rows, groups, 2] buffer.
     fn stats(&self, l: Launcher, dims: &Buffer, rows: usize, input: &Buffer) -> (Buffer, Launch) {
-        let stats = gpu::storage_zeroed(l.gpu, "group norm stats", rows * self.groups * 8);
+        let stats = gpu::zeroed::<f32>(l.gpu, "group norm stats", rows * self.groups * 2);
         let binds = [bind(DIMS, dims), bind(SRC, input), bind(DST, &stats)];
         let launch = Self::per_workgroup(l, Entry::GroupNormStats, &binds, rows * self.groups);
         (stats, launch)
@@ -111,7 +111,7 @@ impl Kind for GroupNorm {
         let gamma = bind_range(WEIGHT, params, layer.weight_at, self.channels);
         let mut launches = vec![stats_launch];
         if let Some(d_input) = d_input {
-            let sums = gpu::storage_zeroed(l.gpu, "group norm sums", rows * self.groups * 8);
+            let sums = gpu::zeroed::<f32>(l.gpu, "group norm sums", rows * self.groups * 2);
             let (dy, x) = (bind(SRC, d_output), bind(AUX, input));
             let binds = [bind(DIMS, &dims), dy, gamma, x, bind(STATS, &stats), bind(DST, &sums)];
             launches.push(Self::per_workgroup(l, Entry::GroupNormBackwardStats, &binds, rows * self.groups));

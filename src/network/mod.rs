@@ -212,7 +212,7 @@ pub fn activations(gpu: &gpu::Gpu, label: &str, layers: &[Layer], rows: usize) -
     layers
         .iter()
         .enumerate()
-        .map(|(i, layer)| gpu::storage_zeroed(gpu, &format!("{label}{i}"), rows * layer.n_out * 4))
+        .map(|(i, layer)| gpu::zeroed::<f32>(gpu, &format!("{label}{i}"), rows * layer.n_out))
         .collect()
 }
 

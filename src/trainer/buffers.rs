@@ -77,7 +77,7 @@ impl Buffers {
         let (b, samples) = (settings.batch, settings.objective.samples);
         let rows = b * samples;
         let (input, latent, enc_out) = (model.arch.input(), model.arch.latent, model.arch.encoder_outputs());
-        let zeroed = |label: &str, floats: usize| gpu::storage_zeroed(gpu, label, floats * 4);
+        let zeroed = |label: &str, floats: usize| gpu::zeroed::<f32>(gpu, label, floats);
         let enc = network::activations(gpu, "encoder out ", &model.encoder, b);
         let d_enc = network::activations(gpu, "d encoder out ", &model.encoder, b);
         let per_sample = |label: &str, per_input: &wgpu::Buffer, width: usize| {
@@ -95,8 +95,8 @@ impl Buffers {
             let class_joined = model.encoder[class_layer].n_in;
             let (prior, d_prior) = (zeroed("prior mulv", b * 2 * latent), zeroed("d prior mulv", b * 2 * latent));
             ConditionBuffers {
-                y: gpu::storage_zeroed(gpu, "labels y", 4 * b),
-                decode_labels: gpu::storage_zeroed(gpu, "decode labels", 4 * rows),
+                y: gpu::zeroed::<u32>(gpu, "labels y", b),
+                decode_labels: gpu::zeroed::<u32>(gpu, "decode labels", rows),
                 xc: zeroed("encoder input with class", b * class_joined),
                 d_xc: (class_layer > 0).then(|| zeroed("d encoder input with class", b * class_joined)),
                 zc: zeroed("z with class", rows * (latent + cb)),

@@ -21,14 +21,7 @@ pub(super) struct TickSlots {
 
 impl TickSlots {
     pub(super) fn new(gpu: &Gpu) -> TickSlots {
-        let slot = || {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("tick readback"),
-                size: SLOT_BYTES,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
+        let slot = || crate::gpu::staging(gpu, "tick readback", SLOT_BYTES);
         TickSlots { slots: [slot(), slot()], next: Cell::new(0) }
     }
 }

@@ -67,6 +67,19 @@ fn kernel_tests_should_launch_through_the_launchers() {
     assert!(offenders.is_empty(), "kernel tests that bind or launch by hand: {offenders:?}");
 }
 
+/// GPU programs and launchers allocate their buffers one way, through gpu/ (zeroed by element
+/// type and count, storage_with from data, uniforms, staging for readbacks): none outside it
+/// creates a buffer itself.
+#[test]
+fn only_the_kernel_layer_should_create_buffers() {
+    let offenders: Vec<String> = modules()
+        .into_iter()
+        .filter(|(path, code)| path.first().is_some_and(|top| top != "gpu") && code.contains("create_buffer"))
+        .map(|(path, _)| path.join("/"))
+        .collect();
+    assert!(offenders.is_empty(), "create buffers outside gpu/: {offenders:?}");
+}
+
 /// The files `code` (in module `path`) refers to through `crate::` and `super::` paths.
 fn imports(path: &[String], code: &str, files: &BTreeSet<Vec<String>>) -> BTreeSet<Vec<String>> {
     let parent = &path[..path.len().saturating_sub(1)];

@@ -65,7 +65,7 @@ fn png_folder_values_should_reach_the_gathered_batch_exactly() {
     let order_ids: Vec<u32> = (0..10).rev().collect();
     let order = gpu::storage_with(g, "order", &order_ids);
     let counters = gpu::storage_with(g, "counters", &[Counters::new()]);
-    let x = gpu::storage_zeroed(g, "x", rows * pixels * 4);
+    let x = gpu::zeroed::<f32>(g, "x", rows * pixels);
     let binarize = wgvae::data::Binarize::None;
     let gather = Gather {
         images: &images,

@@ -68,15 +68,15 @@ impl Bufs {
     fn new(p: &NceParams, c: Counters, noise: &Noise) -> Bufs {
         let g = &gpu().0;
         let rows = (p.first_noise + p.noise_rows) as usize;
-        let zeros = |n: usize| gpu::storage_zeroed(g, "out", n * 4);
+        let zeros = |n: usize| gpu::zeroed::<f32>(g, "out", n);
         Bufs {
             u: uniform(p),
             counters: gpu::storage_with(g, "counters", &[c]),
             log_weights: storage(&noise.log_weights),
             means: storage(&noise.means),
             stds: storage(&noise.stds),
-            component: gpu::storage_zeroed(g, "component", p.noise_rows as usize * 4),
-            x: gpu::storage_zeroed(g, "x", rows * p.pixels as usize * 4),
+            component: gpu::zeroed::<u32>(g, "component", p.noise_rows as usize),
+            x: gpu::zeroed::<f32>(g, "x", rows * p.pixels as usize),
             score: zeros(rows),
             log_q: zeros(rows),
             d_score: zeros(rows),
@@ -145,7 +145,7 @@ fn nce_noise_and_features_should_match_reference() {
         // Features of every row, from random x.
         let x = random(rows * d, 9, 2.0);
         g.queue.write_buffer(&bufs.x, 0, bytemuck::cast_slice(&x));
-        let features = gpu::storage_zeroed(g, "features", rows * 2 * d * 4);
+        let features = gpu::zeroed::<f32>(g, "features", rows * 2 * d);
         run(bufs.rows().features(l, &features, rows, d));
         assert_close("nce features", &read(&features, rows * 2 * d), &rn::nce_features(&p, &x), 0.0);
     }

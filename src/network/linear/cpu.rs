@@ -110,7 +110,7 @@ pub fn backward_weight(
         let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), d_weight];
         return vec![product(l, op, layer, &binds, rows, written)];
     }
-    let partials = crate::gpu::storage_zeroed(l.gpu, "weight gradient slices", slices * layer.weight_len() * 4);
+    let partials = crate::gpu::zeroed::<f32>(l.gpu, "weight gradient slices", slices * layer.weight_len());
     let binds = [bind(DIMS, &u), bind(LHS, d_output), bind(RHS, input), bind(OUT, &partials)];
     let sum = l.over(Entry::LinearSumSlices, &[bind(DIMS, &u), bind(LHS, &partials), d_weight], layer.weight_len() / 4);
     vec![product(l, op, layer, &binds, rows, written), sum]

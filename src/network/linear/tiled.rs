@@ -45,7 +45,7 @@ fn counted(launch: Launch, layer: &Layer, rows: usize) -> Launch {
 }
 
 fn partials(l: Launcher, plan: &TiledPlan, len: usize) -> wgpu::Buffer {
-    gpu::storage_zeroed(l.gpu, "tiled partial sums", plan.slices * len * 4)
+    gpu::zeroed::<f32>(l.gpu, "tiled partial sums", plan.slices * len)
 }
 
 /// output [rows, n_out] = act(input W^T + bias) by the plan's `kernel`.
@@ -118,7 +118,7 @@ pub fn backward_weight(
 ) -> Vec<Launch> {
     let plan = tiled_plan(kernel, layer, LinearOp::BackwardWeight, rows);
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, false, with_bias));
-    let unused = gpu::storage_zeroed(l.gpu, "no bias gradient", 16);
+    let unused = gpu::zeroed::<f32>(l.gpu, "no bias gradient", 4);
     let d_weight = bind_range(OUT, grads, layer.weight_at, layer.weight_len());
     let d_bias = match with_bias {
         true => bind_range(BIAS_OUT, grads, layer.bias_at, layer.n_out),
