@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 
+use crate::config::defaults;
 use crate::config::ArchChoice;
 use crate::data::Binarize;
 use crate::data::{Builtin, ColorMode};
@@ -62,10 +63,10 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 10)]
     pub categories: usize,
     /// Categorical latents: Gumbel-softmax temperature at the start of training.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::TAU_START, allow_negative_numbers = true)]
     pub tau_start: f32,
     /// Categorical latents: temperature at the end (annealed geometrically over the run).
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::TAU_END, allow_negative_numbers = true)]
     pub tau_end: f32,
     /// The encoder and decoder: mlp (--hidden), conv (--conv-channels), or auto (the MLP for IDX
     /// digits, the conv VAE for image folders whose sides its depth divides).
@@ -122,10 +123,10 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = Inference::Amortized)]
     pub inference: Inference,
     /// Per-datapoint inference: updates of the batch's (mu, logvar) before each decoder step.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults::INNER_STEPS)]
     pub inner_steps: usize,
     /// Per-datapoint inference: Adam learning rate of the (mu, logvar) table.
-    #[arg(long, default_value_t = 3e-2, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::INNER_LR, allow_negative_numbers = true)]
     pub inner_lr: f32,
     /// Training objective.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]

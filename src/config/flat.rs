@@ -279,11 +279,11 @@ impl From<RunConfig> for FlatConfig {
             class_names: c.method.class_names().to_vec(),
             latent_groups: 0,
             latent_categories: 0,
-            tau_start: 1.0,
-            tau_end: 0.5,
+            tau_start: super::defaults::TAU_START,
+            tau_end: super::defaults::TAU_END,
             inference: Inference::Amortized,
-            inner_steps: 5,
-            inner_lr: 0.03,
+            inner_steps: super::defaults::INNER_STEPS,
+            inner_lr: super::defaults::INNER_LR,
         };
         match c.method {
             Method::Gaussian { bound: Bound::Iwae { .. }, .. } => f.objective = Objective::Iwae,

@@ -15,6 +15,17 @@ use crate::data::{Binarize, Builtin, ColorMode, FolderOptions, ImageShape};
 use crate::model::Architecture;
 use crate::objective::{Estimator, Objective, ObjectiveSettings};
 pub use flat::FlatConfig;
+
+/// The flags' defaults for the settings a method may not use: the command line starts from them,
+/// and a stored config writes them for the methods that ignore them (as checkpoints always held).
+pub mod defaults {
+    /// Gumbel-softmax temperature at the start and at the end of training.
+    pub const TAU_START: f32 = 1.0;
+    pub const TAU_END: f32 = 0.5;
+    /// Per-datapoint inference: table updates per decoder step, and their learning rate.
+    pub const INNER_STEPS: usize = 5;
+    pub const INNER_LR: f32 = 3e-2;
+}
 use spec::{Bound, Estimator as TypedEstimator, Method, ModelSpec, Network};
 
 /// The encoder and decoder flag: an MLP (`--hidden`) or convolutions (`--conv-channels`); auto
