@@ -1,14 +1,14 @@
 // Fully connected layer y = act(x W^T + b) and its backward pass, PyTorch layout:
 //   x [batch, n_in], W [n_out, n_in] (row-major, as nn.Linear), b [n_out], y [batch, n_out].
 //
-// Every entry point is the same register-tiled product out[r, c] = sum_i lhs(r, i) * rhs(i, c)
-// with a different epilogue. A workgroup owns TILE_ROWS rows; every invocation in it reads the same
+// Every entry point is the same product out[r, c] = sum_i lhs(r, i) * rhs(i, c) with a different
+// epilogue: register-tiled, or one output per invocation for narrow outputs (the _narrow ones). A workgroup owns TILE_ROWS rows; every invocation in it reads the same
 // lhs values (uniform loads: one load and a broadcast on SIMD CPUs like lavapipe, a broadcast on
 // GPUs). Each invocation owns COLS_PER_LANE columns spaced WG apart (coalesced on GPUs), so per
 // inner step it does TILE_ROWS * COLS_PER_LANE FMAs for only COLS_PER_LANE per-lane loads. No
 // shared memory or barriers: they are very slow on lavapipe (see design-notes.md).
 //
-// Dispatch: (ceil(cols / (WG * COLS_PER_LANE)), ceil(rows / TILE_ROWS), 1).
+// Dispatch: (ceil(cols / (WG * COLS_PER_LANE)), ceil(rows / TILE_ROWS), 1), the _narrow ones' below.
 // Bindings: 0 dims, 1 lhs, 2 rhs, 3 aux (bias or activation mask), 4 out; each entry point says
 // what they hold.
 
@@ -139,4 +139,57 @@ fn linear_backward_bias(@builtin(global_invocation_id) id: vec3<u32>, @builtin(n
         s += lhs[m * dims.n_out + n];
     }
     out[n] = s;
+}
+
+// The three products for outputs narrower than a workgroup's lanes (the tiles above leave most of
+// their 64 lanes idle there: 63 of 64 for a one-column output): one output per invocation,
+// numbered row-major over the `cols` columns written, each summed in tile_product's order (the
+// same fma chain from 0), so bit-identical to the entry points above. Any widths.
+// Dispatch: (min(g, 65535), ceil(g / 65535), 1) for g = ceil(written / WG) (flat_index).
+fn narrow_product(at: u32, cols: u32, inner: u32, l_row: u32, l_inner: u32, r_inner: u32, r_col: u32) -> f32 {
+    let l_base = (at / cols) * l_row;
+    let r_base = (at % cols) * r_col;
+    var acc = 0.0;
+    for (var i = 0u; i < inner; i++) {
+        acc = fma(lhs[l_base + i * l_inner], rhs[i * r_inner + r_base], acc);
+    }
+    return acc;
+}
+
+// linear_forward's y, one element each.
+@compute @workgroup_size(WG)
+fn linear_forward_narrow(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let at = flat_index(id, groups);
+    if (at >= dims.rows * dims.n_out) {
+        return;
+    }
+    var y = narrow_product(at, dims.n_out, dims.n_in, dims.n_in, 1u, 1u, dims.n_in) + aux[at % dims.n_out];
+    if (dims.relu == 1u) {
+        y = max(y, 0.0);
+    }
+    out[at] = y;
+}
+
+// linear_backward_input's dx, one element each.
+@compute @workgroup_size(WG)
+fn linear_backward_input_narrow(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let at = flat_index(id, groups);
+    if (at >= dims.rows * dims.n_in) {
+        return;
+    }
+    var dx = narrow_product(at, dims.n_in, dims.n_out, dims.n_out, 1u, dims.n_in, 1u);
+    if (dims.relu == 1u && aux[at] <= 0.0) {
+        dx = 0.0;
+    }
+    out[at] = dx;
+}
+
+// linear_backward_weight's dW, one element each.
+@compute @workgroup_size(WG)
+fn linear_backward_weight_narrow(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let at = flat_index(id, groups);
+    if (at >= dims.n_out * dims.n_in) {
+        return;
+    }
+    out[at] = narrow_product(at, dims.n_in, dims.rows, 1u, dims.n_out, dims.n_in, 1u);
 }

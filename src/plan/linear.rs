@@ -20,6 +20,10 @@ pub enum LinearOp {
 pub enum LinearVariant {
     /// linear.wgsl: register tiles with scalar loads, any widths.
     Scalar,
+    /// linear.wgsl's _narrow entry points: one output per lane, for widths not multiples of 4
+    /// that write fewer columns than a workgroup has lanes (Scalar leaves most lanes idle there:
+    /// 63 of 64 for the NCE scorer's one output); bit-identical to Scalar.
+    Narrow,
     /// linear_vec4.wgsl: the same tiles with vec4 loads, for widths that are multiples of 4 (3.1x
     /// faster on lavapipe, design-notes.md).
     Vec4,
@@ -37,8 +41,9 @@ pub enum LinearVariant {
 
 impl LinearVariant {
     /// Every variant, for the tests (each is tested whatever the adapter picks).
-    pub const ALL: [LinearVariant; 5] = [
+    pub const ALL: [LinearVariant; 6] = [
         LinearVariant::Scalar,
+        LinearVariant::Narrow,
         LinearVariant::Vec4,
         LinearVariant::Rows,
         LinearVariant::Vec4Subgroup,
@@ -57,7 +62,13 @@ impl LinearVariant {
             LinearOp::BackwardInput => narrow(n_in),
             LinearOp::BackwardWeight => (narrow(n_in) && rows <= slice) || rows >= 16 * slice,
         };
-        if !(n_in.is_multiple_of(4) && n_out.is_multiple_of(4)) {
+        // Widths that are not multiples of 4 take the scalar tiles, or for fewer written columns
+        // than a workgroup's lanes one output per lane.
+        let written = if op == LinearOp::Forward { n_out } else { n_in };
+        let vec4_widths = n_in.is_multiple_of(4) && n_out.is_multiple_of(4);
+        if !vec4_widths && written < WG as usize {
+            LinearVariant::Narrow
+        } else if !vec4_widths {
             LinearVariant::Scalar
         } else if rows_wins && eight_lanes && (op != LinearOp::BackwardWeight || n_in.is_multiple_of(32)) {
             LinearVariant::RowsSubgroup
@@ -82,6 +93,9 @@ impl LinearVariant {
             (Scalar, Forward) => Entry::LinearForward,
             (Scalar, BackwardInput) => Entry::LinearBackwardInput,
             (Scalar, BackwardWeight) => Entry::LinearBackwardWeight,
+            (Narrow, Forward) => Entry::LinearForwardNarrow,
+            (Narrow, BackwardInput) => Entry::LinearBackwardInputNarrow,
+            (Narrow, BackwardWeight) => Entry::LinearBackwardWeightNarrow,
             (Vec4, Forward) => Entry::LinearForwardVec4,
             (Vec4, BackwardInput) => Entry::LinearBackwardInputVec4,
             (Vec4, BackwardWeight) => Entry::LinearBackwardWeightVec4,
@@ -116,6 +130,11 @@ impl LinearVariant {
                 [x, groups.div_ceil(x), 1]
             }
             (LinearVariant::Scalar, _) => linear_groups(rows, cols, TILE_ROWS),
+            (LinearVariant::Narrow, _) => {
+                let groups = ((rows * cols) as u32).div_ceil(WG).max(1);
+                let x = groups.min(65_535);
+                [x, groups.div_ceil(x), 1]
+            }
             (LinearVariant::Vec4 | LinearVariant::Vec4Subgroup, _) => {
                 linear_groups(rows, cols, shaders::linear_vec4::TILE_ROWS)
             }

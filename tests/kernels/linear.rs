@@ -1,5 +1,5 @@
 //! The linear products through their launcher (network::linear's `*_by`, one LinearKernel at a
-//! time): the CPU family's variants (shaders/linear.wgsl, linear_vec4.wgsl,
+//! time): the CPU family's variants (shaders/linear.wgsl's tiles and _narrow ones, linear_vec4.wgsl,
 //! linear_vec4_subgroup.wgsl, linear_rows(_subgroup).wgsl) against their references, every variant.
 use crate::common::*;
 use wgvae::gpu::align_floats;
@@ -188,6 +188,25 @@ fn linear_rows_subgroup_should_match_reference_and_rows_bit_for_bit() {
             let input = check_linear_backward_input_at(sg, batch, shape, r::linear_backward_input_rows_subgroup);
             let want = check_linear_backward_input_at(rows, batch, shape, r::linear_backward_input_rows);
             assert_eq!(input, want, "input gradient {shape:?}, batch {batch}");
+        }
+    }
+}
+
+#[test]
+fn linear_narrow_should_match_reference_and_scalar_bit_for_bit() {
+    // Outputs narrower than a workgroup's 64 lanes (the NCE scorer's one column; 37; 50; 3) and
+    // wider (261: any width works), over 13 rows and a reduction of 1,274.
+    let (narrow, scalar) = (LinearVariant::Narrow, LinearVariant::Scalar);
+    for batch in [B, 1274] {
+        for shape in [(37, 1), (3, 50), SCALAR] {
+            let y = check_linear_forward_at(narrow, batch, shape, r::linear_forward);
+            assert_eq!(y, check_linear_forward_at(scalar, batch, shape, r::linear_forward), "forward {shape:?}");
+            let dx = check_linear_backward_input_at(narrow, batch, shape, r::linear_backward_input);
+            let want = check_linear_backward_input_at(scalar, batch, shape, r::linear_backward_input);
+            assert_eq!(dx, want, "input gradient {shape:?}, batch {batch}");
+            let dw = check_linear_backward_weight_at(narrow, batch, shape, r::linear_backward_weight);
+            let want = check_linear_backward_weight_at(scalar, batch, shape, r::linear_backward_weight);
+            assert_eq!(dw, want, "weight gradient {shape:?}, batch {batch}");
         }
     }
 }
