@@ -60,31 +60,54 @@ pub enum Inference {
 /// Decay of the running-mean baseline per step.
 pub const BASELINE_DECAY: f32 = 0.9;
 
+/// How the trainer gets the gradient in q's parameters: each estimator with what it alone needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gradient {
+    /// The ELBO through z = mu + sigma eps, with free bits per latent dimension (0: none).
+    Reparam { free_bits: f32 },
+    /// The ELBO by the score function, with its control variate.
+    Score { baseline: Baseline },
+    /// The importance-weighted bound over the samples (K of them).
+    Iwae,
+}
+
 /// The objective as the trainer runs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectiveSettings {
-    pub objective: Objective,
-    pub estimator: Estimator,
-    pub baseline: Baseline,
+    pub gradient: Gradient,
     /// Samples of z per input (IWAE's K, or the ELBO's Monte Carlo samples).
     pub samples: usize,
     pub beta: f32,
     pub warmup_steps: u32,
-    pub free_bits: f32,
     /// Per-datapoint inference: (inner steps per decoder step, Adam learning rate of the table).
     pub per_datapoint: Option<(usize, f32)>,
+}
+
+impl ObjectiveSettings {
+    /// The free bits per latent dimension: 0 but for the reparameterized ELBO's.
+    pub fn free_bits(&self) -> f32 {
+        match self.gradient {
+            Gradient::Reparam { free_bits } => free_bits,
+            _ => 0.0,
+        }
+    }
+
+    /// The score function's control variate (None for the other estimators).
+    pub fn baseline(&self) -> Baseline {
+        match self.gradient {
+            Gradient::Score { baseline } => baseline,
+            _ => Baseline::None,
+        }
+    }
 }
 
 impl Default for ObjectiveSettings {
     fn default() -> Self {
         ObjectiveSettings {
-            objective: Objective::Elbo,
-            estimator: Estimator::Reparam,
-            baseline: Baseline::None,
+            gradient: Gradient::Reparam { free_bits: 0.0 },
             samples: 1,
             beta: 1.0,
             warmup_steps: 0,
-            free_bits: 0.0,
             per_datapoint: None,
         }
     }

@@ -16,7 +16,7 @@ use crate::files::write_atomic;
 use crate::gpu::faults::GpuResult;
 use crate::gpu::{self, DeviceChoice, Gpu, Kernels};
 use crate::model::Model;
-use crate::objective::{Baseline, Estimator as EstimatorChoice, ObjectiveSettings};
+use crate::objective::{Baseline, Gradient, ObjectiveSettings};
 
 pub struct GradvarOptions {
     /// The model the flags describe: measured at its initialisation unless `checkpoint` is given.
@@ -50,7 +50,7 @@ pub struct EstimatorStats {
 /// The estimators the seeds compare, each with `samples` samples of z per input.
 pub fn estimators(samples: usize) -> Vec<(String, ObjectiveSettings)> {
     let base = ObjectiveSettings { samples, ..ObjectiveSettings::default() };
-    let score = |baseline| ObjectiveSettings { estimator: EstimatorChoice::Score, baseline, ..base.clone() };
+    let score = |baseline| ObjectiveSettings { gradient: Gradient::Score { baseline }, ..base.clone() };
     let mut list = vec![
         ("reparam".to_string(), base.clone()),
         ("score, no baseline".to_string(), score(Baseline::None)),

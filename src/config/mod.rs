@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Binarize, Builtin, ColorMode, FolderOptions, ImageShape};
 use crate::model::Architecture;
-use crate::objective::{Estimator, Objective, ObjectiveSettings};
+use crate::objective::{Gradient, ObjectiveSettings};
 pub use flat::FlatConfig;
 
 /// The flags' defaults for the settings a method may not use: the command line starts from them,
@@ -26,7 +26,7 @@ pub mod defaults {
     pub const INNER_STEPS: usize = 5;
     pub const INNER_LR: f32 = 3e-2;
 }
-use spec::{Bound, Estimator as TypedEstimator, Method, ModelSpec, Network};
+use spec::{Bound, Method, ModelSpec, Network};
 
 /// The encoder and decoder flag: an MLP (`--hidden`) or convolutions (`--conv-channels`); auto
 /// picks when the data is loaded (session::complete_config says why).
@@ -169,26 +169,21 @@ impl RunConfig {
     /// The trainer's objective; warm-up is counted in optimizer steps of `steps_per_epoch`.
     pub fn objective_settings(&self, steps_per_epoch: usize) -> ObjectiveSettings {
         let kl = self.method.kl();
-        let mut settings = ObjectiveSettings {
+        let (gradient, per_datapoint) = match self.method {
+            Method::Gaussian { bound: Bound::Iwae { .. }, .. } => (Gradient::Iwae, None),
+            Method::Gaussian { bound: Bound::Elbo { estimator, .. }, .. } => (estimator.gradient(), None),
+            Method::PerDatapoint { inner_steps, inner_lr, .. } => {
+                (Gradient::Reparam { free_bits: 0.0 }, Some((inner_steps, inner_lr)))
+            }
+            Method::Conditional { .. } | Method::Categorical { .. } => (Gradient::Reparam { free_bits: 0.0 }, None),
+        };
+        ObjectiveSettings {
+            gradient,
             samples: self.method.samples(),
             beta: kl.beta,
             warmup_steps: (kl.warmup_epochs * steps_per_epoch) as u32,
-            ..ObjectiveSettings::default()
-        };
-        match self.method {
-            Method::Gaussian { bound: Bound::Iwae { .. }, .. } => settings.objective = Objective::Iwae,
-            Method::Gaussian {
-                bound: Bound::Elbo { estimator: TypedEstimator::Reparam { free_bits }, .. }, ..
-            } => settings.free_bits = free_bits,
-            Method::Gaussian { bound: Bound::Elbo { estimator: TypedEstimator::Score { baseline }, .. }, .. } => {
-                (settings.estimator, settings.baseline) = (Estimator::Score, baseline)
-            }
-            Method::PerDatapoint { inner_steps, inner_lr, .. } => {
-                settings.per_datapoint = Some((inner_steps, inner_lr))
-            }
-            Method::Conditional { .. } | Method::Categorical { .. } => {}
+            per_datapoint,
         }
-        settings
     }
 
     pub fn train_settings(&self, steps_per_epoch: usize) -> TrainSettings {

@@ -3,7 +3,7 @@
 //! that does not (categorical latents with IWAE, a conditional model with per-datapoint
 //! inference, a score-function baseline under the reparameterized estimator, ...).
 use crate::model::Decoder;
-use crate::objective::Baseline;
+use crate::objective::{Baseline, Gradient};
 
 /// The encoder and decoder.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +59,16 @@ pub enum Estimator {
     Reparam { free_bits: f32 },
     /// The score function with a control variate.
     Score { baseline: Baseline },
+}
+
+impl Estimator {
+    /// The trainer's name for it.
+    pub fn gradient(self) -> Gradient {
+        match self {
+            Estimator::Reparam { free_bits } => Gradient::Reparam { free_bits },
+            Estimator::Score { baseline } => Gradient::Score { baseline },
+        }
+    }
 }
 
 /// A Gaussian VAE's bound.

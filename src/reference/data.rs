@@ -1,4 +1,4 @@
-//! CPU mirror of shaders/data.wgsl's gather_batch (gather_labels is in reference/condition.rs).
+//! CPU mirrors of shaders/data.wgsl: the batch gathered from the dataset, and its labels.
 use crate::data::Binarize;
 use crate::gpu::params::Counters;
 use crate::random::{philox4x32_10, uniform_open};
@@ -39,4 +39,18 @@ pub fn gather_batch(
             }
         }
     }
+}
+
+/// y [batch]: the labels of the batch's rows, 0 for padding rows.
+pub fn gather_labels(labels: &[u32], order: &[u32], batch: usize, pass_rows: u32, counters: &Counters) -> Vec<u32> {
+    (0..batch)
+        .map(|b| {
+            let row = counters.cursor + b as u32;
+            if row < pass_rows {
+                labels[order[row as usize] as usize]
+            } else {
+                0
+            }
+        })
+        .collect()
 }

@@ -63,123 +63,25 @@ pub fn linear_backward_bias(dy: &[f32], batch: usize, n_out: usize) -> Vec<f32> 
     (0..n_out).map(|n| (0..batch).map(|m| dy[m * n_out + n]).sum()).collect()
 }
 
-// ---- shaders/linear_vec4.wgsl: the same products, loaded as vec4 (n_in, n_out multiples of 4) ----
-
-pub fn linear_forward_vec4(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu: bool,
-) -> Vec<f32> {
-    linear_forward(x, w, b, batch, n_in, n_out, relu)
-}
-
-pub fn linear_backward_input_vec4(
-    dy: &[f32],
-    w: &[f32],
-    x: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu_input: bool,
-) -> Vec<f32> {
-    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
-}
-
-pub fn linear_backward_weight_vec4(dy: &[f32], x: &[f32], batch: usize, n_in: usize, n_out: usize) -> Vec<f32> {
-    linear_backward_weight(dy, x, batch, n_in, n_out)
-}
-
-// ---- shaders/linear_vec4_subgroup.wgsl: linear_vec4's products, rows shared through subgroups ----
-
-pub fn linear_forward_vec4_subgroup(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu: bool,
-) -> Vec<f32> {
-    linear_forward(x, w, b, batch, n_in, n_out, relu)
-}
-
-pub fn linear_backward_input_vec4_subgroup(
-    dy: &[f32],
-    w: &[f32],
-    x: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu_input: bool,
-) -> Vec<f32> {
-    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
-}
-
-pub fn linear_backward_weight_vec4_subgroup(
-    dy: &[f32],
-    x: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-) -> Vec<f32> {
-    linear_backward_weight(dy, x, batch, n_in, n_out)
-}
-
-// ---- shaders/linear_rows.wgsl: the forward and input-gradient products, lanes over rows ----
-
-pub fn linear_forward_rows(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu: bool,
-) -> Vec<f32> {
-    linear_forward(x, w, b, batch, n_in, n_out, relu)
-}
-
-pub fn linear_backward_input_rows(
-    dy: &[f32],
-    w: &[f32],
-    x: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu_input: bool,
-) -> Vec<f32> {
-    linear_backward_input(dy, w, x, batch, n_in, n_out, relu_input)
-}
-
-/// linear_rows_subgroup.wgsl: linear_forward_rows, W's rows broadcast across a subgroup.
-pub fn linear_forward_rows_subgroup(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu: bool,
-) -> Vec<f32> {
-    linear_forward_rows(x, w, b, batch, n_in, n_out, relu)
-}
-
-/// linear_rows_subgroup.wgsl: linear_backward_input_rows, W's rows broadcast across a subgroup.
-pub fn linear_backward_input_rows_subgroup(
-    dy: &[f32],
-    w: &[f32],
-    x: &[f32],
-    batch: usize,
-    n_in: usize,
-    n_out: usize,
-    relu_input: bool,
-) -> Vec<f32> {
-    linear_backward_input_rows(dy, w, x, batch, n_in, n_out, relu_input)
-}
+// ---- The other modules of the CPU family compute the same sums (tests/kernels/linear.rs holds
+// the bit-for-bit ones to each other); their entry points' names, for the kernels' tests:
+// shaders/linear.wgsl's _narrow entry points, one output per invocation;
+// shaders/linear_vec4.wgsl, vec4 loads (n_in, n_out multiples of 4);
+// shaders/linear_vec4_subgroup.wgsl, linear_vec4's rows shared through subgroups;
+// shaders/linear_rows(_subgroup).wgsl, the forward and input-gradient products, lanes over rows ----
+pub use self::linear_backward_input as linear_backward_input_narrow;
+pub use self::linear_backward_input as linear_backward_input_rows;
+pub use self::linear_backward_input as linear_backward_input_rows_subgroup;
+pub use self::linear_backward_input as linear_backward_input_vec4;
+pub use self::linear_backward_input as linear_backward_input_vec4_subgroup;
+pub use self::linear_backward_weight as linear_backward_weight_narrow;
+pub use self::linear_backward_weight as linear_backward_weight_vec4;
+pub use self::linear_backward_weight as linear_backward_weight_vec4_subgroup;
+pub use self::linear_forward as linear_forward_narrow;
+pub use self::linear_forward as linear_forward_rows;
+pub use self::linear_forward as linear_forward_rows_subgroup;
+pub use self::linear_forward as linear_forward_vec4;
+pub use self::linear_forward as linear_forward_vec4_subgroup;
 
 /// The partial dW of each slice of `slice` rows, [slices, n_out, n_in] (one slice: dW itself).
 pub fn linear_backward_weight_rows(

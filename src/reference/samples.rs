@@ -1,17 +1,5 @@
-//! CPU mirrors of shaders/rows.wgsl and shaders/samples.wgsl: several samples per input, IWAE's
-//! weights and the score-function estimator. Rows are samples; row r belongs to input r / samples.
-
-/// [inputs * samples, width] from [inputs, width], each row repeated.
-pub fn repeat_rows(src: &[f32], inputs: usize, samples: usize, width: usize) -> Vec<f32> {
-    (0..inputs * samples * width).map(|e| src[(e / width / samples) * width + e % width]).collect()
-}
-
-/// [inputs, width]: the sum of each input's sample rows.
-pub fn sum_row_groups(src: &[f32], inputs: usize, samples: usize, width: usize) -> Vec<f32> {
-    (0..inputs * width)
-        .map(|e| (0..samples).map(|k| src[((e / width) * samples + k) * width + e % width]).sum())
-        .collect()
-}
+//! CPU mirrors of shaders/samples.wgsl: several samples per input, IWAE's weights and the
+//! score-function estimator. Rows are samples; row r belongs to input r / samples.
 
 /// log_w [rows] = -rec + weight sum_j (eps^2 + logvar - z^2) / 2, weight the KL weight
 /// (log p(x|z) + log p(z) - log q(z|x) at weight 1).

@@ -4,12 +4,13 @@ use super::categorical::*;
 use super::condition::*;
 use super::kernels::*;
 use super::network::{backward_path, forward_path, layer_backward_params, layer_forward};
+use super::rows::*;
 use super::samples::*;
 use super::table::*;
 use crate::config::TrainSettings;
 use crate::gpu::params::{Counters, LossTotals};
 use crate::model::Model;
-use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
+use crate::objective::{Baseline, Gradient, BASELINE_DECAY};
 
 pub struct ReferenceTrainer {
     pub model: Model,
@@ -204,14 +205,14 @@ impl ReferenceTrainer {
         let (samples, rows) = (obj.samples, self.settings.batch * obj.samples);
         let kl_w = kl_weight(obj.beta, obj.warmup_steps, self.counters.step);
         // Log weights for IWAE and the score estimator (Gaussian latents only).
-        let needs_log_w = obj.objective == Objective::Iwae || obj.estimator == Estimator::Score;
+        let needs_log_w = !matches!(obj.gradient, Gradient::Reparam { .. });
         let log_w = match needs_log_w {
             true => log_weight_forward(&f.mulv, &f.eps, &f.z, &f.rec, latent, kl_w),
             false => Vec::new(),
         };
-        let coef = match obj.objective {
-            Objective::Iwae => iwae_weights(&log_w, samples),
-            Objective::Elbo => vec![1.0 / samples as f32; rows],
+        let coef = match obj.gradient {
+            Gradient::Iwae => iwae_weights(&log_w, samples),
+            _ => vec![1.0 / samples as f32; rows],
         };
         let logits = f.dec.last().expect("logits");
         let d_logits = match model.arch.decoder {
@@ -223,13 +224,13 @@ impl ReferenceTrainer {
         let mut dz = vec![0.0; rows * latent];
         copy_columns(&d, &mut dz, rows, latent + cb, latent, latent, 0, 0);
         let (mulv, eps, z, cat) = (&f.mulv, &f.eps, &f.z, &f.cat);
-        match (obj.objective, obj.estimator) {
-            (Objective::Elbo, Estimator::Reparam) if cat.groups > 0 => {
+        match obj.gradient {
+            Gradient::Reparam { .. } if cat.groups > 0 => {
                 let mut d = gumbel_softmax_backward(cat, z, &dz, &self.counters);
                 categorical_kl_backward(cat, mulv, &mut d, &self.counters);
                 (d, None)
             }
-            (Objective::Elbo, Estimator::Reparam) => {
+            Gradient::Reparam { free_bits } => {
                 let mut d = reparam_backward(&dz, eps, mulv, rows, latent);
                 let weight = kl_w / samples as f32;
                 match &batch.prior {
@@ -238,15 +239,15 @@ impl ReferenceTrainer {
                         (d, Some(dprior))
                     }
                     None => {
-                        gaussian_kl_backward(mulv, &mut d, rows, latent, weight, obj.free_bits);
+                        gaussian_kl_backward(mulv, &mut d, rows, latent, weight, free_bits);
                         (d, None)
                     }
                 }
             }
-            (Objective::Iwae, _) => (sampled_latent_backward(mulv, eps, z, &coef, &dz, latent), None),
-            (Objective::Elbo, Estimator::Score) => {
-                let d = score_backward(mulv, eps, &log_w, latent, samples, obj.baseline.code(), self.baseline);
-                if obj.baseline == Baseline::Mean {
+            Gradient::Iwae => (sampled_latent_backward(mulv, eps, z, &coef, &dz, latent), None),
+            Gradient::Score { baseline } => {
+                let d = score_backward(mulv, eps, &log_w, latent, samples, baseline.code(), self.baseline);
+                if baseline == Baseline::Mean {
                     self.baseline = score_baseline_update(&log_w, self.baseline, BASELINE_DECAY);
                 }
                 (d, None)

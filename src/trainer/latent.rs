@@ -6,7 +6,7 @@ use super::buffers::{Buffers, GpuSplit};
 use crate::config::TrainSettings;
 use crate::gpu::params::{CategoricalParams, LatentParams, STREAM_EVAL_EPS, STREAM_TRAIN_EPS};
 use crate::gpu::{Launch, Launcher};
-use crate::launches::{gather_labels, rows, CategoricalRows, GaussianRows};
+use crate::launches::{condition, gather_labels, rows, CategoricalRows, GaussianRows};
 use crate::model::Model;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,14 +69,14 @@ impl LatentHead {
                     stream,
                     beta: s.objective.beta,
                     warmup_steps: s.objective.warmup_steps,
-                    free_bits: s.objective.free_bits,
+                    free_bits: s.objective.free_bits(),
                     sample_scale: 1.0 / samples as f32,
                 },
             ),
         };
         let (train, eval) = (uniforms(STREAM_TRAIN_EPS), uniforms(STREAM_EVAL_EPS));
         let classes = model.arch.class_block();
-        let free_bits = s.objective.free_bits > 0.0;
+        let free_bits = s.objective.free_bits() > 0.0;
         LatentHead { kind, train, eval, rows, batch, samples, latent, classes, free_bits }
     }
 
@@ -105,7 +105,7 @@ impl LatentHead {
         let (n, cb) = (self.batch, self.classes);
         let mut launches = vec![
             gather_labels(l, (&split.labels, &split.order, &b.counters), n, pass_rows, &c.y),
-            rows::one_hot_columns(l, n, &c.y, 1, cb, (&c.yc, cb, 0)),
+            condition::one_hot_columns(l, n, &c.y, 1, cb, (&c.yc, cb, 0)),
         ];
         launches.extend(prior.forward(l, &b.params, n, &c.yc, &c.prior));
         if self.samples > 1 {
@@ -122,8 +122,8 @@ impl LatentHead {
         let labels = if decoding { &c.decode_labels } else { &c.y };
         let (z, cb) = (self.latent, self.classes);
         vec![
-            rows::copy_columns(l, self.rows, (&b.z, z, 0), (&c.zc, z + cb, 0), z),
-            rows::one_hot_columns(l, self.rows, labels, repeat, cb, (&c.zc, z + cb, z)),
+            condition::copy_columns(l, self.rows, (&b.z, z, 0), (&c.zc, z + cb, 0), z),
+            condition::one_hot_columns(l, self.rows, labels, repeat, cb, (&c.zc, z + cb, z)),
         ]
     }
 

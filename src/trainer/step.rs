@@ -9,11 +9,11 @@ use crate::config::TrainSettings;
 use crate::data::Split;
 use crate::gpu::params::SampleParams;
 use crate::gpu::{Gpu, Kernels, Launch, Launcher};
-use crate::launches::{adam_step, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
+use crate::launches::{adam_step, condition, loss_params, rows, Gather, Reconstruction, SampleRows, StepEnd};
 use crate::model::Model;
 use crate::network::linear::tiled::{self as linear_tiled, GatheredInput};
 use crate::network::{self, LayerKind};
-use crate::objective::{Baseline, Estimator, Objective, BASELINE_DECAY};
+use crate::objective::{Baseline, Gradient, BASELINE_DECAY};
 
 /// What every launch list of one trainer shares.
 struct Parts<'a> {
@@ -67,8 +67,8 @@ impl Parts<'_> {
         let width = enc[j].n_in - cb;
         let mut launches = network::forward_path(l, &b.params, &enc[..j], rows, &b.x, &b.enc[..j]);
         let h = if j == 0 { &b.x } else { &b.enc[j - 1] };
-        launches.push(rows::copy_columns(l, rows, (h, width, 0), (&c.xc, width + cb, 0), width));
-        launches.push(rows::one_hot_columns(l, rows, &c.y, 1, cb, (&c.xc, width + cb, width)));
+        launches.push(condition::copy_columns(l, rows, (h, width, 0), (&c.xc, width + cb, 0), width));
+        launches.push(condition::one_hot_columns(l, rows, &c.y, 1, cb, (&c.xc, width + cb, width)));
         launches.extend(network::forward_path(l, &b.params, &enc[j..], rows, &c.xc, &b.enc[j..]));
         launches
     }
@@ -92,7 +92,7 @@ impl Parts<'_> {
         );
         if let (true, Some(c)) = (with_dz, &b.cond) {
             let (z, cb) = (self.model.arch.latent, self.model.arch.class_block());
-            launches.push(rows::copy_columns(self.l, self.rows, (&c.dzc, z + cb, 0), (&b.dz, z, 0), z));
+            launches.push(condition::copy_columns(self.l, self.rows, (&c.dzc, z + cb, 0), (&b.dz, z, 0), z));
         }
         launches
     }
@@ -105,7 +105,7 @@ impl Parts<'_> {
     /// Whether the training step's rec_forward writes dlogits too: where the plan says so, for an
     /// ELBO (its coef is fixed; IWAE's comes from rec).
     fn rec_fused(&self) -> bool {
-        self.l.plan().rec_writes_gradient(self.s.objective.objective != Objective::Iwae)
+        self.l.plan().rec_writes_gradient(self.s.objective.gradient != Gradient::Iwae)
     }
 
     /// rec per row, and dlogits with it where rec_fused.
@@ -162,7 +162,7 @@ impl Parts<'_> {
                 rows: self.rows as u32,
                 samples: s.samples as u32,
                 latent: self.model.arch.latent as u32,
-                baseline: s.baseline.code(),
+                baseline: s.baseline().code(),
                 beta: s.beta,
                 warmup_steps: s.warmup_steps,
                 decay: BASELINE_DECAY,
@@ -171,25 +171,25 @@ impl Parts<'_> {
         );
         let q = self.samples(&sample_params);
         let mut launches = Vec::new();
-        match (s.objective, s.estimator) {
-            (Objective::Elbo, Estimator::Reparam) => {
+        match s.gradient {
+            Gradient::Reparam { .. } => {
                 launches.extend(self.elbo_rec_backward(train_loss)); // dlogits
                 launches.extend(self.decoder_backward(true)); // -> dz
                 launches.extend(self.head.backward(l, self.b)); // dmulv through the sample, + dKL
             }
-            (Objective::Iwae, _) => {
+            Gradient::Iwae => {
                 launches.push(q.log_weight(l)); // log w per sample
                 launches.push(q.iwae_weights(l, self.s.batch)); // coef = softmax(log w)
                 launches.push(self.rec_backward(train_loss)); // dlogits = coef d(rec)/d(logits)
                 launches.extend(self.decoder_backward(true)); // -> dz
                 launches.push(q.sampled_latent_backward(l)); // dmulv through z, log p(z), log q
             }
-            (Objective::Elbo, Estimator::Score) => {
+            Gradient::Score { baseline } => {
                 launches.push(q.log_weight(l)); // the learning signal f = log w
                 launches.extend(self.elbo_rec_backward(train_loss)); // the decoder's stays pathwise
                 launches.extend(self.decoder_backward(false));
                 launches.push(q.score_backward(l)); // dmulv = -(f - b) grad log q / samples
-                if s.baseline == Baseline::Mean {
+                if baseline == Baseline::Mean {
                     launches.push(q.score_baseline_update(l));
                 }
             }
@@ -246,7 +246,7 @@ impl Parts<'_> {
         let mut launches = network::backward_path(l, weights, &enc[j..], batch, upper, c.d_xc.as_ref());
         if let Some(d_xc) = &c.d_xc {
             let width = enc[j].n_in - cb;
-            launches.push(rows::copy_columns(l, batch, (d_xc, width + cb, 0), (&b.d_enc[j - 1], width, 0), width));
+            launches.push(condition::copy_columns(l, batch, (d_xc, width + cb, 0), (&b.d_enc[j - 1], width, 0), width));
             launches.extend(network::backward_path(
                 l,
                 weights,

@@ -192,3 +192,58 @@ fn top_level_modules_should_import_one_way_and_not_the_reference() {
     }
     assert!(circles.is_empty(), "top-level modules in an import circle: {circles:?}");
 }
+
+/// Where shaders/<module>.wgsl's launcher and reference live: src/launches/ or src/network/ (a
+/// layer kind's) and src/reference/, each in a file named after the module, but for the linear
+/// family's variants (network/linear/, one reference per computation) and im2col (the conv
+/// layer's data movement).
+fn homes(module: &str) -> (Vec<&'static str>, String) {
+    match module {
+        "linear" | "linear_vec4" | "linear_vec4_subgroup" | "linear_rows" | "linear_rows_subgroup" => {
+            (vec!["network/linear/cpu.rs"], "linear".into())
+        }
+        "linear_tiled" | "linear_split_subgroup" => (vec!["network/linear/tiled.rs"], "linear_tiled".into()),
+        "im2col" => (vec!["network/conv.rs"], "im2col".into()),
+        _ => (vec!["launches/", "network/"], module.into()),
+    }
+}
+
+/// Beside every shaders/<module>.wgsl, its launcher and its reference, and in the reference a
+/// function (or a re-export) of each entry point's name.
+#[test]
+fn every_shader_module_should_have_a_launcher_and_a_reference_of_each_entry_point() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(root.join("shaders")).expect("shaders/").flatten() {
+        let path = entry.path();
+        let module = path.file_stem().expect("a name").to_string_lossy().to_string();
+        if module == "common" {
+            continue; // the prelude: no entry points; its Philox and Box-Muller are src/random.rs
+        }
+        let (launchers, reference) = homes(&module);
+        let launcher_found = launchers.iter().any(|home| match home.strip_suffix('/') {
+            Some(dir) => root.join(format!("src/{dir}/{module}.rs")).exists(),
+            None => root.join("src").join(home).exists(),
+        });
+        if !launcher_found {
+            problems.push(format!("{module}: no launcher in {launchers:?}"));
+        }
+        let reference_code = std::fs::read_to_string(root.join(format!("src/reference/{reference}.rs")));
+        let Ok(reference_code) = reference_code else {
+            problems.push(format!("{module}: no src/reference/{reference}.rs"));
+            continue;
+        };
+        let wgsl = std::fs::read_to_string(&path).expect("read shader");
+        let entries = wgsl.split("@compute").skip(1).filter_map(|after| {
+            let name = after.split("fn ").nth(1)?.split('(').next()?;
+            Some(name.trim().to_string())
+        });
+        for name in entries {
+            let defined = [format!("pub fn {name}("), format!("pub fn {name}<"), format!(" as {name};")];
+            if !defined.iter().any(|d| reference_code.contains(d.as_str())) {
+                problems.push(format!("{module}::{name}: no reference of that name in src/reference/{reference}.rs"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "shader modules without their launcher or references:\n{}", problems.join("\n"));
+}

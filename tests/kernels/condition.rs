@@ -1,6 +1,6 @@
 //! shaders/condition.wgsl, gather_labels and the two-Gaussian KL.
 use crate::common::*;
-use wgvae::launches::{rows, GaussianRows};
+use wgvae::launches::{condition, GaussianRows};
 use wgvae::reference::condition as rc;
 
 #[test]
@@ -9,14 +9,14 @@ fn copy_columns_and_one_hot_columns_should_match_reference() {
     let src = random(rows * src_w, 80, 1.0);
     let start = random(rows * dst_w, 81, 1.0);
     let (sb, db) = (storage(&src), storage(&start));
-    run(rows::copy_columns(launcher(), rows, (&sb, src_w, 5), (&db, dst_w, 3), 30));
+    run(condition::copy_columns(launcher(), rows, (&sb, src_w, 5), (&db, dst_w, 3), 30));
     let mut want = start.clone();
     rc::copy_columns(&src, &mut want, rows, src_w, dst_w, 30, 5, 3);
     assert_close("copy_columns", &read(&db, rows * dst_w), &want, 0.0);
 
     let labels: Vec<u32> = (0..5).map(|i| (i * 7 % 10) as u32).collect();
     let lb = gpu::storage_with(&gpu().0, "labels", &labels);
-    run(rows::one_hot_columns(launcher(), rows, &lb, 3, 12, (&db, dst_w, 37)));
+    run(condition::one_hot_columns(launcher(), rows, &lb, 3, 12, (&db, dst_w, 37)));
     rc::one_hot_columns(&labels, &mut want, rows, dst_w, 12, 37, 3);
     assert_close("one_hot_columns", &read(&db, rows * dst_w), &want, 0.0);
 }
@@ -33,7 +33,7 @@ fn gather_labels_should_match_reference() {
     );
     let yb = gpu::storage_with(&gpu().0, "y", &[99u32; B]);
     run(wgvae::launches::gather_labels(launcher(), (&lb, &ob, &cb), B, 29, &yb));
-    assert_eq!(gpu::read::<u32>(&gpu().0, &yb, 0, B).unwrap(), rc::gather_labels(&labels, &order, B, 29, &c));
+    assert_eq!(gpu::read::<u32>(&gpu().0, &yb, 0, B).unwrap(), r::gather_labels(&labels, &order, B, 29, &c));
 }
 
 #[test]
@@ -55,18 +55,18 @@ fn gaussian_kl2_should_match_reference() {
         dz: &unused,
     };
     run(q(&unused).kl2_forward(launcher(), &p, &pb, &kb));
-    assert_close("gaussian_kl2_forward", &read(&kb, B), &rc::gaussian_kl2_forward(&mulv, &prior, B, LATENT), 1e-5);
+    assert_close("gaussian_kl2_forward", &read(&kb, B), &r::gaussian_kl2_forward(&mulv, &prior, B, LATENT), 1e-5);
     let (db, dpb) = (storage(&start), storage(&[0.0; B * 2 * LATENT]));
     run(q(&db).kl2_backward(launcher(), &p, &pb, &dpb));
     let mut want = start.clone();
-    let want_prior = rc::gaussian_kl2_backward(&mulv, &prior, &mut want, B, LATENT, r::kl_weight(0.5, 10, 4) * 0.5);
+    let want_prior = r::gaussian_kl2_backward(&mulv, &prior, &mut want, B, LATENT, r::kl_weight(0.5, 10, 4) * 0.5);
     assert_close("gaussian_kl2_backward dmulv", &read(&db, B * 2 * LATENT), &want, 1e-5);
     assert_close("gaussian_kl2_backward dprior", &read(&dpb, B * 2 * LATENT), &want_prior, 1e-5);
     // With the prior at N(0, I) it is the standard KL.
     let standard = vec![0.0; B * 2 * LATENT];
     assert_close(
         "KL to N(0, I)",
-        &rc::gaussian_kl2_forward(&mulv, &standard, B, LATENT),
+        &r::gaussian_kl2_forward(&mulv, &standard, B, LATENT),
         &r::gaussian_kl_forward(&mulv, B, LATENT),
         1e-5,
     );
@@ -77,9 +77,9 @@ fn gaussian_kl2_backward_reference_should_match_finite_differences() {
     let (b, latent) = (3, 4);
     let (mulv, prior) = (random(b * 2 * latent, 85, 1.0), random(b * 2 * latent, 86, 1.0));
     let mut dq = vec![0.0; mulv.len()];
-    let dp = rc::gaussian_kl2_backward(&mulv, &prior, &mut dq, b, latent, 0.7);
+    let dp = r::gaussian_kl2_backward(&mulv, &prior, &mut dq, b, latent, 0.7);
     let kl =
-        |q: &[f32], p: &[f32]| 0.7 * rc::gaussian_kl2_forward(q, p, b, latent).iter().map(|&v| v as f64).sum::<f64>();
+        |q: &[f32], p: &[f32]| 0.7 * r::gaussian_kl2_forward(q, p, b, latent).iter().map(|&v| v as f64).sum::<f64>();
     check_grad("kl2 dq", &|q: &[f32]| kl(q, &prior), &always, &mulv, &dq);
     check_grad("kl2 dp", &|p: &[f32]| kl(&mulv, p), &always, &prior, &dp);
 }

@@ -199,12 +199,12 @@ fn linear_narrow_should_match_reference_and_scalar_bit_for_bit() {
     let (narrow, scalar) = (LinearVariant::Narrow, LinearVariant::Scalar);
     for batch in [B, 1274] {
         for shape in [(37, 1), (3, 50), SCALAR] {
-            let y = check_linear_forward_at(narrow, batch, shape, r::linear_forward);
+            let y = check_linear_forward_at(narrow, batch, shape, r::linear_forward_narrow);
             assert_eq!(y, check_linear_forward_at(scalar, batch, shape, r::linear_forward), "forward {shape:?}");
-            let dx = check_linear_backward_input_at(narrow, batch, shape, r::linear_backward_input);
+            let dx = check_linear_backward_input_at(narrow, batch, shape, r::linear_backward_input_narrow);
             let want = check_linear_backward_input_at(scalar, batch, shape, r::linear_backward_input);
             assert_eq!(dx, want, "input gradient {shape:?}, batch {batch}");
-            let dw = check_linear_backward_weight_at(narrow, batch, shape, r::linear_backward_weight);
+            let dw = check_linear_backward_weight_at(narrow, batch, shape, r::linear_backward_weight_narrow);
             let want = check_linear_backward_weight_at(scalar, batch, shape, r::linear_backward_weight);
             assert_eq!(dw, want, "weight gradient {shape:?}, batch {batch}");
         }

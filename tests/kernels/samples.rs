@@ -17,14 +17,19 @@ fn repeat_rows_and_sum_row_groups_should_match_reference() {
     let per_input = random(INPUTS * width, 60, 1.0);
     let (src, dst) = (storage(&per_input), storage(&vec![0.0; ROWS * width]));
     run(rows::repeat_rows(l(), &p, &src, &dst, ROWS * width));
-    assert_close("repeat_rows", &read(&dst, ROWS * width), &rs::repeat_rows(&per_input, INPUTS, S, width), 0.0);
+    assert_close(
+        "repeat_rows",
+        &read(&dst, ROWS * width),
+        &wgvae::reference::rows::repeat_rows(&per_input, INPUTS, S, width),
+        0.0,
+    );
     let per_sample = random(ROWS * width, 61, 1.0);
     let (src, dst) = (storage(&per_sample), storage(&vec![0.0; INPUTS * width]));
     run(rows::sum_row_groups(l(), &p, &src, &dst, INPUTS * width));
     assert_close(
         "sum_row_groups",
         &read(&dst, INPUTS * width),
-        &rs::sum_row_groups(&per_sample, INPUTS, S, width),
+        &wgvae::reference::rows::sum_row_groups(&per_sample, INPUTS, S, width),
         1e-6,
     );
 }

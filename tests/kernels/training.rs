@@ -3,7 +3,7 @@
 use crate::common::*;
 
 use wgvae::model::Architecture;
-use wgvae::objective::{Baseline, Estimator, Objective};
+use wgvae::objective::{Baseline, Gradient};
 
 /// One model and objective to train on both sides. Widths pick the kernel variants: hidden 45 or
 /// latent 6 keep layers on the scalar kernels, hidden 44 with latent 8 puts every layer on vec4.
@@ -187,7 +187,7 @@ fn gpu_training_steps_should_match_reference_trainer_with_either_kernel_family()
     // GPUs on the workgroup-memory tiles (split reductions and the fused bias included).
     for family in [KernelFamily::Cpu, KernelFamily::Gpu] {
         Case::scalar().kernels(family).check();
-        let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..ObjectiveSettings::default() };
+        let iwae = ObjectiveSettings { gradient: Gradient::Iwae, samples: 3, ..ObjectiveSettings::default() };
         Case::vec4().objective(iwae).kernels(family).check();
         let per_datapoint = ObjectiveSettings { per_datapoint: Some((2, 0.05)), ..ObjectiveSettings::default() };
         Case::scalar().objective(per_datapoint).gaussian().kernels(family).check();
@@ -195,31 +195,46 @@ fn gpu_training_steps_should_match_reference_trainer_with_either_kernel_family()
         // The score function (its rec fused on GPUs, the baseline after) and free bits (the gated
         // fused latent gradient).
         let score = ObjectiveSettings {
-            estimator: Estimator::Score,
-            baseline: Baseline::Mean,
+            gradient: Gradient::Score { baseline: Baseline::Mean },
             samples: 2,
             ..ObjectiveSettings::default()
         };
         Case::scalar().objective(score).kernels(family).check();
-        let free_bits = ObjectiveSettings { samples: 2, free_bits: 0.05, ..ObjectiveSettings::default() };
+        let free_bits = ObjectiveSettings {
+            samples: 2,
+            gradient: Gradient::Reparam { free_bits: 0.05 },
+            ..ObjectiveSettings::default()
+        };
         Case::vec4().objective(free_bits).kernels(family).check();
     }
     // Batch 13 is narrow: on this adapter the GPU family's split products take the subgroup
     // kernel; without subgroups they split on the tiled one, and the first layer gathers x.
     let gpu = || Case::scalar().kernels(KernelFamily::Gpu).without_subgroups();
     gpu().check();
-    gpu().objective(ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..Default::default() }).check();
+    gpu().objective(ObjectiveSettings { gradient: Gradient::Iwae, samples: 3, ..Default::default() }).check();
 }
 
 #[test]
 fn gpu_training_steps_should_match_reference_trainer_for_every_objective() {
     let base = ObjectiveSettings::default();
     let modes = [
-        ObjectiveSettings { objective: Objective::Iwae, samples: 3, ..base.clone() },
-        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Loo, samples: 3, ..base.clone() },
-        ObjectiveSettings { estimator: Estimator::Score, baseline: Baseline::Mean, samples: 2, ..base.clone() },
-        ObjectiveSettings { estimator: Estimator::Score, samples: 1, beta: 0.7, warmup_steps: 3, ..base.clone() },
-        ObjectiveSettings { samples: 2, beta: 0.5, warmup_steps: 3, free_bits: 0.05, ..base.clone() },
+        ObjectiveSettings { gradient: Gradient::Iwae, samples: 3, ..base.clone() },
+        ObjectiveSettings { gradient: Gradient::Score { baseline: Baseline::Loo }, samples: 3, ..base.clone() },
+        ObjectiveSettings { gradient: Gradient::Score { baseline: Baseline::Mean }, samples: 2, ..base.clone() },
+        ObjectiveSettings {
+            gradient: Gradient::Score { baseline: Baseline::None },
+            samples: 1,
+            beta: 0.7,
+            warmup_steps: 3,
+            ..base.clone()
+        },
+        ObjectiveSettings {
+            samples: 2,
+            beta: 0.5,
+            warmup_steps: 3,
+            gradient: Gradient::Reparam { free_bits: 0.05 },
+            ..base.clone()
+        },
     ];
     for mode in modes {
         Case::scalar().objective(mode).check();
@@ -229,7 +244,7 @@ fn gpu_training_steps_should_match_reference_trainer_for_every_objective() {
 #[test]
 fn gpu_training_steps_should_match_reference_trainer_with_a_gaussian_decoder() {
     Case::vec4().gaussian().check();
-    let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 2, ..ObjectiveSettings::default() };
+    let iwae = ObjectiveSettings { gradient: Gradient::Iwae, samples: 2, ..ObjectiveSettings::default() };
     Case::scalar().objective(iwae).gaussian().check();
 }
 
@@ -263,7 +278,7 @@ fn gpu_training_steps_should_match_reference_trainer_with_categorical_latents() 
 #[test]
 fn gpu_training_steps_should_match_reference_trainer_with_a_conv_vae() {
     Case::conv(6).check();
-    let iwae = ObjectiveSettings { objective: Objective::Iwae, samples: 2, ..ObjectiveSettings::default() };
+    let iwae = ObjectiveSettings { gradient: Gradient::Iwae, samples: 2, ..ObjectiveSettings::default() };
     Case::conv(4).objective(iwae).gaussian().check();
     Case::conv(8).categorical(2, 4).check();
     // A conditional conv VAE: the class block joins the map at fc21/fc22 and z at fc3.

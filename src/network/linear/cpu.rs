@@ -79,7 +79,7 @@ pub fn backward_input(
         bind(DIMS, &u),
         bind(LHS, io.d_output),
         bind_range(RHS, params, layer.weight_at, layer.weight_len()),
-        bind(AUX, io.mask.unwrap_or(io.d_output)),
+        bind(AUX, io.aux()),
         bind(OUT, io.d_input),
     ];
     vec![product(l, (variant, LinearOp::BackwardInput), layer, &binds, rows, (rows, layer.n_in))]

@@ -18,6 +18,14 @@ pub struct BackwardInput<'a> {
     pub d_input: &'a wgpu::Buffer,
 }
 
+impl<'a> BackwardInput<'a> {
+    /// What the kernels bind as aux: the mask, or without one d_output as a stand-in (the
+    /// shaders read aux only under the mask, but every binding needs a buffer).
+    pub fn aux(&self) -> &'a wgpu::Buffer {
+        self.mask.unwrap_or(self.d_output)
+    }
+}
+
 /// The weight W [n_out, n_in] at the layer's place in `params`, and the bias (n_out floats).
 #[derive(Clone, Copy)]
 pub struct Weights<'a> {

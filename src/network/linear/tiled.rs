@@ -82,8 +82,7 @@ pub fn backward_input(
     rows: usize,
     io: BackwardInput,
 ) -> Vec<Launch> {
-    let BackwardInput { d_output, mask, d_input } = io;
-    let input = mask.unwrap_or(d_output);
+    let (BackwardInput { d_output, d_input, .. }, input) = (io, io.aux());
     let plan = tiled_plan(kernel, layer, LinearOp::BackwardInput, rows);
     let u = l.uniform("tiled dims", &tiled_dims(&plan, layer, rows, layer.relu_input, false));
     let weight = bind_range(RHS, params, layer.weight_at, layer.weight_len());
