@@ -124,17 +124,10 @@ impl LinearVariant {
             }
             (LinearVariant::Rows | LinearVariant::RowsSubgroup, LinearOp::BackwardWeight) => {
                 let slices = (batch as u32).div_ceil(SLICE);
-                let n = (cols as u32 / 4) * (rows as u32).div_ceil(TILE_COLS) * slices;
-                let groups = n.div_ceil(ROWS_WG).max(1);
-                let x = groups.min(65_535);
-                [x, groups.div_ceil(x), 1]
+                flat_grid((cols as u32 / 4) * (rows as u32).div_ceil(TILE_COLS) * slices, ROWS_WG)
             }
             (LinearVariant::Scalar, _) => linear_groups(rows, cols, TILE_ROWS),
-            (LinearVariant::Narrow, _) => {
-                let groups = ((rows * cols) as u32).div_ceil(WG).max(1);
-                let x = groups.min(65_535);
-                [x, groups.div_ceil(x), 1]
-            }
+            (LinearVariant::Narrow, _) => flat_grid((rows * cols) as u32, WG),
             (LinearVariant::Vec4 | LinearVariant::Vec4Subgroup, _) => {
                 linear_groups(rows, cols, shaders::linear_vec4::TILE_ROWS)
             }
@@ -164,6 +157,14 @@ pub fn linear_groups(rows: usize, cols: usize, tile_rows: u32) -> [u32; 3] {
 const FILL_WORKGROUPS: usize = 264;
 /// The shortest slice of a split reduction: shorter ones add more partial sums than they save.
 const MIN_SLICE: usize = 128;
+
+/// Workgroups of `wg` lanes for `invocations` numbered on a 2-D grid, rows of at most 65,535
+/// workgroups (WebGPU's guaranteed limit): the shaders' (wg.y groups.x + wg.x) wg + lane.
+fn flat_grid(invocations: u32, wg: u32) -> [u32; 3] {
+    let groups = invocations.div_ceil(wg).max(1);
+    let x = groups.min(65_535);
+    [x, groups.div_ceil(x), 1]
+}
 
 /// How linear_tiled.wgsl launches a product of `rows` x `cols` outputs over a reduction of `depth`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

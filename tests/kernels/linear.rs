@@ -149,6 +149,20 @@ fn check_linear_backward_weight_at(
     dw
 }
 
+/// `variant`'s three products of `shape` over `batch` rows, each against the reference and bit for
+/// bit against `base`'s (the same sums in the same order).
+fn check_bit_for_bit(variant: LinearVariant, base: LinearVariant, batch: usize, shape: (usize, usize)) {
+    let case = format!("{variant:?} vs {base:?}, {shape:?}, batch {batch}");
+    let forward = check_linear_forward_at(variant, batch, shape, r::linear_forward);
+    assert_eq!(forward, check_linear_forward_at(base, batch, shape, r::linear_forward), "forward: {case}");
+    let input = check_linear_backward_input_at(variant, batch, shape, r::linear_backward_input);
+    let want = check_linear_backward_input_at(base, batch, shape, r::linear_backward_input);
+    assert_eq!(input, want, "input gradient: {case}");
+    let weight = check_linear_backward_weight_at(variant, batch, shape, r::linear_backward_weight);
+    let want = check_linear_backward_weight_at(base, batch, shape, r::linear_backward_weight);
+    assert_eq!(weight, want, "weight gradient: {case}");
+}
+
 #[test]
 fn linear_vec4_subgroup_should_match_reference_and_vec4_bit_for_bit() {
     // Batches of 13 (one tile of 16 rows, part clamped; the weight gradient's one full block of 8
@@ -157,16 +171,8 @@ fn linear_vec4_subgroup_should_match_reference_and_vec4_bit_for_bit() {
     if !built_or_never_planned("linear_vec4_subgroup") {
         return;
     }
-    let (sg, v4) = (LinearVariant::Vec4Subgroup, LinearVariant::Vec4);
     for batch in [B, 37] {
-        let forward = check_linear_forward_at(sg, batch, VEC4, r::linear_forward_vec4_subgroup);
-        assert_eq!(forward, check_linear_forward_at(v4, batch, VEC4, r::linear_forward_vec4), "forward, batch {batch}");
-        let input = check_linear_backward_input_at(sg, batch, VEC4, r::linear_backward_input_vec4_subgroup);
-        let want = check_linear_backward_input_at(v4, batch, VEC4, r::linear_backward_input_vec4);
-        assert_eq!(input, want, "input gradient, batch {batch}");
-        let weight = check_linear_backward_weight_at(sg, batch, VEC4, r::linear_backward_weight_vec4_subgroup);
-        let want = check_linear_backward_weight_at(v4, batch, VEC4, r::linear_backward_weight_vec4);
-        assert_eq!(weight, want, "weight gradient, batch {batch}");
+        check_bit_for_bit(LinearVariant::Vec4Subgroup, LinearVariant::Vec4, batch, VEC4);
     }
 }
 
@@ -196,17 +202,9 @@ fn linear_rows_subgroup_should_match_reference_and_rows_bit_for_bit() {
 fn linear_narrow_should_match_reference_and_scalar_bit_for_bit() {
     // Outputs narrower than a workgroup's 64 lanes (the NCE scorer's one column; 37; 50; 3) and
     // wider (261: any width works), over 13 rows and a reduction of 1,274.
-    let (narrow, scalar) = (LinearVariant::Narrow, LinearVariant::Scalar);
     for batch in [B, 1274] {
         for shape in [(37, 1), (3, 50), SCALAR] {
-            let y = check_linear_forward_at(narrow, batch, shape, r::linear_forward_narrow);
-            assert_eq!(y, check_linear_forward_at(scalar, batch, shape, r::linear_forward), "forward {shape:?}");
-            let dx = check_linear_backward_input_at(narrow, batch, shape, r::linear_backward_input_narrow);
-            let want = check_linear_backward_input_at(scalar, batch, shape, r::linear_backward_input);
-            assert_eq!(dx, want, "input gradient {shape:?}, batch {batch}");
-            let dw = check_linear_backward_weight_at(narrow, batch, shape, r::linear_backward_weight_narrow);
-            let want = check_linear_backward_weight_at(scalar, batch, shape, r::linear_backward_weight);
-            assert_eq!(dw, want, "weight gradient {shape:?}, batch {batch}");
+            check_bit_for_bit(LinearVariant::Narrow, LinearVariant::Scalar, batch, shape);
         }
     }
 }
